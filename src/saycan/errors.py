@@ -1,0 +1,35 @@
+"""Typed errors that the CLI turns into one readable line (never a traceback).
+
+Every layer raises a subclass of :class:`SayCanError` for bad input or an unusable environment,
+so that `saycan run` / `saycan eval` can report it and exit non-zero without losing results.
+"""
+
+from __future__ import annotations
+
+
+class SayCanError(Exception):
+    """Base class for errors a user can fix (bad config, bad input, missing model...)."""
+
+
+class ConfigError(SayCanError):
+    """A config key, value or group option is unknown or invalid."""
+
+
+class UnknownTaskError(ConfigError):
+    """The requested task does not exist."""
+
+
+class InstructionError(SayCanError):
+    """The instruction is empty, too long or otherwise unusable."""
+
+
+class ModelLoadError(SayCanError):
+    """A language model (or other learned model) could not be loaded."""
+
+
+class ScorerError(SayCanError):
+    """A language-model backend failed to score options (server down, auth, malformed reply)."""
+
+
+class DriverError(SayCanError):
+    """A robot driver broke its contract or lost its connection."""

@@ -1,0 +1,1 @@
+"""saycan.perception."""
