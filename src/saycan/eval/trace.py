@@ -1,0 +1,77 @@
+"""Episode artefacts: the JSONL decision trace, per-decision camera frames, and the video."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from saycan.planner.loop import StepRecord
+
+
+class TraceWriter:
+    """Appends one JSON record per decision and flushes it at once, so a crash mid-episode
+    still leaves every finished decision on disk."""
+
+    def __init__(self, path: Path, frames_dir: Path | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.frames_dir = frames_dir
+        self._file = self.path.open("w", encoding="utf-8")
+
+    def write(self, record: StepRecord, rgb: np.ndarray | None, scene_format: str = "rich") -> None:
+        frame = None
+        if self.frames_dir is not None and rgb is not None:
+            frame = self.frames_dir / f"step_{record.index:02d}.png"
+            write_png(frame, rgb)
+        scene = record.scene
+        entry = {
+            "step": record.index,
+            "observation_step": record.observation_step,
+            "scene_text": scene.to_text(scene_format),
+            "scene": {
+                "objects": [
+                    {"name": o.name, "category": o.category, "colour": o.colour,
+                     "position": [round(v, 4) for v in o.position], "confidence": o.confidence}
+                    for o in scene.objects
+                ],
+                "relations": [r.to_text() for r in scene.relations],
+                "holding": scene.holding,
+            },
+            **record.decision.to_dict(),
+            "result": record.result.to_dict() if record.result else None,
+            "frame": str(frame.relative_to(self.path.parent)) if frame else None,
+        }
+        self._file.write(json.dumps(entry) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    import imageio.v3 as iio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(path, np.asarray(rgb, dtype=np.uint8))
+
+
+def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 15) -> Path:
+    """MP4 through imageio-ffmpeg; falls back to an animated GIF if no encoder is available."""
+    import imageio.v2 as imageio
+
+    frames = [np.asarray(f, dtype=np.uint8) for f in frames]
+    if not frames:
+        raise ValueError("no frames were recorded")
+    path = Path(path)
+    try:
+        imageio.mimwrite(path, frames, fps=fps, macro_block_size=8)
+        return path
+    except Exception:  # no ffmpeg backend: a GIF still lets people watch the episode
+        gif = path.with_suffix(".gif")
+        imageio.mimwrite(gif, frames, duration=1000 / fps, loop=0)
+        return gif

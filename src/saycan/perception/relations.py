@@ -1,0 +1,52 @@
+"""Derive `in` / `on` relations and what the gripper holds from estimated object poses.
+
+Every perception backend (oracle or learned) ends here, so relations mean the same thing
+whatever produced the positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from saycan.perception.scene import Relation, SceneObject
+from saycan.sim import geometry
+
+#: An object whose centre is this far above the table, near the gripper, is held.
+HELD_HEIGHT = 0.06
+HELD_RADIUS = 0.05
+
+
+def relations_of(objects: Sequence[SceneObject]) -> tuple[Relation, ...]:
+    rels: list[Relation] = []
+    for obj in objects:
+        if obj.category != "block":
+            continue
+        for other in objects:
+            if other is obj:
+                continue
+            if other.category == "bowl" and geometry.is_in_bowl(obj.position, other.position):
+                rels.append(Relation(obj.name, "in", other.name))
+            elif other.category == "block" and geometry.is_on(
+                obj.position, obj.size, other.position, other.size
+            ):
+                rels.append(Relation(obj.name, "on", other.name))
+    return tuple(rels)
+
+
+def held_object(
+    objects: Sequence[SceneObject], ee_position: Sequence[float], gripper_closed_on_object: bool
+) -> str | None:
+    """The block between the fingers, if the gripper reports it is holding something."""
+    if not gripper_closed_on_object:
+        return None
+    ee = np.asarray(ee_position, dtype=float)
+    best = None
+    for obj in objects:
+        if obj.category != "block":
+            continue
+        d = float(np.linalg.norm(np.asarray(obj.position) - ee))
+        if d < HELD_RADIUS and obj.position[2] > HELD_HEIGHT and (best is None or d < best[0]):
+            best = (d, obj.name)
+    return best[1] if best else None

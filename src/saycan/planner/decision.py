@@ -1,0 +1,52 @@
+"""What a planner decides, with every candidate's scores: the unit of the episode trace."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from saycan.skills.types import SkillCall
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    call: SkillCall
+    llm_logprob: float  # log p(option | prompt); nan when the planner did not ask the LLM
+    affordance: float  # V(scene, call) in [0, 1]
+    combined: float  # what the planner maximised
+
+    def to_dict(self) -> dict:
+        return {
+            "call": self.call.to_text(),
+            "llm_logprob": _finite_or_none(self.llm_logprob),
+            "affordance": self.affordance,
+            "combined": _finite_or_none(self.combined),
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    prompt: str
+    candidates: tuple[CandidateScore, ...]
+    chosen: SkillCall
+    planner: str
+    seconds: float = 0.0
+    llm_stats: dict = field(default_factory=dict)
+
+    def ranked(self) -> list[CandidateScore]:
+        return sorted(self.candidates, key=lambda c: c.combined, reverse=True)
+
+    def to_dict(self) -> dict:
+        return {
+            "planner": self.planner,
+            "prompt": self.prompt,
+            "chosen": self.chosen.to_text(),
+            "candidates": [c.to_dict() for c in self.candidates],
+            "seconds": self.seconds,
+            "llm_stats": self.llm_stats,
+        }
+
+
+def _finite_or_none(x: float) -> float | None:
+    """JSON has no -inf/nan: forbidden options are recorded as null."""
+    return float(x) if math.isfinite(x) else None

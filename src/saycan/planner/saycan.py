@@ -1,0 +1,109 @@
+"""The SayCan decision rule: argmax over candidates of log p_LLM(option | prompt) + log V(call).
+
+Affordances are recomputed for every decision from the current scene; candidates whose value is
+below `prune_below` are not sent to the language model at all (they could never win), which
+saves model work and is recorded in the trace as a null log-prob.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from saycan.perception.scene import SceneDescription
+from saycan.planner.decision import CandidateScore, Decision
+from saycan.planner.prompts import PromptBuilder
+from saycan.planner.scorers.base import LanguageScorer
+from saycan.skills.affordances.base import AffordanceModel
+from saycan.skills.base import SkillLibrary
+from saycan.skills.types import DONE, SkillCall
+
+
+def _log(p: float) -> float:
+    return math.log(p) if p > 0 else -math.inf
+
+
+class SayCanPlanner:
+    """`use_llm` / `use_affordance` switch the two factors off for the `affordance_only` and
+    `llm_only` ablations, so every baseline shares one code path and one trace format."""
+
+    def __init__(
+        self,
+        scorer: LanguageScorer | None,
+        affordance: AffordanceModel,
+        skills: SkillLibrary,
+        prompt: PromptBuilder,
+        name: str = "saycan",
+        use_llm: bool = True,
+        use_affordance: bool = True,
+        prune_below: float = 0.0,
+    ):
+        if use_llm and scorer is None:
+            raise ValueError("a planner that uses the LLM needs a scorer")
+        self.scorer = scorer
+        self.affordance = affordance
+        self.skills = skills
+        self.prompt = prompt
+        self.name = name
+        self.use_llm = use_llm
+        self.use_affordance = use_affordance
+        self.prune_below = float(prune_below)
+        self._rng = np.random.default_rng(0)
+
+    def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
+        """Start an episode; `rng` breaks ties reproducibly."""
+        self._rng = rng
+
+    def decide(
+        self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]
+    ) -> Decision:
+        start = time.perf_counter()
+        calls = self.skills.candidates(scene)
+        values = np.array([self.affordance.value(c, scene) for c in calls], dtype=float)
+        prompt = self.prompt.build(instruction, scene, history)
+        logps = np.full(len(calls), math.nan)
+        stats: dict = {}
+        if self.use_llm:
+            keep = [i for i, c in enumerate(calls) if self._worth_scoring(c, values[i])]
+            texts = [calls[i].to_text() for i in keep]
+            logps[keep] = np.asarray(self.scorer.score(prompt, texts), dtype=float)
+            stats = _stats_dict(self.scorer)
+        combined = np.array(
+            [
+                (logps[i] if self.use_llm else 0.0)
+                + (_log(values[i]) if self.use_affordance else 0.0)
+                for i in range(len(calls))
+            ]
+        )
+        combined = np.where(np.isnan(combined), -math.inf, combined)
+        chosen = self._argmax(calls, combined)
+        candidates = tuple(
+            CandidateScore(c, float(logps[i]), float(values[i]), float(combined[i]))
+            for i, c in enumerate(calls)
+        )
+        return Decision(prompt, candidates, chosen, self.name, time.perf_counter() - start, stats)
+
+    def _worth_scoring(self, call: SkillCall, value: float) -> bool:
+        """Only calls that could win are sent to the LLM; `done` always is."""
+        if call == DONE or not self.use_affordance:
+            return True
+        return value > 0 and value >= self.prune_below
+
+    def _argmax(self, calls: Sequence[SkillCall], combined: np.ndarray) -> SkillCall:
+        """Best call; ties broken by the episode's rng; `done` when nothing is feasible."""
+        if not np.isfinite(combined).any():
+            return DONE
+        best = np.flatnonzero(combined == combined.max())
+        return calls[int(best[0] if len(best) == 1 else self._rng.choice(best))]
+
+
+def _stats_dict(scorer: object) -> dict:
+    stats = getattr(scorer, "stats", None)
+    if stats is None:
+        return {}
+    if hasattr(stats, "to_dict"):
+        return stats.to_dict()
+    return dict(getattr(stats, "__dict__", {}))

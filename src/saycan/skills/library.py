@@ -1,0 +1,71 @@
+"""The tabletop skills: `pick_and_place(object, target)` and `done()`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from saycan.drivers.base import MotionInterface
+from saycan.perception.scene import SceneDescription
+from saycan.skills import primitives
+from saycan.skills.types import DONE, FailureReason, SkillCall, SkillResult
+from saycan.sim.geometry import BOWL_HEIGHT
+
+#: Thickness of a bowl's floor: placed objects rest this far above the bowl's bottom.
+BOWL_FLOOR = 0.005
+
+
+def place_surface(scene: SceneDescription, target: str) -> tuple[float, float, float] | None:
+    """Where an object placed on `target` will rest: (x, y, z of the supporting surface)."""
+    obj = scene.get(target)
+    if obj is None:
+        if target in scene.locations:
+            x, y, _ = scene.locations[target]
+            return (x, y, 0.0)
+        return None
+    x, y, z = obj.position
+    if obj.category == "bowl":
+        return (x, y, z - BOWL_HEIGHT / 2 + BOWL_FLOOR)
+    return (x, y, z + obj.size[2] / 2)
+
+
+class PickAndPlace:
+    """Pick a block and place it on a block, in a bowl, or at a named table location."""
+
+    name = "pick_and_place"
+
+    def __init__(self, include_locations: bool = True, params: dict | None = None):
+        self.include_locations = include_locations
+        self.params = primitives.PrimitiveParams(**(params or {}))
+
+    def candidates(self, scene: SceneDescription) -> Iterable[SkillCall]:
+        blocks = scene.names("block")
+        targets = blocks + scene.names("bowl")
+        if self.include_locations:
+            targets += list(scene.locations)
+        for obj in blocks:
+            for target in targets:
+                if target != obj:
+                    yield SkillCall(self.name, (obj, target))
+
+    def execute(self, call: SkillCall, motion: MotionInterface, scene: SceneDescription) -> SkillResult:
+        if len(call.args) != 2:
+            return SkillResult(call, False, FailureReason.INVALID_TARGET, "needs (object, target)")
+        obj = scene.get(call.args[0])
+        if obj is None:
+            return SkillResult(call, False, FailureReason.UNKNOWN_OBJECT, f"no {call.args[0]} in the scene")
+        surface = place_surface(scene, call.args[1])
+        if surface is None or call.args[1] == obj.name:
+            return SkillResult(call, False, FailureReason.INVALID_TARGET, f"cannot place on {call.args[1]}")
+        return primitives.pick_and_place(motion, obj, surface, call, params=self.params)
+
+
+class Done:
+    """Declare the instruction finished; ends the episode."""
+
+    name = "done"
+
+    def candidates(self, scene: SceneDescription) -> Iterable[SkillCall]:
+        yield DONE
+
+    def execute(self, call: SkillCall, motion: MotionInterface, scene: SceneDescription) -> SkillResult:
+        return SkillResult(call, True)

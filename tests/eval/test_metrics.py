@@ -1,0 +1,31 @@
+import pytest
+
+from saycan.eval.metrics import rate, summarise, wilson_interval
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "lo", "hi"),
+    [
+        # Reference values: Wilson score interval, z = 1.96 (e.g. statsmodels proportion_confint
+        # method="wilson").
+        (8, 10, 0.4902, 0.9433),
+        (10, 10, 0.7225, 1.0),
+        (0, 10, 0.0, 0.2775),
+        (50, 100, 0.4038, 0.5962),
+    ],
+)
+def test_wilson_matches_reference_values(k, n, lo, hi):
+    got = wilson_interval(k, n)
+    assert got[0] == pytest.approx(lo, abs=1e-4)
+    assert got[1] == pytest.approx(hi, abs=1e-4)
+
+
+def test_rate_and_summary():
+    assert rate(3, 4)["success_rate"] == 0.75
+    s = summarise([{"task": "a", "success": True}, {"task": "a", "success": False}, {"task": "b", "success": True}], "task")
+    assert s["a"]["n"] == 2 and s["a"]["successes"] == 1 and s["b"]["success_rate"] == 1.0
+
+
+def test_bad_counts_raise():
+    with pytest.raises(ValueError):
+        wilson_interval(5, 4)
