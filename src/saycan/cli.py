@@ -94,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command == "tasks":
-        return _list_tasks()
+        try:
+            return _list_tasks()
+        except SayCanError as exc:
+            return _error(str(exc))
     apps = {"run": (_run_app, "config"), "eval": (_eval_app, "eval")}
     if command not in apps:
         return _error(f"unknown command {command!r}; commands: {', '.join([*apps, 'tasks'])}")

@@ -9,11 +9,14 @@ from pathlib import Path
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from saycan.errors import SayCanError
 from saycan.eval.episode import Components, run_episode
 from saycan.planner.loop import StepRecord
+from saycan.planner.prompts import clean_instruction
+from saycan.sim.tasks import load_task
 
 
 def build_components(cfg: DictConfig) -> Components:
@@ -32,20 +35,20 @@ def build_components(cfg: DictConfig) -> Components:
 
 def decision_table(step: StepRecord, top: int = 5) -> Table:
     d = step.decision
-    table = Table(title=f"step {step.index}: {step.scene.to_text('saycan')}", title_justify="left")
+    table = Table(title=escape(f"step {step.index}: {step.scene.to_text('saycan')}"), title_justify="left")
     table.add_column("candidate")
     table.add_column("llm log p", justify="right")
     table.add_column("affordance", justify="right")
     table.add_column("combined", justify="right")
     for c in d.ranked()[:top]:
         mark = "[bold green]> [/]" if c.call == d.chosen else "  "
-        table.add_row(mark + c.call.to_text(), _fmt(c.llm_logprob), f"{c.affordance:.2f}", _fmt(c.combined))
+        table.add_row(mark + escape(c.call.to_text()), _fmt(c.llm_logprob), f"{c.affordance:.2f}", _fmt(c.combined))
     if step.result is not None:
         r = step.result
         outcome = "ok" if r.success else f"FAILED ({r.reason.value if r.reason else '?'})"
-        table.caption = f"executed {d.chosen.to_text()}: {outcome}, {d.seconds:.2f} s to decide"
+        table.caption = escape(f"executed {d.chosen.to_text()}: {outcome}, {d.seconds:.2f} s to decide")
     else:
-        table.caption = f"chose {d.chosen.to_text()}, {d.seconds:.2f} s to decide"
+        table.caption = escape(f"chose {d.chosen.to_text()}, {d.seconds:.2f} s to decide")
     return table
 
 
@@ -55,6 +58,9 @@ def _fmt(x: float) -> str:
 
 def run_command(cfg: DictConfig, out_dir: Path) -> int:
     console = Console(highlight=False, soft_wrap=True)
+    load_task(str(cfg.task))  # bad input fails here, before any model is loaded
+    if cfg.instruction is not None:
+        clean_instruction(cfg.instruction)
     components = build_components(cfg)
     try:
         on_step = None if cfg.quiet else (lambda s: console.print(decision_table(s)))
@@ -73,11 +79,11 @@ def run_command(cfg: DictConfig, out_dir: Path) -> int:
     finally:
         components.close()
     verdict = "[bold green]SUCCESS[/]" if result.success else "[bold red]FAILURE[/]"
-    console.print(f"{verdict} {result.task} (seed {result.seed}): \"{result.instruction}\"")
-    console.print(f"plan: {' -> '.join(result.plan) or '(none)'}; stopped by {result.stopped_by}")
+    console.print(f"{verdict} {result.task} (seed {result.seed}): " + escape(f'"{result.instruction}"'))
+    console.print(escape(f"plan: {' -> '.join(result.plan) or '(none)'}; stopped by {result.stopped_by}"))
     if result.unmet:
-        console.print(f"goal not met: {', '.join(result.unmet)}")
-    console.print(f"trace: {result.trace}")
-    console.print(f"video: {result.video}")
+        console.print(escape(f"goal not met: {', '.join(result.unmet)}"))
+    console.print(escape(f"trace: {result.trace}"))
+    console.print(escape(f"video: {result.video}"))
     print(json.dumps(result.to_dict()), flush=True)
     return 0 if result.success else 1  # 2 is kept for bad input

@@ -14,6 +14,9 @@ from saycan.sim.scene_spec import LOCATIONS, ObjectSpec
 from saycan.sim.tasks.spec import PredicateSpec, TaskSpec, load_task
 from saycan.skills.types import DONE, SkillCall
 
+#: Footprint radius used to keep sampled objects apart (a bowl is ~0.146 m across).
+PLACEMENT_RADIUS = {"block": 0.03, "bowl": 0.075}
+
 #: How far (metres) an object may drift and still count as "not moved".
 MOVED_TOLERANCE = 0.02
 
@@ -173,7 +176,8 @@ class Task:
         }
         names = [f"{c} block" for c in block_colours] + [f"{c} bowl" for c in bowl_colours]
         on_table = [n for n in names if n not in stacked]
-        xy = sample_placements(rng, len(on_table), min_dist=0.12)
+        radii = [PLACEMENT_RADIUS[n.split()[-1]] for n in on_table]
+        xy = sample_placements(rng, len(on_table), min_dist=0.10, radii=radii)
         position = dict(zip(on_table, (tuple(map(float, p)) for p in xy)))
         objects = tuple(
             ObjectSpec(

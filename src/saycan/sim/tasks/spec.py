@@ -73,6 +73,12 @@ class PredicateSpec(_Strict):
     pred: PredicateName
     args: tuple[str, ...] = ()
 
+    @field_validator("pred", mode="before")
+    @classmethod
+    def _yaml_on(cls, value: object) -> object:
+        """YAML 1.1 reads an unquoted `on` as the boolean true; the user meant the predicate."""
+        return "on" if value is True else value
+
 
 class Instructions(_Strict):
     seen: tuple[str, ...] = Field(min_length=1)

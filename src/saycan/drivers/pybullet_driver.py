@@ -1,0 +1,102 @@
+"""`PyBulletDriver`: the `RobotDriver` contract over a `TabletopEnv` (simulation)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from saycan.drivers.types import Observation
+from saycan.errors import DriverError
+
+
+class PyBulletDriver:
+    """A simulated Panda (or another `RobotConfig`) on the tabletop.
+
+    Construct it with an existing env (`PyBulletDriver(env=...)`) or with `TabletopEnv` keyword
+    arguments (what the Hydra `robot` config passes). The env is created by `connect()` (or on
+    first use) and closed by `disconnect()`; both are idempotent.
+    """
+
+    is_physical = False
+
+    def __init__(self, env: Any = None, *, name: str | None = None, **env_kwargs: Any) -> None:
+        self._env = env
+        self._owns_env = env is None
+        self._env_kwargs = env_kwargs
+        robot = env_kwargs.get("robot", "panda")
+        self.name = name or f"pybullet-{robot if isinstance(robot, str) else robot.name}"
+        self._connected = env is not None
+
+    # -- connection -------------------------------------------------------------------------
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def connect(self) -> None:
+        if self._connected:
+            return
+        if self._env is None:
+            from saycan.sim.env import TabletopEnv  # pybullet only when a simulator is used
+
+            self._env = TabletopEnv(**self._env_kwargs)
+            self._env.reset(seed=0)
+        self._connected = True
+
+    def disconnect(self) -> None:
+        if not self._connected:
+            return
+        if self._owns_env and self._env is not None:
+            self._env.close()
+            self._env = None
+        self._connected = False
+
+    @property
+    def env(self):
+        """The underlying `TabletopEnv` (connects on first use)."""
+        if not self._connected:
+            self.connect()
+        return self._env
+
+    # -- RobotDriver ------------------------------------------------------------------------
+    @property
+    def motion(self):
+        return self.env.motion
+
+    def get_observation(self) -> Observation:
+        if not self._connected:
+            raise DriverError(f"{self.name} is not connected; call connect() first")
+        return self._env.observation()
+
+    # -- simulator extras (episode runner, teleport executor) -------------------------------
+    def reset(
+        self,
+        seed: int | None = None,
+        task: Any = None,
+        record_video: bool | None = None,
+        objects: Sequence[Any] | None = None,
+    ) -> dict[str, Any]:
+        """Rebuild the scene (from `objects`, else `task`, else a random default scene)."""
+        env = self.env
+        env.task = task
+        options: dict[str, Any] = {}
+        if record_video is not None:
+            options["record_video"] = record_video
+        if objects is not None:
+            options["objects"] = list(objects)
+        _, info = env.reset(seed=seed, options=options)
+        return info
+
+    def video_frames(self) -> list[np.ndarray]:
+        return list(self._env.frames) if self._env is not None else []
+
+    def teleport_object(self, name: str, position: tuple[float, float, float]) -> int:
+        return self.env.teleport_object(name, position)
+
+    def __enter__(self) -> PyBulletDriver:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect()

@@ -1,0 +1,224 @@
+"""Motor primitives: pick, place and pick-and-place compiled into guarded Cartesian moves.
+
+Only a `MotionInterface` is used (no simulator import), so the same code drives PyBullet and a
+real arm. Every motion is recorded as a `PrimitiveRecord`; the first failure ends the skill with
+a typed `FailureReason` (after a best-effort cleanup: open the gripper if it may hold something,
+move up out of the way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from saycan.drivers.base import MotionInterface
+from saycan.drivers.types import TOP_DOWN, MotionStatus, Pose, Quat, Vec3
+from saycan.perception.scene import SceneObject
+from saycan.skills.types import FailureReason, PrimitiveRecord, SkillCall, SkillResult
+
+#: How a failed motion is reported at the skill level.
+MOTION_TO_FAILURE: dict[MotionStatus, FailureReason] = {
+    MotionStatus.IK_FAILED: FailureReason.IK_FAILED,
+    MotionStatus.UNREACHABLE: FailureReason.UNREACHABLE,
+    MotionStatus.TIMEOUT: FailureReason.TIMEOUT,
+    MotionStatus.COLLISION: FailureReason.COLLISION,
+    MotionStatus.CONTACT: FailureReason.COLLISION,  # contact where none was expected
+    MotionStatus.REFUSED: FailureReason.REFUSED,
+    MotionStatus.DISCONNECTED: FailureReason.REFUSED,
+}
+
+
+@dataclass(frozen=True)
+class PrimitiveParams:
+    """Heights (m, of the end effector = point between the fingertips) and step budgets."""
+
+    approach_height: float = 0.10  # above the object's top (pick) or the release pose (place)
+    safe_height: float = 0.22  # transport height
+    grasp_offset: float = 0.0  # end effector relative to the object's centre when grasping
+    place_clearance: float = 0.006  # release this far above the computed resting height
+    guard_depth: float = 0.03  # a guarded descent aims this far below the release pose
+    retreat_height: float = 0.10  # up after releasing
+    move_steps: int = 1500
+    descend_steps: int = 1200
+    gripper_steps: int = 300
+    verify_steps: int = 40  # re-close to check the grip after lifting / transport
+    home_after: bool = True
+    home_steps: int = 2000
+    orientation: Quat = TOP_DOWN
+
+
+class _Failure(Exception):
+    """Internal: ends a primitive sequence with a reason."""
+
+    def __init__(self, reason: FailureReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class _Run:
+    """Records primitive steps and turns motion failures into `_Failure`."""
+
+    motion: MotionInterface
+    params: PrimitiveParams
+    records: list[PrimitiveRecord] = field(default_factory=list)
+    steps: int = 0
+    holding: bool = False  # the gripper may hold the object
+
+    def move(self, name: str, xyz: Vec3, max_steps: int, guarded: bool = False) -> MotionStatus:
+        res = self.motion.move_to_pose(
+            Pose(xyz, self.params.orientation), max_steps=max_steps, stop_on_contact=guarded
+        )
+        self._record(name, res.status.value, res.steps)
+        if res.status == MotionStatus.CONTACT and guarded:
+            return res.status
+        if res.status != MotionStatus.OK:
+            raise _Failure(MOTION_TO_FAILURE[res.status], f"{name}: {res.status.value} {res.message}".strip())
+        return res.status
+
+    def gripper(self, name: str, closed: bool, max_steps: int) -> bool:
+        res = self.motion.set_gripper(closed, max_steps=max_steps)
+        self._record(name, "holding" if res.holding else res.status.value, res.steps)
+        self.holding = closed and res.holding
+        if not res.ok and not (closed and res.holding):
+            raise _Failure(MOTION_TO_FAILURE.get(res.status, FailureReason.TIMEOUT), f"{name}: {res.status.value}")
+        return res.holding
+
+    def _record(self, name: str, status: str, steps: int) -> None:
+        self.records.append(PrimitiveRecord(name, status, int(steps)))
+        self.steps += int(steps)
+
+
+def pick(
+    motion: MotionInterface,
+    position: Vec3,
+    size: Vec3 = (0.04, 0.04, 0.04),
+    *,
+    params: PrimitiveParams | None = None,
+    _run: _Run | None = None,
+) -> SkillResult:
+    """Grasp the object whose bounding-box centre is `position` and lift it to the safe height."""
+    run = _run or _Run(motion, params or PrimitiveParams())
+    call = SkillCall("pick")
+    try:
+        _pick(run, position, size)
+    except _Failure as f:
+        _cleanup(run)
+        return _result(call, run, f)
+    return _result(call, run)
+
+
+def place(
+    motion: MotionInterface,
+    surface_position: Vec3,
+    size: Vec3 = (0.04, 0.04, 0.04),
+    *,
+    params: PrimitiveParams | None = None,
+    _run: _Run | None = None,
+) -> SkillResult:
+    """Put the held object down so that its bottom rests at `surface_position` (xy of the
+    target, z of the supporting surface), with a guarded final descent; then retreat."""
+    run = _run or _Run(motion, params or PrimitiveParams(), holding=True)
+    call = SkillCall("place")
+    try:
+        _place(run, surface_position, size)
+    except _Failure as f:
+        _cleanup(run)
+        return _result(call, run, f)
+    return _result(call, run)
+
+
+def pick_and_place(
+    motion: MotionInterface,
+    obj: SceneObject,
+    surface_position: Vec3,
+    call: SkillCall,
+    *,
+    params: PrimitiveParams | None = None,
+) -> SkillResult:
+    """Approach, descend, close, verify the grasp, lift, verify, transport, guarded descent,
+    release, retreat, home. The result lists each step; the first failure ends the skill."""
+    p = params or PrimitiveParams()
+    run = _Run(motion, p)
+    x, y, z = obj.position
+    sx, sy, sz = surface_position
+    release_z = sz + obj.size[2] / 2 + p.grasp_offset + p.place_clearance
+    # Check the whole path is feasible before touching anything.
+    for label, xyz in (
+        ("pick", (x, y, z + obj.size[2] / 2 + p.approach_height)),
+        ("grasp", (x, y, z + p.grasp_offset)),
+        ("place", (sx, sy, release_z)),
+        ("transport", (sx, sy, max(p.safe_height, release_z + p.approach_height))),
+    ):
+        if not motion.is_reachable(Pose(xyz, p.orientation)):
+            reason = FailureReason.UNREACHABLE
+            return SkillResult(call, False, reason, f"{label} pose {tuple(round(v, 3) for v in xyz)} is not reachable")
+    try:
+        _pick(run, obj.position, obj.size)
+        _place(run, surface_position, obj.size)
+    except _Failure as f:
+        _cleanup(run)
+        return _result(call, run, f)
+    return _result(call, run)
+
+
+# -- the sequences ------------------------------------------------------------------------------
+def _pick(run: _Run, position: Vec3, size: Vec3) -> None:
+    p = run.params
+    x, y, z = (float(v) for v in position)
+    top = z + size[2] / 2
+    run.gripper("open", False, p.gripper_steps)
+    run.move("approach", (x, y, max(top + p.approach_height, p.safe_height)), p.move_steps)
+    run.move("pre_grasp", (x, y, top + p.approach_height / 2), p.move_steps)
+    run.move("descend", (x, y, z + p.grasp_offset), p.descend_steps)
+    if not run.gripper("close", True, p.gripper_steps):
+        raise _Failure(FailureReason.GRASP_MISSED, "the gripper closed on nothing")
+    run.move("lift", (x, y, max(p.safe_height, top + p.approach_height)), p.move_steps)
+    if not run.gripper("verify_grasp", True, p.verify_steps):
+        raise _Failure(FailureReason.DROPPED, "the object slipped out while lifting")
+
+
+def _place(run: _Run, surface_position: Vec3, size: Vec3) -> None:
+    p = run.params
+    x, y, z = (float(v) for v in surface_position)
+    release_z = z + size[2] / 2 + p.grasp_offset + p.place_clearance
+    run.move("transport", (x, y, max(p.safe_height, release_z + p.approach_height)), p.move_steps)
+    if not run.gripper("verify_transport", True, p.verify_steps):
+        raise _Failure(FailureReason.DROPPED, "the object was dropped during transport")
+    run.move("pre_place", (x, y, release_z + p.approach_height / 2), p.move_steps)
+    run.move("guarded_descent", (x, y, release_z - p.guard_depth), p.descend_steps, guarded=True)
+    run.gripper("release", False, p.gripper_steps)
+    run.move("retreat", (x, y, release_z + p.retreat_height), p.move_steps)
+    if p.home_after:
+        _home(run)
+
+
+def _home(run: _Run) -> None:
+    res = run.motion.home(max_steps=run.params.home_steps)
+    run._record("home", res.status.value, res.steps)
+    if res.status != MotionStatus.OK:
+        raise _Failure(MOTION_TO_FAILURE.get(res.status, FailureReason.TIMEOUT), f"home: {res.message}")
+
+
+def _cleanup(run: _Run) -> None:
+    """After a failure: let go of whatever may be held and move up, without raising."""
+    try:
+        if run.holding or (run.records and run.records[-1].name in ("close", "verify_grasp")):
+            run.gripper("cleanup_open", False, run.params.gripper_steps)
+        pos = getattr(run.motion, "ee_position", None)
+        if callable(pos):
+            x, y, z = pos()
+            run.motion.move_to_pose(
+                Pose((x, y, max(z, run.params.safe_height)), run.params.orientation),
+                max_steps=run.params.move_steps,
+            )
+    except _Failure:
+        pass
+
+
+def _result(call: SkillCall, run: _Run, failure: _Failure | None = None) -> SkillResult:
+    if failure is None:
+        return SkillResult(call, True, steps=run.steps, primitives=tuple(run.records))
+    return SkillResult(
+        call, False, failure.reason, failure.message, steps=run.steps, primitives=tuple(run.records)
+    )

@@ -1,0 +1,67 @@
+"""`executor=teleport`: apply a skill's intended effect directly to object poses.
+
+Planning success is judged under this executor, apart from manipulation errors (SayCan's
+"planning" vs "execution" success). Calls that could not succeed physically (object covered,
+target invalid, out of reach) still fail, with the same reasons as the analytic affordance.
+Needs a driver that can set object poses (`SupportsTeleport`): simulators only.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from saycan.drivers.base import RobotDriver
+from saycan.errors import DriverError
+from saycan.perception.scene import SceneDescription
+from saycan.sim.geometry import BOWL_INNER_RADIUS
+from saycan.skills.affordances.analytic import AnalyticAffordance
+from saycan.skills.base import SkillLibrary
+from saycan.skills.library import place_surface
+from saycan.skills.types import DONE, FailureReason, SkillCall, SkillResult
+
+
+@runtime_checkable
+class SupportsTeleport(Protocol):
+    def teleport_object(self, name: str, position: tuple[float, float, float]) -> int:
+        """Put the object's centre at `position` (upright), let physics settle; returns steps."""
+        ...
+
+
+class TeleportExecutor:
+    name = "teleport"
+
+    def __init__(self, skills: SkillLibrary, check_reachability: bool = True):
+        self.skills = skills
+        self.check_reachability = check_reachability
+
+    def execute(self, call: SkillCall, driver: RobotDriver, scene: SceneDescription) -> SkillResult:
+        if call == DONE:
+            return SkillResult(call, True)
+        if not isinstance(driver, SupportsTeleport):
+            raise DriverError(f"executor=teleport needs a simulator driver; {type(driver).__name__} cannot set object poses")
+        rules = AnalyticAffordance(driver.motion if self.check_reachability else None)
+        why = rules.why_not(call, scene)
+        if why is not None:
+            return SkillResult(call, False, FailureReason.INVALID_TARGET, why)
+        obj_name, target_name = call.args
+        obj = scene.get(obj_name)
+        x, y, z = place_surface(scene, target_name)
+        target = scene.get(target_name)
+        if target is not None and target.category == "bowl":
+            z = _top_of_contents(scene, obj_name, np.array([x, y]), z)
+        steps = driver.teleport_object(obj_name, (x, y, z + obj.size[2] / 2 + 0.002))
+        return SkillResult(call, True, steps=steps)
+
+
+def _top_of_contents(scene: SceneDescription, moving: str, centre: np.ndarray, floor: float) -> float:
+    """A bowl holds one block on its floor; a later one lands on top of what is already there,
+    as a physical place would."""
+    tops = [
+        o.position[2] + o.size[2] / 2
+        for o in scene.objects
+        if o.category == "block" and o.name != moving
+        and np.linalg.norm(np.asarray(o.position[:2]) - centre) < BOWL_INNER_RADIUS
+    ]
+    return max([floor, *tops])
