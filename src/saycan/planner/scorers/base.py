@@ -1,0 +1,72 @@
+"""The language-scorer contract: log p(option | prompt) for every candidate, plus its cost.
+
+SayCan only needs relative likelihoods of a fixed set of candidate skill calls, so scorers return
+one summed log-probability per option (never generated text). Every scorer also exposes `stats`
+so an episode trace can record what each decision cost (tokens, forward passes, seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from saycan.errors import ScorerError
+
+
+class InvalidOptionsError(ScorerError, ValueError):
+    """An option cannot be scored (empty string, not text): a caller's bug, hence a ValueError
+    too, but still a ScorerError so the CLI reports it in one line."""
+
+
+@dataclass
+class ScorerStats:
+    """Cost counters for scoring calls.
+
+    `tokens_computed` is what the model actually ran; `tokens_naive` is what one full forward pass
+    per option over prompt+option would have run (the SayCan notebook's way), so
+    `tokens_naive / tokens_computed` is the saving of prefix/KV reuse.
+    """
+
+    calls: int = 0
+    options: int = 0
+    forward_calls: int = 0
+    tokens_computed: int = 0
+    tokens_naive: int = 0
+    prompt_tokens_reused: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: ScorerStats) -> None:
+        """Accumulate `other` into self (used for running totals)."""
+        for key, value in asdict(other).items():
+            setattr(self, key, getattr(self, key) + value)
+
+    @property
+    def speedup_tokens(self) -> float:
+        """How many times fewer tokens were computed than the naive method would need."""
+        return self.tokens_naive / self.tokens_computed if self.tokens_computed else float("inf")
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Plain dict for JSONL traces."""
+        return asdict(self)
+
+
+@runtime_checkable
+class LanguageScorer(Protocol):
+    """Scores candidate continuations of a prompt with a language model.
+
+    Attributes:
+        name: short, stable identifier of the backend + model, recorded in traces.
+        stats: cost of the most recent `score` call (a fresh `ScorerStats` per call), so a
+            planner can copy it into the decision it is making.
+    """
+
+    name: str
+    stats: ScorerStats
+
+    def score(self, prompt: str, options: Sequence[str]) -> np.ndarray:
+        """Return a float64 array, one entry per option: log p(option | prompt), summed over the
+        option's tokens (natural log). An empty `options` returns an empty array."""
+        ...
