@@ -106,6 +106,16 @@ max_steps: 3
         (lambda t: t.replace("scene: {blocks: 2, bowls: 1}", "scene: {blocks: 2, bowls: 0}"), "impossible scene"),
         (lambda t: t.replace("args: [A, B]", "args: [A, C]"), "unknown role"),
         (lambda t: t + "colour: red\n", "colour"),
+        # schema additions: role constraints, quantifiers, places
+        (lambda t: t.replace("A: {category: block}", "A: {category: block, colour: mauve}"), "roles.A.colour"),
+        (lambda t: t.replace("A: {category: block}", "A: {category: block, region: attic}"), "roles.A.region"),
+        (lambda t: t.replace("A: {category: block}", "A: {category: block, on: A}"), "roles.A.on"),
+        (lambda t: t.replace("{pred: in, args: [A, B]}", "{pred: near, args: [A, B]}"), "goal.0.pred"),
+        (lambda t: t.replace("{pred: in, args: [A, B]}", "{pred: in, args: [each, B]}"), "goal.0"),
+        (lambda t: t.replace("{pred: in, args: [A, B]}", "{pred: at, args: [A, kitchen]}"), "goal.0"),
+        (lambda t: t.replace("{pred: in, args: [A, B]}", "{pred: in, args: [A]}"), "goal.0"),
+        (lambda t: t.replace("scene: {blocks: 2, bowls: 1}", "scene: {blocks: 2, bowls: 1, colours: [red, blue]}"), "impossible scene"),
+        (lambda t: t.replace("{seen: [", "{seen: [\"put the {C} in the {B}\", "), "instructions.seen"),
     ],
 )
 def test_malformed_task_file_gives_one_line_naming_file_and_field(tmp_path: Path, edit, field):

@@ -9,9 +9,9 @@ import numpy as np
 
 from saycan.drivers.types import ObjectState
 from saycan.sim import geometry
-from saycan.sim.layout import sample_placements
-from saycan.sim.scene_spec import LOCATIONS, ObjectSpec
-from saycan.sim.tasks.spec import PredicateSpec, TaskSpec, load_task
+from saycan.sim.layout import DEFAULT_MARGIN, sample_placements
+from saycan.sim.scene_spec import LOCATIONS, WORKSPACE_X, WORKSPACE_Y, ObjectSpec
+from saycan.sim.tasks.spec import ANY, EACH, PredicateSpec, Selector, TaskSpec, expand_colours, load_task
 from saycan.skills.types import DONE, SkillCall
 
 #: Footprint radius used to keep sampled objects apart (a bowl is ~0.146 m across).
@@ -19,6 +19,25 @@ PLACEMENT_RADIUS = {"block": 0.03, "bowl": 0.075}
 
 #: How far (metres) an object may drift and still count as "not moved".
 MOVED_TOLERANCE = 0.02
+
+#: Places the expert may move a block to, in order of preference, to uncover another one.
+CORNERS = tuple(n for n in LOCATIONS if n.endswith("corner"))
+
+#: Extra gap (m) kept between a sampled object and a place a block will be put at.
+KEEP_CLEAR_GAP = 0.05
+
+
+class Binding(str):
+    """A role bound to an object name ("red block"); `{A.colour}` and `{A.category}` work in
+    instruction templates."""
+
+    colour: str
+    category: str
+
+    def __new__(cls, name: str, colour: str = "", category: str = "") -> Binding:
+        obj = super().__new__(cls, name)
+        obj.colour, obj.category = colour, category
+        return obj
 
 
 @dataclass(frozen=True)
@@ -31,6 +50,7 @@ class TaskInstance:
     split: str
     objects: tuple[ObjectSpec, ...]
     bindings: dict[str, str] = field(hash=False)  # role -> object name ("A" -> "red block")
+    unreachable: tuple[str, ...] = ()  # objects placed beyond the arm's reach
 
     @property
     def name(self) -> str:
@@ -44,67 +64,105 @@ class TaskInstance:
     def max_steps(self) -> int:
         return self.spec.max_steps
 
+    # -- quantifiers ---------------------------------------------------------------------------
+    def select(self, sel: Selector) -> list[str]:
+        """Objects of the scene (as built) matching a selector, in build order."""
+        colours = expand_colours(sel.colour)
+        excluded = {self.bindings.get(r, r) for r in sel.exclude}
+        return [
+            o.name
+            for o in self.objects
+            if o.category == sel.category
+            and (colours is None or o.colour in colours)
+            and (sel.reachable is None or (o.name not in self.unreachable) == sel.reachable)
+            and o.name not in excluded
+        ]
+
+    def _groundings(self, p: PredicateSpec) -> tuple[list[list[str]], list[str] | None]:
+        """Every `each` binding of the arguments (one list of args each), and the `any` options."""
+        base = [str(self.bindings.get(a, a)) for a in p.args]
+        rows = [base]
+        if p.each is not None:
+            rows = [[o if a == EACH else a for a in base] for o in self.select(p.each)]
+        options = self.select(p.any) if p.any is not None else None
+        return rows, options
+
     # -- judging -------------------------------------------------------------------------------
     def success(
         self, initial: Sequence[ObjectState], final: Sequence[ObjectState]
     ) -> tuple[bool, list[str]]:
         """Whether every goal predicate holds on the final state; returns the unmet ones too."""
-        unmet = [
-            _describe(p) for p in self.spec.goal if not self._holds(p, initial, final)
-        ]
+        unmet = [_describe(p) for p in self.spec.goal if not self._holds(p, initial, final)]
         return not unmet, unmet
 
     def _holds(
         self, p: PredicateSpec, initial: Sequence[ObjectState], final: Sequence[ObjectState]
     ) -> bool:
         states = {s.name: s for s in final}
-        args = [self.bindings.get(a, a) for a in p.args]
-        if any(a not in states and a not in LOCATIONS for a in args):
-            return False  # a named object is absent or fell off the table
-        if p.pred == "in":
-            return geometry.is_in_bowl(states[args[0]].position, states[args[1]].position)
-        if p.pred == "on":
-            a, b = states[args[0]], states[args[1]]
-            return geometry.is_on(a.position, a.size, b.position, b.size)
-        if p.pred == "at":
-            return geometry.is_at(states[args[0]].position, LOCATIONS[args[1]])
+        if p.pred == "nothing_moved":
+            before = {s.name: np.asarray(s.position) for s in initial}
+            if not p.args:
+                names, complete = [s.name for s in initial], len(final) == len(initial)
+            else:
+                names, complete = [a for row in self._groundings(p)[0] for a in row], True
+            return complete and all(
+                n in states and n in before
+                and float(np.linalg.norm(np.asarray(states[n].position) - before[n])) < MOVED_TOLERANCE
+                for n in names
+            )
         if p.pred == "tower":
-            return _is_single_tower([s for s in final if s.category == "block"])
+            if not p.args:
+                return _is_single_tower([s for s in final if s.category == "block"])
+            names = [str(self.bindings[a]) for a in p.args]
+            return all(n in states for n in names) and all(
+                _on(states[top], states[bottom]) for bottom, top in zip(names, names[1:])
+            )
         if p.pred == "all_in_matching_bowl":
             bowls = {s.colour: s for s in final if s.category == "bowl"}
             return all(
-                geometry.is_in_bowl(s.position, bowls[s.colour].position)
+                _in_bowl(s, bowls[s.colour], states)
                 for s in final
                 if s.category == "block" and s.colour in bowls
             )
-        if p.pred == "nothing_moved":
-            before = {s.name: np.asarray(s.position) for s in initial}
-            return all(
-                s.name in before
-                and float(np.linalg.norm(np.asarray(s.position) - before[s.name])) < MOVED_TOLERANCE
-                for s in final
-            ) and len(final) == len(initial)
-        raise ValueError(f"unknown predicate {p.pred}")  # the schema prevents this
+        rows, options = self._groundings(p)
+        return all(
+            any(self._relation(p.pred, [o if a == ANY else a for a in row], states)
+                for o in (options if options is not None else [None]))
+            for row in rows
+        )
+
+    @staticmethod
+    def _relation(pred: str, args: list[str], states: dict[str, ObjectState]) -> bool:
+        a = states.get(args[0])
+        if a is None:
+            return False  # absent or fell off the table
+        if pred == "at":
+            place = args[1]
+            if place in LOCATIONS:
+                return geometry.is_at(a.position, LOCATIONS[place])
+            return geometry.in_zone(a.position, place)
+        b = states.get(args[1])
+        if b is None:
+            return False
+        if pred == "in":
+            return b.category == "bowl" and _in_bowl(a, b, states)
+        if pred == "on":
+            return _on(a, b)
+        if pred == "left_of":
+            return geometry.is_left_of(a.position, b.position)
+        if pred == "right_of":
+            return geometry.is_right_of(a.position, b.position)
+        raise ValueError(f"unknown predicate {pred}")  # the schema prevents this
 
     # -- expert --------------------------------------------------------------------------------
     def expert_plan(self) -> list[SkillCall]:
-        """A correct plan from the initial state, derived from the goal predicates."""
-        plan: list[SkillCall] = []
+        """A correct plan from the initial state, derived from the goal predicates: each goal in
+        order, uncovering blocks first (a covered block cannot be picked) and leaving objects
+        beyond the arm's reach alone."""
+        world = _World(self)
         for p in self.spec.goal:
-            args = [self.bindings.get(a, a) for a in p.args]
-            if p.pred in ("in", "on", "at"):
-                plan.append(SkillCall("pick_and_place", (args[0], args[1])))
-            elif p.pred == "tower":
-                blocks = [o.name for o in self.objects if o.category == "block"]
-                plan += [SkillCall("pick_and_place", (b, a)) for a, b in zip(blocks, blocks[1:])]
-            elif p.pred == "all_in_matching_bowl":
-                bowls = {o.colour: o.name for o in self.objects if o.category == "bowl"}
-                plan += [
-                    SkillCall("pick_and_place", (o.name, bowls[o.colour]))
-                    for o in self.objects
-                    if o.category == "block" and o.colour in bowls
-                ]
-        return plan + [DONE]
+            world.achieve(p)
+        return world.plan + [DONE]
 
     def to_dict(self) -> dict:
         return {
@@ -112,8 +170,9 @@ class TaskInstance:
             "family": self.family,
             "split": self.split,
             "instruction": self.instruction,
-            "bindings": dict(self.bindings),
+            "bindings": {k: str(v) for k, v in self.bindings.items()},
             "objects": [o.__dict__ for o in self.objects],
+            "unreachable": list(self.unreachable),
         }
 
 
@@ -121,14 +180,154 @@ def _describe(p: PredicateSpec) -> str:
     return f"{p.pred}({', '.join(p.args)})"
 
 
+def _on(a: ObjectState, b: ObjectState) -> bool:
+    return geometry.is_on(a.position, a.size, b.position, b.size)
+
+
+def _in_bowl(obj: ObjectState, bowl: ObjectState, states: dict[str, ObjectState], depth: int = 0) -> bool:
+    """In the bowl, or resting on a pile of blocks that is in it."""
+    if geometry.is_in_bowl(obj.position, bowl.position):
+        return True
+    if depth > 6 or geometry.xy_distance(obj.position, bowl.position) >= geometry.BOWL_INNER_RADIUS:
+        return False
+    return any(
+        s.category == "block" and s.name != obj.name and _on(obj, s) and _in_bowl(s, bowl, states, depth + 1)
+        for s in states.values()
+    )
+
+
 def _is_single_tower(blocks: Sequence[ObjectState]) -> bool:
     if len(blocks) < 2:
         return True
     ordered = sorted(blocks, key=lambda s: s.position[2])
-    return all(
-        geometry.is_on(top.position, top.size, bottom.position, bottom.size)
-        for bottom, top in zip(ordered, ordered[1:])
-    )
+    return all(_on(top, bottom) for bottom, top in zip(ordered, ordered[1:]))
+
+
+class _World:
+    """A symbolic copy of the initial scene that the expert plans on: what rests on what, and
+    where things stand on the table."""
+
+    def __init__(self, inst: TaskInstance):
+        self.inst = inst
+        self.category = {o.name: o.category for o in inst.objects}
+        self.support: dict[str, str | None] = {o.name: o.on for o in inst.objects}
+        self.xy: dict[str, tuple[float, float]] = {}
+        for o in inst.objects:
+            root = o
+            while root.on is not None:
+                root = next(r for r in inst.objects if r.name == root.on)
+            self.xy[o.name] = root.xy
+        self.reserved = {str(inst.bindings.get(a, a)) for p in inst.spec.goal for a in p.args} & set(LOCATIONS)
+        self.plan: list[SkillCall] = []
+
+    # -- queries --
+    def above(self, x: str) -> list[str]:
+        return [o for o, s in self.support.items() if s == x]
+
+    def chain(self, x: str) -> list[str]:
+        out, cur = [], self.support[x]
+        while cur is not None:
+            out.append(cur)
+            cur = self.support.get(cur)
+        return out
+
+    def top_of(self, x: str) -> str:
+        while self.above(x):
+            x = self.above(x)[0]
+        return x
+
+    def free(self, place: str) -> bool:
+        loc = LOCATIONS[place]
+        return all(
+            self.support[o] is not None
+            or geometry.xy_distance(self.xy[o], loc) >= PLACEMENT_RADIUS[self.category[o]] + 0.04
+            for o in self.support
+        )
+
+    def in_bowl(self, x: str, bowl: str) -> bool:
+        return bowl in self.chain(x)
+
+    # -- actions --
+    def move(self, x: str, target: str) -> None:
+        if x in self.inst.unreachable or target in self.inst.unreachable:
+            return  # the arm cannot act there; the goal is left unmet
+        self.clear(x)
+        if target in self.category and self.category[target] == "block":
+            self.clear(target)
+        self.plan.append(SkillCall("pick_and_place", (x, target)))
+        if target in LOCATIONS:
+            self.support[x], self.xy[x] = None, LOCATIONS[target][:2]
+        else:
+            self.support[x] = self.top_of(target) if self.category[target] == "bowl" else target
+            self.xy[x] = self.xy[target]
+
+    def clear(self, x: str) -> None:
+        """Move whatever rests on `x` out of the way (top first)."""
+        for y in self.above(x):
+            self.clear(y)
+            self.move(y, self.parking())
+
+    def parking(self) -> str:
+        spots = [c for c in CORNERS if c not in self.reserved] + list(LOCATIONS)
+        return next((c for c in spots if self.free(c)), spots[0])
+
+    def place_in(self, zone: str) -> str:
+        spots = [n for n, loc in LOCATIONS.items() if geometry.in_zone(loc, zone)]
+        return next((c for c in spots if self.free(c)), spots[0])
+
+    def achieve(self, p: PredicateSpec) -> None:
+        inst = self.inst
+        if p.pred == "nothing_moved":
+            return
+        if p.pred == "tower":
+            names = (
+                [str(inst.bindings[a]) for a in p.args]
+                if p.args
+                else [o for o, c in self.category.items() if c == "block" and o not in inst.unreachable]
+            )
+            if p.args and set(self.chain(names[0])) & set(names):
+                self.move(names[0], self.parking())  # the bottom block sits on a later one
+            for bottom, top in zip(names, names[1:]):
+                if self.support[top] != bottom:
+                    self.move(top, bottom)
+            return
+        if p.pred == "all_in_matching_bowl":
+            bowls = {o.colour: o.name for o in inst.objects if o.category == "bowl"}
+            for o in inst.objects:
+                if o.category == "block" and o.colour in bowls and not self.in_bowl(o.name, bowls[o.colour]):
+                    self.move(o.name, bowls[o.colour])
+            return
+        rows, options = inst._groundings(p)
+        for row in rows:
+            x, target = row
+            if x in inst.unreachable:
+                continue
+            if target == ANY:
+                candidates = [b for b in options or [] if b not in inst.unreachable]
+                if not candidates or any(self.in_bowl(x, b) for b in candidates):
+                    continue
+                target = min(candidates, key=lambda b: sum(self.in_bowl(o, b) for o in self.support))
+            if p.pred == "in" and not self.in_bowl(x, target):
+                self.move(x, target)
+            elif p.pred == "on" and self.support[x] != target:
+                self.move(x, target)
+            elif p.pred == "at":
+                if target in LOCATIONS:
+                    if geometry.xy_distance(self.xy[x], LOCATIONS[target]) >= 0.01 or self.support[x] is not None:
+                        self.move(x, target)
+                elif self.support[x] is not None or not geometry.in_zone(self.xy[x], target):
+                    self.move(x, self.place_in(target))
+            elif p.pred in ("left_of", "right_of"):
+                ref = self.xy[target]
+                test = geometry.is_left_of if p.pred == "left_of" else geometry.is_right_of
+                if self.support[x] is None and test(self.xy[x], ref):
+                    continue
+                spots = sorted(
+                    (c for c in CORNERS if test(LOCATIONS[c], ref) and self.free(c)),
+                    key=lambda c: abs(LOCATIONS[c][0] - ref[0]),
+                )
+                if spots:
+                    self.move(x, spots[0])
 
 
 class Task:
@@ -149,36 +348,103 @@ class Task:
     def name(self) -> str:
         return self.spec.name
 
+    def keep_clear(self) -> list[str]:
+        """Places the expert may put a block at: sampled objects keep away from them."""
+        spec, out = self.spec, []
+        for role in spec.roles.values():
+            if role.category == "location":
+                for c in role.choices or tuple(LOCATIONS):
+                    out += [c] if c in LOCATIONS else [
+                        n for n, loc in LOCATIONS.items() if geometry.in_zone(loc, c)
+                    ]
+            if role.on is not None and spec.roles[role.on].category == "block":
+                out += list(CORNERS)  # may be parked to uncover its support
+        for p in spec.goal:
+            if p.pred == "at" and p.args[1] not in spec.roles:
+                place = p.args[1]
+                out += [place] if place in LOCATIONS else [
+                    n for n, loc in LOCATIONS.items() if geometry.in_zone(loc, place)
+                ]
+            if p.pred in ("left_of", "right_of"):
+                out += list(CORNERS)
+        return list(dict.fromkeys(out))
+
     def sample(self, rng: np.random.Generator) -> TaskInstance:
-        scene = self.spec.scene
+        spec, scene = self.spec, self.spec.scene
         n_blocks = int(rng.integers(scene.blocks.min, scene.blocks.max + 1))
         n_bowls = int(rng.integers(scene.bowls.min, scene.bowls.max + 1))
         palette = list(scene.colours)
-        # Matched pairs share a colour; every other block and bowl gets a distinct colour.
         order = [palette[i] for i in rng.permutation(len(palette))]
-        pairs, rest = order[: scene.matched_pairs], order[scene.matched_pairs :]
-        block_colours = pairs + rest[: n_blocks - len(pairs)]
-        rest = rest[n_blocks - len(pairs) :]
-        bowl_colours = pairs + rest[: n_bowls - len(pairs)]
-        rest = rest[n_bowls - len(pairs) :]
+
+        # Roles with a colour constraint take the first allowed colour of the random order;
+        # absent ones keep theirs out of the scene altogether.
+        fixed: dict[str, str] = {}
+        used: set[str] = set()
+        for absent_first in (True, False):
+            for role, rs in spec.roles.items():
+                if rs.colour is None or rs.absent != absent_first:
+                    continue
+                allowed = expand_colours(rs.colour) or ()
+                pool = order if not rs.absent else order + list(allowed)
+                colour = next((c for c in pool if c in allowed and c not in used), None)
+                if colour is None:
+                    raise ValueError(f"task {spec.name}: no colour left for role {role}")
+                fixed[role] = colour
+                used.add(colour)
+        remaining = [c for c in order if c not in used]
+        pairs, rest = remaining[: scene.matched_pairs], remaining[scene.matched_pairs :]
+        own = {
+            cat: [fixed[r] for r, rs in spec.roles.items() if r in fixed and rs.category == cat and not rs.absent]
+            for cat in ("block", "bowl")
+        }
+        n_free_blocks = n_blocks - len(pairs) - len(own["block"])
+        block_colours = pairs + own["block"] + rest[:n_free_blocks]
+        rest = rest[n_free_blocks:]
+        n_free_bowls = n_bowls - len(pairs) - len(own["bowl"])
+        bowl_colours = pairs + own["bowl"] + rest[:n_free_bowls]
+        rest = rest[n_free_bowls:]
+        if min(n_free_blocks, n_free_bowls) < 0 or len(block_colours) != n_blocks or len(bowl_colours) != n_bowls:
+            raise ValueError(f"task {spec.name}: not enough colours for {n_blocks} blocks and {n_bowls} bowls")
 
         bindings: dict[str, str] = {}
-        free = {"block": list(block_colours), "bowl": list(bowl_colours)}
-        for role, rs in self.spec.roles.items():
-            if rs.absent:
+        taken = set(fixed.values())
+        free = {
+            "block": [c for c in block_colours if c not in taken],
+            "bowl": [c for c in bowl_colours if c not in taken],
+        }
+        for role, rs in spec.roles.items():
+            if rs.category == "location":
+                choices = rs.choices or tuple(LOCATIONS)
+                bindings[role] = Binding(choices[int(rng.integers(len(choices)))], "", "location")
+                continue
+            if role in fixed:
+                colour = fixed[role]
+            elif rs.absent:
                 colour = rest.pop(0)  # a colour that is nowhere in the scene
             else:
                 colour = free[rs.category].pop(int(rng.integers(len(free[rs.category]))))
-            bindings[role] = f"{colour} {rs.category}"
+            bindings[role] = Binding(f"{colour} {rs.category}", colour, rs.category)
 
         stacked = {
-            bindings[r]: bindings[rs.on] for r, rs in self.spec.roles.items() if rs.on is not None
+            bindings[r]: bindings[rs.on] for r, rs in spec.roles.items() if rs.on is not None
         }
         names = [f"{c} block" for c in block_colours] + [f"{c} bowl" for c in bowl_colours]
+        regions = {
+            str(bindings[r]): rs.region if rs.reachable else "out of reach"
+            for r, rs in spec.roles.items()
+            if rs.category != "location" and not rs.absent and (rs.region or not rs.reachable)
+        }
+        unreachable = tuple(
+            str(bindings[r]) for r, rs in spec.roles.items() if rs.category != "location" and not rs.reachable
+        )
         on_table = [n for n in names if n not in stacked]
         radii = [PLACEMENT_RADIUS[n.split()[-1]] for n in on_table]
-        xy = sample_placements(rng, len(on_table), min_dist=0.10, radii=radii)
-        position = dict(zip(on_table, (tuple(map(float, p)) for p in xy)))
+        keep_clear = self.keep_clear()
+        if not regions and not keep_clear:
+            xy = sample_placements(rng, len(on_table), min_dist=0.10, radii=radii)
+            position = dict(zip(on_table, (tuple(map(float, p)) for p in xy)))
+        else:
+            position = _place(rng, on_table, radii, regions, [LOCATIONS[k][:2] for k in keep_clear])
         objects = tuple(
             ObjectSpec(
                 name=n,
@@ -189,14 +455,62 @@ class Task:
             )
             for n in names
         )
-        templates = getattr(self.spec.instructions, self.split)
+        templates = getattr(spec.instructions, self.split)
         template = templates[int(rng.integers(len(templates)))]
         instruction = self.instruction_override or template.format(**bindings)
         return TaskInstance(
-            spec=self.spec,
+            spec=spec,
             instruction=instruction,
             template=template,
             split=self.split,
             objects=objects,
             bindings=bindings,
+            unreachable=unreachable,
         )
+
+
+def _place(
+    rng: np.random.Generator,
+    names: Sequence[str],
+    radii: Sequence[float],
+    regions: dict[str, str],
+    keep_clear: Sequence[tuple[float, float]],
+    min_dist: float = 0.10,
+    clearance: float = 0.02,
+    attempts: int = 200,
+) -> dict[str, tuple[float, float]]:
+    """Like `layout.sample_placements`, with per-object regions (zones, or beyond reach) and
+    places to keep clear. Objects with a region are placed first."""
+    ws_lo = np.array([WORKSPACE_X[0] + DEFAULT_MARGIN, WORKSPACE_Y[0] + DEFAULT_MARGIN])
+    ws_hi = np.array([WORKSPACE_X[1] - DEFAULT_MARGIN, WORKSPACE_Y[1] - DEFAULT_MARGIN])
+    order = sorted(range(len(names)), key=lambda i: names[i] not in regions)
+    boxes = []
+    for i in order:
+        lo, hi = ws_lo, ws_hi
+        zone = regions.get(names[i])
+        if zone is not None:
+            (x0, x1), (y0, y1) = geometry.ZONES[zone]
+            lo, hi = np.array([x0, y0]), np.array([x1, y1])
+            if zone != "out of reach":
+                lo, hi = np.maximum(lo, ws_lo), np.minimum(hi, ws_hi)
+        boxes.append((lo, hi))
+    clear = [np.asarray(k, float) for k in keep_clear]
+    for _ in range(attempts):
+        placed: dict[int, np.ndarray] = {}
+        for i, (lo, hi) in zip(order, boxes):
+            for _try in range(100):
+                p = lo + rng.random(2) * (hi - lo)
+                if all(
+                    np.linalg.norm(p - q) >= max(min_dist, radii[i] + radii[j] + clearance)
+                    for j, q in placed.items()
+                ) and all(
+                    np.linalg.norm(p - k) >= radii[i] + PLACEMENT_RADIUS["block"] + KEEP_CLEAR_GAP
+                    for k in clear
+                ):
+                    placed[i] = p
+                    break
+            else:
+                break
+        if len(placed) == len(names):
+            return {names[i]: (float(p[0]), float(p[1])) for i, p in placed.items()}
+    raise ValueError(f"cannot place {list(names)} apart, in their regions and clear of {len(clear)} places")

@@ -8,6 +8,7 @@ from the goal, so adding a task needs no code.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -15,12 +16,62 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from saycan.errors import ConfigError, UnknownTaskError
+from saycan.sim.geometry import ZONES
 from saycan.sim.objects_catalog import COLOUR_NAMES
+from saycan.sim.scene_spec import LOCATIONS
 
 SPEC_DIR = Path(__file__).parent / "specs"
 
-Category = Literal["block", "bowl"]
-PredicateName = Literal["in", "on", "at", "tower", "all_in_matching_bowl", "nothing_moved"]
+Category = Literal["block", "bowl", "location"]
+PredicateName = Literal[
+    "in", "on", "at", "left_of", "right_of", "tower", "all_in_matching_bowl", "nothing_moved"
+]
+
+#: Named colour groups a role or a quantifier may use instead of a list of colours.
+COLOUR_GROUPS: dict[str, tuple[str, ...]] = {
+    "warm": ("red", "orange", "yellow", "pink"),
+    "cool": ("blue", "cyan", "green", "purple"),
+}
+
+#: Placeholders a goal predicate may use as an argument, bound by its `each` / `any` selector.
+EACH, ANY = "each", "any"
+
+#: How many arguments each predicate takes (None: any number; see docs/tasks.md).
+ARITY: dict[str, tuple[int, ...] | None] = {
+    "in": (2,), "on": (2,), "at": (2,), "left_of": (2,), "right_of": (2,),
+    "tower": None, "all_in_matching_bowl": (0,), "nothing_moved": None,
+}
+
+
+def places() -> dict[str, str]:
+    """Every named table place a goal or a location role may use: location -> 'location',
+    zone -> 'zone'."""
+    return {**{n: "location" for n in LOCATIONS}, **{n: "zone" for n in ZONES}}
+
+
+def expand_colours(value: str | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """`warm` -> its colours; `blue` -> (blue,); a list -> itself (groups expanded)."""
+    if value is None:
+        return None
+    items = (value,) if isinstance(value, str) else tuple(value)
+    out: list[str] = []
+    for item in items:
+        out += COLOUR_GROUPS.get(item, (item,))
+    return tuple(dict.fromkeys(out))
+
+
+def _check_colours(value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+    colours = expand_colours(value)
+    if colours is not None:
+        unknown = [c for c in colours if c not in COLOUR_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown colour(s) {unknown}; known: {list(COLOUR_NAMES)} "
+                f"or groups {list(COLOUR_GROUPS)}"
+            )
+        if not colours:
+            raise ValueError("an empty colour list matches nothing")
+    return value
 
 
 class _Strict(BaseModel):
@@ -44,40 +95,110 @@ def _as_range(value: object) -> object:
 
 
 class SceneSpec(_Strict):
-    blocks: CountRange
-    bowls: CountRange
+    blocks: CountRange = Field(description="how many blocks (roles and distractors together)")
+    bowls: CountRange = Field(description="how many bowls (roles and distractors together)")
     matched_pairs: int = Field(0, ge=0, le=6, description="blocks that have a bowl of their colour")
-    colours: tuple[str, ...] = COLOUR_NAMES
+    colours: tuple[str, ...] = Field(COLOUR_NAMES, description="the palette colours are drawn from")
 
     _coerce = field_validator("blocks", "bowls", mode="before")(lambda cls, v: _as_range(v))
 
     @field_validator("colours")
     @classmethod
     def _known_colours(cls, colours: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [c for c in colours if c not in COLOUR_NAMES]
-        if unknown:
-            raise ValueError(f"unknown colour(s) {unknown}; known: {list(COLOUR_NAMES)}")
-        return colours
+        _check_colours(colours)
+        return expand_colours(colours) or ()
 
 
 class RoleSpec(_Strict):
     """A slot of the instruction, bound to an object sampled in the scene (or deliberately
-    absent from it, for infeasible tasks)."""
+    absent from it, for infeasible tasks), or to a named table place (`category: location`)."""
 
     category: Category
-    absent: bool = False
-    on: str | None = Field(None, description="this object starts stacked on that role")
+    colour: str | tuple[str, ...] | None = Field(
+        None, description="the object's colour: one name, a list to draw from, or a group (warm, cool)"
+    )
+    absent: bool = Field(False, description="the object is not in the scene (infeasible tasks)")
+    on: str | None = Field(None, description="this object starts stacked on (or in) that role")
+    region: str | None = Field(None, description="sample this object's position inside that zone")
+    reachable: bool = Field(True, description="false: placed beyond the arm's reach")
+    choices: tuple[str, ...] | None = Field(
+        None, description="location roles: the places to draw from (default: every location)"
+    )
+
+    _colour_ok = field_validator("colour")(lambda cls, v: _check_colours(v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on_key(cls, data: object) -> object:
+        """YAML 1.1 reads an unquoted key `on:` as the boolean true; the user meant `on`."""
+        if isinstance(data, dict) and True in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str | None) -> str | None:
+        if region is not None and region not in ZONES:
+            raise ValueError(f"unknown region {region!r}; known: {list(ZONES)}")
+        return region
+
+    @field_validator("choices")
+    @classmethod
+    def _known_places(cls, choices: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if choices is not None:
+            unknown = [c for c in choices if c not in places()]
+            if unknown or not choices:
+                raise ValueError(f"unknown place(s) {unknown}; known: {list(places())}")
+        return choices
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RoleSpec:
+        if self.category == "location":
+            if self.colour or self.absent or self.on or self.region or not self.reachable:
+                raise ValueError("a location role takes only `choices`")
+        elif self.choices is not None:
+            raise ValueError("`choices` is for location roles only")
+        if self.absent and (self.on or self.region or not self.reachable):
+            raise ValueError("an absent role cannot be placed (on, region, reachable)")
+        if self.on is not None and (self.region or not self.reachable):
+            raise ValueError("a stacked role takes its position from its support (no region/reachable)")
+        return self
+
+
+class Selector(_Strict):
+    """Which objects a quantified predicate ranges over: `each: {category: block, colour: warm}`."""
+
+    category: Literal["block", "bowl"]
+    colour: str | tuple[str, ...] | None = None
+    reachable: bool | None = Field(None, description="only objects within (true) / beyond (false) reach")
+    exclude: tuple[str, ...] = Field((), description="roles to leave out")
+
+    _colour_ok = field_validator("colour")(lambda cls, v: _check_colours(v))
 
 
 class PredicateSpec(_Strict):
     pred: PredicateName
     args: tuple[str, ...] = ()
+    each: Selector | None = Field(None, description="binds the `each` argument: the predicate must hold for all")
+    any: Selector | None = Field(None, description="binds the `any` argument: some matching object will do")
 
     @field_validator("pred", mode="before")
     @classmethod
     def _yaml_on(cls, value: object) -> object:
         """YAML 1.1 reads an unquoted `on` as the boolean true; the user meant the predicate."""
         return "on" if value is True else value
+
+    @model_validator(mode="after")
+    def _arity(self) -> PredicateSpec:
+        arity = ARITY[self.pred]
+        if arity is not None and len(self.args) not in arity:
+            raise ValueError(f"{self.pred} takes {arity[0]} argument(s), got {len(self.args)}")
+        if self.pred == "tower" and len(self.args) == 1:
+            raise ValueError("tower takes no arguments (all blocks) or at least 2 (bottom first)")
+        for key in (EACH, ANY):
+            if (key in self.args) != (getattr(self, key) is not None):
+                raise ValueError(f"the argument {key!r} and the field {key!r} go together")
+        return self
 
 
 class Instructions(_Strict):
@@ -97,34 +218,76 @@ class TaskSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
-        for p in self.goal:
+        known_places = places()
+        for i, p in enumerate(self.goal):
             for arg in p.args:
-                if arg not in self.roles and p.pred != "at":
-                    raise ValueError(f"goal predicate {p.pred!r} names unknown role {arg!r}")
+                if arg in self.roles or arg in (EACH, ANY):
+                    continue
+                if p.pred == "at" and arg == p.args[-1] and arg in known_places:
+                    continue
+                raise ValueError(f"goal.{i}: predicate {p.pred!r} names unknown role {arg!r}")
+            for key in (EACH, ANY):
+                sel = getattr(p, key)
+                for r in sel.exclude if sel else ():
+                    if r not in self.roles:
+                        raise ValueError(f"goal.{i}.{key}.exclude: unknown role {r!r}")
+            if p.pred == "at":
+                target = p.args[1]
+                if target in self.roles and self.roles[target].category != "location":
+                    raise ValueError(f"goal.{i}: at() needs a place or a location role, {target!r} is a {self.roles[target].category}")
+            elif any(a in self.roles and self.roles[a].category == "location" for a in p.args):
+                raise ValueError(f"goal.{i}: only at() takes a location role")
         for name, role in self.roles.items():
-            if role.on is not None and role.on not in self.roles:
-                raise ValueError(f"role {name!r} is on unknown role {role.on!r}")
+            if role.on is not None:
+                if role.on not in self.roles or role.on == name:
+                    raise ValueError(f"roles.{name}.on: unknown role {role.on!r}")
+                support = self.roles[role.on]
+                if support.category == "location" or support.absent or role.category != "block":
+                    raise ValueError(f"roles.{name}.on: only a block can start on a present block or bowl")
+            seen, cur = {name}, role
+            while cur.on is not None:
+                if cur.on in seen:
+                    raise ValueError(f"roles.{name}.on: the stack is cyclic")
+                seen.add(cur.on)
+                cur = self.roles[cur.on]
+            if role.colour is not None:
+                allowed = set(expand_colours(role.colour) or ())
+                if not role.absent and not allowed & set(self.scene.colours):
+                    raise ValueError(f"roles.{name}.colour: none of {sorted(allowed)} is in scene.colours")
         for split, templates in (("seen", self.instructions.seen), ("unseen", self.instructions.unseen)):
             for t in templates:
                 for slot in _slots(t):
                     if slot not in self.roles:
-                        raise ValueError(f"{split} instruction {t!r} uses unknown slot {{{slot}}}")
+                        raise ValueError(f"instructions.{split}: {t!r} uses unknown slot {{{slot}}}")
         for category in ("block", "bowl"):
             needed = sum(1 for r in self.roles.values() if r.category == category and not r.absent)
-            available = getattr(self.scene, category + "s").max
+            available = getattr(self.scene, category + "s").min
             if needed > available:
                 raise ValueError(
-                    f"impossible scene: roles need {needed} {category}(s), scene has at most {available}"
+                    f"impossible scene: roles need {needed} {category}(s), scene.{category}s has at least {available}"
                 )
         if self.scene.matched_pairs > min(self.scene.blocks.min, self.scene.bowls.min):
             raise ValueError("impossible scene: matched_pairs exceeds the number of blocks or bowls")
+        distinct = (
+            self.scene.blocks.max + self.scene.bowls.max - self.scene.matched_pairs
+            + sum(1 for r in self.roles.values() if r.absent)
+        )
+        if distinct > len(self.scene.colours):
+            raise ValueError(
+                f"impossible scene: {distinct} distinct colours needed, scene.colours has {len(self.scene.colours)}"
+            )
         return self
 
 
 def _slots(template: str) -> list[str]:
     import string
 
-    return [field for _, field, _, _ in string.Formatter().parse(template) if field]
+    # `{A}` and `{A.colour}` both use role A.
+    return [
+        field.split(".")[0].split("[")[0]
+        for _, field, _, _ in string.Formatter().parse(template)
+        if field
+    ]
 
 
 def available_tasks() -> list[str]:
@@ -159,5 +322,12 @@ def load_task(name_or_path: str | Path) -> TaskSpec:
         return TaskSpec.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: field '{where}': {err['msg']}") from None
+        where = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        # Cross-field checks name their field at the start of the message ("goal.0: ...").
+        located = re.match(r"^([A-Za-z_][\w.]*): (.*)$", msg)
+        if located and located.group(1).split(".")[0] in TaskSpec.model_fields:
+            where = ".".join(filter(None, (where, located.group(1))))
+            msg = located.group(2)
+        msg = " ".join(msg.split())  # one line, whatever the validator wrote
+        raise ConfigError(f"{path}: field '{where or '(top level)'}': {msg}") from None
