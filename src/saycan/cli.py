@@ -21,6 +21,7 @@ USAGE = """usage: saycan COMMAND [key=value ...]
 commands:
   run    one episode: saycan run task=put_block_in_bowl seed=0 [llm=... planner=... robot=...]
   eval   many episodes, models loaded once: saycan eval tasks=[a,b] episodes_per_task=10 [executor=...]
+  bench  a benchmark: saycan bench NAME [key=value ...] (last stdout line: one JSON object)
   tasks  list the packaged tasks
 
 Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar/basic/).
@@ -32,15 +33,26 @@ def _error(message: str) -> int:
     return 2
 
 
-def _validate_overrides(config_name: str, overrides: Sequence[str]) -> str | None:
+def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bool = False) -> str | None:
     """Compose once with the overrides; return a one-line error, or None if they are valid."""
     from hydra import compose, initialize_config_module
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     try:
+        # A sweep (`planner=a,b`, `seed=range(0,10)`) is checked through its first value.
+        single = []
+        for o in OverridesParser.create().parse_overrides(list(overrides)):
+            if o.is_sweep_override():
+                if not multirun:
+                    return f"{o.input_line!r} is a sweep: add --multirun (-m), or quote the value"
+                single.append(f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}")
+            else:
+                single.append(o.input_line)
         with initialize_config_module("saycan.configs", version_base="1.3"):
-            compose(config_name, overrides=list(overrides))
+            compose(config_name, overrides=single)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
         first = str(exc).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3]) if first else type(exc).__name__
@@ -72,6 +84,32 @@ def _eval_app(cfg) -> None:
     sys.exit(code)
 
 
+def _bench_app(cfg) -> None:
+    """A benchmark config names its function in `benchmark._target_` (data, not a registry).
+    The function returns its figures; they are printed as the last stdout line. A benchmark
+    that sets `"failed": true` (e.g. a fast path off its reference) exits 1."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    from saycan.eval.sweep import machine
+
+    try:
+        result = instantiate(cfg.benchmark)(cfg)
+    except SayCanError as exc:
+        sys.exit(_error(str(exc)))
+    result.setdefault("overrides", list(HydraConfig.get().overrides.task))
+    result.setdefault("machine", machine())
+    print(json.dumps(result), flush=True)
+    sys.exit(1 if result.get("failed") else 0)
+
+
+def _available_benchmarks() -> list[str]:
+    import saycan.configs
+
+    root = Path(saycan.configs.__file__).parent
+    return sorted(p.stem.removeprefix("bench_") for p in root.glob("bench_*.yaml"))
+
+
 def _hydra_app(task_fn: Callable, config_name: str) -> Callable[[], None]:
     import hydra
 
@@ -98,12 +136,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list_tasks()
         except SayCanError as exc:
             return _error(str(exc))
-    apps = {"run": (_run_app, "config"), "eval": (_eval_app, "eval")}
+    apps = {"run": (_run_app, "config"), "eval": (_eval_app, "eval"), "bench": (_bench_app, None)}
     if command not in apps:
         return _error(f"unknown command {command!r}; commands: {', '.join([*apps, 'tasks'])}")
     task_fn, config_name = apps[command]
+    if command == "bench":
+        if not rest or rest[0].startswith("-") or "=" in rest[0]:
+            return _error(f"usage: saycan bench NAME [key=value ...]; benchmarks: {', '.join(_available_benchmarks())}")
+        if rest[0] not in _available_benchmarks():
+            return _error(f"unknown benchmark {rest[0]!r}; benchmarks: {', '.join(_available_benchmarks())}")
+        config_name, rest = f"bench_{rest[0]}", rest[1:]
     overrides = [a for a in rest if not a.startswith("-")]
-    problem = _validate_overrides(config_name, overrides)
+    problem = _validate_overrides(config_name, overrides, multirun=bool({"-m", "--multirun"} & set(rest)))
     if problem:
         return _error(problem)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

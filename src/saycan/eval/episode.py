@@ -49,13 +49,18 @@ class Components:
 
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
-        self.driver = instantiate(cfg.robot)
+        # The safety gate (cfg.safety) sits between planner and motors: the driver's motion is
+        # checked command by command, and every skill passes the gate (budget, e-stop, confirm).
+        self.safety = instantiate(cfg.safety) if cfg.get("safety") is not None else None
+        driver = instantiate(cfg.robot)
+        self.driver = self.safety.wrap_driver(driver) if self.safety is not None else driver
         self.driver.connect()
         self.skills = instantiate(cfg.skills)
         self.perception = instantiate(cfg.perception)
         self.affordance = instantiate(cfg.affordance, motion=self.driver.motion)
         self.planner = instantiate(cfg.planner, affordance=self.affordance, skills=self.skills)
-        self.executor = instantiate(cfg.executor, skills=self.skills)
+        executor = instantiate(cfg.executor, skills=self.skills)
+        self.executor = self.safety.wrap_executor(executor) if self.safety is not None else executor
 
     def close(self) -> None:
         self.driver.disconnect()
@@ -81,6 +86,8 @@ def run_episode(
         instruction = clean_instruction(instruction)
     task = Task(task_name, split=split, instruction=instruction)
     driver = components.driver
+    if getattr(components, "safety", None) is not None:
+        components.safety.reset()  # a fresh per-episode skill budget
     info = driver.reset(seed=seed, task=task, record_video=video)
     instance = info["task_instance"]
     initial_states = driver.get_observation().ground_truth

@@ -62,7 +62,7 @@ class StepRecord:
 @dataclass
 class LoopOutcome:
     steps: list[StepRecord] = field(default_factory=list)
-    stopped_by: str = "max_steps"  # "done" | "max_steps"
+    stopped_by: str = "max_steps"  # "done" | "max_steps" | "emergency_stop"
 
     @property
     def plan(self) -> list[SkillCall]:
@@ -95,5 +95,8 @@ def run_loop(
             on_step(record, obs)
         if decision.chosen == DONE:
             outcome.stopped_by = "done"
+            break
+        if getattr(executor, "halted", False):  # the safety gate's emergency stop is latched
+            outcome.stopped_by = "emergency_stop"
             break
     return outcome

@@ -165,6 +165,26 @@ class SimMotion:
             return False
         return self._solve(goal, np.asarray(pose.orientation, dtype=float)) is not None
 
+    # -- what the safety gate may ask (optional MotionInterface extras) ---------------------
+    @property
+    def control_hz(self) -> float:
+        return self.params.control_hz
+
+    @property
+    def max_speed(self) -> float:
+        """Fastest Cartesian speed a move commands (m/s)."""
+        return self.params.max_speed
+
+    def joint_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.robot.lower.copy(), self.robot.upper.copy()
+
+    def joint_solution(self, pose: Pose) -> np.ndarray | None:
+        """The arm joint positions a move to `pose` would end at (None: no IK solution)."""
+        goal = np.asarray(pose.position, dtype=float)
+        if self._reach_problem(goal) is not None:
+            return None
+        return self._solve(goal, np.asarray(pose.orientation, dtype=float))
+
     # -- extras the env uses ----------------------------------------------------------------
     def servo(self, position: np.ndarray, gripper_closed: bool, steps: int) -> None:
         """One low-level control interval: IK toward `position`, gripper command, `steps`."""

@@ -143,13 +143,23 @@ def pick_and_place(
     x, y, z = obj.position
     sx, sy, sz = surface_position
     release_z = sz + obj.size[2] / 2 + p.grasp_offset + p.place_clearance
-    # Check the whole path is feasible before touching anything.
-    for label, xyz in (
-        ("pick", (x, y, z + obj.size[2] / 2 + p.approach_height)),
-        ("grasp", (x, y, z + p.grasp_offset)),
-        ("place", (sx, sy, release_z)),
-        ("transport", (sx, sy, max(p.safe_height, release_z + p.approach_height))),
-    ):
+    # Check the whole path is feasible (and allowed by a safety gate) before touching anything.
+    path = (
+        ("pick", (x, y, z + obj.size[2] / 2 + p.approach_height), False),
+        ("grasp", (x, y, z + p.grasp_offset), False),
+        ("place", (sx, sy, release_z), False),
+        ("guarded descent", (sx, sy, release_z - p.guard_depth), True),
+        ("transport", (sx, sy, max(p.safe_height, release_z + p.approach_height)), False),
+    )
+    check = getattr(motion, "check_pose", None)  # a safety-gate wrapper (SafeMotion) has one
+    if callable(check):
+        for label, xyz, guarded in path:
+            why = check(Pose(xyz, p.orientation), guarded=guarded)
+            if why is not None:
+                return SkillResult(call, False, FailureReason.REFUSED, f"refused by the safety gate: {label}: {why}")
+    for label, xyz, guarded in path:
+        if guarded:
+            continue
         if not motion.is_reachable(Pose(xyz, p.orientation)):
             reason = FailureReason.UNREACHABLE
             return SkillResult(call, False, reason, f"{label} pose {tuple(round(v, 3) for v in xyz)} is not reachable")

@@ -27,7 +27,7 @@ class RobotConfig:
     urdf: str  # path, or relative to pybullet_data
     arm_joints: tuple[int, ...]
     finger_joints: tuple[int, ...]
-    ee_link: int  # the point between the fingertips (what `Pose` targets)
+    ee_link: int  # the link whose frame, moved by `tcp_offset`, is what `Pose` targets
     rest_pose: tuple[float, ...]  # arm joint positions of `home()`
     finger_open: float  # finger joint position when open (per finger)
     finger_closed: float  # finger joint position when fully closed
@@ -38,9 +38,22 @@ class RobotConfig:
     arm_force: float | Sequence[float] = 240.0  # newton-metres per joint (position control)
     arm_max_velocity: float = 1.5  # rad/s, position-control velocity cap
     finger_force: float = 40.0
+    finger_max_velocity: float = 0.1  # finger joint units per second (m/s, or rad/s)
     finger_friction: float = 1.5
     #: Finger opening (m) = finger_width_scale * sum of finger joint positions.
     finger_width_scale: float = 1.0
+    #: Finger opening (m) at zero finger joint positions (linkage grippers close as q grows).
+    finger_width_offset: float = 0.0
+    #: Tool centre point: the point between the fingertips, in the `ee_link` frame (m). Zero
+    #: when the URDF has a link there already (the Panda's `panda_grasptarget`).
+    tcp_offset: Vec3 = (0.0, 0.0, 0.0)
+    #: Further joints driven to the same target as the fingers (mimic joints of a linkage
+    #: gripper such as the xArm's; URDF <mimic> tags are not simulated by PyBullet).
+    mimic_joints: tuple[int, ...] = ()
+    #: Joints whose positions give the finger opening (default: `finger_joints`).
+    width_joints: tuple[int, ...] = ()
+    #: Position-control gain of the arm joints.
+    arm_position_gain: float = 0.3
     #: Couple the two fingers with a gear constraint (mirror motion), so that a held object
     #: cannot slide sideways with both fingers (a real parallel gripper is one mechanism).
     gear_fingers: bool = True
@@ -139,7 +152,7 @@ class SimRobot:
         c, cfg = self.client, self.config
         for j, q in zip(cfg.arm_joints, cfg.rest_pose):
             c.resetJointState(self.body, j, q)
-        for j in cfg.finger_joints:
+        for j in cfg.finger_joints + cfg.mimic_joints:
             c.resetJointState(self.body, j, cfg.finger_open)
         self.command_arm(np.asarray(cfg.rest_pose))
         self.command_gripper(closed=False)
@@ -153,19 +166,37 @@ class SimRobot:
         return np.array([s[1] for s in states])
 
     def finger_positions(self) -> np.ndarray:
-        states = self.client.getJointStates(self.body, self.config.finger_joints)
+        """Positions of the joints that set the opening (`width_joints`)."""
+        states = self.client.getJointStates(self.body, self.config.width_joints or self.config.finger_joints)
         return np.array([s[0] for s in states])
 
     def finger_velocities(self) -> np.ndarray:
-        states = self.client.getJointStates(self.body, self.config.finger_joints)
+        states = self.client.getJointStates(self.body, self.config.width_joints or self.config.finger_joints)
         return np.array([s[1] for s in states])
 
     def gripper_width(self) -> float:
-        return float(self.config.finger_width_scale * self.finger_positions().sum())
+        cfg = self.config
+        return float(cfg.finger_width_offset + cfg.finger_width_scale * self.finger_positions().sum())
 
     def ee_pose(self) -> tuple[np.ndarray, np.ndarray]:
         s = self.client.getLinkState(self.body, self.config.ee_link, computeForwardKinematics=True)
-        return np.array(s[4]), np.array(s[5])
+        return self._tcp(s[4], s[5])
+
+    def _tcp(self, pos, orn) -> tuple[np.ndarray, np.ndarray]:
+        """The tool centre point of an `ee_link` frame."""
+        off = self.config.tcp_offset
+        if off == (0.0, 0.0, 0.0):
+            return np.array(pos), np.array(orn)
+        rot = np.array(pybullet.getMatrixFromQuaternion(orn)).reshape(3, 3)
+        return np.asarray(pos) + rot @ np.asarray(off), np.array(orn)
+
+    def _link_target(self, position, orientation) -> list[float]:
+        """Where `ee_link` must be for the tool centre point to reach `position`."""
+        off = self.config.tcp_offset
+        if off == (0.0, 0.0, 0.0):
+            return list(position)
+        rot = np.array(pybullet.getMatrixFromQuaternion(list(orientation))).reshape(3, 3)
+        return list(np.asarray(position, dtype=float) - rot @ np.asarray(off))
 
     # -- commands ---------------------------------------------------------------------------
     def command_arm(self, q: np.ndarray) -> None:
@@ -176,16 +207,16 @@ class SimRobot:
             self.client.POSITION_CONTROL,
             targetPositions=[float(v) for v in q],
             forces=self.arm_forces,
-            positionGains=[0.3] * len(cfg.arm_joints),
+            positionGains=[cfg.arm_position_gain] * len(cfg.arm_joints),
         )
 
     def command_gripper(self, closed: bool) -> None:
         cfg = self.config
         target = cfg.finger_closed if closed else cfg.finger_open
-        for j in cfg.finger_joints:
+        for j in cfg.finger_joints + cfg.mimic_joints:
             self.client.setJointMotorControl2(
                 self.body, j, self.client.POSITION_CONTROL, targetPosition=target,
-                force=cfg.finger_force, maxVelocity=0.1,
+                force=cfg.finger_force, maxVelocity=cfg.finger_max_velocity,
             )
 
     # -- kinematics (on the private copy) ---------------------------------------------------
@@ -195,7 +226,7 @@ class SimRobot:
         for j, v in zip(self.config.arm_joints, q):
             k.resetJointState(self._kin_body, j, float(v))
         s = k.getLinkState(self._kin_body, self.config.ee_link, computeForwardKinematics=True)
-        return np.array(s[4]), np.array(s[5])
+        return self._tcp(s[4], s[5])
 
     def inverse(
         self,
@@ -213,13 +244,14 @@ class SimRobot:
         q = np.asarray(cfg.rest_pose if seed is None else seed, dtype=float)
         rest = list(cfg.rest_pose)
         best = (q, np.inf, np.inf)
+        link_target = self._link_target(position, orientation)
         for _ in range(iterations):
             for j, v in zip(cfg.arm_joints, q):
                 k.resetJointState(self._kin_body, j, float(v))
             sol = k.calculateInverseKinematics(
                 self._kin_body,
                 cfg.ee_link,
-                list(position),
+                link_target,
                 list(orientation),
                 lowerLimits=list(self.lower),
                 upperLimits=list(self.upper),

@@ -1,0 +1,1 @@
+"""Hydra configs shipped by the plugin: `hydra.searchpath=[pkg://saycan_example_driver.conf]`."""

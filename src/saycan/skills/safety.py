@@ -1,0 +1,457 @@
+"""The safety gate between the planner and the motors (in `skills/`: it wraps the drivers'
+`MotionInterface` below and gates skills above).
+
+Two layers, both built from the `safety:` config node (`SafetyGate`):
+
+- **per motion** (`SafeMotion`, a `MotionInterface` wrapper): every command is checked before it
+  is sent: an emergency stop latched, a non-finite pose, a target outside the workspace box, a
+  target below the table (a guarded move may aim `guarded_depth` into it: it stops on contact),
+  a step budget above `max_steps_per_motion`, a joint solution outside the joint limits (when
+  the motion can say which joints it would use), a declared speed above `max_speed`. A refused
+  command returns `MotionStatus.REFUSED` with the reason; nothing reaches the driver. After a
+  move, the measured end-effector speed is monitored: above `speed_stop_factor * max_speed` the
+  gate latches an emergency stop.
+- **per skill** (`SafetyGate.check_skill`, applied by `GatedExecutor`): the emergency stop, a
+  per-episode skill budget (`max_skills`) and, with `confirm=true`, a human approving each skill
+  on the terminal (`confirm_fn` replaces the prompt, e.g. in tests). A refused skill returns
+  `SkillResult(success=False, reason=REFUSED, message=...)`, which the trace records.
+
+Any layer can stop the robot: `gate.emergency_stop("why")` (or `driver.safety.emergency_stop`
+through a `SafeDriver`); the stop latches until `gate.estop.reset()`.
+
+`assert_parallel_ok(driver_or_cfg, launcher)` refuses parallel sweep launchers for physical
+drivers (`is_physical = True`): one arm cannot run two episodes at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from saycan.drivers.types import GripperResult, MotionResult, MotionStatus, Pose, Vec3
+from saycan.errors import ConfigError
+from saycan.skills.types import FailureReason, SkillCall, SkillResult
+
+#: Hydra launchers that run jobs one after another in this process.
+SERIAL_LAUNCHERS = frozenset(
+    {"", "basic", "basiclauncher", "hydra._internal.core_plugins.basic_launcher.basiclauncher"}
+)
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Limits checked on every motion command (world frame, metres, seconds, radians)."""
+
+    #: End-effector targets must lie in this box (x, y, z).
+    workspace_min: Vec3 = (0.10, -0.45, 0.0)
+    workspace_max: Vec3 = (0.85, 0.45, 0.70)
+    #: The table top: targets below it are refused...
+    table_z: float = 0.0
+    #: ...except guarded moves (stop_on_contact) aiming at most this far into it.
+    guarded_depth: float = 0.01
+    #: Cartesian speed limit (m/s) of a motion that declares its speed (`max_speed` attribute);
+    #: None: unchecked.
+    max_speed: float | None = 0.5
+    #: Measured speed above `speed_stop_factor * max_speed` latches the emergency stop.
+    speed_stop_factor: float = 2.0
+    #: Explicit joint limits [[lo, hi], ...] (rad); None: the arm's own limits.
+    joint_limits: tuple[tuple[float, float], ...] | None = None
+    #: Keep joint solutions this far inside the limits (rad).
+    joint_margin: float = 0.0
+    #: Largest step budget one motion may ask for (simulation/control steps).
+    max_steps_per_motion: int = 10000
+
+    @classmethod
+    def from_any(cls, value: Any) -> SafetyLimits:
+        if value is None:
+            return cls()
+        if isinstance(value, SafetyLimits):
+            return value
+        data = _plain(value)
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"safety.limits must be a mapping, got {type(value).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown safety.limits keys {sorted(unknown)}; known: {sorted(known)}")
+        kw = dict(data)
+        for key in ("workspace_min", "workspace_max"):
+            if key in kw:
+                kw[key] = tuple(float(v) for v in kw[key])
+        if kw.get("joint_limits") is not None:
+            kw["joint_limits"] = tuple((float(lo), float(hi)) for lo, hi in kw["joint_limits"])
+        return cls(**kw)
+
+
+class EmergencyStop:
+    """A latching stop that any layer (or thread, or signal handler) can trigger."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def trigger(self, reason: str = "emergency stop") -> None:
+        if not self._event.is_set():
+            self.reason = reason
+        self._event.set()
+
+    @property
+    def triggered(self) -> bool:
+        return self._event.is_set()
+
+    def reset(self) -> None:
+        """Clear the stop (a human decision; nothing calls it automatically)."""
+        self.reason = ""
+        self._event.clear()
+
+
+def ask_on_terminal(call: SkillCall) -> bool:
+    """Ask a human to approve `call`; anything but y/yes (or end of input) is a no."""
+    try:
+        answer = input(f"[saycan safety] run {call.to_text()}? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+class SafetyGate:
+    """The `safety:` config node: limits for every motion plus the per-skill gate.
+
+    `enabled=false` turns the motion checks and the budget off (the emergency stop and
+    `confirm` still apply: they are never silently disabled).
+    """
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        limits: Any = None,
+        max_skills: int | None = None,
+        confirm: bool = False,
+        confirm_fn: Callable[[SkillCall], bool] | str | None = None,
+        estop: EmergencyStop | None = None,
+    ) -> None:
+        self.enabled = bool(enabled)
+        self.limits = SafetyLimits.from_any(limits)
+        if max_skills is not None and int(max_skills) < 0:
+            raise ConfigError(f"safety.max_skills must be >= 0 or null, got {max_skills}")
+        self.max_skills = None if max_skills is None else int(max_skills)
+        self.confirm = bool(confirm)
+        if isinstance(confirm_fn, str):  # a dotted path from the config
+            from hydra.utils import get_method
+
+            confirm_fn = get_method(confirm_fn)
+        self.confirm_fn = confirm_fn or ask_on_terminal
+        self.estop = estop or EmergencyStop()
+        self.skills_run = 0
+        self.log: list[str] = []  # every refusal, in order
+
+    # -- episode / stop ---------------------------------------------------------------------
+    def reset(self) -> None:
+        """A new episode: the skill budget starts again (a latched e-stop stays latched)."""
+        self.skills_run = 0
+
+    def emergency_stop(self, reason: str = "emergency stop") -> None:
+        self.estop.trigger(reason)
+        self.log.append(f"emergency stop: {reason}")
+
+    @property
+    def halted(self) -> bool:
+        return self.estop.triggered
+
+    # -- per skill --------------------------------------------------------------------------
+    def check_skill(self, call: SkillCall) -> SkillResult | None:
+        """None if `call` may run (and count it against the budget), else a REFUSED result."""
+        why = None
+        if self.estop.triggered:
+            why = f"emergency stop: {self.estop.reason}"
+        elif self.enabled and self.max_skills is not None and self.skills_run >= self.max_skills:
+            why = f"skill budget exhausted: {self.skills_run} of {self.max_skills} skills this episode"
+        elif self.confirm and not self.confirm_fn(call):
+            why = "operator declined (confirm=true)"
+        if why is not None:
+            self.log.append(f"{call.to_text()}: {why}")
+            return SkillResult(call, False, FailureReason.REFUSED, f"refused by the safety gate: {why}")
+        self.skills_run += 1
+        return None
+
+    # -- per motion ---------------------------------------------------------------------------
+    def check_pose(self, pose: Pose, *, guarded: bool = False, max_steps: int | None = None) -> str | None:
+        """Why a move to `pose` must not be sent (None: allowed)."""
+        if self.estop.triggered:
+            return f"emergency stop: {self.estop.reason}"
+        p = np.asarray(pose.position, dtype=float)
+        q = np.asarray(pose.orientation, dtype=float)
+        if not (np.all(np.isfinite(p)) and np.all(np.isfinite(q))):
+            return f"non-finite pose {pose.position}"
+        if abs(float(np.linalg.norm(q)) - 1.0) > 1e-3:
+            return f"orientation {pose.orientation} is not a unit quaternion"
+        if not self.enabled:
+            return None
+        lim = self.limits
+        floor = lim.table_z - (lim.guarded_depth if guarded else 0.0)
+        if p[2] < floor - 1e-9:
+            kind = "guarded " if guarded else ""
+            return f"{kind}target z = {p[2]:.3f} m is below the table (z >= {floor:.3f} m)"
+        lo, hi = np.asarray(lim.workspace_min), np.asarray(lim.workspace_max)
+        lo = np.array([lo[0], lo[1], min(lo[2], floor)])
+        if np.any(p < lo) or np.any(p > hi):
+            where = tuple(round(float(v), 3) for v in p)
+            return f"target {where} is outside the workspace {tuple(lim.workspace_min)}..{tuple(lim.workspace_max)}"
+        if max_steps is not None and max_steps > lim.max_steps_per_motion:
+            return f"step budget {max_steps} above the limit {lim.max_steps_per_motion}"
+        return None
+
+    def check_joints(self, q: np.ndarray, own_limits: tuple[np.ndarray, np.ndarray] | None) -> str | None:
+        lim = self.limits
+        if lim.joint_limits is not None:
+            lo = np.array([a for a, _ in lim.joint_limits])
+            hi = np.array([b for _, b in lim.joint_limits])
+        elif own_limits is not None:
+            lo, hi = (np.asarray(v, dtype=float) for v in own_limits)
+        else:
+            return None
+        if len(lo) != len(q):
+            return f"{len(lim.joint_limits or ())} joint limits configured for a {len(q)}-joint arm"
+        lo, hi = lo + lim.joint_margin, hi - lim.joint_margin
+        bad = [i for i in range(len(q)) if not lo[i] <= q[i] <= hi[i]]
+        if bad:
+            i = bad[0]
+            return f"joint {i} would reach {q[i]:.3f} rad, outside [{lo[i]:.3f}, {hi[i]:.3f}]"
+        return None
+
+    def refuse(self, what: str, why: str) -> None:
+        self.log.append(f"{what}: {why}")
+
+    # -- wrappers -----------------------------------------------------------------------------
+    def wrap_driver(self, driver: Any) -> SafeDriver:
+        return driver if isinstance(driver, SafeDriver) else SafeDriver(driver, self)
+
+    def wrap_executor(self, executor: Any) -> GatedExecutor:
+        return executor if isinstance(executor, GatedExecutor) else GatedExecutor(executor, self)
+
+
+class SafeMotion:
+    """A `MotionInterface` that checks every command against a `SafetyGate` before sending it.
+
+    `commands_sent` counts commands that reached the wrapped motion; `refused` those stopped.
+    Other attributes (`ee_position`, simulator extras) pass through.
+    """
+
+    def __init__(self, inner: Any, gate: SafetyGate) -> None:
+        self.inner = inner
+        self.gate = gate
+        self.commands_sent = 0
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _here(self) -> Vec3 | None:
+        fn = getattr(self.inner, "ee_position", None)
+        try:
+            return tuple(float(v) for v in fn()) if callable(fn) else None
+        except Exception:  # noqa: BLE001 - position is informative only
+            return None
+
+    def _refuse(self, what: str, why: str) -> MotionResult:
+        self.refused += 1
+        self.gate.refuse(what, why)
+        return MotionResult(MotionStatus.REFUSED, 0, self._here(), f"refused by the safety gate: {why}")
+
+    def move_to_pose(self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False) -> MotionResult:
+        what = f"move_to_pose{tuple(round(float(v), 3) for v in pose.position)}"
+        why = self.gate.check_pose(pose, guarded=stop_on_contact, max_steps=max_steps)
+        if why is None and self.gate.enabled:
+            why = self._speed_problem() or self._joint_problem(pose)
+        if why is not None:
+            return self._refuse(what, why)
+        start = self._here()
+        self.commands_sent += 1
+        res = self.inner.move_to_pose(pose, max_steps=max_steps, stop_on_contact=stop_on_contact)
+        self._monitor_speed(start, res)
+        return res
+
+    def set_gripper(self, closed: bool, *, max_steps: int = 500) -> GripperResult:
+        if self.gate.estop.triggered:
+            self.refused += 1
+            why = f"emergency stop: {self.gate.estop.reason}"
+            self.gate.refuse(f"set_gripper(closed={closed})", why)
+            return GripperResult(MotionStatus.REFUSED, closed, 0.0, False, 0)
+        self.commands_sent += 1
+        return self.inner.set_gripper(closed, max_steps=max_steps)
+
+    def home(self, *, max_steps: int = 3000) -> MotionResult:
+        if self.gate.estop.triggered:
+            return self._refuse("home()", f"emergency stop: {self.gate.estop.reason}")
+        if self.gate.enabled and max_steps > self.gate.limits.max_steps_per_motion:
+            return self._refuse("home()", f"step budget {max_steps} above the limit")
+        self.commands_sent += 1
+        return self.inner.home(max_steps=max_steps)
+
+    def check_pose(self, pose: Pose, *, guarded: bool = False) -> str | None:
+        """Why the gate would refuse a move to `pose` (None: allowed); nothing is sent."""
+        return self.gate.check_pose(pose, guarded=guarded)
+
+    def is_reachable(self, pose: Pose) -> bool:
+        """Reachable for the arm *and* allowed by the gate (affordances see the limits)."""
+        if self.gate.check_pose(pose, guarded=True) is not None:
+            return False
+        return bool(self.inner.is_reachable(pose))
+
+    # -- checks that need the wrapped motion's cooperation (optional attributes) ------------
+    def _speed_problem(self) -> str | None:
+        limit = self.gate.limits.max_speed
+        declared = getattr(self.inner, "max_speed", None)
+        if limit is not None and isinstance(declared, (int, float)) and declared > limit + 1e-9:
+            return f"the motion's speed {declared:.2f} m/s is above the limit {limit:.2f} m/s"
+        return None
+
+    def _joint_problem(self, pose: Pose) -> str | None:
+        solve = getattr(self.inner, "joint_solution", None)
+        if not callable(solve):
+            return None
+        q = solve(pose)
+        if q is None:
+            return None  # no solution: the wrapped motion reports IK_FAILED itself
+        limits = getattr(self.inner, "joint_limits", None)
+        return self.gate.check_joints(np.asarray(q, dtype=float), limits() if callable(limits) else limits)
+
+    def _monitor_speed(self, start: Vec3 | None, res: MotionResult) -> None:
+        limit, hz = self.gate.limits.max_speed, getattr(self.inner, "control_hz", None)
+        if limit is None or not hz or start is None or res.position is None or res.steps <= 0:
+            return
+        speed = float(np.linalg.norm(np.subtract(res.position, start))) / (res.steps / float(hz))
+        if speed > self.gate.limits.speed_stop_factor * limit:
+            self.gate.emergency_stop(f"measured end-effector speed {speed:.2f} m/s above {limit:.2f} m/s")
+
+
+class SafeDriver:
+    """A `RobotDriver` whose `motion` is a `SafeMotion`; everything else passes through.
+
+    `driver.safety` is the gate, so any layer holding the driver can call
+    `driver.safety.emergency_stop(...)`.
+    """
+
+    def __init__(self, inner: Any, gate: SafetyGate) -> None:
+        self.inner = inner
+        self.safety = gate
+        self._motion: SafeMotion | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def is_physical(self) -> bool:
+        return bool(self.inner.is_physical)
+
+    @property
+    def is_connected(self) -> bool:
+        return self.inner.is_connected
+
+    def connect(self) -> None:
+        self.inner.connect()
+
+    def disconnect(self) -> None:
+        self.inner.disconnect()
+
+    def get_observation(self):
+        return self.inner.get_observation()
+
+    @property
+    def motion(self) -> SafeMotion:
+        inner = self.inner.motion
+        if self._motion is None or self._motion.inner is not inner:
+            self._motion = SafeMotion(inner, self.safety)
+        return self._motion
+
+
+class GatedExecutor:
+    """Wraps an executor: `SafetyGate.check_skill` runs before each skill; a refused skill
+    returns its REFUSED result without touching the robot."""
+
+    def __init__(self, inner: Any, gate: SafetyGate) -> None:
+        self.inner = inner
+        self.gate = gate
+        self.name = getattr(inner, "name", type(inner).__name__)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @property
+    def halted(self) -> bool:
+        """The emergency stop is latched (the loop stops planning)."""
+        return self.gate.halted
+
+    def execute(self, call: SkillCall, driver: Any, scene: Any) -> SkillResult:
+        refused = self.gate.check_skill(call)
+        if refused is not None:
+            return refused
+        return self.inner.execute(call, driver, scene)
+
+
+# -- physical robots and parallel launchers ----------------------------------------------------
+def is_physical(driver_or_cfg: Any) -> bool:
+    """Whether a driver instance, driver class or driver config (`_target_`) is physical."""
+    value = getattr(driver_or_cfg, "is_physical", None)
+    if isinstance(value, bool):
+        return value
+    data = _plain(driver_or_cfg)
+    if isinstance(data, Mapping):
+        if "is_physical" in data:
+            return bool(data["is_physical"])
+        target = data.get("_target_")
+        if target:
+            from hydra.utils import get_class, get_method
+
+            try:
+                obj = get_class(target)
+            except Exception:  # noqa: BLE001 - a factory function, not a class
+                try:
+                    obj = get_method(target)
+                except Exception as exc:  # noqa: BLE001
+                    raise ConfigError(f"cannot import driver {target!r}: {exc}") from None
+            flag = getattr(obj, "is_physical", None)
+            if isinstance(flag, bool):
+                return flag
+            raise ConfigError(f"driver {target!r} does not declare is_physical (a bool class attribute)")
+    raise ConfigError(f"cannot tell whether {type(driver_or_cfg).__name__} is a physical driver")
+
+
+def assert_parallel_ok(driver_or_cfg: Any, launcher_name: str | None) -> None:
+    """Raise `ConfigError` when a physical driver would run under a parallel launcher.
+
+    `launcher_name`: the Hydra launcher (`basic`, `joblib`, `ray`, `submitit_slurm`, its
+    `_target_`, ...); only the basic (serial, in-process) launcher is allowed for physical
+    robots. Simulated drivers may use any launcher (each worker owns its own simulator).
+    """
+    name = (launcher_name or "").strip().lower()
+    short = name.rsplit(".", 1)[-1]
+    if name in SERIAL_LAUNCHERS or short in SERIAL_LAUNCHERS:
+        return
+    if is_physical(driver_or_cfg):
+        robot = getattr(driver_or_cfg, "name", None) or _plain(driver_or_cfg).get("_target_", "the robot")
+        raise ConfigError(
+            f"{robot} is a physical robot: it cannot run episodes in parallel (launcher "
+            f"{launcher_name!r}); use the basic launcher (drop hydra/launcher=...)"
+        )
+
+
+def _plain(value: Any) -> Any:
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(value, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
