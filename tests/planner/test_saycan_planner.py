@@ -113,3 +113,37 @@ def test_ties_are_broken_by_the_episode_rng_reproducibly():
 def test_scorer_required_when_llm_used():
     with pytest.raises(ValueError):
         make_planner(None)
+
+
+class FirstObjectBiasedScorer:
+    """A stand-in with a tiny model's failure: +3 nats for calls on the first block listed,
+    whatever the instruction, and +2 for calls whose object the instruction names."""
+
+    name = "biased"
+
+    def score(self, prompt, options):
+        instruction = prompt.rstrip("\n").splitlines()[-1]
+        return np.array(
+            [
+                (3.0 if "(red block" in o else 0.0)
+                + (2.0 if "(" in o and o.split("(")[1].split(",")[0] in instruction else 0.0)
+                - (1.0 if "done" in o else 0.0)
+                for o in options
+            ]
+        )
+
+
+def test_contextual_calibration_removes_the_first_object_bias():
+    instruction = "put the blue block in the green bowl"
+    plain = make_planner(FirstObjectBiasedScorer()).decide(instruction, scene(), [])
+    assert plain.chosen.args[0] == "red block"  # the bias wins without calibration
+    calibrated = make_planner(FirstObjectBiasedScorer(), calibration="contextual")
+    d = calibrated.decide(instruction, scene(), [])
+    assert d.chosen.args[0] == "blue block"
+    done = next(c for c in d.candidates if c.call == DONE)
+    assert done.llm_logprob == -1.0  # `done` is left uncorrected
+
+
+def test_unknown_calibration_is_refused():
+    with pytest.raises(ValueError, match="calibration"):
+        make_planner(KeywordScorer("x"), calibration="magic")

@@ -40,6 +40,9 @@ class SayCanPlanner:
         use_llm: bool = True,
         use_affordance: bool = True,
         prune_below: float = 0.0,
+        calibration: str = "none",
+        content_free_instruction: str = "N/A",
+        calibration_weight: float = 1.0,
     ):
         if use_llm and scorer is None:
             raise ValueError("a planner that uses the LLM needs a scorer")
@@ -51,6 +54,11 @@ class SayCanPlanner:
         self.use_llm = use_llm
         self.use_affordance = use_affordance
         self.prune_below = float(prune_below)
+        if calibration not in ("none", "contextual"):
+            raise ValueError(f"calibration must be 'none' or 'contextual', got {calibration!r}")
+        self.calibration = calibration
+        self.content_free_instruction = content_free_instruction
+        self.calibration_weight = float(calibration_weight)
         self._rng = np.random.default_rng(0)
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
@@ -69,8 +77,14 @@ class SayCanPlanner:
         if self.use_llm:
             keep = [i for i, c in enumerate(calls) if self._worth_scoring(c, values[i])]
             texts = [calls[i].to_text() for i in keep]
-            logps[keep] = np.asarray(self.scorer.score(prompt, texts), dtype=float)
+            scores = np.asarray(self.scorer.score(prompt, texts), dtype=float)
             stats = _stats_dict(self.scorer)
+            if self.calibration == "contextual":
+                prior_prompt = self.prompt.build(self.content_free_instruction, scene, history)
+                prior = np.asarray(self.scorer.score(prior_prompt, texts), dtype=float)
+                stats = {"scoring": stats, "calibration": _stats_dict(self.scorer)}
+                scores = scores - self.calibration_weight * _zero_mean_bias(prior, [calls[i] == DONE for i in keep])
+            logps[keep] = scores
         combined = np.array(
             [
                 (logps[i] if self.use_llm else 0.0)
@@ -98,6 +112,18 @@ class SayCanPlanner:
             return DONE
         best = np.flatnonzero(combined == combined.max())
         return calls[int(best[0] if len(best) == 1 else self._rng.choice(best))]
+
+
+def _zero_mean_bias(prior: np.ndarray, is_done: Sequence[bool]) -> np.ndarray:
+    """Contextual calibration (Zhao et al. 2021, "Calibrate Before Use"): the model's preference
+    among skill calls given a content-free instruction is its bias (a tiny model favours the
+    first object listed). Subtract it, centred over the non-`done` calls so that the mass left
+    for `done` is unchanged; `done` itself is not corrected."""
+    bias = np.zeros_like(prior)
+    mask = ~np.asarray(is_done, dtype=bool)
+    if mask.any():
+        bias[mask] = prior[mask] - prior[mask].mean()
+    return bias
 
 
 def _stats_dict(scorer: object) -> dict:
