@@ -95,6 +95,7 @@ def run_trial(driver: Any, trial: Trial, params: PrimitiveParams | None = None) 
         _surface(states, trial.target),
         SkillCall("pick_and_place", (trial.obj, trial.target)),
         params=params,
+        obstacles=[(s.position, s.size) for n, s in states.items() if n != trial.obj],
     )
     wall = time.perf_counter() - t0
     sim_steps = driver.get_observation().step - start_step

@@ -8,6 +8,8 @@ move up out of the way).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from saycan.drivers.base import MotionInterface
@@ -44,6 +46,20 @@ class PrimitiveParams:
     home_after: bool = True
     home_steps: int = 2000
     orientation: Quat = TOP_DOWN
+    #: Grasp / release yaws (rad, about world z, applied on top of `orientation`) tried in
+    #: order; the one whose finger sweep stays farthest from the obstacles is used (ties: first).
+    yaw_candidates: tuple[float, ...] = (0.0, math.pi / 2)
+    #: Footprint of the open fingers around the end effector (m): half-length along the closing
+    #: axis (finger opening / 2 + finger thickness, with margin) and half-width across it.
+    finger_half_span: float = 0.06
+    finger_half_width: float = 0.015
+    #: Clearance (m) beyond which a yaw counts as fully clear (further is no better, so the
+    #: first candidate is kept unless another one is clearer than this).
+    yaw_clear_enough: float = 0.04
+
+
+#: An obstacle the fingers should stay clear of: (position, size) of its bounding box.
+Obstacle = tuple[Sequence[float], Sequence[float]]
 
 
 class _Failure(Exception):
@@ -64,10 +80,15 @@ class _Run:
     records: list[PrimitiveRecord] = field(default_factory=list)
     steps: int = 0
     holding: bool = False  # the gripper may hold the object
+    orientation: Quat | None = None  # current hand orientation (default: params.orientation)
+
+    @property
+    def orn(self) -> Quat:
+        return self.params.orientation if self.orientation is None else self.orientation
 
     def move(self, name: str, xyz: Vec3, max_steps: int, guarded: bool = False) -> MotionStatus:
         res = self.motion.move_to_pose(
-            Pose(xyz, self.params.orientation), max_steps=max_steps, stop_on_contact=guarded
+            Pose(xyz, self.orn), max_steps=max_steps, stop_on_contact=guarded
         )
         self._record(name, res.status.value, res.steps)
         if res.status == MotionStatus.CONTACT and guarded:
@@ -95,13 +116,15 @@ def pick(
     size: Vec3 = (0.04, 0.04, 0.04),
     *,
     params: PrimitiveParams | None = None,
+    obstacles: Sequence[Obstacle] = (),
     _run: _Run | None = None,
 ) -> SkillResult:
-    """Grasp the object whose bounding-box centre is `position` and lift it to the safe height."""
+    """Grasp the object whose bounding-box centre is `position` and lift it to the safe height.
+    `obstacles` ((position, size) of neighbouring objects) choose the grasp yaw."""
     run = _run or _Run(motion, params or PrimitiveParams())
     call = SkillCall("pick")
     try:
-        _pick(run, position, size)
+        _pick(run, position, size, choose_orientation(run.params, position, obstacles, motion))
     except _Failure as f:
         _cleanup(run)
         return _result(call, run, f)
@@ -114,14 +137,16 @@ def place(
     size: Vec3 = (0.04, 0.04, 0.04),
     *,
     params: PrimitiveParams | None = None,
+    obstacles: Sequence[Obstacle] = (),
     _run: _Run | None = None,
 ) -> SkillResult:
     """Put the held object down so that its bottom rests at `surface_position` (xy of the
-    target, z of the supporting surface), with a guarded final descent; then retreat."""
+    target, z of the supporting surface), with a guarded final descent; then retreat.
+    `obstacles` ((position, size) of neighbouring objects) choose the release yaw."""
     run = _run or _Run(motion, params or PrimitiveParams(), holding=True)
     call = SkillCall("place")
     try:
-        _place(run, surface_position, size)
+        _place(run, surface_position, size, choose_orientation(run.params, surface_position, obstacles, motion))
     except _Failure as f:
         _cleanup(run)
         return _result(call, run, f)
@@ -135,46 +160,121 @@ def pick_and_place(
     call: SkillCall,
     *,
     params: PrimitiveParams | None = None,
+    obstacles: Sequence[Obstacle] = (),
 ) -> SkillResult:
     """Approach, descend, close, verify the grasp, lift, verify, transport, guarded descent,
-    release, retreat, home. The result lists each step; the first failure ends the skill."""
+    release, retreat, home. The result lists each step; the first failure ends the skill.
+
+    `obstacles` are the other objects of the scene as (position, size) pairs (the moved object
+    and the place target may be among them: objects under the grasp or release point are
+    ignored). The grasp and release yaws keep the fingers farthest from them."""
     p = params or PrimitiveParams()
     run = _Run(motion, p)
     x, y, z = obj.position
     sx, sy, sz = surface_position
     release_z = sz + obj.size[2] / 2 + p.grasp_offset + p.place_clearance
+    others = [o for o in obstacles if not _same_xy(o[0], obj.position)]
+    pick_orn = choose_orientation(p, obj.position, others, motion, z=z + p.grasp_offset)
+    place_orn = choose_orientation(p, surface_position, others, motion, z=release_z)
     # Check the whole path is feasible (and allowed by a safety gate) before touching anything.
     path = (
-        ("pick", (x, y, z + obj.size[2] / 2 + p.approach_height), False),
-        ("grasp", (x, y, z + p.grasp_offset), False),
-        ("place", (sx, sy, release_z), False),
-        ("guarded descent", (sx, sy, release_z - p.guard_depth), True),
-        ("transport", (sx, sy, max(p.safe_height, release_z + p.approach_height)), False),
+        ("pick", (x, y, z + obj.size[2] / 2 + p.approach_height), False, pick_orn),
+        ("grasp", (x, y, z + p.grasp_offset), False, pick_orn),
+        ("place", (sx, sy, release_z), False, place_orn),
+        ("guarded descent", (sx, sy, release_z - p.guard_depth), True, place_orn),
+        ("transport", (sx, sy, max(p.safe_height, release_z + p.approach_height)), False, place_orn),
     )
     check = getattr(motion, "check_pose", None)  # a safety-gate wrapper (SafeMotion) has one
     if callable(check):
-        for label, xyz, guarded in path:
-            why = check(Pose(xyz, p.orientation), guarded=guarded)
+        for label, xyz, guarded, orn in path:
+            why = check(Pose(xyz, orn), guarded=guarded)
             if why is not None:
                 return SkillResult(call, False, FailureReason.REFUSED, f"refused by the safety gate: {label}: {why}")
-    for label, xyz, guarded in path:
+    for label, xyz, guarded, orn in path:
         if guarded:
             continue
-        if not motion.is_reachable(Pose(xyz, p.orientation)):
+        if not motion.is_reachable(Pose(xyz, orn)):
             reason = FailureReason.UNREACHABLE
             return SkillResult(call, False, reason, f"{label} pose {tuple(round(v, 3) for v in xyz)} is not reachable")
     try:
-        _pick(run, obj.position, obj.size)
-        _place(run, surface_position, obj.size)
+        _pick(run, obj.position, obj.size, pick_orn)
+        _place(run, surface_position, obj.size, place_orn)
     except _Failure as f:
         _cleanup(run)
         return _result(call, run, f)
     return _result(call, run)
 
 
+# -- grasp / release yaw ------------------------------------------------------------------------
+def yaw_orientation(base: Quat, yaw: float) -> Quat:
+    """`base` turned by `yaw` (rad) about the world z axis."""
+    c, s = math.cos(yaw / 2), math.sin(yaw / 2)
+    bx, by, bz, bw = base
+    # (0, 0, s, c) * (bx, by, bz, bw)
+    return (c * bx - s * by, c * by + s * bx, c * bz + s * bw, c * bw - s * bz)
+
+
+def finger_axis(orientation: Quat) -> tuple[float, float]:
+    """Unit xy direction in which the fingers close for a hand `orientation` (the driver
+    convention: `TOP_DOWN` closes along world y, i.e. the hand frame's y axis)."""
+    x, y, z, w = orientation
+    # Second column of the rotation matrix (the hand's y axis in the world).
+    ax, ay = 2 * (x * y - w * z), 1 - 2 * (x * x + z * z)
+    n = math.hypot(ax, ay) or 1.0
+    return ax / n, ay / n
+
+
+def finger_clearance(
+    params: PrimitiveParams, centre: Sequence[float], orientation: Quat, obstacles: Sequence[Obstacle]
+) -> float:
+    """Smallest xy gap (m) between the open fingers' footprint at `centre` and an obstacle's
+    footprint (a disc of half its larger bounding-box side); inf without obstacles."""
+    ax, ay = finger_axis(orientation)
+    best = math.inf
+    for pos, size in obstacles:
+        dx, dy = float(pos[0]) - float(centre[0]), float(pos[1]) - float(centre[1])
+        along, across = abs(dx * ax + dy * ay), abs(-dx * ay + dy * ax)
+        gap = math.hypot(max(0.0, along - params.finger_half_span), max(0.0, across - params.finger_half_width))
+        best = min(best, gap - max(float(size[0]), float(size[1])) / 2)
+    return best
+
+
+def choose_orientation(
+    params: PrimitiveParams,
+    centre: Sequence[float],
+    obstacles: Sequence[Obstacle],
+    motion: MotionInterface | None = None,
+    *,
+    z: float | None = None,
+) -> Quat:
+    """The hand orientation (one of `params.yaw_candidates`) whose fingers stay farthest from
+    `obstacles` around `centre`. Obstacles under the centre (the support, the target) are
+    ignored; a clearance beyond `yaw_clear_enough` counts as clear, and ties keep the first
+    candidate. With `motion`, candidates whose pose at `z` is not reachable are skipped."""
+    obstacles = [o for o in obstacles if not _same_xy(o[0], centre)]
+    candidates = [yaw_orientation(params.orientation, yaw) for yaw in params.yaw_candidates]
+    if not obstacles or len(candidates) < 2:
+        return candidates[0] if candidates else params.orientation
+    best, best_score = candidates[0], -math.inf
+    for orn in candidates:
+        score = min(finger_clearance(params, centre, orn, obstacles), params.yaw_clear_enough)
+        if score <= best_score + 1e-9:
+            continue
+        if motion is not None and z is not None and orn is not candidates[0]:
+            if not motion.is_reachable(Pose((float(centre[0]), float(centre[1]), z), orn)):
+                continue
+        best, best_score = orn, score
+    return best
+
+
+def _same_xy(a: Sequence[float], b: Sequence[float], tol: float = 0.015) -> bool:
+    return math.hypot(float(a[0]) - float(b[0]), float(a[1]) - float(b[1])) < tol
+
+
 # -- the sequences ------------------------------------------------------------------------------
-def _pick(run: _Run, position: Vec3, size: Vec3) -> None:
+def _pick(run: _Run, position: Vec3, size: Vec3, orientation: Quat | None = None) -> None:
     p = run.params
+    run.orientation = orientation
     x, y, z = (float(v) for v in position)
     top = z + size[2] / 2
     run.gripper("open", False, p.gripper_steps)
@@ -188,8 +288,10 @@ def _pick(run: _Run, position: Vec3, size: Vec3) -> None:
         raise _Failure(FailureReason.DROPPED, "the object slipped out while lifting")
 
 
-def _place(run: _Run, surface_position: Vec3, size: Vec3) -> None:
+def _place(run: _Run, surface_position: Vec3, size: Vec3, orientation: Quat | None = None) -> None:
     p = run.params
+    if orientation is not None:
+        run.orientation = orientation
     x, y, z = (float(v) for v in surface_position)
     release_z = z + size[2] / 2 + p.grasp_offset + p.place_clearance
     run.move("transport", (x, y, max(p.safe_height, release_z + p.approach_height)), p.move_steps)
@@ -219,7 +321,7 @@ def _cleanup(run: _Run) -> None:
         if callable(pos):
             x, y, z = pos()
             run.motion.move_to_pose(
-                Pose((x, y, max(z, run.params.safe_height)), run.params.orientation),
+                Pose((x, y, max(z, run.params.safe_height)), run.orn),
                 max_steps=run.params.move_steps,
             )
     except _Failure:

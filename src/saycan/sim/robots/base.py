@@ -57,6 +57,12 @@ class RobotConfig:
     #: Couple the two fingers with a gear constraint (mirror motion), so that a held object
     #: cannot slide sideways with both fingers (a real parallel gripper is one mechanism).
     gear_fingers: bool = True
+    #: Closed-loop linkage as gear couplings (leader joint, follower joint): each follower is
+    #: held at its leader's position by a constraint instead of its own motor (a parallel
+    #: linkage gripper keeps its finger pads parallel only if the finger joints follow the
+    #: knuckles; driven independently they tilt and pinch at the tips).
+    linkage: tuple[tuple[int, int], ...] = ()
+    linkage_force: float = 1000.0  # N or N m, strength of a linkage coupling
     #: Reach (m) from `shoulder` beyond which a pose is rejected as UNREACHABLE without IK.
     shoulder: Vec3 = (0.0, 0.0, 0.33)
     reach: float = 0.86
@@ -128,6 +134,13 @@ class SimRobot:
                 parentFramePosition=[0, 0, 0], childFramePosition=[0, 0, 0],
             )
             c.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=100)
+        for leader, follower in cfg.linkage:
+            c.setJointMotorControl2(self.body, follower, c.VELOCITY_CONTROL, targetVelocity=0.0, force=0.0)
+            link = c.createConstraint(
+                self.body, leader, self.body, follower, jointType=c.JOINT_GEAR, jointAxis=[1, 0, 0],
+                parentFramePosition=[0, 0, 0], childFramePosition=[0, 0, 0],
+            )
+            c.changeConstraint(link, gearRatio=-1, erp=0.8, maxForce=cfg.linkage_force)
         self.reset_to_rest()
         return self.body
 
@@ -213,7 +226,10 @@ class SimRobot:
     def command_gripper(self, closed: bool) -> None:
         cfg = self.config
         target = cfg.finger_closed if closed else cfg.finger_open
+        followers = {f for _, f in cfg.linkage}
         for j in cfg.finger_joints + cfg.mimic_joints:
+            if j in followers:
+                continue
             self.client.setJointMotorControl2(
                 self.body, j, self.client.POSITION_CONTROL, targetPosition=target,
                 force=cfg.finger_force, maxVelocity=cfg.finger_max_velocity,

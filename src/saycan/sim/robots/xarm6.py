@@ -2,7 +2,8 @@
 
 The URDF has no link between the fingertips, so the tool centre point is `tcp_offset` along the
 flange axis. The gripper is six joints that URDF <mimic> tags couple; PyBullet does not
-simulate mimic tags, so all six are driven to the same target (`mimic_joints`).
+simulate mimic tags: the drive joint has the motor and the other five follow it
+through gear constraints (`linkage`), which keeps the finger pads parallel.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ CONFIG = RobotConfig(
     finger_force=20.0,
     finger_max_velocity=1.5,
     gear_fingers=False,
+    # The four-bar linkage: every knuckle and finger follows the drive joint (the URDF's mimic
+    # multipliers are all 1), so only joint 8 has a motor. Driven separately, the finger joints
+    # kept closing after the knuckles stopped on a block, tilted the pads and pinched it at
+    # the tips (the block pivoted in the grasp and tumbled off block-on-block placements).
+    linkage=((8, 9), (8, 10), (8, 11), (8, 12), (8, 13)),
     base_position=(0.10, 0.0, 0.0),  # mounted 10 cm forward so the far corners are in reach
     shoulder=(0.10, 0.0, 0.267),
     reach=0.86,
