@@ -60,28 +60,27 @@ def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bo
     return None
 
 
-def _run_app(cfg) -> None:
-    from hydra.core.hydra_config import HydraConfig
+def _command_app(module: str, function: str) -> Callable:
+    """A Hydra task function that runs `module.function(cfg, run_dir)` and exits with its code;
+    a SayCanError becomes one line on stderr and exit code 2."""
 
-    from saycan.eval.run import run_command
+    def app(cfg) -> None:
+        import importlib
 
-    try:
-        code = run_command(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except SayCanError as exc:
-        sys.exit(_error(str(exc)))
-    sys.exit(code)
+        from hydra.core.hydra_config import HydraConfig
+
+        command = getattr(importlib.import_module(module), function)
+        try:
+            code = command(cfg, Path(HydraConfig.get().runtime.output_dir))
+        except SayCanError as exc:
+            sys.exit(_error(str(exc)))
+        sys.exit(code)
+
+    return app
 
 
-def _eval_app(cfg) -> None:
-    from hydra.core.hydra_config import HydraConfig
-
-    from saycan.eval.sweep import eval_command
-
-    try:
-        code = eval_command(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except SayCanError as exc:
-        sys.exit(_error(str(exc)))
-    sys.exit(code)
+_run_app = _command_app("saycan.eval.run", "run_command")
+_eval_app = _command_app("saycan.eval.sweep", "eval_command")
 
 
 def _bench_app(cfg) -> None:
