@@ -37,6 +37,10 @@ class SkillLibrary:
     def names(self) -> list[str]:
         return list(self._skills)
 
+    def get(self, name: str) -> Skill | None:
+        """The skill called `name`, if the library has it (executors read its parameters)."""
+        return self._skills.get(name)
+
     def candidates(self, scene: SceneDescription) -> list[SkillCall]:
         return [call for skill in self._skills.values() for call in skill.candidates(scene)]
 

@@ -1,14 +1,25 @@
-"""The tabletop skills: `pick_and_place(object, target)` and `done()`."""
+"""The tabletop skills: `pick_and_place(object, target)`, `push(object, direction)` and `done()`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from saycan.drivers.base import MotionInterface
+from saycan.errors import ConfigError
 from saycan.perception.scene import SceneDescription
 from saycan.skills import primitives
 from saycan.skills.types import DONE, FailureReason, SkillCall, SkillResult
 from saycan.sim.geometry import BOWL_HEIGHT
+
+#: Push directions in the world frame (unit xy): left = +y, forward = +x (away from the robot).
+PUSH_DIRECTIONS: dict[str, tuple[float, float]] = {
+    "left": (0.0, 1.0),
+    "right": (0.0, -1.0),
+    "forward": (1.0, 0.0),
+    "backward": (-1.0, 0.0),
+}
+#: How far (m) a push moves the block unless configured otherwise.
+DEFAULT_PUSH_DISTANCE = 0.10
 
 #: Thickness of a bowl's floor: placed objects rest this far above the bowl's bottom.
 BOWL_FLOOR = 0.005
@@ -60,6 +71,51 @@ class PickAndPlace:
         # the grasp or release point, i.e. the target itself).
         obstacles = [(o.position, o.size) for o in scene.objects if o.name != obj.name]
         return primitives.pick_and_place(motion, obj, surface, call, params=self.params, obstacles=obstacles)
+
+
+class Push:
+    """Push a block on the table by a fixed distance in one of the named directions."""
+
+    name = "push"
+
+    def __init__(
+        self,
+        directions: Sequence[str] = ("left", "right", "forward", "backward"),
+        distance: float = DEFAULT_PUSH_DISTANCE,
+        params: dict | None = None,
+        push_params: dict | None = None,
+    ):
+        self.directions = [str(d) for d in directions]
+        unknown = [d for d in self.directions if d not in PUSH_DIRECTIONS]
+        if unknown:
+            raise ConfigError(f"unknown push direction(s) {unknown}; known: {list(PUSH_DIRECTIONS)}")
+        self.distance = float(distance)
+        if self.distance <= 0:
+            raise ConfigError(f"push distance must be positive, got {distance}")
+        self.params = primitives.PrimitiveParams(**(params or {}))
+        self.push_params = primitives.PushParams(**(push_params or {}))
+
+    def candidates(self, scene: SceneDescription) -> Iterable[SkillCall]:
+        for obj in scene.names("block"):
+            for direction in self.directions:
+                yield SkillCall(self.name, (obj, direction))
+
+    def execute(self, call: SkillCall, motion: MotionInterface, scene: SceneDescription) -> SkillResult:
+        if len(call.args) != 2:
+            return SkillResult(call, False, FailureReason.INVALID_TARGET, "needs (object, direction)")
+        obj = scene.get(call.args[0])
+        if obj is None:
+            return SkillResult(call, False, FailureReason.UNKNOWN_OBJECT, f"no {call.args[0]} in the scene")
+        direction = PUSH_DIRECTIONS.get(call.args[1])
+        if direction is None:
+            return SkillResult(call, False, FailureReason.INVALID_TARGET, f"unknown direction {call.args[1]!r}")
+        if scene.holding is not None:
+            return SkillResult(call, False, FailureReason.INVALID_TARGET, f"the gripper is holding {scene.holding}")
+        obstacles = [(o.position, o.size) for o in scene.objects if o.name != obj.name]
+        return primitives.push(
+            motion, obj.position, obj.size, direction, self.distance,
+            params=self.params, push_params=self.push_params, obstacles=obstacles, call=call,
+        )
 
 
 class Done:

@@ -334,3 +334,149 @@ def _result(call: SkillCall, run: _Run, failure: _Failure | None = None) -> Skil
     return SkillResult(
         call, False, failure.reason, failure.message, steps=run.steps, primitives=tuple(run.records)
     )
+
+
+# -- push ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PushParams:
+    """Geometry and step budgets of `push` (heights of the end effector, metres)."""
+
+    backoff: float = 0.03  # gap between the block's face and the end effector at the start
+    #: Push height as a fraction of the block's height above its bottom (the table).
+    height_fraction: float = 1 / 3
+    #: Distance (m) from the end effector to the front of the closed fingers along the push:
+    #: the block starts moving once the end effector is this far from its face.
+    contact_offset: float = 0.011
+    segment: float = 0.01  # the push is a chain of moves this long (slow: eased at each end)
+    segment_steps: int = 400
+    release: float = 0.01  # back off this far along -direction before lifting
+    approach_height: float = 0.08  # above the block's top, at the start point
+    retreat_height: float = 0.10  # above the block's top, after the push
+
+
+def push_orientation(base: Quat, direction_xy: Sequence[float], at: Sequence[float] | None = None) -> Quat:
+    """`base` turned so that the closed fingers sit side by side across the push direction.
+    The two such yaws (half a turn apart) are folded to within a quarter turn of the bearing of
+    `at` (xy seen from the robot base at the origin; default: straight ahead), which keeps the
+    wrist away from its joint limit on the robot's sides."""
+    ref = 0.0 if at is None else math.atan2(float(at[1]), float(at[0]))
+    yaw = math.atan2(float(direction_xy[1]), float(direction_xy[0]))
+    while yaw > ref + math.pi / 2 + 1e-9:
+        yaw -= math.pi
+    while yaw <= ref - math.pi / 2 + 1e-9:
+        yaw += math.pi
+    return yaw_orientation(base, yaw)
+
+
+def push_waypoints(
+    obj_position: Vec3,
+    obj_size: Vec3,
+    direction_xy: Sequence[float],
+    distance: float,
+    push: PushParams | None = None,
+) -> tuple[Vec3, Vec3]:
+    """(start, end) end-effector positions of a push at the push height: `start` is behind the
+    object (half its size + `backoff`), `end` where the fingers leave the object once it has
+    moved by `distance`."""
+    q = push or PushParams()
+    dx, dy = _unit(direction_xy)
+    x, y, z = (float(v) for v in obj_position)
+    half = _half_extent(obj_size, (dx, dy))
+    bottom = z - float(obj_size[2]) / 2
+    h = bottom + q.height_fraction * float(obj_size[2])
+    back = half + q.backoff
+    travel = distance + q.backoff - q.contact_offset
+    start = (x - dx * back, y - dy * back, h)
+    end = (start[0] + dx * travel, start[1] + dy * travel, h)
+    return start, end
+
+
+def push(
+    motion: MotionInterface,
+    obj_position: Vec3,
+    obj_size: Vec3,
+    direction_xy: Sequence[float],
+    distance: float,
+    *,
+    params: PrimitiveParams | None = None,
+    push_params: PushParams | None = None,
+    obstacles: Sequence[Obstacle] | None = None,
+    call: SkillCall | None = None,
+) -> SkillResult:
+    """Push the object at `obj_position` by `distance` along the unit xy `direction_xy`.
+
+    Close the gripper, move above a start point behind the object, guarded descent to the push
+    height (any contact there is a collision: the start point is not over the object), push
+    along the direction in short slow moves, back off, retreat up, home. `obstacles` ((position,
+    size) of the other objects) are checked against the start point before anything moves."""
+    p = params or PrimitiveParams()
+    q = push_params or PushParams()
+    call = call or SkillCall("push")
+    run = _Run(motion, p)
+    d = _unit(direction_xy)
+    start, end = push_waypoints(obj_position, obj_size, d, distance, q)
+    top = float(obj_position[2]) + float(obj_size[2]) / 2
+    orn = push_orientation(p.orientation, d, start)
+    run.orientation = orn
+    above = (start[0], start[1], max(top + q.approach_height, start[2] + q.approach_height))
+    for pos, size in obstacles or ():
+        if _same_xy(pos, obj_position):
+            continue
+        gap = math.hypot(float(pos[0]) - start[0], float(pos[1]) - start[1])
+        if gap < max(float(size[0]), float(size[1])) / 2 + p.finger_half_width + 0.005:
+            return SkillResult(call, False, FailureReason.COLLISION, "an obstacle is at the push start point")
+    path = (("approach", above, False), ("descend", start, True), ("push", end, False))
+    check = getattr(motion, "check_pose", None)
+    if callable(check):
+        for label, xyz, guarded in path:
+            why = check(Pose(xyz, orn), guarded=guarded)
+            if why is not None:
+                return SkillResult(call, False, FailureReason.REFUSED, f"refused by the safety gate: {label}: {why}")
+    for label, xyz, _ in path:
+        if not motion.is_reachable(Pose(xyz, orn)):
+            return SkillResult(call, False, FailureReason.UNREACHABLE, f"{label} pose {tuple(round(v, 3) for v in xyz)} is not reachable")
+    try:
+        run.gripper("close", True, p.gripper_steps)
+        if run.holding:
+            raise _Failure(FailureReason.INVALID_TARGET, "the gripper is holding something")
+        run.move("approach", above, p.move_steps)
+        if run.move("descend", start, p.descend_steps, guarded=True) == MotionStatus.CONTACT:
+            raise _Failure(FailureReason.COLLISION, "descend: contact before reaching the push height")
+        _push_segments(run, start, end, q)
+        run.move("release", (end[0] - d[0] * q.release, end[1] - d[1] * q.release, end[2]), p.move_steps)
+        run.move("retreat", (end[0] - d[0] * q.release, end[1] - d[1] * q.release, top + q.retreat_height), p.move_steps)
+        if p.home_after:
+            _home(run)
+    except _Failure as f:
+        _cleanup(run)
+        return _result(call, run, f)
+    return _result(call, run)
+
+
+def _push_segments(run: _Run, start: Vec3, end: Vec3, q: PushParams) -> None:
+    """The push itself as short moves (each eased in and out: slow), recorded as one "push"."""
+    travel = math.hypot(end[0] - start[0], end[1] - start[1])
+    n = max(1, math.ceil(travel / q.segment - 1e-9))
+    steps = 0
+    for i in range(1, n + 1):
+        f = i / n
+        xyz = (start[0] + (end[0] - start[0]) * f, start[1] + (end[1] - start[1]) * f, start[2])
+        res = run.motion.move_to_pose(Pose(xyz, run.orn), max_steps=q.segment_steps)
+        steps += res.steps
+        if res.status != MotionStatus.OK:
+            run._record("push", res.status.value, steps)
+            raise _Failure(MOTION_TO_FAILURE[res.status], f"push: {res.status.value} {res.message}".strip())
+    run._record("push", MotionStatus.OK.value, steps)
+
+
+def _unit(v: Sequence[float]) -> tuple[float, float]:
+    x, y = float(v[0]), float(v[1])
+    n = math.hypot(x, y)
+    if n < 1e-9:
+        raise ValueError("push direction must be a non-zero xy vector")
+    return x / n, y / n
+
+
+def _half_extent(size: Sequence[float], d: tuple[float, float]) -> float:
+    """Half the object's (axis-aligned) bounding box extent along unit direction `d`."""
+    return (abs(d[0]) * float(size[0]) + abs(d[1]) * float(size[1])) / 2

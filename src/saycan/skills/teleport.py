@@ -18,7 +18,7 @@ from saycan.perception.scene import SceneDescription
 from saycan.sim.geometry import BOWL_INNER_RADIUS
 from saycan.skills.affordances.analytic import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import place_surface
+from saycan.skills.library import DEFAULT_PUSH_DISTANCE, PUSH_DIRECTIONS, place_surface
 from saycan.skills.types import DONE, FailureReason, SkillCall, SkillResult
 
 
@@ -41,10 +41,17 @@ class TeleportExecutor:
             return SkillResult(call, True)
         if not isinstance(driver, SupportsTeleport):
             raise DriverError(f"executor=teleport needs a simulator driver; {type(driver).__name__} cannot set object poses")
-        rules = AnalyticAffordance(driver.motion if self.check_reachability else None)
+        push_distance = _push_distance(self.skills)
+        rules = AnalyticAffordance(driver.motion if self.check_reachability else None, push_distance=push_distance)
         why = rules.why_not(call, scene)
         if why is not None:
             return SkillResult(call, False, FailureReason.INVALID_TARGET, why)
+        if call.skill == "push":
+            obj = scene.get(call.args[0])
+            dx, dy = PUSH_DIRECTIONS[call.args[1]]
+            x, y, z = obj.position
+            steps = driver.teleport_object(obj.name, (x + dx * push_distance, y + dy * push_distance, z + 0.002))
+            return SkillResult(call, True, steps=steps)
         obj_name, target_name = call.args
         obj = scene.get(obj_name)
         x, y, z = place_surface(scene, target_name)
@@ -53,6 +60,12 @@ class TeleportExecutor:
             z = _top_of_contents(scene, obj_name, np.array([x, y]), z)
         steps = driver.teleport_object(obj_name, (x, y, z + obj.size[2] / 2 + 0.002))
         return SkillResult(call, True, steps=steps)
+
+
+def _push_distance(skills: SkillLibrary) -> float:
+    """The library's `push` skill distance (the default when it has none)."""
+    push = skills.get("push")
+    return float(getattr(push, "distance", DEFAULT_PUSH_DISTANCE))
 
 
 def _top_of_contents(scene: SceneDescription, moving: str, centre: np.ndarray, floor: float) -> float:
