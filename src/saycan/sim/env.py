@@ -17,7 +17,7 @@ import pybullet
 from gymnasium import spaces
 from pybullet_utils.bullet_client import BulletClient
 
-from saycan.drivers.types import Observation, ObjectState
+from saycan.drivers.types import TOP_DOWN, MotionStatus, Observation, ObjectState, Pose
 from saycan.sim import objects as objs
 from saycan.sim.camera import TOP_DOWN_CAMERA, VIDEO_CAMERA, Camera
 from saycan.sim.geometry import BLOCK_SIZE, BOWL_HEIGHT
@@ -30,6 +30,8 @@ CONTROL_HZ = 240.0
 #: Action box margin beyond the workspace (m) and the highest end-effector target.
 ACTION_MARGIN = 0.05
 ACTION_Z = (0.0, 0.40)
+#: End-effector height at which an episode that starts holding a block holds it.
+HELD_LIFT_Z = 0.22
 
 
 class TabletopEnv(gym.Env):
@@ -147,6 +149,9 @@ class TabletopEnv(gym.Env):
         self._build_objects(specs)
         self._capture_frame()
         self.motion.step(self.settle_steps)
+        for spec in specs:
+            if spec.held:
+                self._grasp_at_reset(spec.name)
         info["objects"] = self.object_states()
         return self._gym_obs(), info
 
@@ -182,6 +187,25 @@ class TabletopEnv(gym.Env):
                 self.specs[s.name] = s
         # Keep the caller's order (stable ground-truth ordering).
         self.bodies = {n: self.bodies[n] for n in names}
+
+    def _grasp_at_reset(self, name: str) -> None:
+        """Start the episode holding `name`: a real top-down grasp where it was built (open,
+        descend, close, lift to `HELD_LIFT_Z`); the block stays held by friction alone."""
+        if self.motion.held is not None:
+            raise ValueError(f"the gripper already holds something; cannot also start holding {name}")
+        body = self.bodies[name]
+        m = self.motion
+        x, y, z = self.client.getBasePositionAndOrientation(body)[0]
+        moves = []
+        m.set_gripper(False)
+        for target in ((x, y, z + 0.10), (x, y, z)):
+            moves.append(m.move_to_pose(Pose((x, y, target[2]), TOP_DOWN), max_steps=2000))
+        m.set_gripper(True)
+        moves.append(m.move_to_pose(Pose((x, y, HELD_LIFT_Z), TOP_DOWN), max_steps=2000))
+        m.set_gripper(True, max_steps=40)  # re-check the grip after lifting
+        if m.held != body or any(r.status != MotionStatus.OK for r in moves):
+            what = [r.status.value for r in moves]
+            raise RuntimeError(f"could not start the episode holding {name} (moves {what}, held {m.held})")
 
     # -- ground truth and observations --------------------------------------------------------
     def object_states(self) -> tuple[ObjectState, ...]:
@@ -266,8 +290,11 @@ class TabletopEnv(gym.Env):
         body = self.bodies[name]
         self.client.resetBasePositionAndOrientation(body, list(position), [0.0, 0.0, 0.0, 1.0])
         self.client.resetBaseVelocity(body, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+        steps = 0
+        if self.motion.held == body:  # it was in the gripper: let go (the hand is now empty)
+            steps += self.motion.release().steps
         self.motion.step(settle_steps)
-        return settle_steps
+        return steps + settle_steps
 
     # -- video ----------------------------------------------------------------------------------
     def _capture_hook(self, step: int) -> None:

@@ -137,6 +137,11 @@ class SimMotion:
         status = MotionStatus.OK if still >= 6 else MotionStatus.TIMEOUT
         return GripperResult(status, closed, width, holding, steps)
 
+    def release(self, *, max_steps: int = 500) -> GripperResult:
+        """Open the gripper and forget what it held (teleport executors use it after moving
+        the held object away)."""
+        return self.set_gripper(False, max_steps=max_steps)
+
     def home(self, *, max_steps: int = 3000) -> MotionResult:
         p = self.params
         target = np.asarray(self.robot.config.rest_pose, dtype=float)

@@ -67,10 +67,14 @@ class PickAndPlace:
         surface = place_surface(scene, call.args[1])
         if surface is None or call.args[1] == obj.name:
             return SkillResult(call, False, FailureReason.INVALID_TARGET, f"cannot place on {call.args[1]}")
+        if scene.holding not in (None, obj.name):
+            return SkillResult(call, False, FailureReason.INVALID_TARGET, f"the gripper is holding {scene.holding}")
         # Every other object is an obstacle for the fingers (the primitive ignores the ones under
         # the grasp or release point, i.e. the target itself).
         obstacles = [(o.position, o.size) for o in scene.objects if o.name != obj.name]
-        return primitives.pick_and_place(motion, obj, surface, call, params=self.params, obstacles=obstacles)
+        return primitives.pick_and_place(
+            motion, obj, surface, call, params=self.params, obstacles=obstacles, held=scene.holding == obj.name
+        )
 
 
 class Push:

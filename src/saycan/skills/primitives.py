@@ -161,15 +161,18 @@ def pick_and_place(
     *,
     params: PrimitiveParams | None = None,
     obstacles: Sequence[Obstacle] = (),
+    held: bool = False,
 ) -> SkillResult:
     """Approach, descend, close, verify the grasp, lift, verify, transport, guarded descent,
     release, retreat, home. The result lists each step; the first failure ends the skill.
+    `held`: the gripper already holds `obj`, so the pick is skipped (transport from where the
+    hand is).
 
     `obstacles` are the other objects of the scene as (position, size) pairs (the moved object
     and the place target may be among them: objects under the grasp or release point are
     ignored). The grasp and release yaws keep the fingers farthest from them."""
     p = params or PrimitiveParams()
-    run = _Run(motion, p)
+    run = _Run(motion, p, holding=held)
     x, y, z = obj.position
     sx, sy, sz = surface_position
     release_z = sz + obj.size[2] / 2 + p.grasp_offset + p.place_clearance
@@ -177,9 +180,11 @@ def pick_and_place(
     pick_orn = choose_orientation(p, obj.position, others, motion, z=z + p.grasp_offset)
     place_orn = choose_orientation(p, surface_position, others, motion, z=release_z)
     # Check the whole path is feasible (and allowed by a safety gate) before touching anything.
-    path = (
+    path = () if held else (
         ("pick", (x, y, z + obj.size[2] / 2 + p.approach_height), False, pick_orn),
         ("grasp", (x, y, z + p.grasp_offset), False, pick_orn),
+    )
+    path += (
         ("place", (sx, sy, release_z), False, place_orn),
         ("guarded descent", (sx, sy, release_z - p.guard_depth), True, place_orn),
         ("transport", (sx, sy, max(p.safe_height, release_z + p.approach_height)), False, place_orn),
@@ -197,7 +202,8 @@ def pick_and_place(
             reason = FailureReason.UNREACHABLE
             return SkillResult(call, False, reason, f"{label} pose {tuple(round(v, 3) for v in xyz)} is not reachable")
     try:
-        _pick(run, obj.position, obj.size, pick_orn)
+        if not held:
+            _pick(run, obj.position, obj.size, pick_orn)
         _place(run, surface_position, obj.size, place_orn)
     except _Failure as f:
         _cleanup(run)

@@ -23,6 +23,9 @@ MOVED_TOLERANCE = 0.02
 #: Places the expert may move a block to, in order of preference, to uncover another one.
 CORNERS = tuple(n for n in LOCATIONS if n.endswith("corner"))
 
+#: Footprint radius of a block the env grasps at reset: the open fingers sweep ~6 cm.
+HELD_RADIUS = 0.07
+
 #: Extra gap (m) kept between a sampled object and a place a block will be put at.
 KEEP_CLEAR_GAP = 0.05
 
@@ -51,6 +54,7 @@ class TaskInstance:
     objects: tuple[ObjectSpec, ...]
     bindings: dict[str, str] = field(hash=False)  # role -> object name ("A" -> "red block")
     unreachable: tuple[str, ...] = ()  # objects placed beyond the arm's reach
+    held: str | None = None  # the block the gripper holds at the start
 
     @property
     def name(self) -> str:
@@ -218,6 +222,7 @@ class _World:
                 root = next(r for r in inst.objects if r.name == root.on)
             self.xy[o.name] = root.xy
         self.reserved = {str(inst.bindings.get(a, a)) for p in inst.spec.goal for a in p.args} & set(LOCATIONS)
+        self.held = inst.held  # in the gripper: occupies no place; put down before picking another
         self.plan: list[SkillCall] = []
 
     # -- queries --
@@ -240,6 +245,7 @@ class _World:
         loc = LOCATIONS[place]
         return all(
             self.support[o] is not None
+            or o == self.held
             or geometry.xy_distance(self.xy[o], loc) >= PLACEMENT_RADIUS[self.category[o]] + 0.04
             for o in self.support
         )
@@ -251,9 +257,13 @@ class _World:
     def move(self, x: str, target: str) -> None:
         if x in self.inst.unreachable or target in self.inst.unreachable:
             return  # the arm cannot act there; the goal is left unmet
+        if self.held is not None and x != self.held:
+            self.move(self.held, self.parking())  # the gripper must let go of it first
         self.clear(x)
         if target in self.category and self.category[target] == "block":
             self.clear(target)
+        if x == self.held:
+            self.held = None
         self.plan.append(SkillCall("pick_and_place", (x, target)))
         if target in LOCATIONS:
             self.support[x], self.xy[x] = None, LOCATIONS[target][:2]
@@ -359,6 +369,8 @@ class Task:
                     ]
             if role.on is not None and spec.roles[role.on].category == "block":
                 out += list(CORNERS)  # may be parked to uncover its support
+            if role.held:
+                out += list(CORNERS)  # may be put down there to free the gripper
         for p in spec.goal:
             if p.pred == "at" and p.args[1] not in spec.roles:
                 place = p.args[1]
@@ -437,8 +449,9 @@ class Task:
         unreachable = tuple(
             str(bindings[r]) for r, rs in spec.roles.items() if rs.category != "location" and not rs.reachable
         )
+        held = next((str(bindings[r]) for r, rs in spec.roles.items() if rs.held), None)
         on_table = [n for n in names if n not in stacked]
-        radii = [PLACEMENT_RADIUS[n.split()[-1]] for n in on_table]
+        radii = [HELD_RADIUS if n == held else PLACEMENT_RADIUS[n.split()[-1]] for n in on_table]
         keep_clear = self.keep_clear()
         if not regions and not keep_clear:
             xy = sample_placements(rng, len(on_table), min_dist=0.10, radii=radii)
@@ -452,6 +465,7 @@ class Task:
                 colour=n.split()[0],
                 xy=position.get(n, (0.5, 0.0)),
                 on=stacked.get(n),
+                held=n == held,
             )
             for n in names
         )
@@ -466,6 +480,7 @@ class Task:
             objects=objects,
             bindings=bindings,
             unreachable=unreachable,
+            held=held,
         )
 
 

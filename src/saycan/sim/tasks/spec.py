@@ -121,6 +121,7 @@ class RoleSpec(_Strict):
     on: str | None = Field(None, description="this object starts stacked on (or in) that role")
     region: str | None = Field(None, description="sample this object's position inside that zone")
     reachable: bool = Field(True, description="false: placed beyond the arm's reach")
+    held: bool = Field(False, description="the gripper starts the episode holding this block")
     choices: tuple[str, ...] | None = Field(
         None, description="location roles: the places to draw from (default: every location)"
     )
@@ -154,7 +155,7 @@ class RoleSpec(_Strict):
     @model_validator(mode="after")
     def _coherent(self) -> RoleSpec:
         if self.category == "location":
-            if self.colour or self.absent or self.on or self.region or not self.reachable:
+            if self.colour or self.absent or self.on or self.region or not self.reachable or self.held:
                 raise ValueError("a location role takes only `choices`")
         elif self.choices is not None:
             raise ValueError("`choices` is for location roles only")
@@ -162,6 +163,8 @@ class RoleSpec(_Strict):
             raise ValueError("an absent role cannot be placed (on, region, reachable)")
         if self.on is not None and (self.region or not self.reachable):
             raise ValueError("a stacked role takes its position from its support (no region/reachable)")
+        if self.held and (self.category != "block" or self.absent or self.on or self.region or not self.reachable):
+            raise ValueError("only a present, reachable block on the table can start held (no on/region/absent)")
         return self
 
 
@@ -237,7 +240,12 @@ class TaskSpec(_Strict):
                     raise ValueError(f"goal.{i}: at() needs a place or a location role, {target!r} is a {self.roles[target].category}")
             elif any(a in self.roles and self.roles[a].category == "location" for a in p.args):
                 raise ValueError(f"goal.{i}: only at() takes a location role")
+        held = [n for n, r in self.roles.items() if r.held]
+        if len(held) > 1:
+            raise ValueError(f"roles: the gripper can hold one block, {held} are all held")
         for name, role in self.roles.items():
+            if role.on is not None and role.on in held:
+                raise ValueError(f"roles.{name}.on: {role.on!r} starts in the gripper; nothing can be on it")
             if role.on is not None:
                 if role.on not in self.roles or role.on == name:
                     raise ValueError(f"roles.{name}.on: unknown role {role.on!r}")
