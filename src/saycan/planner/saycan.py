@@ -62,8 +62,12 @@ class SayCanPlanner:
         self._rng = np.random.default_rng(0)
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
-        """Start an episode; `rng` breaks ties reproducibly."""
+        """Start an episode; `rng` breaks ties reproducibly. The scorer's kept prompt cache is
+        dropped too: a cached prefix changes scores in the last float digits, and an episode's
+        result must not depend on which episode ran before it in a sweep."""
         self._rng = rng
+        if self.scorer is not None and hasattr(self.scorer, "reset_cache"):
+            self.scorer.reset_cache()
 
     def decide(
         self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]
