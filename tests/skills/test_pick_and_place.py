@@ -8,18 +8,21 @@ import numpy as np
 import pytest
 
 from saycan.drivers.types import MotionStatus, Pose
+from saycan.eval.bench_primitives import make_trial, scene_from_states
 from saycan.perception.scene import SceneObject
 from saycan.sim import geometry
 from saycan.sim.env import TabletopEnv
 from saycan.sim.scene_spec import LOCATIONS, ObjectSpec
+from saycan.skills.library import place_surface
 from saycan.skills.primitives import PrimitiveParams, pick, pick_and_place
 from saycan.skills.types import FailureReason, SkillCall
 
-from .scenes import make_case
 
 #: Seeds of the full benchmark (slow) and of the quick smoke run (one case of each kind).
 BENCH_SEEDS = range(30)
 SMOKE_SEEDS = (0, 1, 2)
+#: Target kind of seed i: KINDS[i % 3] (the same scenes as the primitives benchmark builds).
+KINDS = ("bowl", "block", "location")
 #: Measured on BENCH_SEEDS (deterministic): 30/30 succeeded, judged by ground truth.
 MEASURED_SUCCESS_RATE = 1.0
 
@@ -31,30 +34,17 @@ def env():
     e.close()
 
 
-def _scene_object(state) -> SceneObject:
-    return SceneObject(state.name, state.category, state.colour, state.position, state.size)
-
-
-def _surface(states: dict, target: str) -> tuple[float, float, float]:
-    if target in LOCATIONS:
-        x, y, _ = LOCATIONS[target]
-        return (x, y, 0.0)
-    t = states[target]
-    if t.category == "bowl":
-        return (t.position[0], t.position[1], t.position[2] - geometry.BOWL_HEIGHT / 2 + 0.005)
-    return (t.position[0], t.position[1], t.position[2] + t.size[2] / 2)
-
-
 def run_case(env: TabletopEnv, seed: int) -> tuple[bool, bool, int, float]:
     """(skill reported success, goal holds in ground truth, sim steps, wall seconds)."""
-    case = make_case(seed)
+    case = make_trial(seed, KINDS[seed % len(KINDS)])
     env.reset(seed=seed, options={"objects": case.objects})
     states = {s.name: s for s in env.object_states()}
     start, t0 = env.sim_step, time.perf_counter()
+    scene = scene_from_states(states)
     res = pick_and_place(
         env.motion,
-        _scene_object(states[case.obj]),
-        _surface(states, case.target),
+        scene.get(case.obj),
+        place_surface(scene, case.target),
         SkillCall("pick_and_place", (case.obj, case.target)),
     )
     steps, wall = env.sim_step - start, time.perf_counter() - t0
@@ -121,7 +111,7 @@ def test_unreachable_targets_fail_without_exception(env):
     res = pick_and_place(env.motion, far, (0.5, 0.0, 0.0), call)
     assert not res.success and res.reason in (FailureReason.UNREACHABLE, FailureReason.IK_FAILED)
     assert res.steps == 0  # nothing moved
-    block = _scene_object(env.object_states()[0])
+    block = scene_from_states({s.name: s for s in env.object_states()}).get("red block")
     res = pick_and_place(env.motion, block, (0.0, 1.2, 0.0), SkillCall("pick_and_place", ("red block", "x")))
     assert not res.success and res.reason in (FailureReason.UNREACHABLE, FailureReason.IK_FAILED)
     # The motion layer itself reports typed statuses.

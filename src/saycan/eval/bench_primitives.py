@@ -23,11 +23,11 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from saycan.perception.scene import SceneObject
+from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.sim import geometry
 from saycan.sim.layout import default_scene
 from saycan.sim.scene_spec import LOCATIONS, ObjectSpec
-from saycan.skills.library import BOWL_FLOOR
+from saycan.skills.library import place_surface
 from saycan.skills.primitives import PrimitiveParams, pick_and_place
 from saycan.skills.types import SkillCall
 
@@ -72,27 +72,24 @@ def make_trial(seed: int, kind: str) -> Trial:
     raise RuntimeError(f"seed {seed}: no free location in 100 scenes")
 
 
-def _surface(states: dict, target: str) -> tuple[float, float, float]:
-    if target in LOCATIONS:
-        x, y, _ = LOCATIONS[target]
-        return (x, y, 0.0)
-    t = states[target]
-    if t.category == "bowl":
-        return (t.position[0], t.position[1], t.position[2] - geometry.BOWL_HEIGHT / 2 + BOWL_FLOOR)
-    return (t.position[0], t.position[1], t.position[2] + t.size[2] / 2)
+def scene_from_states(states: dict) -> SceneDescription:
+    """The ground-truth scene the skill layer would see (so targets resolve through the same
+    `place_surface` the skills use)."""
+    objects = tuple(SceneObject(o.name, o.category, o.colour, o.position, o.size) for o in states.values())
+    return SceneDescription(objects, locations=dict(LOCATIONS))
 
 
 def run_trial(driver: Any, trial: Trial, params: PrimitiveParams | None = None) -> dict[str, Any]:
     """One pick_and_place on a connected simulator driver (needs `reset(objects=...)`)."""
     driver.reset(seed=trial.seed, objects=trial.objects, record_video=False)
     states = {s.name: s for s in driver.get_observation().ground_truth}
-    o = states[trial.obj]
+    scene = scene_from_states(states)
     start_step = driver.get_observation().step
     t0 = time.perf_counter()
     res = pick_and_place(
         driver.motion,
-        SceneObject(o.name, o.category, o.colour, o.position, o.size),
-        _surface(states, trial.target),
+        scene.get(trial.obj),
+        place_surface(scene, trial.target),
         SkillCall("pick_and_place", (trial.obj, trial.target)),
         params=params,
         obstacles=[(s.position, s.size) for n, s in states.items() if n != trial.obj],
