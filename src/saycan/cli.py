@@ -22,6 +22,7 @@ commands:
   run    one episode: saycan run task=put_block_in_bowl seed=0 [llm=... planner=... robot=...]
   eval   many episodes, models loaded once: saycan eval tasks=[a,b] episodes_per_task=10 [executor=...]
   bench  a benchmark: saycan bench NAME [key=value ...] (last stdout line: one JSON object)
+  train  train a shipped model: saycan train NAME [key=value ...] (last stdout line: one JSON object)
   tasks  list the packaged tasks
 
 Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar/basic/).
@@ -102,11 +103,34 @@ def _bench_app(cfg) -> None:
     sys.exit(1 if result.get("failed") else 0)
 
 
-def _available_benchmarks() -> list[str]:
+def _train_app(cfg) -> None:
+    """A training config names its function in `trainer._target_`; it writes its checkpoint and
+    returns its figures (data size, seconds, held-out metrics), printed as the last stdout line."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    from saycan.eval.sweep import machine
+
+    try:
+        result = instantiate(cfg.trainer)(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except SayCanError as exc:
+        sys.exit(_error(str(exc)))
+    result.setdefault("overrides", list(HydraConfig.get().overrides.task))
+    result.setdefault("machine", machine())
+    print(json.dumps(result), flush=True)
+    sys.exit(1 if result.get("failed") else 0)
+
+
+def _available(prefix: str) -> list[str]:
+    """Config files `<prefix>_<name>.yaml` in the packaged configs: the benchmarks and trainers."""
     import saycan.configs
 
     root = Path(saycan.configs.__file__).parent
-    return sorted(p.stem.removeprefix("bench_") for p in root.glob("bench_*.yaml"))
+    return sorted(p.stem.removeprefix(f"{prefix}_") for p in root.glob(f"{prefix}_*.yaml"))
+
+
+def _available_benchmarks() -> list[str]:
+    return _available("bench")
 
 
 def _hydra_app(task_fn: Callable, config_name: str) -> Callable[[], None]:
@@ -135,16 +159,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list_tasks()
         except SayCanError as exc:
             return _error(str(exc))
-    apps = {"run": (_run_app, "config"), "eval": (_eval_app, "eval"), "bench": (_bench_app, None)}
+    apps = {
+        "run": (_run_app, "config"),
+        "eval": (_eval_app, "eval"),
+        "bench": (_bench_app, None),
+        "train": (_train_app, None),
+    }
     if command not in apps:
         return _error(f"unknown command {command!r}; commands: {', '.join([*apps, 'tasks'])}")
     task_fn, config_name = apps[command]
-    if command == "bench":
+    if command in ("bench", "train"):
+        names = ", ".join(_available(command)) or "(none)"
         if not rest or rest[0].startswith("-") or "=" in rest[0]:
-            return _error(f"usage: saycan bench NAME [key=value ...]; benchmarks: {', '.join(_available_benchmarks())}")
-        if rest[0] not in _available_benchmarks():
-            return _error(f"unknown benchmark {rest[0]!r}; benchmarks: {', '.join(_available_benchmarks())}")
-        config_name, rest = f"bench_{rest[0]}", rest[1:]
+            return _error(f"usage: saycan {command} NAME [key=value ...]; available: {names}")
+        if rest[0] not in _available(command):
+            return _error(f"unknown {command} target {rest[0]!r}; available: {names}")
+        config_name, rest = f"{command}_{rest[0]}", rest[1:]
     overrides = [a for a in rest if not a.startswith("-")]
     problem = _validate_overrides(config_name, overrides, multirun=bool({"-m", "--multirun"} & set(rest)))
     if problem:
