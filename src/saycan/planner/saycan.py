@@ -3,6 +3,13 @@
 Affordances are recomputed for every decision from the current scene; candidates whose value is
 below `prune_below` are not sent to the language model at all (they could never win), which
 saves model work and is recorded in the trace as a null log-prob.
+
+Scoring options (planner config group; the defaults leave the plain rule unchanged):
+`normalize=mean` divides each option's summed log-prob by its token count (long calls are not
+penalised for length); `done_bias` is added to `robot.done()`'s log-prob (a calibrated stopping
+score: a small model under- or over-stops); `temperature` divides the LLM log-probs before they
+are combined with log-affordances (T > 1 lets affordances weigh more). Order: normalise,
+contextual calibration, done bias, temperature; the trace records the final LLM term.
 """
 
 from __future__ import annotations
@@ -13,10 +20,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from saycan.errors import ConfigError, ScorerError
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import CandidateScore, Decision
 from saycan.planner.prompts import PromptBuilder
-from saycan.planner.scorers.base import LanguageScorer
+from saycan.planner.scorers.base import LanguageScorer, token_counts
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
 from saycan.skills.types import DONE, SkillCall
@@ -43,6 +51,9 @@ class SayCanPlanner:
         calibration: str = "none",
         content_free_instruction: str = "N/A",
         calibration_weight: float = 1.0,
+        normalize: str = "sum",
+        temperature: float = 1.0,
+        done_bias: float = 0.0,
     ):
         if use_llm and scorer is None:
             raise ValueError("a planner that uses the LLM needs a scorer")
@@ -59,6 +70,15 @@ class SayCanPlanner:
         self.calibration = calibration
         self.content_free_instruction = content_free_instruction
         self.calibration_weight = float(calibration_weight)
+        if normalize not in ("sum", "mean"):
+            raise ConfigError(f"planner.normalize must be 'sum' or 'mean', got {normalize!r}")
+        if not float(temperature) > 0 or not math.isfinite(float(temperature)):
+            raise ConfigError(f"planner.temperature must be a positive number, got {temperature!r}")
+        if not math.isfinite(float(done_bias)):
+            raise ConfigError(f"planner.done_bias must be finite, got {done_bias!r}")
+        self.normalize = normalize
+        self.temperature = float(temperature)
+        self.done_bias = float(done_bias)
         self._rng = np.random.default_rng(0)
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
@@ -81,14 +101,17 @@ class SayCanPlanner:
         if self.use_llm:
             keep = [i for i, c in enumerate(calls) if self._worth_scoring(c, values[i])]
             texts = [calls[i].to_text() for i in keep]
-            scores = np.asarray(self.scorer.score(prompt, texts), dtype=float)
+            is_done = [calls[i] == DONE for i in keep]
+            scores = self._normalised(self.scorer.score(prompt, texts))
             stats = _stats_dict(self.scorer)
             if self.calibration == "contextual":
                 prior_prompt = self.prompt.build(self.content_free_instruction, scene, history)
-                prior = np.asarray(self.scorer.score(prior_prompt, texts), dtype=float)
+                prior = self._normalised(self.scorer.score(prior_prompt, texts))
                 stats = {"scoring": stats, "calibration": _stats_dict(self.scorer)}
-                scores = scores - self.calibration_weight * _zero_mean_bias(prior, [calls[i] == DONE for i in keep])
-            logps[keep] = scores
+                scores = scores - self.calibration_weight * _zero_mean_bias(prior, is_done)
+            if self.done_bias:
+                scores = scores + self.done_bias * np.asarray(is_done, dtype=float)
+            logps[keep] = scores / self.temperature if self.temperature != 1.0 else scores
         combined = np.array(
             [
                 (logps[i] if self.use_llm else 0.0)
@@ -103,6 +126,19 @@ class SayCanPlanner:
             for i, c in enumerate(calls)
         )
         return Decision(prompt, candidates, chosen, self.name, time.perf_counter() - start, stats)
+
+    def _normalised(self, scores: object) -> np.ndarray:
+        """Summed log-probs as given, or per token (`normalize=mean`, needs the scorer's counts)."""
+        scores = np.asarray(scores, dtype=float)
+        if self.normalize == "sum":
+            return scores
+        counts = token_counts(self.scorer, len(scores))
+        if counts is None:
+            raise ScorerError(
+                f"planner.normalize=mean needs per-option token counts, and {self.scorer.name} "
+                "reports none (last_token_counts)"
+            )
+        return scores / np.maximum(np.asarray(counts, dtype=float), 1.0)
 
     def _worth_scoring(self, call: SkillCall, value: float) -> bool:
         """Only calls that could win are sent to the LLM; `done` always is."""

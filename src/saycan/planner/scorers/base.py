@@ -37,6 +37,8 @@ class ScorerStats:
     tokens_naive: int = 0
     prompt_tokens_reused: int = 0
     seconds: float = 0.0
+    requests: int = 0  # HTTP requests sent (remote backends; retries are the client's own)
+    cache_hits: int = 0  # calls answered from the disk cache (CachedScorer)
 
     def add(self, other: ScorerStats) -> None:
         """Accumulate `other` into self (used for running totals)."""
@@ -70,3 +72,15 @@ class LanguageScorer(Protocol):
         """Return a float64 array, one entry per option: log p(option | prompt), summed over the
         option's tokens (natural log). An empty `options` returns an empty array."""
         ...
+
+
+def token_counts(scorer: object, n_options: int) -> list[int] | None:
+    """Per-option token counts of the scorer's most recent `score` call, or None.
+
+    Optional part of the contract (for length-normalised scores): a scorer that can tell sets
+    `last_token_counts` (one int per option of its last call); scorers that cannot simply lack it.
+    """
+    counts = getattr(scorer, "last_token_counts", None)
+    if counts is None or len(counts) != n_options:
+        return None
+    return [int(c) for c in counts]

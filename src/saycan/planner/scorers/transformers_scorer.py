@@ -193,6 +193,7 @@ class TransformersScorer:
         if not options:
             return self._finish(np.zeros(0, dtype=np.float64), stats, start)
         option_ids = [self._encode_option(o) for o in options]
+        self.last_token_counts = [len(o) for o in option_ids]  # base.token_counts (normalize=mean)
         prompt_ids = self._encode_prompt(prompt)
         self._check_length(prompt_ids, option_ids)
         stats.tokens_naive = sum(len(prompt_ids) + len(o) for o in option_ids)

@@ -1,0 +1,107 @@
+"""Planner scoring options with the real packaged SmolLM2: `normalize=mean` divides by the
+model's own token counts, `temperature` scales the LLM term, `done_bias` shifts `robot.done()`,
+and the defaults reproduce the plain SayCan numbers exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
+
+from saycan.errors import ConfigError, ScorerError
+from saycan.perception.scene import SceneDescription, SceneObject
+from saycan.planner.prompts import PromptBuilder
+from saycan.planner.saycan import SayCanPlanner
+from saycan.sim.scene_spec import LOCATIONS
+from saycan.skills.affordances import AnalyticAffordance
+from saycan.skills.base import SkillLibrary
+from saycan.skills.library import Done, PickAndPlace
+from saycan.skills.types import DONE
+
+INSTRUCTION = "put the red block in the green bowl"
+
+
+def scene() -> SceneDescription:
+    objs = (
+        SceneObject("red block", "block", "red", (0.45, 0.05, 0.02)),
+        SceneObject("blue block", "block", "blue", (0.55, -0.1, 0.02)),
+        SceneObject("green bowl", "bowl", "green", (0.5, 0.15, 0.02), size=(0.15, 0.15, 0.04)),
+    )
+    return SceneDescription(objs, (), None, locations=dict(LOCATIONS))
+
+
+def planner(scorer, **kw) -> SayCanPlanner:
+    return SayCanPlanner(scorer, AnalyticAffordance(), SkillLibrary([PickAndPlace(), Done()]), PromptBuilder(), **kw)
+
+
+def llm_terms(decision) -> dict[str, float]:
+    return {c.call.to_text(): c.llm_logprob for c in decision.candidates if np.isfinite(c.llm_logprob)}
+
+
+@pytest.fixture(scope="module")
+def plain(smollm2):
+    return planner(smollm2).decide(INSTRUCTION, scene(), [])
+
+
+def test_defaults_give_the_plain_numbers(smollm2, plain):
+    explicit = planner(smollm2, normalize="sum", temperature=1.0, done_bias=0.0).decide(INSTRUCTION, scene(), [])
+    assert llm_terms(explicit) == llm_terms(plain) and explicit.chosen == plain.chosen
+    assert len(llm_terms(plain)) >= 5
+
+
+def test_normalize_mean_divides_by_the_models_token_counts(smollm2, plain):
+    d = planner(smollm2, normalize="mean").decide(INSTRUCTION, scene(), [])
+    tok = smollm2.load().tokenizer
+    for text, summed in llm_terms(plain).items():
+        n = len(tok(text, add_special_tokens=False).input_ids)
+        assert llm_terms(d)[text] == pytest.approx(summed / n, abs=1e-4)
+    assert smollm2.last_token_counts is not None and 4 in smollm2.last_token_counts  # robot.done()
+
+
+def test_temperature_scales_the_llm_term(smollm2, plain):
+    d = planner(smollm2, temperature=2.0).decide(INSTRUCTION, scene(), [])
+    for text, value in llm_terms(plain).items():
+        assert llm_terms(d)[text] == pytest.approx(value / 2.0, abs=1e-4)
+    for c in d.candidates:  # combined = llm / T + log affordance
+        if np.isfinite(c.combined):
+            assert c.combined == pytest.approx(c.llm_logprob + np.log(c.affordance), abs=1e-9)
+
+
+def test_done_bias_shifts_only_done(smollm2, plain):
+    d = planner(smollm2, done_bias=50.0).decide(INSTRUCTION, scene(), [])
+    for text, value in llm_terms(plain).items():
+        expected = value + 50.0 if text == "robot.done()" else value
+        assert llm_terms(d)[text] == pytest.approx(expected, abs=1e-4)
+    assert d.chosen == DONE  # a large bias makes the planner stop
+
+
+def test_bad_scoring_options_are_config_errors(smollm2):
+    for kw, needle in [({"normalize": "max"}, "normalize"), ({"temperature": 0.0}, "temperature"),
+                       ({"done_bias": float("inf")}, "done_bias")]:
+        with pytest.raises(ConfigError, match=needle):
+            planner(smollm2, **kw)
+
+
+def test_normalize_mean_needs_token_counts():
+    class NoCounts:
+        """A third-party scorer that reports no token counts (no model needed to show it)."""
+
+        name = "no-counts"
+
+        def score(self, prompt, options):
+            return np.zeros(len(options))
+
+    with pytest.raises(ScorerError, match="token counts"):
+        planner(NoCounts(), normalize="mean").decide(INSTRUCTION, scene(), [])
+
+
+def test_scoring_options_come_from_the_planner_config_group():
+    with initialize_config_module("saycan.configs", version_base="1.3"):
+        cfg = compose("config", ["planner.normalize=mean", "planner.temperature=0.5", "planner.done_bias=-1"])
+        default = compose("config", [])
+    p = instantiate(cfg.planner, scorer=None, use_llm=False, affordance=AnalyticAffordance(),
+                    skills=SkillLibrary([Done()]))
+    assert (p.normalize, p.temperature, p.done_bias) == ("mean", 0.5, -1.0)
+    assert (default.planner.normalize, default.planner.temperature, default.planner.done_bias) == ("sum", 1.0, 0.0)
+    assert default.planner.calibration == "contextual"  # the default planner keeps calibrating
