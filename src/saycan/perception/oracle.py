@@ -6,9 +6,8 @@ import numpy as np
 
 from saycan.drivers.types import Observation
 from saycan.errors import SayCanError
-from saycan.perception.relations import held_object, relations_of
+from saycan.perception.relations import describe_scene
 from saycan.perception.scene import SceneDescription, SceneObject
-from saycan.sim.scene_spec import LOCATIONS
 
 #: Objects below this height have fallen off the table and are no longer part of the scene.
 OFF_TABLE_Z = -0.05
@@ -55,10 +54,4 @@ class OraclePerception:
                     size=tuple(float(v) for v in s.size),
                 )
             )
-        holding = held_object(objects, obs.ee_position, obs.gripper_holding)
-        return SceneDescription(
-            objects=tuple(objects),
-            relations=relations_of(objects),
-            holding=holding,
-            locations=dict(LOCATIONS),
-        )
+        return describe_scene(objects, obs)

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from saycan.perception.scene import Relation, SceneObject
+from saycan.drivers.types import Observation
+from saycan.perception.scene import Relation, SceneDescription, SceneObject
 from saycan.sim import geometry
+from saycan.sim.scene_spec import LOCATIONS
 
 #: An object whose centre is this far above the table, near the gripper, is held.
 HELD_HEIGHT = 0.06
@@ -50,3 +52,14 @@ def held_object(
         if d < HELD_RADIUS and obj.position[2] > HELD_HEIGHT and (best is None or d < best[0]):
             best = (d, obj.name)
     return best[1] if best else None
+
+
+def describe_scene(objects: Sequence[SceneObject], obs: Observation) -> SceneDescription:
+    """The one way every backend turns its detected objects into a `SceneDescription`, so the
+    planner sees the same relations, holding rule and named locations whatever perceived them."""
+    return SceneDescription(
+        objects=tuple(objects),
+        relations=relations_of(objects),
+        holding=held_object(objects, obs.ee_position, obs.gripper_holding),
+        locations=dict(LOCATIONS),
+    )

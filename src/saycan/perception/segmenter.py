@@ -1,0 +1,218 @@
+"""`perception=segmenter`: a small network trained on this simulator's images turns RGB-D pixels
+into a `SceneDescription` (it never reads `Observation.ground_truth`).
+
+Pipeline: per-pixel category and colour (`segmenter_net.TinyUNet`) -> instances as connected
+regions of one (category, colour) -> 3D centre from depth and the camera (`geometry`) ->
+relations and what the gripper holds, from `relations.py` like every other backend.
+Objects are named "<colour> <category>", as the simulator and the tasks name them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from saycan.drivers.types import CameraInfo, Observation
+from saycan.errors import ModelLoadError, SayCanError
+from saycan.perception.geometry import RIM_RADIUS_RANGE, TOP_BAND, circle_fit, object_centre
+from saycan.perception.relations import describe_scene
+from saycan.perception.scene import SceneDescription, SceneObject
+from saycan.perception.segmenter_net import TinyUNet, encode_input
+from saycan.sim.geometry import BOWL_INNER_RADIUS, xy_distance
+from saycan.sim.objects import object_size
+
+#: The checkpoint that ships in the package (written by `saycan train perception`).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "perception" / "segmenter.safetensors"
+CHECKPOINT_FORMAT = 1
+#: Objects below this height have fallen off the table (as in the oracle).
+OFF_TABLE_Z = -0.05
+#: Parts of one object split by an occluder (the arm) lie within this distance (m) of its
+#: largest part, per category, and are merged into it.
+MERGE_RADIUS = {"block": 0.04, "bowl": 0.12}
+#: Largest xy extent (m) of a block's top face (a 4 cm square seen at any yaw, plus a pixel
+#: or two of slack), of all a block's visible points (sides included), and of a bowl's.
+BLOCK_TOP_EXTENT = 0.065
+BLOCK_EXTENT = 0.08
+BOWL_EXTENT = 0.19
+#: A block-labelled region smaller than this (full-resolution pixels) inside a bowl of its
+#: colour is the bowl's floor (see `_bowl_fringe`).
+FRINGE_PIXELS = 200
+
+
+def metadata_path(checkpoint: Path) -> Path:
+    return checkpoint.with_suffix(".json")
+
+
+def load_segmenter(checkpoint: str | Path | None = None) -> tuple[TinyUNet, dict[str, Any]]:
+    """The network (eval mode) and its metadata; any problem is a `ModelLoadError`."""
+    from safetensors.torch import load_file
+
+    path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
+    meta_path = metadata_path(path)
+    hint = "train one with `saycan train perception`"
+    for p in (path, meta_path):
+        if not p.is_file():
+            raise ModelLoadError(f"segmenter checkpoint file not found: {p} ({hint})")
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+        arch = meta["arch"]
+        model = TinyUNet(
+            in_channels=int(arch["in_channels"]),
+            widths=[int(w) for w in arch["widths"]],
+            n_categories=len(meta["categories"]),
+            n_colours=len(meta["colours"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(f"segmenter metadata {meta_path} is unusable: {exc}") from None
+    try:
+        state = load_file(str(path))
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"segmenter checkpoint {path} is corrupt or incompatible: {first}") from None
+    model.eval()
+    return model, meta
+
+
+class SegmenterPerception:
+    """Camera-based perception with the project's own trained segmenter.
+
+    `min_pixels`: smallest full-resolution region kept as an object (smaller ones are noise).
+    """
+
+    name = "segmenter"
+
+    def __init__(self, checkpoint: str | None = None, min_pixels: int = 25, threads: int | None = 1):
+        self.model, self.meta = load_segmenter(checkpoint)
+        self.categories: list[str] = list(self.meta["categories"])  # [background, block, bowl]
+        self.colours: list[str] = list(self.meta["colours"])
+        self.downscale = int(self.meta["input"]["downscale"])
+        self.min_pixels = int(min_pixels)
+        # A net this small gains nothing from more threads, and on a busy CPU extra OpenMP
+        # threads make it ~20x slower; the setting is restored after each call (the LLM shares it).
+        self.threads = int(threads) if threads else None
+
+    def reset(self, rng: np.random.Generator | None = None) -> None:
+        """Stateless: nothing to reset (kept for the perception interface)."""
+
+    # -- pixels -> labels -------------------------------------------------------------------
+    def segment(
+        self, rgb: np.ndarray, depth: np.ndarray, camera: CameraInfo
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Full-resolution (category id, colour id, confidence, world points) per pixel."""
+        x, pts = encode_input(rgb, depth, camera, self.downscale)
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.no_grad():
+                cat_logits, col_logits = self.model(torch.from_numpy(x)[None])
+                size = rgb.shape[:2]
+                cat_p = torch.softmax(_upsample(cat_logits, size), dim=1)[0]
+                col_p = torch.softmax(_upsample(col_logits, size), dim=1)[0]
+        finally:
+            torch.set_num_threads(previous)
+        cat_conf, cat = cat_p.max(dim=0)
+        col_conf, col = col_p.max(dim=0)
+        return cat.numpy(), col.numpy(), (cat_conf * col_conf).numpy(), pts
+
+    # -- labels -> objects --------------------------------------------------------------------
+    def detect(self, rgb: np.ndarray, depth: np.ndarray, camera: CameraInfo) -> list[SceneObject]:
+        cat, col, conf, pts = self.segment(rgb, depth, camera)
+        objects: list[SceneObject] = []
+        # Bowls first: a block region is judged against the bowls found (`_bowl_fringe`).
+        order = sorted(range(1, len(self.categories)), key=lambda i: self.categories[i] != "bowl")
+        for ci in order:
+            category = self.categories[ci]
+            size = object_size(category)
+            is_cat = cat == ci
+            for ki in np.unique(col[is_cat]):
+                mask = self._object_mask(is_cat & (col == ki), pts, category)
+                if mask is None:
+                    continue
+                inner = ndimage.binary_erosion(mask)
+                use = inner if inner.sum() >= self.min_pixels // 2 else mask
+                position = object_centre(pts[use], category, size[2])
+                if position[2] < OFF_TABLE_Z:
+                    continue
+                colour = self.colours[int(ki)]
+                if category == "block" and _bowl_fringe(position, int(mask.sum()), colour, objects):
+                    continue
+                objects.append(
+                    SceneObject(
+                        name=f"{colour} {category}",
+                        category=category,
+                        colour=colour,
+                        position=position,
+                        size=size,
+                        confidence=float(conf[mask].mean()),
+                    )
+                )
+        # Blocks before bowls, as the simulator lists them (the prompt shows this order).
+        return sorted(objects, key=lambda o: self.categories.index(o.category))
+
+    def _object_mask(self, mask: np.ndarray, pts: np.ndarray, category: str) -> np.ndarray | None:
+        """The largest region of this (category, colour), plus nearby parts of the same object."""
+        labels, n = ndimage.label(mask)
+        if n == 0:
+            return None
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+        keep = [i + 1 for i in np.argsort(-sizes) if sizes[i] >= self.min_pixels]
+        # The largest region shaped like the category is the object (names are unique, and an
+        # unknown thing painted in a known colour must not take a block's name).
+        first = next((lab for lab in keep if plausible_shape(pts[labels == lab], category)), None)
+        if first is None:
+            return None
+        keep.remove(first)
+        out = labels == first
+        centre = pts[out][:, :2].mean(axis=0)
+        for lab in keep:
+            part = labels == lab
+            if np.linalg.norm(pts[part][:, :2].mean(axis=0) - centre) < MERGE_RADIUS.get(category, 0.05):
+                out |= part
+        return out
+
+    def perceive(self, obs: Observation) -> SceneDescription:
+        if obs.rgb is None or obs.depth is None or obs.camera is None:
+            raise SayCanError("perception=segmenter needs an RGB-D camera image in the observation")
+        objects = self.detect(obs.rgb, obs.depth, obs.camera)
+        return describe_scene(objects, obs)
+
+
+def _bowl_fringe(position, pixels: int, colour: str, found: list[SceneObject]) -> bool:
+    """A small 'block' region inside a bowl of its own colour is that bowl's floor around the
+    block it holds (mislabelled at the block's edge), not a block: a real block shows a whole
+    top face (~340 pixels at 320x240)."""
+    return pixels < FRINGE_PIXELS and any(
+        o.category == "bowl" and o.colour == colour and xy_distance(position, o.position) < BOWL_INNER_RADIUS
+        for o in found
+    )
+
+
+def plausible_shape(points: np.ndarray, category: str) -> bool:
+    """Does a region's 3D extent fit the category's known shape? A block's top face is at most
+    a rotated 4 cm square; a bowl's rim fits a circle of about its radius. (Regions may be
+    partly hidden, so only upper bounds and the rim fit are checked.)"""
+    if len(points) == 0:
+        return False
+    top_z = float(np.percentile(points[:, 2], 95))
+    top = points[points[:, 2] > top_z - TOP_BAND.get(category, 0.008)]
+    if category == "block":
+        extent = np.ptp(top[:, :2], axis=0).max() if len(top) else 1.0
+        return bool(extent <= BLOCK_TOP_EXTENT and np.ptp(points[:, :2], axis=0).max() <= BLOCK_EXTENT)
+    if category == "bowl":
+        fit = circle_fit(top[:, :2])
+        extent = np.ptp(points[:, :2], axis=0).max()
+        return bool(fit is not None and RIM_RADIUS_RANGE[0] <= fit[1] <= RIM_RADIUS_RANGE[1] and extent <= BOWL_EXTENT)
+    return True
+
+
+def _upsample(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return torch.nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=False)

@@ -1,0 +1,148 @@
+"""perception=segmenter: the shipped checkpoint, from rendered pixels to a SceneDescription.
+
+Scenes are rendered by the real TabletopEnv from seeds outside the checkpoint's training and
+validation ranges; the segmenter never sees ground truth (the observation carries none).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from saycan.errors import ModelLoadError
+from saycan.eval.bench_perception import evaluate
+from saycan.perception.segmenter import DEFAULT_CHECKPOINT, SegmenterPerception, metadata_path
+from saycan.sim.scene_spec import ObjectSpec
+from saycan.train.perception_data import make_env, render_scene
+
+#: Test scenes: far from the training, validation and benchmark seed ranges.
+TEST_SEEDS = range(700000, 700004)
+
+
+@pytest.fixture(scope="module")
+def segmenter() -> SegmenterPerception:
+    return SegmenterPerception()
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = make_env()
+    yield e
+    e.close()
+
+
+def test_shipped_checkpoint_is_small_and_records_its_seeds(segmenter):
+    size = DEFAULT_CHECKPOINT.stat().st_size + metadata_path(DEFAULT_CHECKPOINT).stat().st_size
+    assert size < 10 * 2**20
+    a, b = segmenter.meta["train_seeds"]
+    assert not (a <= TEST_SEEDS.start < b) and segmenter.meta["val_seeds"][1] <= TEST_SEEDS.start
+
+
+def test_shipped_checkpoint_meets_a_floor_on_rendered_scenes(segmenter, env):
+    scenes = [render_scene(env, s) for s in TEST_SEEDS]
+    m = evaluate(segmenter, scenes, uses_ground_truth=False)
+    assert m["objects"] >= 8
+    assert m["f1"] >= 0.85, m
+    assert m["attribute_accuracy"] >= 0.9, m
+    assert m["mean_position_error_m"] <= 0.015, m
+
+
+def test_relations_and_rich_text_from_pixels(segmenter, env):
+    env.reset(seed=1, options={"objects": [
+        ObjectSpec("red block", "block", "red", (0.45, 0.12)),
+        ObjectSpec("green bowl", "bowl", "green", (0.55, -0.1)),
+        ObjectSpec("yellow block", "block", "yellow", on="green bowl"),
+    ]})
+    obs = env.observation()
+    obs.ground_truth = None
+    scene = segmenter.perceive(obs)
+    assert sorted(scene.names()) == ["green bowl", "red block", "yellow block"]
+    assert scene.support_of("yellow block") == "green bowl"
+    text = scene.to_text("rich")
+    assert "yellow block in green bowl" in text and "holding = nothing" in text
+    assert scene.to_text("saycan").startswith("objects = [")
+
+
+def test_missing_checkpoint_is_a_model_load_error(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        SegmenterPerception(checkpoint=str(tmp_path / "absent.safetensors"))
+
+
+def test_corrupt_checkpoint_is_a_model_load_error(tmp_path):
+    bad = tmp_path / "segmenter.safetensors"
+    shutil.copy(metadata_path(DEFAULT_CHECKPOINT), metadata_path(bad))
+    bad.write_bytes(b"\x00\x01 not a safetensors file")
+    with pytest.raises(ModelLoadError, match="corrupt or incompatible"):
+        SegmenterPerception(checkpoint=str(bad))
+    shutil.copy(DEFAULT_CHECKPOINT, bad)
+    metadata_path(bad).write_text("{not json")
+    with pytest.raises(ModelLoadError, match="unusable"):
+        SegmenterPerception(checkpoint=str(bad))
+
+
+def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "run", "perception=segmenter",
+         f"perception.checkpoint={tmp_path}/absent.safetensors", "video=false"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("saycan: error: segmenter checkpoint file not found")
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_train_perception_writes_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "seg.safetensors"
+    proc = subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "train", "perception", "train_scenes=6", "val_scenes=2",
+         "steps=4", "log_every=2", f"output={out}"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["checkpoint_bytes"] < 10 * 2**20 and result["train_scenes"] == 6
+    assert result["validation"]["scenes"] == 2
+    seg = SegmenterPerception(checkpoint=str(out))
+    assert seg.meta["train_seeds"] == result["train_seeds"]
+
+
+@pytest.mark.slow
+def test_train_refuses_overlapping_seed_ranges(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "train", "perception", "val_seed_start=400010",
+         f"output={tmp_path}/x.safetensors"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "overlap" in proc.stderr
+
+
+@pytest.mark.slow
+def test_bench_perception_prints_figures_per_backend(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "bench", "perception", "scenes=3"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for backend in ("oracle", "segmenter"):
+        for key in ("scenes", "precision", "recall", "f1", "attribute_accuracy", "mean_position_error_m"):
+            assert key in result[backend] and key in result[backend]["distractors"]
+    assert result["oracle"]["f1"] == 1.0
+    assert result["open_vocab"]["run"] is False and "could not be loaded" in result["open_vocab"]["reason"]
+
+
+@pytest.mark.slow
+def test_run_with_segmenter_perception_succeeds(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "run", "perception=segmenter", "task=put_block_in_bowl",
+         "seed=0", "video=false", f"hydra.run.dir={tmp_path}/run"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["success"] is True
