@@ -24,6 +24,8 @@ commands:
   bench  a benchmark: saycan bench NAME [key=value ...] (last stdout line: one JSON object)
   train  train a shipped model: saycan train NAME [key=value ...] (last stdout line: one JSON object)
   tasks  list the packaged tasks
+  serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2] port=8000
+  report tables, plots and episode pages from a results directory: saycan report DIR
 
 Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar/basic/).
 """
@@ -81,7 +83,23 @@ def _command_app(module: str, function: str) -> Callable:
 
 
 _run_app = _command_app("saycan.eval.run", "run_command")
-_eval_app = _command_app("saycan.eval.sweep", "eval_command")
+_eval_single_app = _command_app("saycan.eval.sweep", "eval_command")
+
+
+def _eval_app(cfg) -> object:
+    """A single `saycan eval` exits with its code; a multirun job returns instead (sys.exit
+    would end a serial sweep) and records its failures (saycan.eval.sweep.eval_job)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        from saycan.eval.sweep import eval_job
+
+        return eval_job(cfg)
+    return _eval_single_app(cfg)
+
+
+_serve_llm_app = _command_app("saycan.planner.scorers.server", "serve_command")  # issue 5
 
 
 def _bench_app(cfg) -> None:
@@ -139,6 +157,21 @@ def _hydra_app(task_fn: Callable, config_name: str) -> Callable[[], None]:
     return hydra.main(config_path="configs", config_name=config_name, version_base="1.3")(task_fn)
 
 
+def _report(args: Sequence[str]) -> int:
+    """`saycan report DIR`: tables, plots and episode pages rebuilt from the records in DIR;
+    the summary is the last stdout line. Not a Hydra app: it reads results, it runs nothing."""
+    if len(args) != 1 or args[0].startswith("-"):
+        return _error("usage: saycan report DIR (a directory holding results.jsonl files)")
+    from saycan.eval.report import build_report
+
+    try:
+        summary = build_report(Path(args[0]))
+    except SayCanError as exc:
+        return _error(str(exc))
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
 def _list_tasks() -> int:
     from saycan.sim.tasks import available_tasks, load_task
 
@@ -159,14 +192,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list_tasks()
         except SayCanError as exc:
             return _error(str(exc))
+    if command == "report":
+        return _report(rest)
     apps = {
         "run": (_run_app, "config"),
         "eval": (_eval_app, "eval"),
         "bench": (_bench_app, None),
         "train": (_train_app, None),
+        "serve-llm": (_serve_llm_app, "serve_llm"),
     }
     if command not in apps:
-        return _error(f"unknown command {command!r}; commands: {', '.join([*apps, 'tasks'])}")
+        return _error(f"unknown command {command!r}; commands: {', '.join([*apps, 'tasks', 'report'])}")
     task_fn, config_name = apps[command]
     if command in ("bench", "train"):
         names = ", ".join(_available(command)) or "(none)"
@@ -176,9 +212,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _error(f"unknown {command} target {rest[0]!r}; available: {names}")
         config_name, rest = f"{command}_{rest[0]}", rest[1:]
     overrides = [a for a in rest if not a.startswith("-")]
-    problem = _validate_overrides(config_name, overrides, multirun=bool({"-m", "--multirun"} & set(rest)))
+    multirun = bool({"-m", "--multirun"} & set(rest))
+    problem = _validate_overrides(config_name, overrides, multirun=multirun)
     if problem:
         return _error(problem)
+    if command == "eval":  # task names, families, physical robot x parallel launcher
+        from saycan.eval.sweep import check_sweep
+
+        try:
+            check_sweep(overrides, multirun)
+        except SayCanError as exc:
+            return _error(str(exc))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     sys.argv = [f"saycan {command}", *rest]

@@ -12,6 +12,12 @@ from saycan.eval.metrics import rate, summarise, wilson_interval
         (10, 10, 0.7225, 1.0),
         (0, 10, 0.0, 0.2775),
         (50, 100, 0.4038, 0.5962),
+        (5, 10, 0.2366, 0.7634),
+        # Newcombe (1998), Stat. Med. 17:857, Table I, method 3 (score interval, no correction).
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
     ],
 )
 def test_wilson_matches_reference_values(k, n, lo, hi):

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from saycan.planner.loop import LoopOutcome, StepRecord, run_loop
 from saycan.planner.prompts import clean_instruction
 from saycan.sim.tasks import Task
+from saycan.eval.costs import decision_costs
 from saycan.eval.trace import TraceWriter, write_video
 
 
@@ -64,6 +65,24 @@ class Components:
 
     def close(self) -> None:
         self.driver.disconnect()
+
+
+def component_names(components: Components) -> dict[str, str]:
+    """The llm / perception / affordance / executor an episode ran with (`none` for a planner
+    that asks no language model), so records of different configurations never merge."""
+    scorer = getattr(components.planner, "scorer", None)
+    cfg = getattr(components, "cfg", None)
+    llm = OmegaConf.select(cfg, "llm.model") if scorer is not None and cfg is not None else None
+
+    def name(part: object) -> str:
+        return str(getattr(part, "name", None) or type(part).__name__)
+
+    return {
+        "llm": str(llm or getattr(scorer, "name", None) or "none"),
+        "perception": name(getattr(components, "perception", None)),
+        "affordance": name(getattr(components, "affordance", None)),
+        "executor": name(getattr(components, "executor", None)),
+    }
 
 
 def run_episode(
@@ -148,6 +167,13 @@ def run_episode(
         extras={
             "expert_plan": [c.to_text() for c in instance.expert_plan()],
             "sim_steps": driver.get_observation().step,
+            # Which components ran and what the decisions cost: the report groups and
+            # dedupes records by these and shows tokens and seconds per decision.
+            **component_names(components),
+            **decision_costs(
+                {"seconds": s.decision.seconds, "llm_stats": s.decision.llm_stats}
+                for s in outcome.steps
+            ),
         },
     )
     (out_dir / "episode.json").write_text(json.dumps(result.to_dict(), indent=2))

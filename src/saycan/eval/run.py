@@ -19,18 +19,21 @@ from saycan.planner.prompts import clean_instruction
 from saycan.sim.tasks import load_task
 
 
+def surfaced(exc: InstantiationException) -> SayCanError:
+    """Hydra wraps a constructor's exception in an InstantiationException; the user needs the
+    SayCanError inside it (a readable, typed message), or one line naming what failed."""
+    cause = exc.__cause__
+    while cause is not None and not isinstance(cause, SayCanError):
+        cause = cause.__cause__
+    return cause or SayCanError(f"could not build a component: {str(exc).splitlines()[0]}")
+
+
 def build_components(cfg: DictConfig) -> Components:
-    """Build from config; a SayCanError raised inside a constructor is surfaced as itself
-    (Hydra wraps it in an InstantiationException)."""
+    """Build from config; a SayCanError raised inside a constructor is surfaced as itself."""
     try:
         return Components(cfg)
     except InstantiationException as exc:
-        cause = exc.__cause__
-        while cause is not None and not isinstance(cause, SayCanError):
-            cause = cause.__cause__
-        if cause is not None:
-            raise cause from None
-        raise SayCanError(f"could not build a component: {str(exc).splitlines()[0]}") from None
+        raise surfaced(exc) from None
 
 
 def decision_table(step: StepRecord, top: int = 5) -> Table:

@@ -1,0 +1,41 @@
+"""What an episode's decisions cost: LLM tokens and seconds, from decision records.
+
+One function serves both the episode runner (from `Decision.to_dict()`) and the report (from
+trace lines of older runs), so the two can never count differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def llm_tokens(stats: Mapping[str, Any] | None) -> tuple[int, int]:
+    """(tokens computed, tokens a naive per-option forward pass would need) in one decision's
+    `llm_stats`. Calibrated planners nest one stats dict per scoring pass; all are summed."""
+    if not stats:
+        return 0, 0
+    computed = int(stats.get("tokens_computed", 0) or 0)
+    naive = int(stats.get("tokens_naive", 0) or 0)
+    for value in stats.values():
+        if isinstance(value, Mapping):
+            c, n = llm_tokens(value)
+            computed, naive = computed + c, naive + n
+    return computed, naive
+
+
+def decision_costs(decisions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Totals over an episode's decisions (each with `seconds` and `llm_stats`)."""
+    count, seconds, computed, naive = 0, 0.0, 0, 0
+    for d in decisions:
+        count += 1
+        seconds += float(d.get("seconds", 0.0) or 0.0)
+        c, n = llm_tokens(d.get("llm_stats"))
+        computed, naive = computed + c, naive + n
+    return {
+        "decisions": count,
+        "decision_s": round(seconds, 4),
+        "s_per_decision": round(seconds / count, 4) if count else None,
+        "llm_tokens": computed,
+        "llm_tokens_naive": naive,
+    }

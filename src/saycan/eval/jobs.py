@@ -1,0 +1,205 @@
+"""One sweep job: run a few episodes of one composed config, each recorded exactly once.
+
+The engine under both `saycan eval` modes: the single run (tasks x seeds in one process) and a
+Hydra multirun job (one episode, or one task family, per job). Why it is shaped this way:
+
+- **Keys, not positions.** An episode's key is (hash of the resolved config minus the keys that
+  cannot change an outcome, task, seed), so a rerun with the same results directory skips what
+  is on disk whatever the launcher, job numbering or sweep order.
+- **Loaded once per process.** Launchers that reuse workers (joblib/loky, Ray) run many jobs in
+  one process; `cached_components` keeps the last built `Components` (LLM, PyBullet client)
+  keyed by the resolved component config, so the model loads once per worker, not per job.
+- **A broken episode is a record, not a crash**: its error becomes the record's `error`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from saycan.errors import SayCanError
+from saycan.eval.episode import Components, run_episode
+from saycan.eval.records import ResultsStore
+from saycan.eval.run import build_components
+from saycan.sim.tasks import available_tasks, load_task
+
+#: Config keys that select *which* episodes run or how they are logged, never their outcome:
+#: left out of the config hash that keys a record.
+NON_SEMANTIC_KEYS = frozenset(
+    {"task", "tasks", "seed", "seed_start", "episodes_per_task", "output_dir", "quiet", "video", "frames"}
+)
+#: The config nodes `Components` is built from (the LLM and prompt enter through the planner).
+COMPONENT_KEYS = ("robot", "llm", "prompt", "planner", "perception", "affordance", "executor", "skills", "safety")
+
+_CACHE: dict[str, Components] = {}
+
+
+@lru_cache(maxsize=1)
+def task_families() -> dict[str, tuple[str, ...]]:
+    """Packaged task names per family, e.g. {"embodiment": ("covered_block_in_bowl", ...)}."""
+    families: dict[str, list[str]] = {}
+    for name in available_tasks():
+        families.setdefault(load_task(name).family, []).append(name)
+    return {k: tuple(v) for k, v in sorted(families.items())}
+
+
+def expand_tasks(value: str | Sequence[str] | ListConfig) -> list[str]:
+    """Task arguments to task names: a packaged task or a task file stays itself, a family name
+    (`embodiment`) becomes its tasks, `all` every packaged task. Unknown names raise the task
+    loader's one-line `SayCanError`."""
+    items = [value] if isinstance(value, str) else [str(v) for v in value]
+    tasks: list[str] = []
+    for item in items:
+        if item == "all":
+            tasks.extend(available_tasks())
+        elif item in available_tasks() or item.endswith((".yaml", ".yml")):
+            load_task(item)  # fail fast on a malformed file
+            tasks.append(item)
+        elif item in task_families():
+            tasks.extend(task_families()[item])
+        else:
+            load_task(item)  # raises the loader's "unknown task" error
+            tasks.append(item)
+    return list(dict.fromkeys(tasks))
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, (DictConfig, ListConfig)) else node
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def config_id(cfg: DictConfig) -> str:
+    """12 hex digits naming everything in `cfg` that can change an episode's outcome."""
+    return _digest({k: _plain(cfg[k]) for k in cfg if k not in NON_SEMANTIC_KEYS})[:12]
+
+
+def components_id(cfg: DictConfig) -> str:
+    return _digest({k: _plain(cfg[k]) for k in COMPONENT_KEYS if k in cfg})
+
+
+def episode_key(cid: str, task: str, seed: int) -> str:
+    return f"{cid}/{task}/{seed}"
+
+
+def cached_components(cfg: DictConfig) -> Components:
+    """This process's `Components` for `cfg`'s component config, built on first use. One entry
+    is kept (a new config closes the old one: one PyBullet client and one model per worker)."""
+    key = components_id(cfg)
+    if key not in _CACHE:
+        close_cached_components()
+        _CACHE[key] = build_components(cfg)
+    return _CACHE[key]
+
+
+def close_cached_components() -> None:
+    while _CACHE:
+        _CACHE.popitem()[1].close()
+
+
+def _failed_record(task: str, seed: int, split: str, exc: BaseException) -> dict[str, Any]:
+    return {
+        "task": Path(task).stem,
+        "family": _family_or_none(task),
+        "split": split,
+        "seed": seed,
+        "success": False,
+        "steps": 0,
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": "".join(traceback.format_exception(exc, limit=-5)),
+    }
+
+
+def _family_or_none(task: str) -> str | None:
+    try:
+        return load_task(task).family
+    except SayCanError:
+        return None
+
+
+def run_episodes(
+    cfg: DictConfig,
+    results_dir: Path,
+    episodes: Iterable[tuple[str, int]],
+    *,
+    meta: dict[str, Any] | None = None,
+    raise_build_errors: bool = True,
+    on_record: Callable[[dict[str, Any], bool], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run each (task, seed) of `cfg` not yet in `results_dir`'s results; return every
+    record (found or new) in order. `meta` is merged into new records (choices, job number).
+    `on_record(record, was_new)` is called per episode (progress bars)."""
+    store = ResultsStore(results_dir)
+    done = store.by_key()
+    cid = config_id(cfg)
+    split = str(cfg.split)
+    label = (meta or {}).get("label") or cid
+    records: list[dict[str, Any]] = []
+    components: Components | None = None
+    build_error: BaseException | None = None
+    for task, seed in episodes:
+        key = episode_key(cid, task, seed)
+        if key in done:
+            records.append(done[key])
+            if on_record:
+                on_record(done[key], False)
+            continue
+        if components is None and build_error is None:
+            try:
+                components = cached_components(cfg)
+            except Exception as exc:  # noqa: BLE001 - recorded per episode below
+                if raise_build_errors:
+                    raise
+                build_error = exc
+        start = time.perf_counter()
+        if build_error is not None:
+            record = _failed_record(task, seed, split, build_error)
+        else:
+            episode_dir = Path(results_dir) / "episodes" / f"{_safe(label)}-{cid[:8]}" / Path(task).stem / str(seed)
+            try:
+                record = run_episode(
+                    components, task, seed, episode_dir, split=split,
+                    instruction=cfg.instruction, max_steps=cfg.max_steps,
+                    video=bool(cfg.video), frames=bool(cfg.frames),
+                ).to_dict()
+            except Exception as exc:  # noqa: BLE001 - one broken episode must not sink the sweep
+                record = _failed_record(task, seed, split, exc)
+                close_cached_components()  # its simulator may be in any state: rebuild
+                components = None
+        record.setdefault("wall_s", round(time.perf_counter() - start, 3))
+        record.update(
+            key=key, config_id=cid, task_arg=task, pid=os.getpid(), torch_threads=_torch_threads(),
+            planner=record.get("planner") or OmegaConf.select(cfg, "planner.name")
+            or (meta or {}).get("choices", {}).get("planner"),
+            **(meta or {}),
+        )
+        if store.append(record):
+            records.append(record)
+        else:  # another job recorded this key meanwhile: theirs stands
+            records.append(store.by_key()[key])
+        if on_record:
+            on_record(records[-1], True)
+    return records
+
+
+def _torch_threads() -> int | None:
+    """This worker's torch threads (joblib limits them to cores / n_jobs): timings need it."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_=.," else "_" for c in label)[:120]

@@ -1,0 +1,77 @@
+"""The sweep engine's pieces in-process: the shared results file (exactly once, cut lines),
+task families, and the packaged experiments and launcher configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.utils import get_class
+
+import saycan.configs
+from saycan.errors import SayCanError
+from saycan.eval.callbacks import planned_episodes
+from saycan.eval.jobs import expand_tasks, task_families
+from saycan.eval.records import ResultsStore
+
+EXPERIMENTS = sorted(p.stem for p in (Path(saycan.configs.__file__).parent / "experiment").glob("*.yaml"))
+
+
+def test_results_store_records_each_key_once_and_survives_a_cut_line(tmp_path: Path):
+    store = ResultsStore(tmp_path)
+    assert store.append({"key": "a", "success": True})
+    assert not store.append({"key": "a", "success": False})  # already recorded: the first stands
+    with store.path.open("a") as f:
+        f.write('{"key": "b", "succ')  # a writer killed mid-line
+    assert store.append({"key": "c", "success": False})
+    assert set(store.by_key()) == {"a", "c"}  # the cut record is dropped, so "b" runs again
+    assert store.by_key()["a"]["success"] is True
+    lines = store.path.read_text().splitlines()
+    assert json.loads(lines[-1]) == {"key": "c", "success": False}  # not glued onto the cut line
+    assert store.append({"key": "b", "success": True}) and len(store.by_key()) == 3
+
+
+def test_task_arguments_expand_families_and_reject_unknown_names():
+    fams = task_families()
+    assert {"embodiment", "structured", "single", "infeasible"} <= set(fams)
+    assert expand_tasks("structured") == list(fams["structured"])
+    assert expand_tasks(["put_block_in_bowl", "single"]) == ["put_block_in_bowl", *[
+        t for t in fams["single"] if t != "put_block_in_bowl"]]
+    assert len(expand_tasks("all")) == sum(len(v) for v in fams.values())
+    with pytest.raises(SayCanError, match="no_such_family"):
+        expand_tasks("no_such_family")
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_its_sweep_is_runnable(name):
+    with initialize_config_module("saycan.configs", version_base="1.3"):
+        cfg = compose("eval", overrides=[f"experiment={name}"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert params, f"experiment {name} sweeps nothing"
+    for task in str(params.get("task", "")).split(","):
+        if task:
+            assert expand_tasks(task.strip())
+    for planner in str(params.get("planner", "")).split(","):
+        if planner:
+            assert (Path(saycan.configs.__file__).parent / "planner" / f"{planner.strip()}.yaml").is_file()
+    assert planned_episodes(cfg) > 0
+
+
+def test_planned_episodes_counts_families_times_seeds_times_planners():
+    with initialize_config_module("saycan.configs", version_base="1.3"):
+        cfg = compose("eval", overrides=["experiment=planners_embodiment"], return_hydra_config=True)
+    fams = task_families()
+    assert planned_episodes(cfg) == 2 * 10 * (len(fams["embodiment"]) + len(fams["structured"]))
+
+
+@pytest.mark.parametrize(("launcher", "target"), [
+    ("joblib", "JoblibLauncher"), ("ray_local", "RayLauncher"),
+    ("submitit_local", "LocalLauncher"), ("slurm", "SlurmLauncher"),
+])
+def test_launcher_configs_compose_and_import(launcher, target):
+    with initialize_config_module("saycan.configs", version_base="1.3"):
+        cfg = compose("eval", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(target)
+    assert get_class(cfg.hydra.launcher._target_)
