@@ -60,6 +60,11 @@ class Components:
         self.perception = instantiate(cfg.perception)
         self.affordance = instantiate(cfg.affordance, motion=self.driver.motion)
         self.planner = instantiate(cfg.planner, affordance=self.affordance, skills=self.skills)
+        # Load the language model now, not lazily in the first decision: otherwise the first
+        # decision's seconds (traces, reports, seconds per decision) include the model load.
+        scorer = getattr(self.planner, "scorer", None)
+        if hasattr(scorer, "load"):
+            scorer.load()
         executor = instantiate(cfg.executor, skills=self.skills)
         self.executor = self.safety.wrap_executor(executor) if self.safety is not None else executor
 
