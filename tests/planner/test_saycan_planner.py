@@ -92,6 +92,11 @@ def test_prune_threshold_limits_llm_work():
     d = planner.decide("put the red block in the green bowl", scene(), [])
     assert scorer.calls[0][1] == ["robot.done()"]
     assert d.chosen == DONE
+    # The trace says which candidates were pruned; done never is.
+    records = {r["call"]: r for r in d.to_dict()["candidates"]}
+    assert records["robot.done()"]["pruned"] is False
+    others = [r for call, r in records.items() if call != "robot.done()"]
+    assert others and all(r["pruned"] and r["llm_logprob"] is None for r in others)
 
 
 def test_history_is_rendered_in_the_prompt():

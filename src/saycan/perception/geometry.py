@@ -10,6 +10,7 @@ when something inside the bowl hides its floor).
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import ConvexHull, QhullError
 
 from saycan.drivers.types import CameraInfo, Vec3
 
@@ -43,6 +44,34 @@ def circle_fit(xy: np.ndarray) -> tuple[np.ndarray, float] | None:
     centre = sol[:2]
     r2 = sol[2] + centre @ centre
     return (centre, float(np.sqrt(r2))) if r2 > 0 else None
+
+
+def top_surface(points: np.ndarray, category: str) -> np.ndarray:
+    """The points (N, 3) within `TOP_BAND` of an object's highest visible points."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    if len(pts) == 0:
+        return pts
+    top_z = float(np.percentile(pts[:, 2], 95))
+    return pts[pts[:, 2] > top_z - TOP_BAND.get(category, 0.008)]
+
+
+def footprint(xy: np.ndarray) -> tuple[float, float, float]:
+    """(long side, short side, area) of the smallest rotated rectangle around points (N, 2),
+    and the area of their convex hull: how big and how square a surface is, at any yaw."""
+    try:
+        hull = ConvexHull(xy)
+    except (QhullError, ValueError):  # fewer than 3 points, or all on a line
+        span = float(np.ptp(xy, axis=0).max()) if len(xy) else 0.0
+        return span, 0.0, 0.0
+    corners = xy[hull.vertices]
+    edges = np.roll(corners, -1, axis=0) - corners
+    best = (np.inf, 0.0, 0.0)
+    for angle in np.arctan2(edges[:, 1], edges[:, 0]):  # the best rectangle has a side on a hull edge
+        c, s = np.cos(angle), np.sin(angle)
+        w, h = np.ptp(corners @ np.array([[c, -s], [s, c]]), axis=0)
+        if w * h < best[0]:
+            best = (w * h, max(w, h), min(w, h))
+    return float(best[1]), float(best[2]), float(hull.volume)
 
 
 def object_centre(points: np.ndarray, category: str, height: float) -> Vec3:

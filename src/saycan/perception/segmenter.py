@@ -19,12 +19,13 @@ from scipy import ndimage
 
 from saycan.drivers.types import CameraInfo, Observation
 from saycan.errors import ModelLoadError, SayCanError
-from saycan.perception.geometry import RIM_RADIUS_RANGE, TOP_BAND, circle_fit, object_centre
+from saycan.perception.geometry import RIM_RADIUS_RANGE, TOP_BAND, circle_fit, footprint, object_centre, top_surface
 from saycan.perception.relations import describe_scene
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.perception.segmenter_net import TinyUNet, encode_input
 from saycan.sim.geometry import BOWL_INNER_RADIUS, xy_distance
 from saycan.sim.objects import object_size
+from saycan.sim.objects_catalog import CATEGORIES
 
 #: The checkpoint that ships in the package (written by `saycan train perception`).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "perception" / "segmenter.safetensors"
@@ -39,6 +40,20 @@ MERGE_RADIUS = {"block": 0.04, "bowl": 0.12}
 BLOCK_TOP_EXTENT = 0.065
 BLOCK_EXTENT = 0.08
 BOWL_EXTENT = 0.19
+#: A block's top face is a 4 cm square: the smallest rotated rectangle around the visible part
+#: of it has no side longer than this (m), and its area is at most this (m^2), however much of
+#: it is hidden. Unknown shapes in a block's colour are often longer, or larger.
+BLOCK_TOP_SIDE = 0.046
+BLOCK_TOP_AREA = 0.0018
+
+#: Two blocks (4 cm cubes) cannot have centres closer than this (m): a second block "found"
+#: there is part of the first one given the wrong colour (dark sides read as gray), so the
+#: region with fewer pixels is dropped.
+MIN_BLOCK_SEPARATION = 0.03
+#: A block stands on another if their centres are this close in xy (m) and it is higher by at
+#: least STACK_DZ (m); a partly visible block's centre is estimated from its sides, so loosely.
+STACK_XY = 0.04
+STACK_DZ = 0.02
 #: A block-labelled region smaller than this (full-resolution pixels) inside a bowl of its
 #: colour is the bowl's floor (see `_bowl_fringe`).
 FRINGE_PIXELS = 200
@@ -85,16 +100,27 @@ class SegmenterPerception:
     """Camera-based perception with the project's own trained segmenter.
 
     `min_pixels`: smallest full-resolution region kept as an object (smaller ones are noise).
+    `partial_block_cm2`: a block region showing less of a top face than this (a whole one is
+    ~15 cm^2) is reported only if another block stands on it, which is what hides a lower
+    block of a stack; elsewhere such a patch is mostly colour on some unknown object. 0 turns
+    the check off.
     """
 
     name = "segmenter"
 
-    def __init__(self, checkpoint: str | None = None, min_pixels: int = 25, threads: int | None = 1):
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        min_pixels: int = 25,
+        threads: int | None = 1,
+        partial_block_cm2: float = 3.0,
+    ):
         self.model, self.meta = load_segmenter(checkpoint)
-        self.categories: list[str] = list(self.meta["categories"])  # [background, block, bowl]
+        self.categories: list[str] = list(self.meta["categories"])  # [background, block, bowl(, other)]
         self.colours: list[str] = list(self.meta["colours"])
         self.downscale = int(self.meta["input"]["downscale"])
         self.min_pixels = int(min_pixels)
+        self.partial_block_area = float(partial_block_cm2) * 1e-4
         # A net this small gains nothing from more threads, and on a busy CPU extra OpenMP
         # threads make it ~20x slower; the setting is restored after each call (the LLM shares it).
         self.threads = int(threads) if threads else None
@@ -127,8 +153,13 @@ class SegmenterPerception:
     def detect(self, rgb: np.ndarray, depth: np.ndarray, camera: CameraInfo) -> list[SceneObject]:
         cat, col, conf, pts = self.segment(rgb, depth, camera)
         objects: list[SceneObject] = []
+        pixels: list[int] = []
+        partial: list[bool] = []
         # Bowls first: a block region is judged against the bowls found (`_bowl_fringe`).
-        order = sorted(range(1, len(self.categories)), key=lambda i: self.categories[i] != "bowl")
+        # Only nameable categories become objects; "background" and "other" (things that are
+        # neither a block nor a bowl, a class of their own in newer checkpoints) never do.
+        nameable = [i for i, c in enumerate(self.categories) if c in CATEGORIES]
+        order = sorted(nameable, key=lambda i: self.categories[i] != "bowl")
         for ci in order:
             category = self.categories[ci]
             size = object_size(category)
@@ -155,6 +186,11 @@ class SegmenterPerception:
                         confidence=float(conf[mask].mean()),
                     )
                 )
+                pixels.append(int(mask.sum()))
+                partial.append(category == "block" and footprint(top_surface(pts[mask], category)[:, :2])[2] < self.partial_block_area)
+        hidden = [o for o, p in zip(objects, partial) if p]
+        objects = _drop_overlapping_blocks(objects, pixels)
+        objects = [o for o in objects if o not in hidden or _has_block_on_top(o, objects)]
         # Blocks before bowls, as the simulator lists them (the prompt shows this order).
         return sorted(objects, key=lambda o: self.categories.index(o.category))
 
@@ -186,6 +222,31 @@ class SegmenterPerception:
         return describe_scene(objects, obs)
 
 
+def _has_block_on_top(block: SceneObject, objects: list[SceneObject]) -> bool:
+    """Is there a block above this one (centres within a block's half-width in xy, higher)?"""
+    return any(
+        o.category == "block"
+        and o is not block
+        and xy_distance(o.position, block.position) < STACK_XY
+        and o.position[2] > block.position[2] + STACK_DZ
+        for o in objects
+    )
+
+
+def _drop_overlapping_blocks(objects: list[SceneObject], pixels: list[int]) -> list[SceneObject]:
+    """Keep, of blocks closer than `MIN_BLOCK_SEPARATION`, the one seen with most pixels."""
+    kept: list[SceneObject] = []
+    for i in sorted(range(len(objects)), key=lambda i: -pixels[i] * objects[i].confidence):
+        o = objects[i]
+        if o.category == "block" and any(
+            k.category == "block" and np.linalg.norm(np.subtract(k.position, o.position)) < MIN_BLOCK_SEPARATION
+            for k in kept
+        ):
+            continue
+        kept.append(o)
+    return [o for o in objects if o in kept]
+
+
 def _bowl_fringe(position, pixels: int, colour: str, found: list[SceneObject]) -> bool:
     """A small 'block' region inside a bowl of its own colour is that bowl's floor around the
     block it holds (mislabelled at the block's edge), not a block: a real block shows a whole
@@ -198,15 +259,17 @@ def _bowl_fringe(position, pixels: int, colour: str, found: list[SceneObject]) -
 
 def plausible_shape(points: np.ndarray, category: str) -> bool:
     """Does a region's 3D extent fit the category's known shape? A block's top face is at most
-    a rotated 4 cm square; a bowl's rim fits a circle of about its radius. (Regions may be
+    a 4 cm square at any yaw; a bowl's rim fits a circle of about its radius. (Regions may be
     partly hidden, so only upper bounds and the rim fit are checked.)"""
     if len(points) == 0:
         return False
-    top_z = float(np.percentile(points[:, 2], 95))
-    top = points[points[:, 2] > top_z - TOP_BAND.get(category, 0.008)]
+    top = top_surface(points, category)
     if category == "block":
         extent = np.ptp(top[:, :2], axis=0).max() if len(top) else 1.0
-        return bool(extent <= BLOCK_TOP_EXTENT and np.ptp(points[:, :2], axis=0).max() <= BLOCK_EXTENT)
+        if extent > BLOCK_TOP_EXTENT or np.ptp(points[:, :2], axis=0).max() > BLOCK_EXTENT:
+            return False
+        long_side, _, area = footprint(top[:, :2])
+        return bool(long_side <= BLOCK_TOP_SIDE and area <= BLOCK_TOP_AREA)
     if category == "bowl":
         fit = circle_fit(top[:, :2])
         extent = np.ptp(points[:, :2], axis=0).max()

@@ -14,6 +14,7 @@ class CandidateScore:
     llm_logprob: float  # log p(option | prompt); nan when the planner did not ask the LLM
     affordance: float  # V(scene, call) in [0, 1]
     combined: float  # what the planner maximised
+    pruned: bool = False  # affordance below the planner's threshold: never sent to the LLM
 
     def to_dict(self) -> dict:
         return {
@@ -21,6 +22,7 @@ class CandidateScore:
             "llm_logprob": _finite_or_none(self.llm_logprob),
             "affordance": self.affordance,
             "combined": _finite_or_none(self.combined),
+            "pruned": self.pruned,
         }
 
 

@@ -121,8 +121,9 @@ class SayCanPlanner:
         )
         combined = np.where(np.isnan(combined), -math.inf, combined)
         chosen = self._argmax(calls, combined)
+        scored = set(keep) if self.use_llm else set(range(len(calls)))
         candidates = tuple(
-            CandidateScore(c, float(logps[i]), float(values[i]), float(combined[i]))
+            CandidateScore(c, float(logps[i]), float(values[i]), float(combined[i]), i not in scored)
             for i, c in enumerate(calls)
         )
         return Decision(prompt, candidates, chosen, self.name, time.perf_counter() - start, stats)

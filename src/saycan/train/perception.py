@@ -3,13 +3,17 @@
 Training and validation scenes come from disjoint seed ranges (checked); the ranges are written
 into the checkpoint's metadata so the benchmark can refuse to evaluate on training scenes.
 Training uses random crops of the half-resolution input; the loss is taken at full resolution
-on the upsampled logits, exactly as inference reads them.
+on the upsampled logits, exactly as inference reads them. Distractor pixels are their own
+class ("other"); validation distractors come from a `random_urdfs` id range of their own
+(`val_distractor_ids`), so the validation figure says how unseen shapes fare without touching
+the benchmark's ids.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +30,18 @@ from saycan.sim.objects_catalog import CATEGORIES, COLOUR_NAMES
 from saycan.train.perception_data import RenderedScene, check_disjoint, make_env, render_scene, seed_range
 
 
-def render_set(cfg: DictConfig, seeds: range, distractor_prob: float) -> list[RenderedScene]:
+def render_set(
+    cfg: DictConfig, seeds: range, distractor_prob: float, distractor_ids: Sequence[int] | None = None
+) -> list[RenderedScene]:
     env = make_env(int(cfg.camera_width), int(cfg.camera_height))
+    ids = range(*cfg.distractor_ids) if distractor_ids is None else distractor_ids
     try:
         return [
             render_scene(
                 env,
                 s,
                 distractor_prob=distractor_prob,
-                distractor_ids=range(*cfg.distractor_ids),
+                distractor_ids=ids,
                 task_fraction=float(cfg.task_fraction),
             )
             for s in seeds
@@ -57,7 +64,7 @@ def _training_tensors(cfg: DictConfig, seeds: range, d: int) -> tuple[np.ndarray
     that changes the rendered data."""
     key = (
         f"perception_{seeds.start}_{len(seeds)}_{cfg.distractor_prob}_{cfg.distractor_ids[0]}_"
-        f"{cfg.distractor_ids[1]}_{cfg.task_fraction}_{cfg.camera_width}x{cfg.camera_height}_d{d}_h{HEIGHT_SCALE:g}.npz"
+        f"{cfg.distractor_ids[1]}_{cfg.task_fraction}_{cfg.camera_width}x{cfg.camera_height}_d{d}_h{HEIGHT_SCALE:g}_other.npz"
     )
     path = Path(cfg.cache_dir) / key if cfg.cache_dir else None
     if path is not None and path.is_file():
@@ -122,8 +129,12 @@ def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     lo, hi = (int(v) for v in cfg.distractor_ids)
-    if not 0 <= lo < hi <= 1000:
-        raise ConfigError(f"distractor_ids must be a range inside [0, 1000), got {[lo, hi]}")
+    vlo, vhi = (int(v) for v in cfg.val_distractor_ids)
+    for name, (a, b) in {"distractor_ids": (lo, hi), "val_distractor_ids": (vlo, vhi)}.items():
+        if not 0 <= a < b <= 1000:
+            raise ConfigError(f"{name} must be a range inside [0, 1000), got {[a, b]}")
+    if lo < vhi and vlo < hi:
+        raise ConfigError(f"val_distractor_ids {[vlo, vhi]} overlap distractor_ids {[lo, hi]}")
     torch.manual_seed(int(cfg.seed))
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
@@ -132,16 +143,17 @@ def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     X, C, K = _training_tensors(cfg, train_seeds, d)
-    val = render_set(cfg, val_seeds, float(cfg.distractor_prob))
+    val = render_set(cfg, val_seeds, 0.0)
+    val_distractors = render_set(cfg, val_seeds, 1.0, range(vlo, vhi))
     render_s = time.perf_counter() - t0
     print(f"{len(X)} training + {len(val)} validation scenes ready in {render_s:.0f} s", flush=True)
 
-    model = TinyUNet(in_channels=X.shape[1], widths=list(cfg.widths), n_categories=1 + len(CATEGORIES), n_colours=len(COLOUR_NAMES))
+    model = TinyUNet(in_channels=X.shape[1], widths=list(cfg.widths), n_categories=2 + len(CATEGORIES), n_colours=len(COLOUR_NAMES))
     opt = torch.optim.AdamW(model.parameters(), lr=float(cfg.lr), weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(cfg.lr), total_steps=int(cfg.steps), pct_start=0.15)
     weight = torch.tensor([float(w) for w in cfg.category_weights])
-    if len(weight) != 1 + len(CATEGORIES):
-        raise ConfigError(f"category_weights needs {1 + len(CATEGORIES)} values (background, {', '.join(CATEGORIES)})")
+    if len(weight) != 2 + len(CATEGORIES):
+        raise ConfigError(f"category_weights needs {2 + len(CATEGORIES)} values (background, {', '.join(CATEGORIES)}, other)")
     t0 = time.perf_counter()
     model.train()
     losses = []
@@ -164,7 +176,7 @@ def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     meta = {
         "format": CHECKPOINT_FORMAT,
         "arch": {"name": "TinyUNet", "in_channels": int(X.shape[1]), "widths": [int(w) for w in cfg.widths]},
-        "categories": ["background", *CATEGORIES],
+        "categories": ["background", *CATEGORIES, "other"],
         "colours": list(COLOUR_NAMES),
         "input": {
             "downscale": d,
@@ -173,14 +185,16 @@ def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         },
         "train_seeds": [train_seeds.start, train_seeds.stop],
         "val_seeds": [val_seeds.start, val_seeds.stop],
-        "distractor_ids": [lo, hi],
+        "distractor_ids": [min(lo, vlo), max(hi, vhi)],  # every id seen in training or validation
         "steps": int(cfg.steps),
         "seed": int(cfg.seed),
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
     metadata_path(out).write_text(json.dumps(meta, indent=1) + "\n")
     # Validate what was written, through the same loader `perception=segmenter` uses.
-    metrics = evaluate(SegmenterPerception(checkpoint=str(out)), val, uses_ground_truth=False)
+    seg = SegmenterPerception(checkpoint=str(out))
+    metrics = evaluate(seg, val, uses_ground_truth=False)
+    metrics["distractors"] = evaluate(seg, val_distractors, uses_ground_truth=False)
     meta["validation"] = metrics
     metadata_path(out).write_text(json.dumps(meta, indent=1) + "\n")
     return {

@@ -3,7 +3,8 @@
 Each scene comes from one seed alone: either a packaged task's sampled scene (stacks, blocks in
 bowls, out-of-reach objects, a block in the gripper) or a random clutter of 1-5 blocks and 0-3
 bowls with random stacks and blocks in bowls; optionally 1-3 distractor objects from
-`pybullet_data/random_urdfs` (shapes the segmenter must call background). The world is built by
+`pybullet_data/random_urdfs`, labelled `OTHER` (shapes the segmenter must learn are neither
+blocks nor bowls, whatever their colour). The world is built by
 the real `TabletopEnv` and rendered by its top-down RGB-D camera; labels come from PyBullet's
 segmentation buffer (body id -> category, colour), ground truth from the env.
 """
@@ -31,6 +32,10 @@ CLUTTER_WORKSPACE = ((0.27, 0.75), (-0.32, 0.32))
 DISTRACTOR_CLEARANCE = {"block": 0.07, "bowl": 0.12}
 #: The number of `random_urdfs` models (ids 000..999).
 N_RANDOM_URDFS = 1000
+#: Pixel label of "some other object" (a distractor): after background and CATEGORIES. An
+#: explicit class, not background, because a raised coloured shape looks nothing like table:
+#: calling it background taught the net little, and it took coloured distractors for blocks.
+OTHER = 1 + len(CATEGORIES)
 
 
 @dataclass
@@ -39,7 +44,7 @@ class RenderedScene:
     rgb: np.ndarray  # (H, W, 3) uint8
     depth: np.ndarray  # (H, W) float32 metres
     camera: CameraInfo
-    category: np.ndarray  # (H, W) int64: 0 background, 1 + index in CATEGORIES
+    category: np.ndarray  # (H, W) int64: 0 background, 1 + index in CATEGORIES, OTHER distractors
     colour: np.ndarray  # (H, W) int64: index in COLOUR_NAMES, -1 on background
     visible_pixels: dict[str, int]  # object name -> pixels of it in the image
     ground_truth: tuple[ObjectState, ...]
@@ -96,12 +101,13 @@ def sample_scene(rng: np.random.Generator, task_fraction: float = 0.5) -> list[O
 
 def add_distractors(
     env: TabletopEnv, rng: np.random.Generator, ids: Sequence[int], n: int, objects: Sequence[ObjectSpec]
-) -> int:
-    """Drop `n` random_urdfs models (drawn from `ids`) on free table spots; returns how many."""
+) -> list[int]:
+    """Drop `n` random_urdfs models (drawn from `ids`) on free table spots; their body ids."""
     taken = [(env.client.getBasePositionAndOrientation(env.bodies[o.name])[0][:2], o.category) for o in objects]
     (x0, x1), (y0, y1) = CLUTTER_WORKSPACE
     root = Path(pybullet_data.getDataPath()) / "random_urdfs"
     placed: list[tuple[float, float]] = []
+    bodies: list[int] = []
     for _ in range(n):
         for _try in range(50):
             p = (x0 + rng.random() * (x1 - x0), y0 + rng.random() * (y1 - y0))
@@ -113,15 +119,16 @@ def add_distractors(
             continue
         idx = int(ids[int(rng.integers(len(ids)))])
         yaw = float(rng.random() * 2 * math.pi)
-        env.client.loadURDF(
+        body = env.client.loadURDF(
             str(root / f"{idx:03d}" / f"{idx:03d}.urdf"),
             basePosition=[p[0], p[1], 0.04],
             baseOrientation=env.client.getQuaternionFromEuler([0.0, 0.0, yaw]),
         )
         placed.append(p)
+        bodies.append(int(body))
     if placed:
         env.motion.step(120)  # let them fall and settle
-    return len(placed)
+    return bodies
 
 
 def render_scene(
@@ -143,13 +150,14 @@ def render_scene(
             continue
     else:  # pragma: no cover - 20 unbuildable scenes in a row
         raise RuntimeError(f"seed {seed}: no buildable scene")
-    n_distractors = 0
+    distractors: list[int] = []
     if distractor_ids and rng.random() < distractor_prob:
-        n_distractors = add_distractors(env, rng, distractor_ids, int(rng.integers(1, 4)), specs)
+        distractors = add_distractors(env, rng, distractor_ids, int(rng.integers(1, 4)), specs)
     obs = env.observation()
     seg = env.camera.segmentation(env.client)
     category = np.zeros(seg.shape, dtype=np.int64)
     colour = np.full(seg.shape, -1, dtype=np.int64)
+    category[np.isin(seg, distractors)] = OTHER
     visible: dict[str, int] = {}
     for name, body in env.bodies.items():
         spec = env.specs[name]
@@ -168,7 +176,7 @@ def render_scene(
         ground_truth=obs.ground_truth,
         ee_position=obs.ee_position,
         gripper_holding=obs.gripper_holding,
-        distractors=n_distractors,
+        distractors=len(distractors),
     )
 
 
