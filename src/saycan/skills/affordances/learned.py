@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from saycan.errors import ModelLoadError
+from saycan.errors import ConfigError, ModelLoadError
 from saycan.perception.scene import SceneDescription
 from saycan.skills.affordances.features import FEATURE_VERSION, FEATURES, features
 from saycan.skills.library import DEFAULT_PUSH_DISTANCE
@@ -82,11 +82,21 @@ class LearnedAffordance:
         motion: object | None = None,  # accepted for the common affordance signature; unused
         done_value: float = 1.0,
         push_distance: float = DEFAULT_PUSH_DISTANCE,
+        robot: str | None = None,
     ):
         self.path = Path(checkpoint) if checkpoint else Path(str(resources.files("saycan").joinpath(PACKAGED_CHECKPOINT)))
         self.done_value = float(done_value)
         self.push_distance = float(push_distance)
         self.meta, self.models = load_checkpoint(self.path)
+        trained_on = self.meta.get("robot")
+        if robot is not None and trained_on is not None and robot != trained_on:
+            # Reach and clearance features are relative to the arm it was trained on: values
+            # for another arm would be silently wrong.
+            raise ConfigError(
+                f"affordance=learned: {self.path.name} was trained on robot={trained_on}, not "
+                f"robot={robot}; train one with `saycan train affordance robot={robot}` or use "
+                "affordance=analytic"
+            )
 
     def value(self, call: SkillCall, scene: SceneDescription) -> float:
         return float(self.values([call], scene)[0])
