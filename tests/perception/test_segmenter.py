@@ -11,11 +11,13 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from saycan.errors import ModelLoadError
 from saycan.eval.bench_perception import evaluate
-from saycan.perception.segmenter import DEFAULT_CHECKPOINT, SegmenterPerception, metadata_path
+from saycan.perception.geometry import footprint
+from saycan.perception.segmenter import DEFAULT_CHECKPOINT, SegmenterPerception, metadata_path, plausible_shape
 from saycan.sim.scene_spec import ObjectSpec
 from saycan.train.perception_data import make_env, render_scene
 
@@ -49,6 +51,36 @@ def test_shipped_checkpoint_meets_a_floor_on_rendered_scenes(segmenter, env):
     assert m["f1"] >= 0.85, m
     assert m["attribute_accuracy"] >= 0.9, m
     assert m["mean_position_error_m"] <= 0.015, m
+
+
+def _flat_patch(w: float, h: float, yaw: float, z: float = 0.04) -> np.ndarray:
+    """Points (N, 3) of a flat w x h rectangle rotated by yaw, sampled every 2 mm."""
+    u, v = np.meshgrid(np.arange(-w / 2, w / 2 + 1e-9, 0.002), np.arange(-h / 2, h / 2 + 1e-9, 0.002))
+    c, s = np.cos(yaw), np.sin(yaw)
+    xy = np.stack([u.ravel() * c - v.ravel() * s, u.ravel() * s + v.ravel() * c], axis=1) + [0.5, 0.1]
+    return np.column_stack([xy, np.full(len(xy), z)])
+
+
+def test_footprint_measures_a_rotated_square():
+    long_side, short_side, area = footprint(_flat_patch(0.04, 0.04, np.radians(30))[:, :2])
+    assert long_side == pytest.approx(0.04, abs=0.002) and short_side == pytest.approx(0.04, abs=0.002)
+    assert area == pytest.approx(0.0016, rel=0.05)
+    assert footprint(np.zeros((2, 2))) == (0.0, 0.0, 0.0)  # degenerate: no area, no error
+
+
+def test_block_shape_check_rejects_long_or_large_tops():
+    assert plausible_shape(_flat_patch(0.04, 0.04, np.radians(45)), "block")  # a block at any yaw
+    assert plausible_shape(_flat_patch(0.04, 0.02, 0.3), "block")  # half hidden: still a block
+    assert not plausible_shape(_flat_patch(0.055, 0.025, np.radians(40)), "block")  # too long
+    assert not plausible_shape(_flat_patch(0.045, 0.045, 0.0), "block")  # too large a face
+
+
+def test_unseen_distractors_are_rarely_taken_for_blocks(segmenter, env):
+    # Distractor ids 600-699: never trained on, and not the benchmark's (700-999).
+    scenes = [render_scene(env, s, distractor_prob=1.0, distractor_ids=range(600, 700)) for s in TEST_SEEDS]
+    assert sum(s.distractors for s in scenes) >= 4
+    m = evaluate(segmenter, scenes, uses_ground_truth=False)
+    assert m["precision"] >= 0.85 and m["recall"] >= 0.85, m
 
 
 def test_relations_and_rich_text_from_pixels(segmenter, env):

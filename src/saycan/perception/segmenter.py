@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from saycan.drivers.types import CameraInfo, Observation
 from saycan.errors import ModelLoadError, SayCanError
-from saycan.perception.geometry import RIM_RADIUS_RANGE, TOP_BAND, circle_fit, footprint, object_centre, top_surface
+from saycan.perception.geometry import RIM_RADIUS_RANGE, circle_fit, footprint, object_centre, top_surface
 from saycan.perception.relations import describe_scene
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.perception.segmenter_net import TinyUNet, encode_input
@@ -50,10 +50,6 @@ BLOCK_TOP_AREA = 0.0018
 #: there is part of the first one given the wrong colour (dark sides read as gray), so the
 #: region with fewer pixels is dropped.
 MIN_BLOCK_SEPARATION = 0.03
-#: A block stands on another if their centres are this close in xy (m) and it is higher by at
-#: least STACK_DZ (m); a partly visible block's centre is estimated from its sides, so loosely.
-STACK_XY = 0.04
-STACK_DZ = 0.02
 #: A block-labelled region smaller than this (full-resolution pixels) inside a bowl of its
 #: colour is the bowl's floor (see `_bowl_fringe`).
 FRINGE_PIXELS = 200
@@ -100,27 +96,16 @@ class SegmenterPerception:
     """Camera-based perception with the project's own trained segmenter.
 
     `min_pixels`: smallest full-resolution region kept as an object (smaller ones are noise).
-    `partial_block_cm2`: a block region showing less of a top face than this (a whole one is
-    ~15 cm^2) is reported only if another block stands on it, which is what hides a lower
-    block of a stack; elsewhere such a patch is mostly colour on some unknown object. 0 turns
-    the check off.
     """
 
     name = "segmenter"
 
-    def __init__(
-        self,
-        checkpoint: str | None = None,
-        min_pixels: int = 25,
-        threads: int | None = 1,
-        partial_block_cm2: float = 3.0,
-    ):
+    def __init__(self, checkpoint: str | None = None, min_pixels: int = 25, threads: int | None = 1):
         self.model, self.meta = load_segmenter(checkpoint)
         self.categories: list[str] = list(self.meta["categories"])  # [background, block, bowl(, other)]
         self.colours: list[str] = list(self.meta["colours"])
         self.downscale = int(self.meta["input"]["downscale"])
         self.min_pixels = int(min_pixels)
-        self.partial_block_area = float(partial_block_cm2) * 1e-4
         # A net this small gains nothing from more threads, and on a busy CPU extra OpenMP
         # threads make it ~20x slower; the setting is restored after each call (the LLM shares it).
         self.threads = int(threads) if threads else None
@@ -154,7 +139,6 @@ class SegmenterPerception:
         cat, col, conf, pts = self.segment(rgb, depth, camera)
         objects: list[SceneObject] = []
         pixels: list[int] = []
-        partial: list[bool] = []
         # Bowls first: a block region is judged against the bowls found (`_bowl_fringe`).
         # Only nameable categories become objects; "background" and "other" (things that are
         # neither a block nor a bowl, a class of their own in newer checkpoints) never do.
@@ -187,10 +171,7 @@ class SegmenterPerception:
                     )
                 )
                 pixels.append(int(mask.sum()))
-                partial.append(category == "block" and footprint(top_surface(pts[mask], category)[:, :2])[2] < self.partial_block_area)
-        hidden = [o for o, p in zip(objects, partial) if p]
         objects = _drop_overlapping_blocks(objects, pixels)
-        objects = [o for o in objects if o not in hidden or _has_block_on_top(o, objects)]
         # Blocks before bowls, as the simulator lists them (the prompt shows this order).
         return sorted(objects, key=lambda o: self.categories.index(o.category))
 
@@ -220,17 +201,6 @@ class SegmenterPerception:
             raise SayCanError("perception=segmenter needs an RGB-D camera image in the observation")
         objects = self.detect(obs.rgb, obs.depth, obs.camera)
         return describe_scene(objects, obs)
-
-
-def _has_block_on_top(block: SceneObject, objects: list[SceneObject]) -> bool:
-    """Is there a block above this one (centres within a block's half-width in xy, higher)?"""
-    return any(
-        o.category == "block"
-        and o is not block
-        and xy_distance(o.position, block.position) < STACK_XY
-        and o.position[2] > block.position[2] + STACK_DZ
-        for o in objects
-    )
 
 
 def _drop_overlapping_blocks(objects: list[SceneObject], pixels: list[int]) -> list[SceneObject]:
