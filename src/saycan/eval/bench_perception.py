@@ -8,15 +8,20 @@ pairs farther than `match_radius_m` never match). Reported per backend and condi
 precision, recall, f1 of the matching; attribute accuracy (name, i.e. category and colour,
 right among matched pairs); mean 3D position error of matched pairs; and recall over objects
 the camera can see at all (`min_visible_pixels`), since a block under another block or inside
-the gripper is invisible from above. The `distractors` condition adds 1-3 objects from
-`pybullet_data/random_urdfs` ids the segmenter never saw in training.
+the gripper is invisible from above (`recall_hidden`: the others). The `distractors` condition
+adds 1-3 objects from `pybullet_data/random_urdfs` ids the segmenter never saw in training.
+`sequence` (an additional figure; the headline numbers stay single-frame): the clean scenes
+that hide a block, scored once alone and once after the frames of their making (blocks on the
+table first, towers built level by level, the held block before its grasp), which is what a
+backend with memory sees in an episode.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,15 +77,21 @@ def evaluate(
     uses_ground_truth: bool,
     match_radius_m: float = 0.05,
     min_visible_pixels: int = 50,
+    history: Mapping[int, Sequence[Observation]] | None = None,
 ) -> dict[str, Any]:
-    """Detection, attribute and position figures of one backend over rendered scenes."""
+    """Detection, attribute and position figures of one backend over rendered scenes.
+
+    `history`: per scene seed, earlier frames the backend perceives (after its per-scene
+    `reset`) before the scored one, as in an episode; only the last frame is scored."""
     tp = fp = fn = attr_ok = 0
-    vis_total = vis_found = 0
+    vis_total = vis_found = hidden_total = hidden_found = 0
     errors: list[float] = []
     seconds: list[float] = []
     for scene in scenes:
         if hasattr(perception, "reset"):
             perception.reset(np.random.default_rng([scene.seed, 1]))
+        for earlier in (history or {}).get(scene.seed, ()):
+            perception.perceive(earlier if uses_ground_truth else replace(earlier, ground_truth=None))
         obs = observation_of(scene, uses_ground_truth)
         t0 = time.perf_counter()
         dets = list(perception.perceive(obs).objects)
@@ -97,6 +108,9 @@ def evaluate(
             if scene.visible_pixels.get(g.name, 0) >= min_visible_pixels:
                 vis_total += 1
                 vis_found += gi in matched
+            else:
+                hidden_total += 1
+                hidden_found += gi in matched
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -112,6 +126,7 @@ def evaluate(
         "median_position_error_m": round(float(np.median(errors)), 4) if errors else None,
         "recall_visible": round(vis_found / vis_total, 4) if vis_total else None,
         "visible_objects": vis_total,
+        "recall_hidden": round(hidden_found / hidden_total, 4) if hidden_total else None,
         "median_perceive_s": round(float(np.median(seconds)), 4) if seconds else None,
     }
 
@@ -134,6 +149,32 @@ def _check_heldout(seeds: range, perception: Any) -> None:
                 raise ConfigError(
                     f"benchmark seeds [{seeds.start}, {seeds.stop}) overlap the checkpoint's {key} [{a}, {b})"
                 )
+
+
+def render_history(env: Any, scenes: Sequence[Any]) -> tuple[list[Any], dict[int, list[Observation]]]:
+    """The scenes that hide a block, and for each the earlier frames of its making
+    (`perception_data.build_up`): what a camera in the loop saw before the block was hidden.
+    Scenes whose earlier states cannot be built are left out."""
+    from saycan.train.perception_data import build_up, hides_blocks
+
+    kept: list[Any] = []
+    history: dict[int, list[Observation]] = {}
+    for scene in scenes:
+        if not hides_blocks(scene.specs):
+            continue
+        frames = build_up(scene.specs, np.random.default_rng([scene.seed, 2]))
+        if frames is None:
+            continue
+        observations = []
+        try:
+            for specs in frames:
+                env.reset(seed=scene.seed, options={"objects": specs, "record_video": False})
+                observations.append(env.observation())
+        except (RuntimeError, ValueError):  # an earlier state that cannot be built
+            continue
+        kept.append(scene)
+        history[scene.seed] = observations
+    return kept, history
 
 
 def bench_perception(cfg: DictConfig) -> dict[str, Any]:
@@ -166,6 +207,19 @@ def bench_perception(cfg: DictConfig) -> dict[str, Any]:
                 render_scene(env, s, distractor_prob=prob, distractor_ids=range(lo, hi), task_fraction=float(cfg.task_fraction))
                 for s in seeds
             ]
+            if condition == "clean" and cfg.sequence:
+                hiding, history = render_history(env, scenes)
+                for name, backend in backends.items():
+                    kwargs = dict(
+                        uses_ground_truth=name == "oracle",
+                        match_radius_m=float(cfg.match_radius_m),
+                        min_visible_pixels=int(cfg.min_visible_pixels),
+                    )
+                    results[name]["sequence"] = {
+                        "single_frame": evaluate(backend, hiding, **kwargs),
+                        "with_history": evaluate(backend, hiding, history=history, **kwargs),
+                    }
+                    print(f"{'sequence':12s} {name:10s} {json.dumps(results[name]['sequence'])}", flush=True)
             for name, backend in backends.items():
                 results[name][condition] = evaluate(
                     backend,
@@ -180,7 +234,10 @@ def bench_perception(cfg: DictConfig) -> dict[str, Any]:
 
     out: dict[str, Any] = {"benchmark": "perception", "scenes": len(seeds), "seed_start": seeds.start}
     for name, by_condition in results.items():
-        out[name] = {**by_condition["clean"], **({"distractors": by_condition["distractors"]} if "distractors" in by_condition else {})}
+        out[name] = {
+            **by_condition["clean"],
+            **{k: by_condition[k] for k in ("distractors", "sequence") if k in by_condition},
+        }
     for name, reason in not_run.items():
         out[name] = {"run": False, "reason": reason}
     seg = results.get("segmenter")

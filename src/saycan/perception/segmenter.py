@@ -20,7 +20,8 @@ from scipy import ndimage
 from saycan.drivers.types import CameraInfo, Observation
 from saycan.errors import ModelLoadError, SayCanError
 from saycan.perception.geometry import RIM_RADIUS_RANGE, circle_fit, footprint, object_centre, top_surface
-from saycan.perception.relations import describe_scene
+from saycan.perception.object_memory import ObjectMemory, holds_visible_block
+from saycan.perception.relations import HELD_RADIUS, describe_scene
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.perception.segmenter_net import TinyUNet, encode_input
 from saycan.sim.geometry import BOWL_INNER_RADIUS, xy_distance
@@ -50,6 +51,19 @@ BLOCK_TOP_AREA = 0.0018
 #: there is part of the first one given the wrong colour (dark sides read as gray), so the
 #: region with fewer pixels is dropped.
 MIN_BLOCK_SEPARATION = 0.03
+#: Heights (m) of one region's points farther apart than this, with no point between, belong to
+#: different things (see `main_layer`): the sides of a block or the wall of a bowl are seen as
+#: a continuous run of heights, a fringe of the arm above it is not.
+LAYER_GAP = 0.03
+#: Nothing rests higher than this (m, a block's centre: a five-block tower) on the table; a
+#: "block" found higher is part of the arm (grey links read as a gray block) unless the gripper
+#: holds something there.
+MAX_RESTING_Z = 0.20
+#: Where the gripper is closed on something, pixels of any object class within this xy radius
+#: (m) of the fingers and this height (m) of them are the held block (the hand hides most of
+#: it; at that height the net, trained on few held blocks, often calls it "other").
+HELD_SEARCH_RADIUS = 0.03
+HELD_SEARCH_HEIGHT = 0.03
 #: A block-labelled region smaller than this (full-resolution pixels) inside a bowl of its
 #: colour is the bowl's floor (see `_bowl_fringe`).
 FRINGE_PIXELS = 200
@@ -96,11 +110,15 @@ class SegmenterPerception:
     """Camera-based perception with the project's own trained segmenter.
 
     `min_pixels`: smallest full-resolution region kept as an object (smaller ones are noise).
+    `memory`: keep, per episode, blocks seen earlier that are now covered by a visible block or
+    in the closed gripper (`object_memory`); `reset()` starts a new episode.
     """
 
     name = "segmenter"
 
-    def __init__(self, checkpoint: str | None = None, min_pixels: int = 25, threads: int | None = 1):
+    def __init__(
+        self, checkpoint: str | None = None, min_pixels: int = 25, threads: int | None = 1, memory: bool = True
+    ):
         self.model, self.meta = load_segmenter(checkpoint)
         self.categories: list[str] = list(self.meta["categories"])  # [background, block, bowl(, other)]
         self.colours: list[str] = list(self.meta["colours"])
@@ -109,9 +127,12 @@ class SegmenterPerception:
         # A net this small gains nothing from more threads, and on a busy CPU extra OpenMP
         # threads make it ~20x slower; the setting is restored after each call (the LLM shares it).
         self.threads = int(threads) if threads else None
+        self.memory = ObjectMemory() if memory else None
 
     def reset(self, rng: np.random.Generator | None = None) -> None:
-        """Stateless: nothing to reset (kept for the perception interface)."""
+        """A new episode: forget the objects seen in the last one."""
+        if self.memory is not None:
+            self.memory.reset()
 
     # -- pixels -> labels -------------------------------------------------------------------
     def segment(
@@ -136,7 +157,10 @@ class SegmenterPerception:
 
     # -- labels -> objects --------------------------------------------------------------------
     def detect(self, rgb: np.ndarray, depth: np.ndarray, camera: CameraInfo) -> list[SceneObject]:
-        cat, col, conf, pts = self.segment(rgb, depth, camera)
+        """Objects visible in one frame (no proprioception, no memory)."""
+        return self._objects(*self.segment(rgb, depth, camera))
+
+    def _objects(self, cat: np.ndarray, col: np.ndarray, conf: np.ndarray, pts: np.ndarray) -> list[SceneObject]:
         objects: list[SceneObject] = []
         pixels: list[int] = []
         # Bowls first: a block region is judged against the bowls found (`_bowl_fringe`).
@@ -181,17 +205,21 @@ class SegmenterPerception:
         if n == 0:
             return None
         sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-        keep = [i + 1 for i in np.argsort(-sizes) if sizes[i] >= self.min_pixels]
+        regions = []
+        for i in np.flatnonzero(sizes >= self.min_pixels):
+            region = labels == i + 1
+            region[region] = main_layer(pts[region][:, 2])
+            if region.sum() >= self.min_pixels:
+                regions.append(region)
+        regions.sort(key=lambda r: -int(r.sum()))
         # The largest region shaped like the category is the object (names are unique, and an
         # unknown thing painted in a known colour must not take a block's name).
-        first = next((lab for lab in keep if plausible_shape(pts[labels == lab], category)), None)
+        first = next((i for i, r in enumerate(regions) if plausible_shape(pts[r], category)), None)
         if first is None:
             return None
-        keep.remove(first)
-        out = labels == first
+        out = regions.pop(first)
         centre = pts[out][:, :2].mean(axis=0)
-        for lab in keep:
-            part = labels == lab
+        for part in regions:
             if np.linalg.norm(pts[part][:, :2].mean(axis=0) - centre) < MERGE_RADIUS.get(category, 0.05):
                 out |= part
         return out
@@ -199,8 +227,51 @@ class SegmenterPerception:
     def perceive(self, obs: Observation) -> SceneDescription:
         if obs.rgb is None or obs.depth is None or obs.camera is None:
             raise SayCanError("perception=segmenter needs an RGB-D camera image in the observation")
-        objects = self.detect(obs.rgb, obs.depth, obs.camera)
+        labels = self.segment(obs.rgb, obs.depth, obs.camera)
+        objects = _drop_arm(self._objects(*labels), obs.ee_position, obs.gripper_holding)
+        if obs.gripper_holding and not holds_visible_block(objects, obs.ee_position):
+            held = self._held_block(*labels, obs.ee_position)
+            if held is not None and held.name not in {o.name for o in objects}:
+                objects.append(held)
+        if self.memory is not None:
+            objects = self.memory.recall(objects, obs.ee_position, obs.gripper_holding)
+        objects.sort(key=lambda o: self.categories.index(o.category))
         return describe_scene(objects, obs)
+
+    def _held_block(
+        self, cat: np.ndarray, col: np.ndarray, conf: np.ndarray, pts: np.ndarray, ee_position
+    ) -> SceneObject | None:
+        """The block in the closed gripper, from whatever of it shows between the fingers: its
+        colour is the (confidence-weighted) majority of object-labelled pixels there; its
+        centre is the fingers' (proprioception), where the hand holds it."""
+        ee = np.asarray(ee_position, dtype=float)
+        near = (
+            (cat != self.categories.index("background"))
+            & (np.linalg.norm(pts[..., :2] - ee[:2], axis=-1) < HELD_SEARCH_RADIUS)
+            & (np.abs(pts[..., 2] - ee[2]) < HELD_SEARCH_HEIGHT)
+        )
+        if near.sum() < self.min_pixels:
+            return None
+        votes = np.bincount(col[near], weights=conf[near], minlength=len(self.colours))
+        colour = self.colours[int(np.argmax(votes))]
+        return SceneObject(
+            name=f"{colour} block",
+            category="block",
+            colour=colour,
+            position=(float(ee[0]), float(ee[1]), float(ee[2])),
+            size=object_size("block"),
+            confidence=float(conf[near].mean()),
+        )
+
+
+def _drop_arm(objects: list[SceneObject], ee_position, holding: bool) -> list[SceneObject]:
+    """Drop "blocks" above `MAX_RESTING_Z` that are not in the closed gripper: the arm."""
+    ee = np.asarray(ee_position, dtype=float)
+
+    def in_hand(o: SceneObject) -> bool:
+        return holding and float(np.linalg.norm(np.asarray(o.position) - ee)) < HELD_RADIUS
+
+    return [o for o in objects if o.category != "block" or o.position[2] <= MAX_RESTING_Z or in_hand(o)]
 
 
 def _drop_overlapping_blocks(objects: list[SceneObject], pixels: list[int]) -> list[SceneObject]:
@@ -225,6 +296,24 @@ def _bowl_fringe(position, pixels: int, colour: str, found: list[SceneObject]) -
         o.category == "bowl" and o.colour == colour and xy_distance(position, o.position) < BOWL_INNER_RADIUS
         for o in found
     )
+
+
+def main_layer(z: np.ndarray) -> np.ndarray:
+    """Which of a region's points (heights `z`, m) belong to its most populated height layer.
+
+    Labels bleed a pixel or two past an object's outline (the net runs at half resolution), so
+    a region also holds a fringe of whatever borders it in the image: the arm or a held block
+    high above a table object, the table far below a held block. Those pixels lie across a
+    height gap no single block or bowl has (`LAYER_GAP`) and would pull the object's top
+    surface, extent and centre off by decimetres."""
+    zs = np.sort(z)
+    cuts = np.flatnonzero(np.diff(zs) > LAYER_GAP)
+    if len(cuts) == 0:
+        return np.ones(len(z), dtype=bool)
+    starts = np.concatenate([[0], cuts + 1])
+    stops = np.concatenate([cuts + 1, [len(zs)]])
+    k = int(np.argmax(stops - starts))
+    return (z >= zs[starts[k]]) & (z <= zs[stops[k] - 1])
 
 
 def plausible_shape(points: np.ndarray, category: str) -> bool:

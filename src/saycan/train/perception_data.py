@@ -51,6 +51,7 @@ class RenderedScene:
     ee_position: tuple[float, float, float]
     gripper_holding: bool
     distractors: int
+    specs: tuple[ObjectSpec, ...] = ()  # what was built (no distractors)
 
 
 def random_clutter(rng: np.random.Generator) -> list[ObjectSpec]:
@@ -177,7 +178,58 @@ def render_scene(
         ee_position=obs.ee_position,
         gripper_holding=obs.gripper_holding,
         distractors=len(distractors),
+        specs=tuple(specs),
     )
+
+
+def hides_blocks(specs: Sequence[ObjectSpec]) -> bool:
+    """Does the scene put a block where a top-down camera cannot see it (under a block, in hand)?"""
+    blocks = {s.name for s in specs if s.category == "block"}
+    return any(s.held or (s.on in blocks) for s in specs)
+
+
+def build_up(specs: Sequence[ObjectSpec], rng: np.random.Generator) -> list[list[ObjectSpec]] | None:
+    """Earlier states of a scene that hides blocks, as a robot would have made it: first every
+    block on the table (stacks taken apart onto free spots, the held block where it was
+    grasped), then each tower one level higher, until the scene itself follows. None when no
+    free spot is found. Lets a benchmark credit what a camera saw before a block was covered."""
+    by_name = {s.name: s for s in specs}
+
+    def level(s: ObjectSpec) -> int:
+        support = by_name.get(s.on) if s.on else None
+        return 0 if support is None or support.category != "block" else 1 + level(support)
+
+    levels = {s.name: level(s) for s in specs}
+    top = max(levels.values(), default=0)
+
+    def xy_of(s: ObjectSpec) -> tuple[float, float]:
+        return s.xy if s.on is None else xy_of(by_name[s.on])
+
+    taken = [(xy_of(s), s.category) for s in specs]
+    spots: dict[str, tuple[float, float]] = {}
+    (x0, x1), (y0, y1) = CLUTTER_WORKSPACE
+    for s in specs:
+        if levels[s.name] == 0:
+            continue
+        for _try in range(200):
+            p = (x0 + 0.03 + rng.random() * (x1 - x0 - 0.06), y0 + 0.03 + rng.random() * (y1 - y0 - 0.06))
+            if all(math.dist(p, q) > (0.08 if c == "block" else 0.11) for q, c in taken):
+                break
+        else:
+            return None
+        spots[s.name] = p
+        taken.append((p, "block"))
+    frames = []
+    for lv in range(top + (1 if any(s.held for s in specs) else 0)):  # the last: the scene itself
+        frames.append(
+            [
+                ObjectSpec(s.name, s.category, s.colour, spots[s.name], None, False)
+                if levels[s.name] > lv
+                else ObjectSpec(s.name, s.category, s.colour, s.xy, s.on, False)
+                for s in specs
+            ]
+        )
+    return frames
 
 
 def seed_range(start: int, count: int) -> range:
