@@ -22,6 +22,7 @@ commands:
   run    one episode: saycan run task=put_block_in_bowl seed=0 [llm=... planner=... robot=...]
   eval   many episodes, models loaded once: saycan eval tasks=[a,b] episodes_per_task=10 [executor=...]
   bench  a benchmark: saycan bench NAME [key=value ...] (last stdout line: one JSON object)
+  calibrate  conformal calibration for asking for help: saycan calibrate tasks=[ambiguous] epsilon=0.15
   train  train a shipped model: saycan train NAME [key=value ...] (last stdout line: one JSON object)
   tasks  list the packaged tasks
   serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2] port=8000
@@ -100,6 +101,7 @@ def _eval_app(cfg) -> object:
 
 
 _serve_llm_app = _command_app("saycan.planner.scorers.server", "serve_command")  # issue 5
+_calibrate_app = _command_app("saycan.eval.calibrate", "calibrate_command")  # issue 9
 
 
 def _bench_app(cfg) -> None:
@@ -200,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bench": (_bench_app, None),
         "train": (_train_app, None),
         "serve-llm": (_serve_llm_app, "serve_llm"),
+        "calibrate": (_calibrate_app, "calibrate"),
     }
     if command not in apps:
         return _error(f"unknown command {command!r}; commands: {', '.join([*apps, 'tasks', 'report'])}")

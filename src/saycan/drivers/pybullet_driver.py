@@ -94,6 +94,15 @@ class PyBulletDriver:
     def teleport_object(self, name: str, position: tuple[float, float, float]) -> int:
         return self.env.teleport_object(name, position)
 
+    def set_disturbance(self, disturbance: Any) -> None:
+        """Perturb episodes with `disturbance` (`saycan.sim.disturbance`; None: no disturbance),
+        from the next reset on."""
+        self.env.disturbance = disturbance
+
+    def disturb(self, call: Any, result: Any) -> list[dict]:
+        """After a skill ran: what the disturbance did (one dict per event, for the trace)."""
+        return [e.to_dict() for e in self.env.disturb(call.skill, call.args, result.success)]
+
     def __enter__(self) -> PyBulletDriver:
         self.connect()
         return self

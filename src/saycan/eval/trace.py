@@ -43,6 +43,12 @@ class TraceWriter:
             },
             **record.decision.to_dict(),
             "result": record.result.to_dict() if record.result else None,
+            # Closed loop (docs/feedback.md): the detector's verdict on this step, what disturbed
+            # the world after it, and the feedback lines the next prompt can show.
+            "detected_success": record.detected_success,
+            "disturbances": record.disturbances,
+            "feedback": record.feedback,
+            **_question(record.decision.help),
             "frame": str(frame.relative_to(self.path.parent)) if frame else None,
         }
         self._file.write(json.dumps(entry) + "\n")
@@ -51,6 +57,16 @@ class TraceWriter:
 
     def close(self) -> None:
         self._file.close()
+
+
+def _question(help: dict | None) -> dict:
+    """The robot's question and the human's answer, flat, as the viewer shows them."""
+    if not help or "set" not in help:
+        return {}
+    out = {"prediction_set": help["set"]}
+    if help.get("asked"):
+        out.update(question=help.get("question"), answer=help.get("answer"))
+    return out
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:

@@ -24,7 +24,8 @@ from saycan.errors import SayCanError
 TOP_K = 12  # candidates per chart; the chosen call is always shown
 FRAME_MAX_WIDTH = 480  # frames wider than this are downscaled before embedding
 VIDEO_EMBED_MAX_BYTES = 16 * 1024 * 1024  # larger videos are linked, not embedded
-INTERACTION_FIELDS = ("feedback", "question", "answer")  # issue 9: shown when a trace has them
+# Issue 9 (docs/feedback.md): closed-loop feedback, disturbances, and the robot's questions.
+INTERACTION_FIELDS = ("disturbances", "feedback", "prediction_set", "question", "answer")
 COLOURS = {"llm": "#4c6ef5", "affordance": "#2f9e44", "combined": "#e8590c"}
 
 
@@ -200,7 +201,11 @@ def _interaction_html(step: Mapping[str, Any]) -> str:
         if value in (None, "", [], {}):
             continue
         items = value if isinstance(value, list) else [value]
+        if field == "prediction_set":
+            items = [" | ".join(str(v) for v in items)]
         for item in items:
+            if isinstance(item, Mapping) and "message" in item:  # a disturbance event
+                item = f'{item["message"]} (at {item.get("position")})'
             text = item if isinstance(item, str) else json.dumps(item)
             parts.append(f'<p class="interaction {field}"><b>{field}:</b> {escape(text)}</p>')
     return "".join(parts)

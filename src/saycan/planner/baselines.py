@@ -10,6 +10,7 @@ import numpy as np
 
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import CandidateScore, Decision
+from saycan.planner.success import expert_progress
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
 from saycan.skills.types import DONE, SkillCall
@@ -42,7 +43,8 @@ class RandomPlanner:
 
 
 class OraclePlanner:
-    """Follows the task's expert plan (computed from the initial state at `reset`)."""
+    """Follows the task's expert plan (computed from the initial state at `reset`); with
+    closed-loop feedback it retries a step the success detector judged failed."""
 
     name = "oracle"
 
@@ -58,7 +60,7 @@ class OraclePlanner:
 
     def decide(self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]) -> Decision:
         start = time.perf_counter()
-        step = len(history)
+        step = expert_progress(self._plan, history)  # a step judged failed is retried
         chosen = self._plan[step] if step < len(self._plan) else DONE
         calls = self.skills.candidates(scene)
         cands = tuple(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from saycan.skills.types import SkillCall
 
@@ -34,6 +37,8 @@ class Decision:
     planner: str
     seconds: float = 0.0
     llm_stats: dict = field(default_factory=dict)
+    # Ask-for-help (planner/ask.py): the prediction set, the question and the human's answer.
+    help: dict | None = None
 
     def ranked(self) -> list[CandidateScore]:
         return sorted(self.candidates, key=lambda c: c.combined, reverse=True)
@@ -46,7 +51,20 @@ class Decision:
             "candidates": [c.to_dict() for c in self.candidates],
             "seconds": self.seconds,
             "llm_stats": self.llm_stats,
+            **({"help": self.help} if self.help is not None else {}),
         }
+
+
+def option_probabilities(candidates: Sequence[CandidateScore]) -> np.ndarray:
+    """The planner's softmax over its combined scores (forbidden options get 0): the
+    confidence that conformal prediction calibrates (KnowNo)."""
+    scores = np.array([c.combined for c in candidates], dtype=float)
+    finite = np.isfinite(scores)
+    probs = np.zeros(len(scores))
+    if finite.any():
+        z = np.exp(scores[finite] - scores[finite].max())
+        probs[finite] = z / z.sum()
+    return probs
 
 
 def _finite_or_none(x: float) -> float | None:

@@ -2,6 +2,12 @@
 
 Only protocols are used here (driver, perception, planner, executor), so the same loop runs a
 simulated or a physical robot; nothing in `planner/` imports pybullet.
+
+Closed-loop feedback (Inner Monologue): after each skill the scene is perceived again and a
+success detector judges the step from that scene; the history the planner sees is a list of
+`HistoryStep`s carrying the verdict and the scene, which the prompt shows or hides
+(`prompt.feedback`). `feedback=False` hands the planner bare calls (the ablation for planners
+without a prompt, such as the oracle).
 """
 
 from __future__ import annotations
@@ -14,8 +20,14 @@ from saycan.drivers.base import RobotDriver
 from saycan.drivers.types import Observation
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import Decision
+from saycan.planner.prompts import HistoryStep
+from saycan.planner.success import SuccessDetector
 from saycan.skills.base import SkillLibrary
 from saycan.skills.types import DONE, SkillCall, SkillResult
+
+#: Called after a skill ran (before the scene is perceived again): returns what disturbed the
+#: world meanwhile (one JSON-able dict per event), e.g. `PyBulletDriver.disturb`.
+AfterSkill = Callable[[SkillCall, SkillResult], list[dict]]
 
 
 class Perception(Protocol):
@@ -27,7 +39,9 @@ class Perception(Protocol):
 class Planner(Protocol):
     name: str
 
-    def decide(self, instruction: str, scene: SceneDescription, history: list[SkillCall]) -> Decision: ...
+    def decide(
+        self, instruction: str, scene: SceneDescription, history: list[SkillCall | HistoryStep]
+    ) -> Decision: ...
 
 
 class Executor(Protocol):
@@ -57,12 +71,16 @@ class StepRecord:
     decision: Decision
     result: SkillResult | None  # None when the planner chose `done`
     observation_step: int
+    detected_success: bool | None = None  # the success detector's verdict on the step
+    disturbances: list[dict] = field(default_factory=list)  # what disturbed the world after it
+    feedback: list[str] = field(default_factory=list)  # the feedback lines the next prompt shows
 
 
 @dataclass
 class LoopOutcome:
     steps: list[StepRecord] = field(default_factory=list)
     stopped_by: str = "max_steps"  # "done" | "max_steps" | "emergency_stop"
+    history: list[HistoryStep] = field(default_factory=list)
 
     @property
     def plan(self) -> list[SkillCall]:
@@ -77,19 +95,35 @@ def run_loop(
     executor: Executor,
     max_steps: int,
     on_step: Callable[[StepRecord, Observation], None] | None = None,
+    *,
+    success_detector: SuccessDetector | None = None,
+    after_skill: AfterSkill | None = None,
+    feedback: bool | str = True,
 ) -> LoopOutcome:
-    """Closed-loop SayCan: a fresh observation, scene and affordances before every decision."""
+    """Closed-loop SayCan: a fresh observation, scene and affordances before every decision;
+    after each skill, disturbances (if any), a fresh scene and the detector's verdict."""
+    mode = {True: "success_scene", False: "none"}.get(feedback, feedback)
     outcome = LoopOutcome()
-    history: list[SkillCall] = []
+    obs = driver.get_observation()
+    scene = perception.perceive(obs)
     for index in range(max_steps):
-        obs = driver.get_observation()
-        scene = perception.perceive(obs)
-        decision = planner.decide(instruction, scene, history)
-        result = None
+        seen = outcome.history if mode != "none" else [HistoryStep(h.call) for h in outcome.history]
+        decision = planner.decide(instruction, scene, list(seen))
+        record = StepRecord(index, scene, decision, None, obs.step)
+        next_obs, next_scene = obs, scene
         if decision.chosen != DONE:
-            result = executor.execute(decision.chosen, driver, scene)
-            history.append(decision.chosen)
-        record = StepRecord(index, scene, decision, result, obs.step)
+            record.result = executor.execute(decision.chosen, driver, scene)
+            if after_skill is not None:
+                record.disturbances = list(after_skill(decision.chosen, record.result))
+            next_obs = driver.get_observation()
+            next_scene = perception.perceive(next_obs)
+            if success_detector is not None:
+                record.detected_success = success_detector.judge(
+                    decision.chosen, scene, next_scene, record.result
+                )
+            step = HistoryStep(decision.chosen, record.detected_success, next_scene)
+            outcome.history.append(step)
+            record.feedback = feedback_lines(step, mode)
         outcome.steps.append(record)
         if on_step is not None:
             on_step(record, obs)
@@ -99,4 +133,15 @@ def run_loop(
         if getattr(executor, "halted", False):  # the safety gate's emergency stop is latched
             outcome.stopped_by = "emergency_stop"
             break
+        obs, scene = next_obs, next_scene
     return outcome
+
+
+def feedback_lines(step: HistoryStep, mode: str = "success_scene") -> list[str]:
+    """The feedback a prompt in `mode` shows after the step (for traces and the viewer)."""
+    if mode == "none":
+        return []
+    lines = [] if step.success is None else [f"Success: {'yes' if step.success else 'no'}"]
+    if mode == "success_scene" and step.scene is not None:
+        lines.append(f"Scene: {step.scene.to_text('saycan')}")
+    return lines

@@ -2,6 +2,12 @@
 
 The template is data (the `planner` config group holds the examples); the prompt ends with a
 newline so every option starts a fresh line and token boundaries stay clean.
+
+Closed-loop feedback (Inner Monologue): with `feedback="success"` each executed step is followed
+by `# Success: yes|no`; with `"success_scene"` also by the scene perceived after it
+(`# Scene: objects = [...]`). Feedback lines are comments in the code-style prompt, so the
+LLM reads them but never has to produce them. With `feedback="none"` the prompt is
+byte-identical to the open-loop format (score caches and trained adapters depend on that).
 """
 
 from __future__ import annotations
@@ -9,11 +15,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from saycan.errors import ConfigError
 from saycan.perception.scene import SceneDescription, TextFormat
 from saycan.skills.types import SkillCall
 
 #: Characters an instruction may not contain (control characters would break the prompt layout).
 MAX_INSTRUCTION_CHARS = 300
+
+#: What the planner is told after each step: nothing, the success verdict, or verdict + scene.
+FEEDBACK_MODES = ("none", "success", "success_scene")
+
+
+@dataclass(frozen=True)
+class HistoryStep:
+    """One executed step as the prompt shows it: the call, and the feedback seen after it."""
+
+    call: SkillCall
+    success: bool | None = None  # the success detector's verdict; None = no detector ran
+    scene: SceneDescription | None = None  # the scene perceived after the step (for `Scene:` lines)
+
+
+def history_calls(history: Sequence[SkillCall | HistoryStep]) -> list[SkillCall]:
+    """The calls alone: what planners that ignore feedback (oracle, step counters) need."""
+    return [h.call if isinstance(h, HistoryStep) else h for h in history]
 
 
 @dataclass(frozen=True)
@@ -31,7 +55,13 @@ class PromptBuilder:
         examples: Sequence[dict | FewShotExample] = (),
         header: str = "",
         scene_format: TextFormat = "saycan",
+        feedback: str = "none",
     ):
+        if feedback not in FEEDBACK_MODES:
+            raise ConfigError(
+                f"prompt.feedback must be one of {', '.join(FEEDBACK_MODES)}, got {feedback!r}"
+            )
+        self.feedback = feedback
         self.examples = [e if isinstance(e, FewShotExample) else FewShotExample(**e) for e in examples]
         self.header = header
         self.scene_format = scene_format
@@ -50,11 +80,30 @@ class PromptBuilder:
         return self._prefix
 
     def build(
-        self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall] = ()
+        self,
+        instruction: str,
+        scene: SceneDescription,
+        history: Sequence[SkillCall | HistoryStep] = (),
     ) -> str:
         lines = [scene.to_text(self.scene_format), f"# {instruction}"]
-        lines += [call.to_text() for call in history]
+        for step in history:
+            lines += self._step_lines(step)
         return self._prefix + "\n".join(lines) + "\n"
+
+    def _step_lines(self, step: SkillCall | HistoryStep) -> list[str]:
+        """The call line, then the feedback this builder is configured to show (if known)."""
+        if not isinstance(step, HistoryStep):
+            return [step.to_text()]
+        lines = [step.call.to_text()]
+        if self.feedback == "none":
+            return lines
+        if step.success is not None:
+            lines.append(f"# Success: {'yes' if step.success else 'no'}")
+        if self.feedback == "success_scene" and step.scene is not None:
+            scene_lines = step.scene.to_text(self.scene_format).split("\n")
+            lines.append(f"# Scene: {scene_lines[0]}")
+            lines += [f"# {line}" for line in scene_lines[1:]]
+        return lines
 
 
 def clean_instruction(text: object) -> str:

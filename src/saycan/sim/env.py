@@ -79,6 +79,9 @@ class TabletopEnv(gym.Env):
         self.robot = SimRobot(self.client, self.robot_config)
         self.motion = SimMotion(self.robot, motion_params)
         self.motion.step_hooks.append(self._capture_hook)
+        self.motion.step_hooks.append(self._disturbance_hook)
+        self.disturbance: Any = None  # a `saycan.sim.disturbance.Disturbance`, or None
+        self._disturbance_live = False  # not during reset: the world is still being built
         self.frames: list[np.ndarray] = []
         self.bodies: dict[str, int] = {}
         self.specs: dict[str, ObjectSpec] = {}
@@ -127,6 +130,7 @@ class TabletopEnv(gym.Env):
         task, or a random default scene), then let them settle."""
         super().reset(seed=seed)
         options = options or {}
+        self._disturbance_live = False
         if "record_video" in options:
             self.record_video = bool(options["record_video"])
         info: dict[str, Any] = {}
@@ -153,6 +157,9 @@ class TabletopEnv(gym.Env):
             if spec.held:
                 self._grasp_at_reset(spec.name)
         info["objects"] = self.object_states()
+        if self.disturbance is not None:
+            self.disturbance.reset(self)
+            self._disturbance_live = True
         return self._gym_obs(), info
 
     def _build_objects(self, specs: Sequence[ObjectSpec]) -> None:
@@ -295,6 +302,17 @@ class TabletopEnv(gym.Env):
             steps += self.motion.release().steps
         self.motion.step(settle_steps)
         return steps + settle_steps
+
+    # -- disturbances (saycan.sim.disturbance) ----------------------------------------------------
+    def _disturbance_hook(self, step: int) -> None:
+        if self._disturbance_live and self.disturbance is not None:
+            self.disturbance.on_step(self, step)
+
+    def disturb(self, skill: str, args: Sequence[str], success: bool) -> list:
+        """After a skill: let the disturbance act; returns its `DisturbanceEvent`s."""
+        if not self._disturbance_live or self.disturbance is None:
+            return []
+        return list(self.disturbance.after_skill(self, skill, tuple(args), bool(success)))
 
     # -- video ----------------------------------------------------------------------------------
     def _capture_hook(self, step: int) -> None:
