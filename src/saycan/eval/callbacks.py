@@ -106,13 +106,13 @@ def planned_episodes(config: DictConfig) -> int | None:
     try:
         parsed = OverridesParser.create().parse_overrides(args)
         jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-        keys = ("task", "tasks", "seed", "seed_start", "episodes_per_task")
+        keys = ("task", "tasks", "seed", "seed_start", "episodes_per_task", "split")
         plain = OmegaConf.to_container(config)
         base = {k: plain[k] for k in keys}
         counts: dict[tuple, int] = {}  # jobs differing only in other keys run as many episodes
         total = 0
         for job in jobs:
-            values = {k: v for k, v in (o.split("=", 1) for o in job) if k in ("task", "seed")}
+            values = {k: v for k, v in (o.split("=", 1) for o in job) if k in ("task", "seed", "split")}
             sig = (tuple(sorted(values.items())), tuple(sorted(set(override_keys(job)) & {"task", "seed"})))
             if sig not in counts:
                 cfg = OmegaConf.merge(OmegaConf.create(base), OmegaConf.from_dotlist([f"{k}={v}" for k, v in values.items()]))

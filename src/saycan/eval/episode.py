@@ -13,9 +13,12 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from saycan.errors import ConfigError
 from saycan.planner.loop import LoopOutcome, StepRecord, run_loop
 from saycan.planner.prompts import clean_instruction
+from saycan.seeds import assert_not_training_seed, built_from
 from saycan.sim.tasks import Task
+from saycan.eval.closed_loop import closed_loop_stats
 from saycan.eval.costs import decision_costs
 from saycan.eval.trace import TraceWriter, write_video
 
@@ -60,6 +63,16 @@ class Components:
         self.perception = instantiate(cfg.perception)
         self.affordance = instantiate(cfg.affordance, motion=self.driver.motion)
         self.planner = instantiate(cfg.planner, affordance=self.affordance, skills=self.skills)
+        # Issue 9: feedback, disturbances, asking for help (docs/feedback.md).
+        if cfg.get("ask_for_help") is not None:  # KnowNo: wraps whichever planner was chosen
+            self.planner = instantiate(cfg.ask_for_help, planner=self.planner)
+        self.success_detector = instantiate(cfg.success_detector) if cfg.get("success_detector") else None
+        self.disturbance = instantiate(cfg.disturbance) if cfg.get("disturbance") else None
+        if hasattr(self.driver, "set_disturbance"):
+            self.driver.set_disturbance(self.disturbance)
+        elif self.disturbance is not None and self.disturbance.name != "none":
+            raise ConfigError(f"disturbance={self.disturbance.name} needs a simulator driver")
+        self.feedback = str(OmegaConf.select(cfg, "prompt.feedback", default="none") or "none")
         # Load the language model now, not lazily in the first decision: otherwise the first
         # decision's seconds (traces, reports, seconds per decision) include the model load.
         scorer = getattr(self.planner, "scorer", None)
@@ -108,6 +121,8 @@ def run_episode(
     out_dir.mkdir(parents=True, exist_ok=True)
     if instruction is not None:
         instruction = clean_instruction(instruction)
+    for what, seeds in built_from(components.planner).items():
+        assert_not_training_seed(seed, seeds, what)  # never evaluate on what a part was built from
     task = Task(task_name, split=split, instruction=instruction)
     driver = components.driver
     if getattr(components, "safety", None) is not None:
@@ -139,6 +154,9 @@ def run_episode(
             components.executor,
             max_steps or instance.max_steps,
             on_step=record,
+            success_detector=getattr(components, "success_detector", None),
+            after_skill=_after_skill(components),
+            feedback=getattr(components, "feedback", "none"),
         )
     finally:
         trace.close()
@@ -175,6 +193,7 @@ def run_episode(
             # Which components ran and what the decisions cost: the report groups and
             # dedupes records by these and shows tokens and seconds per decision.
             **component_names(components),
+            **closed_loop_stats(outcome, instance.expert_plan(), getattr(components, "feedback", "none")),
             **decision_costs(
                 {"seconds": s.decision.seconds, "llm_stats": s.decision.llm_stats}
                 for s in outcome.steps
@@ -183,3 +202,12 @@ def run_episode(
     )
     (out_dir / "episode.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result
+
+
+def _after_skill(components: Components):
+    """The driver's disturbance hook, when a disturbance other than `none` is configured."""
+    disturbance = getattr(components, "disturbance", None)
+    if disturbance is None or disturbance.name == "none":
+        return None
+    return components.driver.disturb
+

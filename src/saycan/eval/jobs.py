@@ -30,7 +30,9 @@ from saycan.errors import SayCanError
 from saycan.eval.episode import Components, run_episode
 from saycan.eval.records import ResultsStore
 from saycan.eval.run import build_components
+from saycan.errors import ConfigError
 from saycan.sim.tasks import available_tasks, load_task
+from saycan.sim.tasks.colour_split import supports_unseen_colours
 
 #: Config keys that select *which* episodes run or how they are logged, never their outcome:
 #: left out of the config hash that keys a record.
@@ -70,6 +72,17 @@ def expand_tasks(value: str | Sequence[str] | ListConfig) -> list[str]:
             load_task(item)  # raises the loader's "unknown task" error
             tasks.append(item)
     return list(dict.fromkeys(tasks))
+
+
+def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
+    """The tasks that have `split`: `unseen_colours` exists only for tasks with a role whose
+    colour is free (sim/tasks/colour_split.py); a family sweep silently means those."""
+    if str(split) != "unseen_colours":
+        return list(tasks)
+    kept = [t for t in tasks if supports_unseen_colours(load_task(t))]
+    if not kept:
+        raise ConfigError(f"none of {list(tasks)} has an unseen_colours variant (their roles' colours are fixed)")
+    return kept
 
 
 def _plain(node: Any) -> Any:

@@ -25,7 +25,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError, SayCanError
-from saycan.eval.jobs import NON_SEMANTIC_KEYS, expand_tasks, run_episodes
+from saycan.eval.jobs import NON_SEMANTIC_KEYS, expand_tasks, run_episodes, tasks_for_split
+from saycan.eval.closed_loop import help_summary
 from saycan.eval.metrics import rate, summarise
 from saycan.eval.progress import SweepProgress
 from saycan.planner.prompts import clean_instruction
@@ -56,7 +57,7 @@ def eval_command(cfg: DictConfig, run_dir: Path) -> int:
     hc = HydraConfig.get()
     out_dir = resolve_dir(cfg.output_dir, hc.runtime.cwd) if cfg.output_dir else Path(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = expand_tasks("all" if cfg.tasks == "all" else cfg.tasks)  # fails fast on a bad name
+    tasks = tasks_for_split(expand_tasks("all" if cfg.tasks == "all" else cfg.tasks), cfg.split)  # fails fast on a bad name
     if cfg.instruction is not None:
         clean_instruction(cfg.instruction)
     seeds = seeds_of(cfg)
@@ -83,6 +84,7 @@ def eval_command(cfg: DictConfig, run_dir: Path) -> int:
         **rate(sum(bool(r["success"]) for r in records), len(records)),
         "per_task": summarise(records, "task"),
         "per_family": summarise([r for r in records if r.get("family")], "family"),
+        **help_summary(records),  # issue 9: coverage, help rate (only when asking for help)
         "llm": OmegaConf.select(cfg, "llm.model"),
         "planner": OmegaConf.select(cfg, "planner.name") or hc.runtime.choices.get("planner"),
         "executor": OmegaConf.select(cfg, "executor._target_"),
@@ -126,7 +128,9 @@ def job_episodes(cfg: DictConfig, overridden: Iterable[str]) -> list[tuple[str, 
     else every task of `tasks`; `seed` if the sweep sets it, else `episodes_per_task` seeds
     from `seed_start`."""
     keys = set(overridden)
-    tasks = expand_tasks(cfg.task) if "task" in keys else expand_tasks(cfg.tasks)
+    tasks = tasks_for_split(
+        expand_tasks(cfg.task) if "task" in keys else expand_tasks(cfg.tasks), cfg.get("split", "seen")
+    )
     seeds = [int(cfg.seed)] if "seed" in keys else list(seeds_of(cfg))
     return [(t, s) for t in tasks for s in seeds]
 

@@ -8,8 +8,10 @@ Scoring options (planner config group; the defaults leave the plain rule unchang
 `normalize=mean` divides each option's summed log-prob by its token count (long calls are not
 penalised for length); `done_bias` is added to `robot.done()`'s log-prob (a calibrated stopping
 score: a small model under- or over-stops); `temperature` divides the LLM log-probs before they
-are combined with log-affordances (T > 1 lets affordances weigh more). Order: normalise,
-contextual calibration, done bias, temperature; the trace records the final LLM term.
+are combined with log-affordances (T > 1 lets affordances weigh more); `similarity_weight`
+adds that multiple of the sentence-embedding cosine between the instruction and each call's
+words (not `done`). Order: normalise, contextual calibration, done bias, similarity,
+temperature; the trace records the final LLM term.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class SayCanPlanner:
         normalize: str = "sum",
         temperature: float = 1.0,
         done_bias: float = 0.0,
+        similarity_weight: float = 0.0,
+        embedder: object | None = None,
     ):
         if use_llm and scorer is None:
             raise ValueError("a planner that uses the LLM needs a scorer")
@@ -79,6 +83,12 @@ class SayCanPlanner:
         self.normalize = normalize
         self.temperature = float(temperature)
         self.done_bias = float(done_bias)
+        if not math.isfinite(float(similarity_weight)):
+            raise ConfigError(f"planner.similarity_weight must be finite, got {similarity_weight!r}")
+        if float(similarity_weight) and embedder is None:
+            raise ConfigError("planner.similarity_weight needs planner.embedder (a sentence embedder)")
+        self.similarity_weight = float(similarity_weight)
+        self.embedder = embedder
         self._rng = np.random.default_rng(0)
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
@@ -111,6 +121,8 @@ class SayCanPlanner:
                 scores = scores - self.calibration_weight * _zero_mean_bias(prior, is_done)
             if self.done_bias:
                 scores = scores + self.done_bias * np.asarray(is_done, dtype=float)
+            if self.similarity_weight:
+                scores = scores + self.similarity_weight * self._similarity(instruction, texts, is_done)
             logps[keep] = scores / self.temperature if self.temperature != 1.0 else scores
         combined = np.array(
             [
@@ -127,6 +139,14 @@ class SayCanPlanner:
             for i, c in enumerate(calls)
         )
         return Decision(prompt, candidates, chosen, self.name, time.perf_counter() - start, stats)
+
+    def _similarity(self, instruction: str, texts: Sequence[str], is_done: Sequence[bool]) -> np.ndarray:
+        """Cosine similarity of each call's words to the instruction's (sentence embeddings);
+        0 for `done`, whose words never resemble an instruction."""
+        words = [t.removeprefix("robot.").replace("_", " ").replace("(", " ").replace(")", "").replace(",", "") for t in texts]
+        vectors = self.embedder.encode([instruction, *words])
+        sims = vectors[1:] @ vectors[0]
+        return np.where(np.asarray(is_done, dtype=bool), 0.0, sims).astype(float)
 
     def _normalised(self, scores: object) -> np.ndarray:
         """Summed log-probs as given, or per token (`normalize=mean`, needs the scorer's counts)."""

@@ -33,7 +33,8 @@ _DEFAULT_ROOT = Path("~/.cache/saycan")
 _FILE = "scores.sqlite3"
 _KEY_VERSION = 1
 # Attributes that change a scorer's numbers, read when it has no `cache_fingerprint` of its own.
-_FINGERPRINT_ATTRS = ("method", "dtype", "gguf_file", "model_id")
+_FINGERPRINT_ATTRS = ("method", "dtype", "gguf_file", "model_id", "adapter_id")
+_OPTIONAL_ATTRS = ("adapter_id",)
 
 
 def default_cache_dir() -> Path:
@@ -51,6 +52,8 @@ def fingerprint(scorer: object) -> dict[str, Any]:
     fp: dict[str, Any] = {"name": getattr(scorer, "name", type(scorer).__name__)}
     for attr in _FINGERPRINT_ATTRS:
         if hasattr(scorer, attr):
+            if attr in _OPTIONAL_ATTRS and getattr(scorer, attr) is None:
+                continue  # unset: keys written before the attribute existed stay valid
             fp[attr] = str(getattr(scorer, attr))
     return fp
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from saycan.errors import ConfigError, ScorerError
 from saycan.planner.scorers.base import InvalidOptionsError, ScorerStats
+from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.planner.scorers.models import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class TransformersScorer:
         method: str = "fast",
         num_threads: int | None = None,
         batch_size: int = 64,
+        adapter: str | None = None,
     ):
         if method not in METHODS:
             raise ConfigError(f"unknown scoring method {method!r}; choose one of {list(METHODS)}")
@@ -135,6 +137,12 @@ class TransformersScorer:
         self.method = method
         self.num_threads = num_threads
         self.batch_size = int(batch_size)
+        # A LoRA adapter (saycan train planner) merged into the weights at load: scoring cost
+        # is unchanged. `adapter_id` (path + content digest) keys the score cache.
+        self.adapter = resolve_adapter(adapter) if adapter else None
+        self.adapter_id = self.adapter.identity if self.adapter else None
+        if self.adapter:
+            self.name += f"+{self.adapter.name}"
         self.stats = ScorerStats()
         self.total_stats = ScorerStats()
         self.load_info: LoadedModel | None = None
@@ -149,9 +157,10 @@ class TransformersScorer:
 
             if self.num_threads is not None:
                 torch.set_num_threads(int(self.num_threads))  # process-wide, as torch has it
-            self.load_info = load_model(
-                self.model_id, self.gguf_file, self.cache_dir, self.dtype, str(self.device)
-            )
+            info = load_model(self.model_id, self.gguf_file, self.cache_dir, self.dtype, str(self.device))
+            if self.adapter is not None:
+                info.model = self.adapter.merge_into(info.model, self.model_id, self.gguf_file)
+            self.load_info = info
             self._prompt = None
             log.info(
                 "loaded %s from %s in %.1f s",
@@ -224,29 +233,10 @@ class TransformersScorer:
     # ---------------------------------------------------------------------------- tokens
 
     def _encode_prompt(self, prompt: str) -> list[int]:
-        """Prompt ids with the BOS the tokenizer would add itself (never an appended EOS)."""
-        tok = self._tokenizer
-        ids = list(tok(prompt, add_special_tokens=False).input_ids)
-        bos = tok.bos_token_id
-        if bos is not None and tok("", add_special_tokens=True).input_ids[:1] == [bos]:
-            if ids[:1] != [bos]:
-                ids = [bos, *ids]
-        if not ids:
-            raise ScorerError(
-                "the prompt is empty and the model adds no BOS token, so there is no context to "
-                "score options against"
-            )
-        return ids
+        return encode_prompt(self._tokenizer, prompt)
 
     def _encode_option(self, option: object) -> list[int]:
-        if not isinstance(option, str):
-            raise InvalidOptionsError(f"options must be text, got {type(option).__name__}: {option!r}")
-        if not option:
-            raise InvalidOptionsError("an option is the empty string; it has no tokens to score")
-        ids = list(self._tokenizer(option, add_special_tokens=False).input_ids)
-        if not ids:
-            raise InvalidOptionsError(f"option {option!r} encodes to no tokens")
-        return ids
+        return encode_option(self._tokenizer, option)
 
     def _check_length(self, prompt_ids: list[int], option_ids: list[list[int]]) -> None:
         limit = getattr(self._model.config, "max_position_embeddings", None)
@@ -421,6 +411,34 @@ class TransformersScorer:
 
 
 # -------------------------------------------------------------------------------- helpers
+
+
+def encode_prompt(tok: Any, prompt: str) -> list[int]:
+    """Prompt ids with the BOS the tokenizer would add itself (never an appended EOS). Shared by
+    scoring and adapter training, so both see the same token boundaries."""
+    ids = list(tok(prompt, add_special_tokens=False).input_ids)
+    bos = tok.bos_token_id
+    if bos is not None and tok("", add_special_tokens=True).input_ids[:1] == [bos]:
+        if ids[:1] != [bos]:
+            ids = [bos, *ids]
+    if not ids:
+        raise ScorerError(
+            "the prompt is empty and the model adds no BOS token, so there is no context to "
+            "score options against"
+        )
+    return ids
+
+
+def encode_option(tok: Any, option: object) -> list[int]:
+    """An option's ids, tokenised on its own without special tokens (see the module docstring)."""
+    if not isinstance(option, str):
+        raise InvalidOptionsError(f"options must be text, got {type(option).__name__}: {option!r}")
+    if not option:
+        raise InvalidOptionsError("an option is the empty string; it has no tokens to score")
+    ids = list(tok(option, add_special_tokens=False).input_ids)
+    if not ids:
+        raise InvalidOptionsError(f"option {option!r} encodes to no tokens")
+    return ids
 
 
 def _parse_dtype(dtype: str) -> Any:

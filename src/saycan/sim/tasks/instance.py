@@ -12,6 +12,7 @@ from saycan.sim import geometry
 from saycan.sim.layout import DEFAULT_MARGIN, sample_placements
 from saycan.sim.scene_spec import LOCATIONS, WORKSPACE_X, WORKSPACE_Y, ObjectSpec
 from saycan.sim.tasks.spec import ANY, EACH, PredicateSpec, Selector, TaskSpec, expand_colours, load_task
+from saycan.sim.tasks.colour_split import unseen_colours
 from saycan.skills.types import DONE, SkillCall
 
 #: Footprint radius used to keep sampled objects apart (a bowl is ~0.146 m across).
@@ -340,15 +341,26 @@ class _World:
                     self.move(x, spots[0])
 
 
+#: Evaluation splits: instruction templates seen / unseen in training and example selection, and
+#: seen templates over objects in colours held out of training (`colour_split.HELD_OUT_COLOURS`).
+SPLITS = ("seen", "unseen", "unseen_colours")
+
+
+def _template_split(split: str) -> str:
+    return "unseen" if split == "unseen" else "seen"
+
+
 class Task:
     """A task spec bound to a split; `sample(rng)` gives a `TaskInstance` (the env calls it with
     its own `np_random`, so the seed fixes the scene, the instruction and the roles)."""
 
     def __init__(self, spec: TaskSpec | str, split: str = "seen", instruction: str | None = None):
         self.spec = load_task(spec) if isinstance(spec, str) else spec
-        if split not in ("seen", "unseen"):
-            raise ValueError(f"split must be 'seen' or 'unseen', got {split!r}")
-        templates = getattr(self.spec.instructions, split)
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+        if split == "unseen_colours":  # seen templates, the named objects in held-out colours
+            self.spec = unseen_colours(self.spec)
+        templates = getattr(self.spec.instructions, _template_split(split))
         if not templates:
             raise ValueError(f"task {self.spec.name!r} has no {split!r} instructions")
         self.split = split
@@ -469,7 +481,7 @@ class Task:
             )
             for n in names
         )
-        templates = getattr(spec.instructions, self.split)
+        templates = getattr(spec.instructions, _template_split(self.split))
         template = templates[int(rng.integers(len(templates)))]
         instruction = self.instruction_override or template.format(**bindings)
         return TaskInstance(

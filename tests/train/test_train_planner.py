@@ -1,0 +1,56 @@
+"""`saycan train planner`: refuses evaluation seeds, and (slow) trains a tiny adapter end to end
+on real expert episodes that the scorer then loads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from saycan.planner.scorers.adapters import resolve_adapter
+from saycan.seeds import PLANNER_TRAINING
+from saycan.train.planner import parse_call
+from saycan.skills.types import DONE, SkillCall
+
+
+def _train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "train", "planner", f"hydra.run.dir={tmp_path / 'run'}", *overrides],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+    )
+
+
+def test_training_on_evaluation_seeds_is_refused(tmp_path: Path):
+    proc = _train(tmp_path, "seed_start=100000")
+    assert proc.returncode != 0
+    assert "saycan: error:" in proc.stderr and "outside the training range" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_rendered_calls_parse_back_for_the_trainers_own_data():
+    for call in (DONE, SkillCall("pick_and_place", ("red block", "top left corner")), SkillCall("push", ("red block", "left"))):
+        assert parse_call(call.to_text()) == call
+    with pytest.raises(ValueError):
+        parse_call("import os")
+
+
+@pytest.mark.slow
+def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
+    out = tmp_path / "adapter"
+    proc = _train(
+        tmp_path, "tasks=[put_block_in_bowl]", "episodes_per_task=3", "optim.epochs=1",
+        "lora.top_layers=1", "validation_limit=2", f"output={out}", f"pool_output={tmp_path / 'pool.jsonl.gz'}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["episodes"] == 3 and result["expert_errors"] == 0
+    assert result["training_decisions"] >= 4  # two episodes x (pick_and_place, done), plus retries
+    assert result["adapted_layers"] == [29, 30] and result["validation_decisions"] == 2
+    adapter = resolve_adapter(out)
+    assert adapter.training_seeds == PLANNER_TRAINING
+    assert all(s in PLANNER_TRAINING for s in [*adapter.meta["seeds_used"], *adapter.meta["validation_seeds"]])
+    assert np.isfinite(result["final_loss"])
