@@ -136,5 +136,5 @@ def test_report_of_a_single_run_directory(episode_dir: Path, tmp_path: Path):
     summary = build_report(copy)
     assert summary["episodes"] == 1 and summary["episode_pages"] == 1
     (label, entry), = summary["per_planner"].items()
-    assert label == "saycan_calibrated" and set(entry) >= {"success_rate", "ci95", "planning"}
+    assert label == "saycan" and set(entry) >= {"success_rate", "ci95", "planning"}
     assert 'href="episode.html"' in (copy / "index.html").read_text()

@@ -175,13 +175,14 @@ def test_bad_settings_are_config_errors():
 
 def test_saycan_run_against_the_server_completes_an_episode(start_llm_server, tmp_path):
     """`saycan run llm=openai llm.base_url=...` end to end, with a key from the environment that
-    must never reach the run directory."""
+    must never reach the run directory. The server serves the bare packaged model (no planner
+    adapter), so the run uses the prompt and planner made for it: few-shot, calibrated."""
     key = "sk-test-never-written-9f3a"
     server = start_llm_server(api_key=key)
     proc = subprocess.run(
         [sys.executable, "-m", "saycan.cli", "run", "llm=openai", f"llm.base_url={server.base_url}",
          f"llm.model={MODEL_NAME}", f"llm.cache_dir={tmp_path / 'cache'}", "task=put_block_in_bowl",
-         "seed=0", "executor=teleport", "video=false"],
+         "seed=0", "executor=teleport", "video=false", "prompt=code_fewshot", "planner=saycan_calibrated"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
         env={**os.environ, "OPENAI_API_KEY": key},
     )
