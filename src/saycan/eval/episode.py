@@ -103,6 +103,22 @@ def component_names(components: Components) -> dict[str, str]:
     }
 
 
+def begin_episode(components: Components, task: Task, seed: int, record_video: bool = False) -> tuple[Any, Any]:
+    """Reset every component for one episode of `task` at `seed`; returns the sampled task
+    instance and the objects' initial ground-truth states (for judging success). Shared by
+    evaluation and by the planner's expert-data generation, so both start episodes alike."""
+    if getattr(components, "safety", None) is not None:
+        components.safety.reset()  # a fresh per-episode skill budget
+    info = components.driver.reset(seed=seed, task=task, record_video=record_video)
+    instance = info["task_instance"]
+    initial_states = components.driver.get_observation().ground_truth
+    # Per-episode randomness (tie-breaking, perception noise) derives from the seed alone.
+    components.planner.reset(np.random.default_rng(seed), instance)
+    if hasattr(components.perception, "reset"):
+        components.perception.reset(np.random.default_rng([seed, 1]))
+    return instance, initial_states
+
+
 def run_episode(
     components: Components,
     task_name: str,
@@ -125,18 +141,8 @@ def run_episode(
         assert_not_training_seed(seed, seeds, what)  # never evaluate on what a part was built from
     task = Task(task_name, split=split, instruction=instruction)
     driver = components.driver
-    if getattr(components, "safety", None) is not None:
-        components.safety.reset()  # a fresh per-episode skill budget
-    info = driver.reset(seed=seed, task=task, record_video=video)
-    instance = info["task_instance"]
-    initial_states = driver.get_observation().ground_truth
+    instance, initial_states = begin_episode(components, task, seed, record_video=video)
     text = clean_instruction(instance.instruction)
-
-    # Per-episode randomness (tie-breaking, perception noise) derives from the seed alone.
-    rng = np.random.default_rng(seed)
-    components.planner.reset(rng, instance)
-    if hasattr(components.perception, "reset"):
-        components.perception.reset(np.random.default_rng([seed, 1]))
 
     trace = TraceWriter(out_dir / "trace.jsonl", out_dir / "frames" if frames else None)
 

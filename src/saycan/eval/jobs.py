@@ -76,7 +76,7 @@ def expand_tasks(value: str | Sequence[str] | ListConfig) -> list[str]:
 
 def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
     """The tasks that have `split`: `unseen_colours` exists only for tasks with a role whose
-    colour is free (sim/tasks/colour_split.py); a family sweep silently means those."""
+    colour is free (sim/tasks/colour_split.py); a family sweep over that split runs those."""
     if str(split) != "unseen_colours":
         return list(tasks)
     kept = [t for t in tasks if supports_unseen_colours(load_task(t))]

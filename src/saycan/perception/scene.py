@@ -69,31 +69,6 @@ class SceneDescription:
             return np.asarray(self.locations[name], dtype=float)
         raise KeyError(name)
 
-    # -- serialisation (datasets, traces) ----------------------------------------------------
-    def to_dict(self) -> dict:
-        """Plain JSON-able data; `from_dict` restores an equal description (locations aside)."""
-        return {
-            "objects": [
-                {"name": o.name, "category": o.category, "colour": o.colour,
-                 "position": list(o.position), "size": list(o.size), "confidence": o.confidence}
-                for o in self.objects
-            ],
-            "relations": [[r.subject, r.predicate, r.object] for r in self.relations],
-            "holding": self.holding,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SceneDescription:
-        objects = tuple(
-            SceneObject(
-                o["name"], o["category"], o["colour"], tuple(o["position"]),
-                tuple(o.get("size", (0.04, 0.04, 0.04))), float(o.get("confidence", 1.0)),
-            )
-            for o in data["objects"]
-        )
-        relations = tuple(Relation(*r) for r in data.get("relations", ()))
-        return cls(objects, relations, data.get("holding"))
-
     # -- rendering for prompts ----------------------------------------------------------------
     def to_text(self, fmt: TextFormat = "saycan") -> str:
         """`saycan`: the notebook's `objects = [...]` line. `rich`: plus relations and gripper."""

@@ -39,7 +39,7 @@ def write_pool(episodes: Sequence[dict[str, Any]], path: Path) -> int:
                 "task": ep["task"],
                 "seed": ep["seed"],
                 "template": ep["template"],
-                "objects": [o["name"] for o in first["scene"]["objects"]],
+                "objects": [o[0] for o in first["scene"]["objects"]],  # train.affordance_data.scene_to_json rows
                 "instruction": ep["instruction"],
                 "steps": [d["target"] for d in ep["decisions"]],
             }

@@ -28,13 +28,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError
-from saycan.perception.scene import SceneDescription
 from saycan.planner.prompts import HistoryStep, PromptBuilder
 from saycan.planner.retrieval import write_pool
 from saycan.planner.scorers.adapters import META_FILE
 from saycan.seeds import PLANNER_TRAINING, check_training_seeds
 from saycan.sim.tasks.colour_split import HELD_OUT_COLOURS
 from saycan.skills.types import SkillCall
+from saycan.train.affordance_data import scene_from_json
 from saycan.train.planner_data import load_or_generate
 
 
@@ -52,7 +52,7 @@ def _history(steps: Sequence[dict[str, Any]]) -> list[HistoryStep]:
         HistoryStep(
             parse_call(h["call"]),
             h.get("success"),
-            SceneDescription.from_dict(h["scene_after"]) if h.get("scene_after") else None,
+            scene_from_json(h["scene_after"]) if h.get("scene_after") else None,
         )
         for h in steps
     ]
@@ -91,7 +91,7 @@ def training_examples(
     for ep in episodes:
         for d in ep["decisions"]:
             builder: PromptBuilder = builders[feedback_modes[int(rng.integers(len(feedback_modes)))]]
-            scene = SceneDescription.from_dict(d["scene"])
+            scene = scene_from_json(d["scene"])
             history = _history(d["history"])
             out.append((builder.build(ep["instruction"], scene, history), d["target"],
                         contrast_calls(d["candidates"], d["target"], rng)))
@@ -99,9 +99,9 @@ def training_examples(
                 # the last step failed and changed nothing: the expert tries the same call again
                 last = d["history"][-1]
                 prev = ep["decisions"][len(d["history"]) - 1]
-                failed = [*history[:-1], HistoryStep(parse_call(last["call"]), False, SceneDescription.from_dict(prev["scene"]))]
+                failed = [*history[:-1], HistoryStep(parse_call(last["call"]), False, scene_from_json(prev["scene"]))]
                 b = builders[feedback_modes[-1]] if feedback_modes[-1] != "none" else builder
-                out.append((b.build(ep["instruction"], SceneDescription.from_dict(prev["scene"]), failed), last["call"],
+                out.append((b.build(ep["instruction"], scene_from_json(prev["scene"]), failed), last["call"],
                             contrast_calls(prev["candidates"], last["call"], rng)))
     return out
 
@@ -281,7 +281,7 @@ def decision_accuracy(scorer: Any, episodes: Sequence[dict[str, Any]], builder: 
         for d in ep["decisions"]:
             if limit is not None and n >= limit:
                 break
-            prompt = builder.build(ep["instruction"], SceneDescription.from_dict(d["scene"]), _history(d["history"]))
+            prompt = builder.build(ep["instruction"], scene_from_json(d["scene"]), _history(d["history"]))
             scores = scorer.score(prompt, d["candidates"])
             hits += int(d["candidates"][int(np.argmax(scores))] == d["target"])
             n += 1

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig
 
 from saycan.errors import ConfigError
@@ -25,21 +24,16 @@ from saycan.seeds import check_training_seeds
 from saycan.sim.tasks import Task, load_task
 from saycan.sim.tasks.colour_split import seen_colours
 from saycan.skills.types import DONE
+from saycan.train.affordance_data import scene_to_json
 
 
 def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, Any]:
     """One expert episode of `task_name` (seen templates, seen colours) as a data record."""
     spec = seen_colours(load_task(task_name))
-    task = Task(spec, split="seen")
+    from saycan.eval.episode import begin_episode
+
     driver = components.driver
-    if getattr(components, "safety", None) is not None:
-        components.safety.reset()
-    info = driver.reset(seed=seed, task=task, record_video=False)
-    instance = info["task_instance"]
-    initial = driver.get_observation().ground_truth
-    components.planner.reset(np.random.default_rng(seed), instance)
-    if hasattr(components.perception, "reset"):
-        components.perception.reset(np.random.default_rng([seed, 1]))
+    instance, initial = begin_episode(components, Task(spec, split="seen"), seed)
     outcome = run_loop(
         instance.instruction, driver, components.perception, components.planner,
         components.executor, instance.max_steps,
@@ -51,14 +45,14 @@ def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, A
             "call": s.decision.chosen.to_text(),
             "success": bool(s.result is not None and s.result.success),
             # what perception reported after the step: the next decision's scene
-            "scene_after": steps[i + 1].scene.to_dict() if i + 1 < len(steps) else None,
+            "scene_after": scene_to_json(steps[i + 1].scene) if i + 1 < len(steps) else None,
         }
         for i, s in enumerate(steps)
         if s.decision.chosen != DONE
     ]
     decisions = [
         {
-            "scene": s.scene.to_dict(),
+            "scene": scene_to_json(s.scene),
             "history": executed[:i],  # every step before a decision was a skill, not `done`
             "target": s.decision.chosen.to_text(),
             "candidates": [c.call.to_text() for c in s.decision.candidates],
