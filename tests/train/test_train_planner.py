@@ -31,6 +31,13 @@ def test_training_on_evaluation_seeds_is_refused(tmp_path: Path):
     assert "Traceback" not in proc.stderr
 
 
+def test_an_unknown_excluded_task_is_refused(tmp_path: Path):
+    proc = _train(tmp_path, "exclude_tasks=[out_of_reach_blok]")
+    assert proc.returncode != 0
+    assert "saycan: error:" in proc.stderr and "out_of_reach_blok" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_rendered_calls_parse_back_for_the_trainers_own_data():
     for call in (DONE, SkillCall("pick_and_place", ("red block", "top left corner")), SkillCall("push", ("red block", "left"))):
         assert parse_call(call.to_text()) == call

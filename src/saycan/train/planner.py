@@ -3,8 +3,9 @@
 SayCan scores every candidate call by log p(call | prompt). A 135M model reads a tabletop
 prompt badly (it favours the first object listed, stops early, and cannot resolve "the colour
 of the sky"), so we adapt it to the prompt the planner actually renders: each training example
-is (prompt, the expert's call) from `planner_data`, and the loss is the cross-entropy of the
-call's tokens only. Nothing else changes: the same scorer scores the same candidates, the
+is (prompt, the expert's call, the candidates) from `planner_data`, and the loss is a softmax
+over every candidate's summed log-prob (the planner's own ranking) plus the expert call's token
+cross-entropy (`fit_lora`). Nothing else changes: the same scorer scores the same candidates, the
 affordances still weigh them, and the adapter is merged into the weights at load.
 
 Robustness by construction: each decision is rendered with a feedback mode drawn from
@@ -35,6 +36,7 @@ from saycan.seeds import PLANNER_TRAINING, check_training_seeds
 from saycan.sim.tasks.colour_split import HELD_OUT_COLOURS
 from saycan.skills.types import SkillCall
 from saycan.train.affordance_data import scene_from_json
+from saycan.train.option_packing import PackedDecision, batch_inputs, option_logprobs, pack_decision
 from saycan.train.planner_data import load_or_generate
 
 
@@ -58,23 +60,6 @@ def _history(steps: Sequence[dict[str, Any]]) -> list[HistoryStep]:
     ]
 
 
-DONE_TEXT = "robot.done()"
-
-
-def contrast_calls(candidates: Sequence[str], target: str, rng: np.random.Generator) -> list[str]:
-    """Two wrong calls the decision must rank below the expert's: `done` (the model's favourite
-    wrong answer: every episode ends with it, and it is the shortest call) or, when `done` is
-    right, any call; plus a near miss sharing an argument with the target (wrong corner, wrong
-    order, wrong bowl), the mistakes a tiny model makes."""
-    others = [c for c in candidates if c != target]
-    if not others:
-        return []
-    first = DONE_TEXT if target != DONE_TEXT and DONE_TEXT in others else others[int(rng.integers(len(others)))]
-    args = set(parse_call(target).args)
-    near = [c for c in others if c != first and args & set(parse_call(c).args)] or [c for c in others if c != first]
-    return [first] + ([near[int(rng.integers(len(near)))]] if near else [])
-
-
 def training_examples(
     episodes: Sequence[dict[str, Any]],
     prompt_cfg: DictConfig,
@@ -82,8 +67,8 @@ def training_examples(
     retry_share: float,
     rng: np.random.Generator,
 ) -> list[tuple[str, str, list[str]]]:
-    """(prompt, target call, wrong calls) triples, each decision rendered in a feedback mode
-    drawn by `rng`."""
+    """(prompt, expert call, candidate calls) triples, each decision rendered in a feedback
+    mode drawn by `rng`."""
     builders = {
         mode: instantiate(OmegaConf.merge(prompt_cfg, {"feedback": mode})) for mode in feedback_modes
     }
@@ -93,8 +78,7 @@ def training_examples(
             builder: PromptBuilder = builders[feedback_modes[int(rng.integers(len(feedback_modes)))]]
             scene = scene_from_json(d["scene"])
             history = _history(d["history"])
-            out.append((builder.build(ep["instruction"], scene, history), d["target"],
-                        contrast_calls(d["candidates"], d["target"], rng)))
+            out.append((builder.build(ep["instruction"], scene, history), d["target"], list(d["candidates"])))
             if d["history"] and rng.random() < retry_share:
                 # the last step failed and changed nothing: the expert tries the same call again
                 last = d["history"][-1]
@@ -102,7 +86,7 @@ def training_examples(
                 failed = [*history[:-1], HistoryStep(parse_call(last["call"]), False, scene_from_json(prev["scene"]))]
                 b = builders[feedback_modes[-1]] if feedback_modes[-1] != "none" else builder
                 out.append((b.build(ep["instruction"], scene_from_json(prev["scene"]), failed), last["call"],
-                            contrast_calls(prev["candidates"], last["call"], rng)))
+                            list(prev["candidates"])))
     return out
 
 
@@ -131,15 +115,12 @@ def _decoder(model: Any) -> Any:
     return inner
 
 
-def _run_layers(inner: Any, hidden: Any, layers: Sequence[Any]) -> Any:
-    """`layers` over right-padded `hidden` (causal attention: padding at the end never reaches a
-    real position, so no padding mask is needed)."""
-    import torch
-
-    pos = torch.arange(hidden.shape[1]).unsqueeze(0)
-    pe = inner.rotary_emb(hidden, position_ids=pos)
+def _run_layers(inner: Any, hidden: Any, layers: Sequence[Any], positions: Any, mask: Any) -> Any:
+    """`layers` over `hidden` with explicit positions and an additive 4D attention mask (the
+    packed decision's tree mask: option_packing)."""
+    pe = inner.rotary_emb(hidden, position_ids=positions)
     for layer in layers:
-        hidden = layer(hidden, attention_mask=None, position_embeddings=pe, position_ids=pos)
+        hidden = layer(hidden, attention_mask=mask, position_embeddings=pe, position_ids=positions)
     return hidden
 
 
@@ -152,19 +133,31 @@ def _pad_stack(rows: Sequence[Any], width: int) -> Any:
     return out
 
 
+def pack_examples(tokenizer: Any, examples: Sequence[tuple[str, str, list[str]]]) -> list[PackedDecision]:
+    """Each (prompt, expert call, candidates) as one packed sequence (option_packing)."""
+    from saycan.planner.scorers.transformers_scorer import encode_option, encode_prompt
+
+    packed = []
+    for prompt, target, candidates in examples:
+        options = list(dict.fromkeys([*candidates, target]))  # the expert's call is a candidate
+        packed.append(pack_decision(
+            encode_prompt(tokenizer, prompt), [encode_option(tokenizer, o) for o in options], options.index(target),
+        ))
+    return packed
+
+
 def fit_lora(model: Any, tokenizer: Any, examples: Sequence[tuple[str, str, list[str]]], cfg: DictConfig, log: Any = print) -> dict[str, Any]:
-    """LoRA (peft) on the top `lora.top_layers` decoder layers. Loss: the expert call's token
-    cross-entropy plus `sequence_loss_weight` x a softmax over the summed log-probs of the expert
-    call and its wrong calls (the planner ranks calls by that sum, so that is what is trained).
+    """LoRA (peft) on the top `lora.top_layers` decoder layers. Loss per decision: a softmax over
+    the summed log-probs of *every* candidate call (the planner's own argmax, so that is what is
+    trained; weight `sequence_loss_weight`) plus the expert call's per-token cross-entropy.
+    Each decision is one packed sequence (prompt + candidate trie: option_packing).
 
     Why only the top layers: on 2 CPU cores a 135M model trains at ~60 tokens/s end to end. With
-    the lower layers frozen and adapter-free, their output for each example is computed once
+    the lower layers frozen and adapter-free, their output for each decision is computed once
     (no gradient) and reused every epoch; each step then runs only the top layers and the
-    vocabulary projection of the call's own positions, several times cheaper."""
+    vocabulary projection at the positions that predict a candidate token."""
     import torch
     from peft import LoraConfig, get_peft_model
-
-    from saycan.planner.scorers.transformers_scorer import encode_option, encode_prompt
 
     torch.manual_seed(int(cfg.optim.seed))
     n_layers = len(_decoder(model).layers)
@@ -181,33 +174,24 @@ def fit_lora(model: Any, tokenizer: Any, examples: Sequence[tuple[str, str, list
     peft_model = get_peft_model(model, lora)
     inner = _decoder(peft_model.get_base_model())
     head = peft_model.get_base_model().get_output_embeddings()
+    dtype = next(inner.parameters()).dtype
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
-    # one row per (example, option): option 0 is the expert's call, the rest are wrong calls
-    rows: list[tuple[list[int], list[int]]] = []
-    groups: list[list[int]] = []
-    for prompt, target, wrong in examples:
-        p = encode_prompt(tokenizer, prompt)
-        groups.append([])
-        for option in [target, *wrong]:
-            groups[-1].append(len(rows))
-            rows.append((p, encode_option(tokenizer, option)))
+    packed = pack_examples(tokenizer, examples)
 
     start = time.perf_counter()
     peft_model.eval()
-    cached: list[Any] = [None] * len(rows)
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
+    cached: list[Any] = [None] * len(packed)
+    order = sorted(range(len(packed)), key=lambda i: len(packed[i]))
     with torch.no_grad():
         for k in range(0, len(order), 16):
             idx = order[k : k + 16]
-            seqs = [rows[i][0] + rows[i][1] for i in idx]
-            ids = torch.zeros((len(seqs), max(map(len, seqs))), dtype=torch.long)
-            for j, sq in enumerate(seqs):
-                ids[j, : len(sq)] = torch.tensor(sq)
-            hidden = _run_layers(inner, inner.embed_tokens(ids), inner.layers[:first])
+            ids, pos, mask = batch_inputs([packed[i] for i in idx], dtype)
+            hidden = _run_layers(inner, inner.embed_tokens(ids), inner.layers[:first], pos, mask)
             for j, i in enumerate(idx):
-                cached[i] = hidden[j, : len(seqs[j])].clone()
+                cached[i] = hidden[j, : len(packed[i])].clone()
     cache_seconds = time.perf_counter() - start
-    log(f"lower {first} layers cached for {len(rows)} sequences ({len(groups)} decisions) in {cache_seconds:.0f} s")
+    log(f"lower {first} layers cached for {len(packed)} decisions "
+        f"({sum(map(len, packed))} packed tokens) in {cache_seconds:.0f} s")
 
     opt = torch.optim.AdamW(
         [p for p in peft_model.parameters() if p.requires_grad],
@@ -216,50 +200,33 @@ def fit_lora(model: Any, tokenizer: Any, examples: Sequence[tuple[str, str, list
     rng = np.random.default_rng(int(cfg.optim.seed))
     epochs, batch = int(cfg.optim.epochs), int(cfg.optim.batch)
     seq_weight = float(cfg.optim.sequence_loss_weight)
-    total = epochs * math.ceil(len(groups) / batch)
+    total = epochs * math.ceil(len(packed) / batch)
     warmup = max(1, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / warmup) * max(0.0, 1 - i / total))
     peft_model.train()
-    step, tokens, losses = 0, 0, []
+    step, tokens, losses, hits = 0, 0, [], []
     for epoch in range(epochs):
-        for gidx in _batches(len(groups), batch, rng):
-            idx = [i for g in gidx for i in groups[g]]
-            width = max(cached[i].shape[0] for i in idx)
-            hidden = _run_layers(inner, _pad_stack([cached[i] for i in idx], width), inner.layers[first:])
-            hidden = inner.norm(hidden)
-            # each option's tokens are predicted from the positions just before them
-            b_idx, p_idx, targets, owner = [], [], [], []
-            for j, i in enumerate(idx):
-                p, t = rows[i]
-                b_idx += [j] * len(t)
-                p_idx += list(range(len(p) - 1, len(p) + len(t) - 1))
-                targets += t
-                owner += [j] * len(t)
-            logp = torch.log_softmax(head(hidden[b_idx, p_idx]).float(), dim=-1)
-            token_logp = logp.gather(1, torch.tensor(targets).unsqueeze(1)).squeeze(1)
-            owner_t = torch.tensor(owner)
-            seq_logp = torch.zeros(len(idx)).index_add(0, owner_t, token_logp)  # summed, as scored
-            n_tok = torch.bincount(owner_t, minlength=len(idx)).float()
-            token_loss, seq_loss, pos = [], [], 0
-            for g in gidx:
-                size = len(groups[g])
-                token_loss.append(-seq_logp[pos] / n_tok[pos])  # the expert call, per token
-                if size > 1:  # the expert call must outscore the wrong ones (SayCan's argmax)
-                    seq_loss.append(-torch.log_softmax(seq_logp[pos : pos + size], dim=0)[0])
-                pos += size
-            loss = torch.stack(token_loss).mean()
-            if seq_loss and seq_weight:
-                loss = loss + seq_weight * torch.stack(seq_loss).mean()
+        for idx in _batches(len(packed), batch, rng):
+            group = [packed[i] for i in idx]
+            _, pos, mask = batch_inputs(group, dtype)
+            width = pos.shape[1]
+            hidden = _run_layers(inner, _pad_stack([cached[i] for i in idx], width), inner.layers[first:], pos, mask)
+            scores = option_logprobs(inner.norm(hidden), head, group)
+            token_loss = torch.stack([-s[d.target] / len(d.paths[d.target]) for s, d in zip(scores, group)]).mean()
+            seq_loss = torch.stack([-torch.log_softmax(s, dim=0)[d.target] for s, d in zip(scores, group)]).mean()
+            loss = token_loss + seq_weight * seq_loss
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             step += 1
-            tokens += sum(cached[i].shape[0] for i in idx)
+            tokens += sum(len(d) for d in group)
             losses.append(float(loss.detach()))
+            hits += [int(torch.argmax(s)) == d.target for s, d in zip(scores, group)]
             if step % int(cfg.optim.log_every) == 0 or step == total:
-                log(f"epoch {epoch} step {step}/{total} loss {np.mean(losses[-int(cfg.optim.log_every):]):.4f} "
-                    f"({time.perf_counter() - start:.0f} s)")
+                k = int(cfg.optim.log_every)
+                log(f"epoch {epoch} step {step}/{total} loss {np.mean(losses[-k:]):.4f} "
+                    f"train acc {np.mean(hits[-k * batch:]):.3f} ({time.perf_counter() - start:.0f} s)")
     peft_model.eval()
     return {
         "model": peft_model,
@@ -296,7 +263,10 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from saycan.planner.scorers.transformers_scorer import TransformersScorer
 
     torch.set_num_threads(int(cfg.optim.threads))
-    tasks = expand_tasks(cfg.tasks)
+    excluded = set(cfg.get("exclude_tasks") or [])
+    if excluded - set(expand_tasks("all")):
+        raise ConfigError(f"exclude_tasks names unknown tasks: {sorted(excluded - set(expand_tasks('all')))}")
+    tasks = [t for t in expand_tasks(cfg.tasks) if t not in excluded]
     train_seeds, val_seeds = _seeds(cfg)
     data = Path(cfg.data) if cfg.data else run_dir / "episodes.jsonl"
     t0 = time.perf_counter()

