@@ -40,7 +40,7 @@ def sweep_dir(tmp_path: Path) -> Path:
     job0 = [
         # saycan, planning (teleport): structured 3/4, embodiment 1/2
         _record("saycan", "teleport", "stack_blocks", "structured", 0, True),
-        _record("saycan", "teleport", "stack_blocks", "structured", 1, True),
+        _record("saycan", "teleport", "stack_blocks", "structured", 1, True, skill_failures=1),  # met, not clean
         _record("saycan", "teleport", "stack_blocks", "structured", 2, False, stopped_by="max_steps", steps=6),
         _record("saycan", "teleport", "stack_blocks", "structured", 3, True),
         _record("saycan", "teleport", "holding_block_put_in_bowl", "embodiment", 0, False),  # early stop
@@ -112,6 +112,7 @@ def test_aggregates_per_planner_measure_family_split(sweep_dir: Path):
     structured = _row(rows, label="saycan", measure="planning", family="structured", split="seen")
     assert (structured["n"], structured["successes"]) == (5, 4)  # seeds 0-3 and the traced seed 7
     assert [structured["ci95_low"], structured["ci95_high"]] == [round(x, 4) for x in wilson_interval(4, 5)]
+    assert structured["clean_successes"] == 3  # one success had a refused (failed) skill
     assert structured["over_budget_rate"] == 0.2
     assert structured["early_termination_rate"] == 0.0
 

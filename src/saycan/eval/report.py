@@ -36,7 +36,7 @@ MEASURES = {"teleport": "planning", "physics": "execution"}
 ALL = "all"
 CSV_COLUMNS = (
     "planner", "llm", "perception", "affordance", "executor", "variant", "measure", "family", "split",
-    "n", "successes", "success_rate", "ci95_low", "ci95_high", "mean_steps",
+    "n", "successes", "success_rate", "ci95_low", "ci95_high", "clean_successes", "mean_steps",
     "early_termination_rate", "over_budget_rate", "errors", "llm_tokens_per_episode",
     "s_per_decision",
 )
@@ -229,6 +229,10 @@ def _row(records: Sequence[dict]) -> dict:
         "success_rate": stats["success_rate"],
         "ci95_low": stats["ci95"][0],
         "ci95_high": stats["ci95"][1],
+        # the goal met without any skill failing: under teleport without disturbances, a plan
+        # that never proposed an infeasible call (SayCan's affordance question); the executor
+        # refusing an impossible call leaves nothing moved, which a goal alone cannot tell apart
+        "clean_successes": sum(1 for r in records if r["success"] and not r.get("skill_failures")),
         "mean_steps": round(sum(steps) / len(steps), 3) if steps else None,
         # `done` chosen while the goal was still unmet: the planner gave up (or thought it won).
         "early_termination_rate": _share(records, lambda r: r.get("stopped_by") == "done" and not r["success"]),
@@ -303,14 +307,14 @@ def write_csv(rows: Iterable[Mapping], path: Path) -> Path:
 
 def markdown_table(rows: Sequence[Mapping]) -> str:
     """One line per row; cells `successes/n (rate, [low, high])` like docs/BENCHMARKS.md."""
-    header = ["config", "measure", "family", "split", "success (Wilson 95%)", "mean steps",
+    header = ["config", "measure", "family", "split", "success (Wilson 95%)", "clean", "mean steps",
               "early stop", "over budget", "errors", "LLM tokens / ep", "s / decision"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [
             r["label"], r["measure"], r["family"], r["split"],
             f"{r['successes']}/{r['n']} ({r['success_rate']:.2f}, [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}])",
-            _num(r["mean_steps"], ".2f"), _num(r["early_termination_rate"], ".2f"),
+            f"{r['clean_successes']}/{r['n']}", _num(r["mean_steps"], ".2f"), _num(r["early_termination_rate"], ".2f"),
             _num(r["over_budget_rate"], ".2f"), str(r["errors"]),
             _num(r["llm_tokens_per_episode"], ".0f"), _num(r["s_per_decision"], ".3f"),
         ]
