@@ -77,7 +77,8 @@ def pack_decision(prompt_ids: Sequence[int], option_ids: Sequence[Sequence[int]]
 
 def batch_inputs(decisions: Sequence[PackedDecision], dtype: Any) -> tuple[Any, Any, Any]:
     """(ids (B, L), positions (B, L), additive mask (B, 1, L, L)) right-padded to the longest;
-    a padding row attends to itself only, and no real row attends to padding."""
+    a padding row attends to itself only, and no real row attends to padding. One mask for all
+    layers: a sliding window (Gemma-3's is 512 tokens) never binds at a decision's ~150-300."""
     import torch
 
     width = max(len(d) for d in decisions)
