@@ -161,7 +161,7 @@ def run_episode(
             max_steps or instance.max_steps,
             on_step=record,
             success_detector=getattr(components, "success_detector", None),
-            after_skill=_after_skill(components),
+            after_skill=after_skill_hook(components),
             feedback=getattr(components, "feedback", "none"),
         )
     finally:
@@ -210,7 +210,7 @@ def run_episode(
     return result
 
 
-def _after_skill(components: Components):
+def after_skill_hook(components: Components):
     """The driver's disturbance hook, when a disturbance other than `none` is configured."""
     disturbance = getattr(components, "disturbance", None)
     if disturbance is None or disturbance.name == "none":

@@ -30,7 +30,7 @@ from saycan.train.affordance_data import scene_to_json
 def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, Any]:
     """One expert episode of `task_name` (seen templates, seen colours) as a data record."""
     spec = seen_colours(load_task(task_name))
-    from saycan.eval.episode import _after_skill, begin_episode
+    from saycan.eval.episode import after_skill_hook, begin_episode
 
     driver = components.driver
     instance, initial = begin_episode(components, Task(spec, split="seen"), seed)
@@ -40,7 +40,7 @@ def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, A
         instance.instruction, driver, components.perception, components.planner,
         components.executor, instance.max_steps,
         success_detector=getattr(components, "success_detector", None),
-        after_skill=_after_skill(components),
+        after_skill=after_skill_hook(components),
         feedback=getattr(components, "feedback", "none"),
     )
     success, unmet = instance.success(initial, driver.get_observation().ground_truth)
