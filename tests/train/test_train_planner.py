@@ -61,3 +61,10 @@ def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
     assert adapter.training_seeds == PLANNER_TRAINING
     assert all(s in PLANNER_TRAINING for s in [*adapter.meta["seeds_used"], *adapter.meta["validation_seeds"]])
     assert np.isfinite(result["final_loss"])
+
+
+def test_disturbed_episodes_overlapping_the_plain_seeds_are_refused(tmp_path: Path):
+    proc = _train(tmp_path, "disturbed.episodes_per_task=2", f"disturbed.seed_start={PLANNER_TRAINING.start + 1}")
+    assert proc.returncode != 0
+    assert "saycan: error:" in proc.stderr and "overlaps the undisturbed seeds" in proc.stderr
+    assert "Traceback" not in proc.stderr

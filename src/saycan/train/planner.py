@@ -90,6 +90,40 @@ def training_examples(
     return out
 
 
+def recovery_examples(
+    episodes: Sequence[dict[str, Any]], prompt_cfg: DictConfig
+) -> list[tuple[str, str, list[str]]]:
+    """From expert episodes run under a disturbance: every decision after a failed step, as
+    (prompt, expert call, candidates), rendered with feedback on (`# Success: no`). The other
+    decisions of those episodes look like undisturbed data and are left out; with feedback off,
+    a retry's only reason would be a scene line, which is what the feedback ablation is about."""
+    builder: PromptBuilder = instantiate(OmegaConf.merge(prompt_cfg, {"feedback": "success"}))
+    out: list[tuple[str, str, list[str]]] = []
+    for ep in episodes:
+        for d in ep["decisions"]:
+            if any(h.get("success") is False for h in d["history"]):
+                prompt = builder.build(ep["instruction"], scene_from_json(d["scene"]), _history(d["history"]))
+                out.append((prompt, d["target"], list(d["candidates"])))
+    return out
+
+
+def _disturbed_seeds(cfg: DictConfig, plain: Sequence[int]) -> list[int]:
+    """The disturbed episodes' seeds: their own block in the training range, apart from the
+    undisturbed episodes' (so no scene is seen twice and validation seeds stay unseen)."""
+    d = cfg.get("disturbed")
+    n = int(d.episodes_per_task) if d else 0
+    if n <= 0:
+        return []
+    seeds = list(range(int(d.seed_start), int(d.seed_start) + n))
+    check_training_seeds(seeds)
+    if set(seeds) & set(plain):
+        raise ConfigError(
+            f"disturbed.seed_start={d.seed_start} overlaps the undisturbed seeds "
+            f"{min(plain)}..{max(plain)}: give the disturbed episodes their own block"
+        )
+    return seeds
+
+
 def _seeds(cfg: DictConfig) -> tuple[list[int], list[int]]:
     start, n = int(cfg.seed_start), int(cfg.episodes_per_task)
     if n < 2:
@@ -268,6 +302,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"exclude_tasks names unknown tasks: {sorted(excluded - set(expand_tasks('all')))}")
     tasks = [t for t in expand_tasks(cfg.tasks) if t not in excluded]
     train_seeds, val_seeds = _seeds(cfg)
+    disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
     data = Path(cfg.data) if cfg.data else run_dir / "episodes.jsonl"
     t0 = time.perf_counter()
     episodes = load_or_generate(data, cfg, tasks, train_seeds + val_seeds)
@@ -281,12 +316,19 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     rng = np.random.default_rng(int(cfg.optim.seed))
     modes = list(cfg.feedback_modes)
     examples = training_examples(train_eps, cfg.prompt, modes, float(cfg.retry_share), rng)
+    recovery: list[tuple[str, str, list[str]]] = []
+    if disturbed_seeds:  # issue 9: the expert putting back what a disturbance knocked away
+        dcfg = OmegaConf.merge(cfg, {"disturbance": cfg.disturbed.disturbance, "prompt": {"feedback": "success"}})
+        ddata = Path(cfg.disturbed.data) if cfg.disturbed.data else run_dir / "episodes_disturbed.jsonl"
+        disturbed = load_or_generate(ddata, dcfg, tasks, disturbed_seeds)
+        recovery = recovery_examples([e for e in disturbed if "error" not in e and e["success"]], cfg.prompt)
+        examples += recovery
     if cfg.optim.max_examples:
         examples = [examples[i] for i in rng.permutation(len(examples))[: int(cfg.optim.max_examples)]]
     if not examples:
         raise ConfigError("no training decisions: every expert episode failed or errored")
     print(f"{len(episodes)} expert episodes ({len(errors)} errors, {len(solved)} solved) in {data_seconds:.0f} s; "
-          f"{len(examples)} training decisions", flush=True)
+          f"{len(examples)} training decisions ({len(recovery)} after a disturbance)", flush=True)
 
     loaded = load_model(str(cfg.base.model), cfg.base.gguf_file, None, "float32", "cpu")
     fit = fit_lora(loaded.model, loaded.tokenizer, examples, cfg)
@@ -298,6 +340,11 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "prompt": OmegaConf.to_container(cfg.prompt, resolve=True),
         "feedback_modes": modes,
         "retry_share": float(cfg.retry_share),
+        "disturbed": {
+            "seeds": [min(disturbed_seeds), max(disturbed_seeds)] if disturbed_seeds else None,
+            "disturbance": OmegaConf.to_container(cfg.disturbed.disturbance, resolve=True) if disturbed_seeds else None,
+            "examples": len(recovery),
+        },
         "training_seeds": [PLANNER_TRAINING.start, PLANNER_TRAINING.stop],
         "seeds_used": [min(train_seeds), max(train_seeds)],
         "validation_seeds": val_seeds,
@@ -324,6 +371,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "episodes": len(episodes),
         "expert_errors": len(errors),
         "training_decisions": len(examples),
+        "recovery_decisions": len(recovery),
         "validation_decisions": val["decisions"],
         "validation_accuracy_llm_only": val["accuracy"],
         "trainable_params": fit["trainable_params"],
