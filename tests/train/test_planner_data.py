@@ -7,7 +7,7 @@ from __future__ import annotations
 from hydra import compose, initialize_config_module
 
 from saycan.seeds import PLANNER_TRAINING
-from saycan.train.planner import recovery_examples
+from saycan.train.planner import disturbed_data_config, recovery_examples
 from saycan.train.planner_data import generate
 
 SEED = PLANNER_TRAINING.start + 7
@@ -44,7 +44,9 @@ def test_disturbed_expert_data_records_the_failure_and_the_retry():
 
 
 def test_recovery_examples_show_the_failure_and_target_the_retry():
-    record = _episode(*KNOCK_ONCE)
+    # the data config `saycan train planner disturbed.episodes_per_task=N` generates with
+    cfg = disturbed_data_config(_config("disturbed.disturbance.probability=1.0", "disturbed.disturbance.max_per_episode=1"))
+    (record,) = list(generate(cfg, [("put_block_in_bowl", SEED)]))
     examples = recovery_examples([record], _config().prompt)
     # only the decisions after the knock: the retry, then `done` once the block is back
     assert [target for _, target, _ in examples] == [d["target"] for d in record["decisions"][1:]]

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from saycan.errors import ConfigError
 from saycan.planner.prompts import HistoryStep, PromptBuilder
@@ -104,6 +104,17 @@ def recovery_examples(
             if any(h.get("success") is False for h in d["history"]):
                 prompt = builder.build(ep["instruction"], scene_from_json(d["scene"]), _history(d["history"]))
                 out.append((prompt, d["target"], list(d["candidates"])))
+    return out
+
+
+def disturbed_data_config(cfg: DictConfig) -> DictConfig:
+    """The data config for the disturbed episodes: `disturbed.disturbance` in place of the
+    configured one, and feedback on, so the loop runs as `saycan eval` runs it under that
+    disturbance with feedback."""
+    out = cfg.copy()
+    with open_dict(out):
+        out.disturbance = cfg.disturbed.disturbance
+        out.prompt.feedback = "success"
     return out
 
 
@@ -318,7 +329,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     examples = training_examples(train_eps, cfg.prompt, modes, float(cfg.retry_share), rng)
     recovery: list[tuple[str, str, list[str]]] = []
     if disturbed_seeds:  # issue 9: the expert putting back what a disturbance knocked away
-        dcfg = OmegaConf.merge(cfg, {"disturbance": cfg.disturbed.disturbance, "prompt": {"feedback": "success"}})
+        dcfg = disturbed_data_config(cfg)
         ddata = Path(cfg.disturbed.data) if cfg.disturbed.data else run_dir / "episodes_disturbed.jsonl"
         disturbed = load_or_generate(ddata, dcfg, tasks, disturbed_seeds)
         recovery = recovery_examples([e for e in disturbed if "error" not in e and e["success"]], cfg.prompt)
