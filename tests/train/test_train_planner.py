@@ -51,12 +51,16 @@ def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
     proc = _train(
         tmp_path, "tasks=[put_block_in_bowl]", "episodes_per_task=3", "optim.epochs=1",
         "lora.top_layers=1", "validation_limit=2", f"output={out}", f"pool_output={tmp_path / 'pool.jsonl.gz'}",
+        # and two episodes with the placed block knocked away once: the expert's retry and `done`
+        "disturbed.episodes_per_task=2", "disturbed.disturbance.probability=1.0", "disturbed.disturbance.max_per_episode=1",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["episodes"] == 3 and result["expert_errors"] == 0
-    assert result["training_decisions"] >= 4  # two episodes x (pick_and_place, done), plus retries
+    assert result["training_decisions"] >= 8  # two episodes x (pick_and_place, done), plus retries, plus recoveries
+    assert result["recovery_decisions"] == 4  # two disturbed episodes x (retry, done)
     assert result["adapted_layers"] == [29, 30] and result["validation_decisions"] == 2
+    assert not (out / "README.md").exists()  # no model-card template in the shipped package
     adapter = resolve_adapter(out)
     assert adapter.training_seeds == PLANNER_TRAINING
     assert all(s in PLANNER_TRAINING for s in [*adapter.meta["seeds_used"], *adapter.meta["validation_seeds"]])

@@ -346,6 +346,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     out = Path(cfg.output) if cfg.output else run_dir / "adapter"
     out.mkdir(parents=True, exist_ok=True)
     fit["model"].save_pretrained(str(out), safe_serialization=True)
+    (out / "README.md").unlink(missing_ok=True)  # peft's model-card template: saycan_adapter.json says what this is
     meta = {
         "base": {"model": str(cfg.base.model), "gguf_file": cfg.base.gguf_file},
         "prompt": OmegaConf.to_container(cfg.prompt, resolve=True),
