@@ -31,6 +31,8 @@ from saycan.planner.scorers.transformers_scorer import (  # the scorer's own cac
     _make_cache,
     _PromptState,
     OptionTrie,
+    returned_cache,
+    with_cache,
 )
 
 
@@ -115,12 +117,12 @@ class TokenLogprobs:
         past = _make_cache([(k[:, :, :keep], v[:, :, :keep]) for k, v in old.kv] if keep else None)
         out = self.model(
             input_ids=torch.tensor([ids[keep:]]), position_ids=torch.arange(keep, len(ids)).unsqueeze(0),
-            past_key_values=past, use_cache=True,
+            **with_cache(self.model, past), use_cache=True,
         )
         logp = out.logits[0].float().log_softmax(-1)
         new_rows, _ = _token_rows(logp[:-1], ids[keep + 1 :], 0, self.tokenizer)
         rows = (old.rows[:keep] if keep else []) + new_rows
-        self._head = _Head(ids, _cache_tensors(out.past_key_values), rows, logp[-1])
+        self._head = _Head(ids, _cache_tensors(returned_cache(out)), rows, logp[-1])
         return self._head
 
     def _tails_trie(self, head: _Head, tails: list[list[int]]) -> list[list[float]]:
@@ -143,7 +145,7 @@ class TokenLogprobs:
 
         out = self.model(input_ids=torch.tensor([head_ids]), use_cache=True)
         head_logp = out.logits[0].float().log_softmax(-1)
-        kv = _cache_tensors(out.past_key_values)
+        kv = _cache_tensors(returned_cache(out))
         head = _token_rows(head_logp[:-1], head_ids[1:], top_k, self.tokenizer)
         results = []
         for start in range(0, len(tails), self.batch_size):
@@ -178,7 +180,7 @@ class TokenLogprobs:
             batch = [t[:-1] + [pad] * (width - len(t)) for t in tails]  # last tokens' logits unused
             past = _make_cache([(k.expand(len(batch), -1, -1, -1), v.expand(len(batch), -1, -1, -1)) for k, v in kv])
             positions = torch.arange(prompt_len, prompt_len + width - 1).expand(len(batch), -1)
-            logits = self.model(input_ids=torch.tensor(batch), position_ids=positions, past_key_values=past, use_cache=True).logits
+            logits = self.model(input_ids=torch.tensor(batch), position_ids=positions, **with_cache(self.model, past), use_cache=True).logits
         for i, tail in enumerate(tails):
             if not tail:
                 rows_out.append(([], []))

@@ -28,6 +28,7 @@ so far), so a decision only pays for the tokens that changed.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import time
@@ -302,9 +303,9 @@ class TransformersScorer:
         positions = torch.arange(reuse, len(ids), device=self.device).unsqueeze(0)
         out = self._forward(
             self._tensor([ids[reuse:]]), logits_to_keep=1,
-            position_ids=positions, past_key_values=past, use_cache=True,
+            position_ids=positions, **with_cache(self._model, past), use_cache=True,
         )
-        state = _PromptState(ids, _cache_tensors(out.past_key_values), _log_softmax(out.logits[0, -1]))
+        state = _PromptState(ids, _cache_tensors(returned_cache(out)), _log_softmax(out.logits[0, -1]))
         self._prompt = state
         stats.forward_calls += 1
         stats.tokens_computed += len(ids) - reuse
@@ -334,7 +335,7 @@ class TransformersScorer:
         batch, prompt_len = len(rows), len(state.ids)
         past = _make_cache([(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in state.kv])
         positions = torch.arange(prompt_len, prompt_len + width, device=self.device).expand(batch, -1)
-        out = self._forward(self._tensor(rows), position_ids=positions, past_key_values=past, use_cache=True)
+        out = self._forward(self._tensor(rows), position_ids=positions, **with_cache(self._model, past), use_cache=True)
         stats.forward_calls += 1
         stats.tokens_computed += sum(len(x) for x in inputs)
         return out.logits
@@ -375,7 +376,7 @@ class TransformersScorer:
                 self._tensor([[trie.token[n] for n in nodes]]),
                 position_ids=torch.tensor([positions], device=self.device),
                 attention_mask=self._tree_mask(trie, order, slot, start, len(nodes), prompt_len),
-                past_key_values=past,
+                **with_cache(self._model, past),
                 use_cache=True,
             )
             stats.forward_calls += 1
@@ -478,6 +479,25 @@ def _make_cache(kv: list[tuple[Any, Any]] | None) -> Any:
     from transformers import DynamicCache
 
     return DynamicCache(ddp_cache_data=kv) if kv else DynamicCache()
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_keyword(model_type: type) -> str:
+    forward = getattr(model_type, "forward", None)
+    params = inspect.signature(forward).parameters if forward is not None else {}
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def with_cache(model: Any, past: Any) -> dict[str, Any]:
+    """The KV-cache keyword argument for `model.forward`: transformers 5.2x names it `cache`
+    (`past_key_values` is deprecated there and goes in 5.40); 4.x knows only `past_key_values`."""
+    return {_cache_keyword(type(model)): past}
+
+
+def returned_cache(out: Any) -> Any:
+    """The KV cache a forward returned: `out.cache` on newer transformers, else `past_key_values`."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def _cache_tensors(cache: Any) -> list[tuple[Any, Any]]:
