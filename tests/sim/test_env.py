@@ -203,3 +203,12 @@ def test_sample_placements_respects_distances():
         assert np.all(pts[:, 1] > WORKSPACE_Y[0]) and np.all(pts[:, 1] < WORKSPACE_Y[1])
     a = sample_placements(np.random.default_rng(5), 4, 0.12)
     assert a == sample_placements(np.random.default_rng(5), 4, 0.12)
+
+
+def test_building_an_env_prints_nothing_to_stdout(capfd):
+    """CLI commands end stdout with one JSON line; pybullet's `argv[0]=` (printed when a
+    client connects with an options string) must not appear there."""
+    env = TabletopEnv()
+    env.reset(seed=0)
+    env.close()
+    assert "argv[0]" not in capfd.readouterr().out

@@ -15,10 +15,10 @@ import gymnasium as gym
 import numpy as np
 import pybullet
 from gymnasium import spaces
-from pybullet_utils.bullet_client import BulletClient
 
 from saycan.drivers.types import TOP_DOWN, MotionStatus, Observation, ObjectState, Pose
 from saycan.sim import objects as objs
+from saycan.sim.bullet_client import QuietBulletClient
 from saycan.sim.camera import TOP_DOWN_CAMERA, VIDEO_CAMERA, Camera
 from saycan.sim.geometry import BLOCK_SIZE, BOWL_HEIGHT
 from saycan.sim.layout import default_scene
@@ -73,7 +73,7 @@ class TabletopEnv(gym.Env):
         self.camera = Camera(TOP_DOWN_CAMERA, width=camera_width, height=camera_height)
         self.video_camera = Camera(VIDEO_CAMERA, width=video_width, height=video_height)
         mode = pybullet.GUI if render_mode == "human" else pybullet.DIRECT
-        self.client = BulletClient(connection_mode=mode)
+        self.client = QuietBulletClient(connection_mode=mode)
         self.robot_config = load_robot_config(robot)
         self._setup_world()
         self.robot = SimRobot(self.client, self.robot_config)

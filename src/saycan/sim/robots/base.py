@@ -17,6 +17,7 @@ import pybullet_data
 from pybullet_utils.bullet_client import BulletClient
 
 from saycan.drivers.types import Quat, Vec3
+from saycan.sim.bullet_client import QuietBulletClient
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class SimRobot:
     def __init__(self, client: BulletClient, config: RobotConfig) -> None:
         self.client = client
         self.config = config
-        self._kin = BulletClient(connection_mode=pybullet.DIRECT)
+        self._kin = QuietBulletClient(connection_mode=pybullet.DIRECT)
         self._kin_body = self._load(self._kin)
         k = self._kin
         joints = [k.getJointInfo(self._kin_body, j) for j in range(k.getNumJoints(self._kin_body))]
