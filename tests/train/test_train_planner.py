@@ -61,6 +61,8 @@ def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
     assert result["recovery_decisions"] == 4  # two disturbed episodes x (retry, done)
     assert result["adapted_layers"] == [29, 30] and result["validation_decisions"] == 2
     assert not (out / "README.md").exists()  # no model-card template in the shipped package
+    modules = json.loads((out / "adapter_config.json").read_text())["target_modules"]
+    assert modules == sorted(modules)  # the same run writes the same file, whatever the hash seed
     adapter = resolve_adapter(out)
     assert adapter.training_seeds == PLANNER_TRAINING
     assert all(s in PLANNER_TRAINING for s in [*adapter.meta["seeds_used"], *adapter.meta["validation_seeds"]])

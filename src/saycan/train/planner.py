@@ -300,6 +300,15 @@ def decision_accuracy(scorer: Any, episodes: Sequence[dict[str, Any]], builder: 
     return {"decisions": n, "accuracy": round(hits / n, 4) if n else None}
 
 
+def _sort_target_modules(config_file: Path) -> None:
+    """peft writes `target_modules` in set order, which changes with the hash seed; sorted, the
+    same training run writes the same adapter_config.json."""
+    config = json.loads(config_file.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     import torch
 
@@ -347,6 +356,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     fit["model"].save_pretrained(str(out), safe_serialization=True)
     (out / "README.md").unlink(missing_ok=True)  # peft's model-card template: saycan_adapter.json says what this is
+    _sort_target_modules(out / "adapter_config.json")
     meta = {
         "base": {"model": str(cfg.base.model), "gguf_file": cfg.base.gguf_file},
         "prompt": OmegaConf.to_container(cfg.prompt, resolve=True),
