@@ -28,6 +28,7 @@ class PyBulletDriver:
         robot = env_kwargs.get("robot", "panda")
         self.name = name or f"pybullet-{robot if isinstance(robot, str) else robot.name}"
         self._connected = env is not None
+        self._render_images = True
 
     # -- connection -------------------------------------------------------------------------
     @property
@@ -67,7 +68,13 @@ class PyBulletDriver:
     def get_observation(self) -> Observation:
         if not self._connected:
             raise DriverError(f"{self.name} is not connected; call connect() first")
-        return self._env.observation()
+        return self._env.observation(render=self._render_images)
+
+    def set_render_images(self, render: bool) -> None:
+        """Render the RGB-D camera with each observation (the default), or leave `rgb` and
+        `depth` None when nothing reads them: oracle perception reads ground truth, and a
+        320x240 render costs about 44 ms (docs/BENCHMARKS.md: episode cost)."""
+        self._render_images = bool(render)
 
     # -- simulator extras (episode runner, teleport executor) -------------------------------
     def reset(

@@ -103,12 +103,18 @@ def component_names(components: Components) -> dict[str, str]:
     }
 
 
-def begin_episode(components: Components, task: Task, seed: int, record_video: bool = False) -> tuple[Any, Any]:
+def begin_episode(
+    components: Components, task: Task, seed: int, record_video: bool = False, frames: bool = False
+) -> tuple[Any, Any]:
     """Reset every component for one episode of `task` at `seed`; returns the sampled task
     instance and the objects' initial ground-truth states (for judging success). Shared by
-    evaluation and by the planner's expert-data generation, so both start episodes alike."""
+    evaluation and by the planner's expert-data generation, so both start episodes alike.
+    A simulator renders its camera only if perception reads images or `frames` are saved."""
     if getattr(components, "safety", None) is not None:
         components.safety.reset()  # a fresh per-episode skill budget
+    if hasattr(components.driver, "set_render_images"):
+        needs_images = bool(getattr(components.perception, "needs_images", True))
+        components.driver.set_render_images(frames or needs_images)
     info = components.driver.reset(seed=seed, task=task, record_video=record_video)
     instance = info["task_instance"]
     initial_states = components.driver.get_observation().ground_truth
@@ -141,7 +147,7 @@ def run_episode(
         assert_not_training_seed(seed, seeds, what)  # never evaluate on what a part was built from
     task = Task(task_name, split=split, instruction=instruction)
     driver = components.driver
-    instance, initial_states = begin_episode(components, task, seed, record_video=video)
+    instance, initial_states = begin_episode(components, task, seed, record_video=video, frames=frames)
     text = clean_instruction(instance.instruction)
 
     trace = TraceWriter(out_dir / "trace.jsonl", out_dir / "frames" if frames else None)

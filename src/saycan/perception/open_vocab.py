@@ -63,6 +63,7 @@ class OpenVocabPerception:
     """Zero-shot detection with text queries; one object per query name (the best box)."""
 
     name = "open_vocab"
+    needs_images = True
 
     def __init__(
         self,

@@ -115,6 +115,7 @@ class SegmenterPerception:
     """
 
     name = "segmenter"
+    needs_images = True
 
     def __init__(
         self, checkpoint: str | None = None, min_pixels: int = 25, threads: int | None = 1, memory: bool = True

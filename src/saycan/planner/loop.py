@@ -31,6 +31,9 @@ AfterSkill = Callable[[SkillCall, SkillResult], list[dict]]
 
 
 class Perception(Protocol):
+    """Turns an observation into the scene the prompt shows. A backend may also set
+    `needs_images = False` (oracle perception): a simulator driver then skips rendering."""
+
     name: str
 
     def perceive(self, obs: Observation) -> SceneDescription: ...
