@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from saycan.eval.metrics import wilson_interval
+from saycan.metrics import wilson_interval
 from saycan.eval.report import ReportError, build_report, load_records
 
 

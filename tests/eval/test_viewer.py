@@ -12,7 +12,8 @@ import pytest
 from hydra import compose, initialize_config_module
 from PIL import Image
 
-from saycan.eval.episode import Components, run_episode
+from saycan.runtime.components import Components
+from saycan.runtime.episode import run_episode
 from saycan.eval.viewer import TOP_K, ViewerError, chart_rows, write_episode_html
 
 CHROMIUM = "/usr/bin/chromium"

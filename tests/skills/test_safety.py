@@ -173,7 +173,8 @@ def test_physical_drivers_refuse_parallel_launchers():
 
 
 def _episode(tmp_path, *overrides, before=None):
-    from saycan.eval.episode import Components, run_episode
+    from saycan.runtime.components import Components
+    from saycan.runtime.episode import run_episode
 
     with initialize_config_module("saycan.configs", version_base=None):
         cfg = compose("config", overrides=["robot=mock", "planner=oracle", *overrides])

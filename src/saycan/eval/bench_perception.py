@@ -34,7 +34,7 @@ from scipy.optimize import linear_sum_assignment
 from saycan.drivers.types import Observation
 from saycan.errors import ConfigError, ModelLoadError
 from saycan.perception.scene import SceneObject
-from saycan.eval.run import surfaced
+from saycan.runtime.components import surfaced
 
 #: Added to the matching cost (m) when a detection's name differs from the object's.
 NAME_PENALTY = 0.05

@@ -19,9 +19,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError
-from saycan.eval.episode import run_episode
+from saycan.runtime.episode import run_episode
 from saycan.eval.jobs import expand_tasks
-from saycan.eval.run import build_components
+from saycan.runtime.components import build_components
 from saycan.planner.ask import conformal_quantile, right_call
 from saycan.planner.decision import Decision, option_probabilities
 

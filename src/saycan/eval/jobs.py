@@ -27,9 +27,10 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from saycan.errors import SayCanError
-from saycan.eval.episode import Components, run_episode
+from saycan.runtime.components import Components
+from saycan.runtime.episode import run_episode
 from saycan.eval.records import ResultsStore
-from saycan.eval.run import build_components
+from saycan.runtime.components import build_components
 from saycan.errors import ConfigError
 from saycan.sim.tasks import available_tasks, load_task
 from saycan.sim.tasks.colour_split import supports_unseen_colours

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from saycan.errors import SayCanError
-from saycan.eval.costs import decision_costs
-from saycan.eval.metrics import rate
+from saycan.runtime.costs import decision_costs
+from saycan.metrics import rate
 from saycan.eval.viewer import read_trace, write_episode_html, write_index_html
 
 RESULTS_NAME = "results.jsonl"

@@ -6,34 +6,16 @@ import json
 import math
 from pathlib import Path
 
-from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from saycan.errors import SayCanError
-from saycan.eval.episode import Components, run_episode
+from saycan.runtime.components import build_components
+from saycan.runtime.episode import run_episode
 from saycan.planner.loop import StepRecord
 from saycan.planner.prompts import clean_instruction
 from saycan.sim.tasks import load_task
-
-
-def surfaced(exc: InstantiationException) -> SayCanError:
-    """Hydra wraps a constructor's exception in an InstantiationException; the user needs the
-    SayCanError inside it (a readable, typed message), or one line naming what failed."""
-    cause = exc.__cause__
-    while cause is not None and not isinstance(cause, SayCanError):
-        cause = cause.__cause__
-    return cause or SayCanError(f"could not build a component: {str(exc).splitlines()[0]}")
-
-
-def build_components(cfg: DictConfig) -> Components:
-    """Build from config; a SayCanError raised inside a constructor is surfaced as itself."""
-    try:
-        return Components(cfg)
-    except InstantiationException as exc:
-        raise surfaced(exc) from None
 
 
 def decision_table(step: StepRecord, top: int = 5) -> Table:

@@ -26,8 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError, SayCanError
 from saycan.eval.jobs import NON_SEMANTIC_KEYS, expand_tasks, run_episodes, tasks_for_split
-from saycan.eval.closed_loop import help_summary
-from saycan.eval.metrics import rate, summarise
+from saycan.runtime.closed_loop import help_summary
+from saycan.metrics import rate, summarise
 from saycan.eval.progress import SweepProgress
 from saycan.planner.prompts import clean_instruction
 

@@ -13,7 +13,7 @@ the current frame and proprioception, never from simulator state:
 
 A block never seen before that shows up where a missing remembered block was is that block
 (its colour misread). Anything else that disappears (moved out of view, fell off) is forgotten. `reset()` must be
-called when an episode starts (`eval/episode.py` calls `perception.reset`).
+called when an episode starts (`runtime/episode.py` calls `perception.reset`).
 """
 
 from __future__ import annotations

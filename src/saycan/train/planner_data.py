@@ -30,7 +30,7 @@ from saycan.train.affordance_data import scene_to_json
 def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, Any]:
     """One expert episode of `task_name` (seen templates, seen colours) as a data record."""
     spec = seen_colours(load_task(task_name))
-    from saycan.eval.episode import after_skill_hook, begin_episode
+    from saycan.runtime.episode import after_skill_hook, begin_episode
 
     driver = components.driver
     instance, initial = begin_episode(components, Task(spec, split="seen"), seed)
@@ -82,7 +82,7 @@ def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, A
 def generate(cfg: DictConfig, pairs: Sequence[tuple[str, int]]) -> Iterator[dict[str, Any]]:
     """Expert episodes for every (task, seed), built from `cfg` (its planner must be the
     oracle). Errors are records too (`error`), so one broken scene never stops a data run."""
-    from saycan.eval.run import build_components
+    from saycan.runtime.components import build_components
 
     check_training_seeds([s for _, s in pairs])
     if "oracle" not in str(cfg.planner.get("_target_", "")).lower():

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_module
 
-from saycan.eval.episode import Components, begin_episode
+from saycan.runtime.components import Components
+from saycan.runtime.episode import begin_episode
 from saycan.sim.tasks import Task
 
 

@@ -15,8 +15,9 @@ from hydra import compose, initialize_config_module
 
 from saycan.errors import ConfigError
 from saycan.eval.calibrate import calibrate_command, check_calibration_seeds
-from saycan.eval.closed_loop import gain_interval
-from saycan.eval.episode import Components, run_episode
+from saycan.runtime.closed_loop import gain_interval
+from saycan.runtime.components import Components
+from saycan.runtime.episode import run_episode
 from saycan.eval.viewer import write_episode_html
 
 KNOCK_ONCE = [

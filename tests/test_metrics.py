@@ -1,6 +1,6 @@
 import pytest
 
-from saycan.eval.metrics import rate, summarise, wilson_interval
+from saycan.metrics import rate, summarise, wilson_interval
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from saycan.eval.metrics import rate, wilson_interval
+from saycan.metrics import rate, wilson_interval
 from saycan.planner.ask import right_call
 from saycan.planner.loop import LoopOutcome
 from saycan.planner.success import expert_progress

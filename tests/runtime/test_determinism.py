@@ -8,7 +8,8 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
-from saycan.eval.episode import Components, run_episode
+from saycan.runtime.components import Components
+from saycan.runtime.episode import run_episode
 
 
 def _episode(components: Components, out: Path) -> tuple[dict, list[dict], tuple]:
