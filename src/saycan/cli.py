@@ -214,11 +214,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest[0] not in _available(command):
             return _error(f"unknown {command} target {rest[0]!r}; available: {names}")
         config_name, rest = f"{command}_{rest[0]}", rest[1:]
-    overrides = [a for a in rest if not a.startswith("-")]
+    from saycan.eval.runconfig import SCHEMAS, check_command, literal_free_text
+
+    overrides = [a for a in rest if not a.startswith("-")]  # as typed: the checks report these
     multirun = bool({"-m", "--multirun"} & set(rest))
     problem = _validate_overrides(config_name, overrides, multirun=multirun)
     if problem:
         return _error(problem)
+    try:  # free text (instruction, task names) is data: no interpolation expands inside it
+        literal = literal_free_text(overrides)
+        if command in SCHEMAS:  # seeds, split, step budget, run/output dirs: one line, exit 2
+            check_command(command, config_name, literal, multirun)
+    except SayCanError as exc:
+        return _error(str(exc))
+    rest = [a if a.startswith("-") else literal.pop(0) for a in rest]  # what Hydra composes
     if command == "eval":  # task names, families, physical robot x parallel launcher
         from saycan.eval.sweep import check_sweep
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from saycan.errors import ConfigError
 from saycan.planner.loop import LoopOutcome, StepRecord, run_loop
 from saycan.planner.prompts import clean_instruction
 from saycan.seeds import assert_not_training_seed, built_from
@@ -86,6 +87,9 @@ def run_episode(
     out_dir.mkdir(parents=True, exist_ok=True)
     if instruction is not None:
         instruction = clean_instruction(instruction)
+    step_count = isinstance(max_steps, int) and not isinstance(max_steps, bool)
+    if max_steps is not None and not (step_count and max_steps >= 1):  # 0 is not "default"
+        raise ConfigError(f"max_steps must be null or an integer >= 1, got {max_steps!r}")
     for what, seeds in built_from(components.planner).items():
         assert_not_training_seed(seed, seeds, what)  # never evaluate on what a part was built from
     task = Task(task_name, split=split, instruction=instruction)
@@ -107,7 +111,7 @@ def run_episode(
             components.perception,
             components.planner,
             components.executor,
-            max_steps or instance.max_steps,
+            instance.max_steps if max_steps is None else max_steps,
             on_step=record,
             success_detector=getattr(components, "success_detector", None),
             after_skill=after_skill_hook(components),
