@@ -83,13 +83,13 @@ def run_episode(
     on_step=None,
 ) -> EpisodeResult:
     start = time.perf_counter()
+    step_count = isinstance(max_steps, int) and not isinstance(max_steps, bool)
+    if max_steps is not None and not (step_count and max_steps >= 1):  # 0 is not "default"
+        raise ConfigError(f"max_steps must be null or an integer >= 1, got {max_steps!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if instruction is not None:
         instruction = clean_instruction(instruction)
-    step_count = isinstance(max_steps, int) and not isinstance(max_steps, bool)
-    if max_steps is not None and not (step_count and max_steps >= 1):  # 0 is not "default"
-        raise ConfigError(f"max_steps must be null or an integer >= 1, got {max_steps!r}")
     for what, seeds in built_from(components.planner).items():
         assert_not_training_seed(seed, seeds, what)  # never evaluate on what a part was built from
     task = Task(task_name, split=split, instruction=instruction)
