@@ -58,7 +58,8 @@ def load_error(path: Path) -> str:
             ".environ[OPENAI_API_KEY]} in {B}",
             f"'{{A.__new__.__globals__[dataclass].__glob' {HINT}",
         ),
-        ("put {A.__class__.__init__.__globals__}", f"'{{A.__class__.__init__.__globals__}}' {HINT}"),
+        ("put {A.__class__.__init__.__globals__}",
+         f"'{{A.__class__.__init__.__globals__}}' {HINT}"),
         ("put {A!r} in {B}", f"'{{A!r}}' {HINT}"),
         ("put {A:>1000000} in {B}", f"'{{A:>1000000}}' {HINT}"),
         ("put {A.colour.upper} in {B}", f"'{{A.colour.upper}}' {HINT}"),
@@ -92,7 +93,9 @@ def test_the_environment_never_reaches_the_error_or_the_instruction(tmp_path, mo
     assert CANARY not in load_error(path)
     # an interpolation in a template is braces outside the grammar: refused
     path = write(tmp_path / "u.yaml", with_template("put {A} in ${oc.env:OPENAI_API_KEY}"))
-    assert load_error(path) == f"{path}: field 'instructions.seen.0': '{{oc.env:OPENAI_API_KEY}}' {HINT}"
+    assert load_error(path) == (
+        f"{path}: field 'instructions.seen.0': '{{oc.env:OPENAI_API_KEY}}' {HINT}"
+    )
     # other task text that looks like an interpolation stays those characters
     path = write(tmp_path / "v.yaml", {
         **with_template("put {A} in {B} %(x)s $HOME $OPENAI_API_KEY"),
@@ -134,7 +137,8 @@ def test_the_three_placeholders_render_from_the_bindings(tmp_path):
         ("max_steps", "3", "Input should be a valid integer"),
         ("max_steps", 0, "Input should be greater than or equal to 1"),
         ("scene", {"blocks": True, "bowls": 1}, "Input should be a valid integer"),
-        ("scene", {"blocks": 2, "bowls": 1, "matched_pairs": False}, "Input should be a valid integer"),
+        ("scene", {"blocks": 2, "bowls": 1, "matched_pairs": False},
+         "Input should be a valid integer"),
         ("roles", {"A": {"category": "block", "absent": "yes"}, "B": {"category": "bowl"}},
          "Input should be a valid boolean"),
         ("roles", {"A": {"category": "block", "held": 1}, "B": {"category": "bowl"}},
