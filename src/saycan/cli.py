@@ -44,6 +44,7 @@ def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bo
     from omegaconf.errors import OmegaConfBaseException
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import Glob
 
     try:
         # A sweep (`planner=a,b`, `seed=range(0,10)`) is checked through its first value.
@@ -52,6 +53,8 @@ def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bo
             if o.is_sweep_override():
                 if not multirun:
                     return f"{o.input_line!r} is a sweep: add --multirun (-m), or quote the value"
+                if isinstance(o.value(), Glob):  # Hydra globs config-group options only
+                    return f"{o.input_line!r}: glob() is not supported; list the values"
                 single.append(f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}")
             else:
                 single.append(o.input_line)

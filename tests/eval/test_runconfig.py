@@ -85,6 +85,7 @@ def unwritable(tmp_path) -> Path:
         (["eval", "-m", "episodes_per_task=2,0"],
          "invalid episodes_per_task 0: expected an integer >= 1"),
         (["eval", "-m", "split=seen,bogus"], f"invalid split 'bogus': expected {SPLITS}"),
+        (["eval", "-m", "seed=glob(*)"], "'seed=glob(*)': glob() is not supported; list the values"),
         (["calibrate", "epsilon=1.5"],
          "invalid epsilon 1.5: expected a number strictly between 0 and 1"),
     ],
