@@ -177,6 +177,68 @@ def test_a_directory_named_like_a_task_file_is_one_line(tmp_path):
     assert load_error(path) == f"task file not found: {path}"
 
 
+TEXT = """name: t
+family: single
+scene: {blocks: 2, bowls: 1}
+roles:
+  A: {category: block}
+  B: {category: bowl}
+instructions: {seen: ["put the {A} in the {B}"]}
+goal: [{pred: in, args: [A, B]}]
+max_steps: 3
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (TEXT + "max_steps: 40\n", 10),  # PyYAML kept the last: 40 steps, silently
+        (TEXT.replace("  B: {category: bowl}\n", "  B: {category: bowl}\n  A: {category: bowl}\n"),
+         7),  # the role A silently became a bowl
+        (TEXT.replace("{category: block}", "{category: block, category: bowl}"), 5),
+    ],
+)
+def test_a_key_written_twice_is_one_line(tmp_path, text, line):
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    assert load_error(path) == f"{path}: not valid YAML (line {line}: a key written twice in one " \
+        "mapping)"
+
+
+def test_a_merged_key_may_still_be_overridden(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(TEXT.replace(
+        "  A: {category: block}", "  A: {<<: {category: block, colour: red}, colour: blue}"))
+    assert load_task(str(path)).roles["A"].colour == "blue"
+
+
+@pytest.mark.parametrize(
+    ("template", "detail"),
+    [
+        ("", "the template is empty"),
+        (" \n\t ", "the template is empty"),
+        ("put the {A} in the {B} \x1b[2J", "the template contains control characters"),
+        ("put the {A} \u202e in the {B}", "the template contains control characters"),
+        ("put the {A} at the {L.colour} corner", "{L.colour}: a location role has no colour"),
+    ],
+)
+def test_templates_the_planner_would_refuse_are_refused_at_load(tmp_path, template, detail):
+    """These loaded, then failed (or rendered a blank) only in the episodes that sampled the
+    template: mid-sweep, as error records, with exit code 0."""
+    data = {**with_template("put {A} in {B}"),
+            "roles": {**BASE["roles"], "L": {"category": "location"}},
+            "instructions": {"seen": ["put {A} in {B}", template]}}
+    path = write(tmp_path / "t.yaml", data)
+    assert load_error(path) == f"{path}: field 'instructions.seen.1': {detail}"
+
+
+def test_a_huge_task_file_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "t.yaml"
+    with path.open("wb") as f:  # sparse: a link to a disk image reads as gigabytes
+        f.truncate(8 * 2**30)
+    assert load_error(path) == f"{path}: the task file is larger than 1000000 bytes"
+
+
 # ------------------------------------------------------------------------- properties
 ROLES = ("A", "B")
 TEMPLATE_TEXT = st.lists(

@@ -31,6 +31,10 @@ from saycan.sim.scene_spec import LOCATIONS
 
 SPEC_DIR = Path(__file__).parent / "specs"
 
+#: A task file is a page of YAML; a larger one (a link to a disk image, a log) is refused
+#: before it is read into memory.
+MAX_TASK_FILE_BYTES = 1_000_000
+
 Category = Literal["block", "bowl", "location"]
 PredicateName = Literal[
     "in", "on", "at", "left_of", "right_of", "tower", "all_in_matching_bowl", "nothing_moved"
@@ -285,12 +289,14 @@ class TaskSpec(_Strict):
                     raise ValueError(f"roles.{name}.colour: none of {sorted(allowed)} is in scene.colours")
         for split, templates in (("seen", self.instructions.seen), ("unseen", self.instructions.unseen)):
             for i, t in enumerate(templates):
-                for role in template_roles(t, f"instructions.{split}.{i}"):
+                where = f"instructions.{split}.{i}"
+                for role in template_roles(t, where):
                     if role not in self.roles:
                         raise ValueError(
-                            f"instructions.{split}.{i}: {{{role}}} names no declared role; "
+                            f"{where}: {{{role}}} names no declared role; "
                             f"roles: {', '.join(self.roles) or '(none)'}"
                         )
+                _check_template_text(t, where, self.roles)
         for category in ("block", "bowl"):
             needed = sum(1 for r in self.roles.values() if r.category == category and not r.absent)
             available = getattr(self.scene, category + "s").min
@@ -344,6 +350,50 @@ def template_roles(template: str, where: str = "template") -> list[str]:
     return roles
 
 
+def _check_template_text(template: str, where: str, roles: dict[str, RoleSpec]) -> None:
+    """What the planner refuses in an instruction is refused here, at load, rather than in
+    whichever episode samples the template: no text, or control characters. `{L.colour}` of
+    a location role is refused too: a place has no colour, and it rendered as nothing."""
+    if not " ".join(template.split()):
+        raise ValueError(f"{where}: the template is empty")
+    if not all(ch.isprintable() for ch in " ".join(template.split())):
+        raise ValueError(f"{where}: the template contains control characters")
+    for m in PLACEHOLDER.finditer(template):
+        if m.group(2) == "colour" and roles[m.group(1)].category == "location":
+            raise ValueError(f"{where}: {m.group(0)}: a location role has no colour")
+
+
+class _TaskLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping: PyYAML silently
+    keeps the last, so a second `max_steps:` or a role declared twice ran as something the
+    author did not see. Keys brought in by a merge (`<<: *base`) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable: the base class reports it
+                continue
+            if duplicate:
+                raise _DuplicateKey(key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, line: int):
+        super().__init__(f"line {line}: a key written twice in one mapping")
+        self.line = line
+
+
+_TaskLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                            _TaskLoader.construct_mapping)
+
+
 def available_tasks() -> list[str]:
     return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
 
@@ -367,12 +417,18 @@ def load_task(name_or_path: str | Path) -> TaskSpec:
     elif not path.is_file():
         raise UnknownTaskError(f"task file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_TASK_FILE_BYTES + 1)
+        if len(raw) > MAX_TASK_FILE_BYTES:
+            raise ConfigError(f"{path}: the task file is larger than {MAX_TASK_FILE_BYTES} bytes")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError(f"{path}: cannot read the task file ({reason})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_TaskLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     except (yaml.YAMLError, ValueError, OverflowError) as exc:  # bad dates raise ValueError
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
     except RecursionError:
