@@ -37,6 +37,22 @@ def _error(message: str) -> int:
     return 2
 
 
+#: The Hydra flags passed on (a value after `=`: `--cfg=job`). Others are refused: with
+#: --config-name, --config-path or --config-dir Hydra would run another config than the one
+#: checked here, --experimental-rerun unpickles a file (running any code in it), and an
+#: abbreviation (`--multi`) would switch modes behind the checks' back.
+HYDRA_FLAGS = frozenset({"-m", "--multirun", "-h", "--help", "--hydra-help", "--version",
+                         "--cfg", "--resolve", "--package", "--info"})
+
+
+def _unsupported_flag(args: Sequence[str]) -> str | None:
+    for arg in args:
+        if arg.startswith("-") and arg.split("=", 1)[0] not in HYDRA_FLAGS:
+            return (f"unsupported option {arg.split('=', 1)[0]!r}; options: "
+                    f"{', '.join(sorted(HYDRA_FLAGS))} (a value after '=': --cfg=job)")
+    return None
+
+
 def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bool = False) -> str | None:
     """Compose once with the overrides; return a one-line error, or None if they are valid."""
     from hydra import compose, initialize_config_module
@@ -46,21 +62,30 @@ def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bo
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import Glob
 
+    from saycan.eval.runconfig import check_sweep_size, sweep_strings
+
     try:
         # A sweep (`planner=a,b`, `seed=range(0,10)`) is checked through its first value.
-        single = []
+        single, counts = [], []
         for o in OverridesParser.create().parse_overrides(list(overrides)):
             if o.is_sweep_override():
                 if not multirun:
                     return f"{o.input_line!r} is a sweep: add --multirun (-m), or quote the value"
                 if isinstance(o.value(), Glob):  # Hydra globs config-group options only
                     return f"{o.input_line!r}: glob() is not supported; list the values"
-                single.append(f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}")
+                values = sweep_strings(o)  # none, too many, or a hydra.* key: one line
+                counts.append(len(values))
+                single.append(f"{o.get_key_element()}={values[0]}")
             else:
                 single.append(o.input_line)
+        check_sweep_size(counts)
         with initialize_config_module("saycan.configs", version_base="1.3"):
             compose(config_name, overrides=single)
-    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+    except SayCanError as exc:
+        return str(exc)
+    except (HydraException, OmegaConfBaseException, ValueError, AssertionError) as exc:
+        # OmegaConf asserts on some bad overrides (`+hydra.sweeper.params.seed=1` with no
+        # params: "Unexpected type for root"); they are input errors like the others.
         first = str(exc).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3]) if first else type(exc).__name__
         return f"invalid configuration: {detail}"
@@ -219,8 +244,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config_name, rest = f"{command}_{rest[0]}", rest[1:]
     from saycan.eval.runconfig import SCHEMAS, check_command, literal_free_text
 
+    problem = _unsupported_flag(rest)
+    if problem:
+        return _error(problem)
     overrides = [a for a in rest if not a.startswith("-")]  # as typed: the checks report these
-    multirun = bool({"-m", "--multirun"} & set(rest))
+    flags = [a for a in rest if a.startswith("-")]
+    multirun = bool({"-m", "--multirun"} & set(flags))
     problem = _validate_overrides(config_name, overrides, multirun=multirun)
     if problem:
         return _error(problem)
@@ -230,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_command(command, config_name, literal, multirun)
     except SayCanError as exc:
         return _error(str(exc))
-    rest = [a if a.startswith("-") else literal.pop(0) for a in rest]  # what Hydra composes
+    rest = [*flags, *literal]  # what Hydra composes; flags first (argparse takes one run)
     if command == "eval":  # task names, families, physical robot x parallel launcher
         from saycan.eval.sweep import check_sweep
 

@@ -89,6 +89,28 @@ def unwritable(tmp_path) -> Path:
          "'seed=glob(*)': glob() is not supported; list the values"),
         (["calibrate", "epsilon=1.5"],
          "invalid epsilon 1.5: expected a number strictly between 0 and 1"),
+        # a sweep over nothing (it raised StopIteration with a traceback, exit 1)
+        (["run", "-m", "seed=range(3,3)"], "'seed=range(3,3)' sweeps over no values"),
+        (["eval", "-m", "seed=range(0,3,-1)"], "'seed=range(0,3,-1)' sweeps over no values"),
+        # a sweep too large to list (the check hung, silently, for minutes)
+        (["eval", "-m", "seed=range(0,100000000)"],
+         "'seed=range(0,100000000)' sweeps over more than 10000 values; split the sweep"),
+        (["eval", "-m", "seed=range(0,5000)", "planner=oracle,random,llm_only"],
+         "the sweep makes 15000 jobs; the limit is 10000: split it"),
+        # Hydra refuses to sweep its own settings with two lines and exit 1
+        (["eval", "-m", "hydra.sweeper.params.seed=range(-2,0)"],
+         "'hydra.sweeper.params.seed=range(-2,0)': a hydra setting cannot be swept; "
+         "quote the value"),
+        # the sweeper's params are sweep values too (they ran seed -2 as error records, exit 0)
+        (["eval", "-m", "experiment=smoke", "hydra.sweeper.params.seed='range(-2,0)'"],
+         "invalid seed -2: expected a non-negative integer"),
+        (["eval", "-m", "experiment=smoke", "+hydra.sweeper.params.episodes_per_task=0"],
+         "invalid episodes_per_task 0: expected an integer >= 1"),
+        (["eval", "-m", "experiment=smoke", "hydra.sweeper.params.seed='range(0,20000)'"],
+         "'seed=range(0,20000)' sweeps over more than 10000 values; split the sweep"),
+        # OmegaConf asserts here (there are no params to add to): it was a traceback
+        (["eval", "-m", "+hydra.sweeper.params.seed=1"],
+         "invalid configuration: Unexpected type for root: NoneType"),
     ],
 )
 def test_bad_setting_is_one_line_and_exit_2(capsys, tmp_path, argv, line):
@@ -159,6 +181,60 @@ def test_free_text_is_literal(capsys, tmp_path):
     assert line.startswith("saycan: error: unknown task '${oc.env:OPENAI_API_KEY}'; available: ")
     [rewritten] = literal_free_text(["instruction='${oc.env:OPENAI_API_KEY}'"])
     assert rewritten == "instruction='\\${oc.env:OPENAI_API_KEY}'"
+
+
+def test_a_sweeper_param_never_resolves_an_interpolation(capsys, tmp_path):
+    """The sweeper resolves its params, then the job resolves the override they became: no
+    escaping keeps `${` literal there, so it is refused. (This put the API key into every
+    record, episode page, directory name and the report.)"""
+    out = tmp_path / "never"
+    for param in ("+hydra.sweeper.params.instruction", "hydra.sweeper.params.task",
+                  "hydra.sweeper.params.planner"):
+        line = error_line(capsys, "eval", "-m", "experiment=smoke",
+                          f"{param}='${{oc.env:OPENAI_API_KEY}}'", f"hydra.sweep.dir={out}")
+        assert line == (f"saycan: error: {param.lstrip('+')}: a swept value cannot hold '${{'")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flag",
+    ["--experimental-rerun", "--config-dir", "--config-name", "--config-path", "-cd", "-cn",
+     "--multi", "--exp", "--shell-completion", "--"],
+)
+def test_hydra_flags_that_bypass_the_checks_are_refused(capsys, tmp_path, flag):
+    """--experimental-rerun unpickles the file it names (any code in it runs); the --config-*
+    flags run another config than the one validated; an abbreviation switches modes."""
+    marker = tmp_path / "unpickled"
+    evil = tmp_path / "evil.pickle"
+    evil.write_bytes(
+        b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."  # pickle protocol 0
+    )
+    line = error_line(capsys, "run", f"{flag}={evil}", f"hydra.run.dir={tmp_path / 'r'}")
+    assert line.startswith(f"saycan: error: unsupported option {flag!r}; options: --cfg, ")
+    assert not marker.exists() and not (tmp_path / "r").exists()
+
+
+def test_structured_free_text_with_an_interpolation_is_refused(capsys, tmp_path):
+    run_dir = tmp_path / "never"
+    assert error_line(capsys, "run", "instruction={a:${oc.env:OPENAI_API_KEY}}",
+                      f"hydra.run.dir={run_dir}") == (
+        "saycan: error: instruction: this value cannot be taken literally; remove '${'")
+    assert error_line(
+        capsys, "run", "prompt=code_fewshot",
+        "prompt.examples.0.instruction='${oc.env:OPENAI_API_KEY}'", f"hydra.run.dir={run_dir}"
+    ) == "saycan: error: prompt.examples.0.instruction: free text cannot hold '${'"
+    assert not run_dir.exists()
+
+
+def test_the_prompt_header_is_literal():
+    """The header is sent to the language model and recorded in every trace's prompt: an
+    interpolation in it put the API key there."""
+    from hydra import compose, initialize_config_module
+
+    typed = ["prompt.header='${oc.env:OPENAI_API_KEY} says hi'"]
+    with initialize_config_module("saycan.configs", version_base="1.3"):
+        cfg = compose("config", overrides=literal_free_text(typed))
+    assert cfg.prompt.header == "${oc.env:OPENAI_API_KEY} says hi"
 
 
 # ------------------------------------------------------------------------- properties

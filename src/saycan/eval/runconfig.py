@@ -13,9 +13,11 @@ types are data, and OmegaConf interpolation (`${oc.env:SECRET}`) never expands i
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +39,15 @@ from saycan.planner.prompts import clean_instruction
 from saycan.sim.tasks.instance import SPLITS, Task
 from saycan.sim.tasks.spec import load_task
 
-#: Free-text keys: what the user types there is taken literally (no interpolation).
-LITERAL_KEYS = ("instruction", "task", "tasks")
+#: Free-text keys: what the user types there is taken literally (no interpolation). The
+#: prompt's header is text sent to the language model and recorded in every trace.
+LITERAL_KEYS = ("instruction", "task", "tasks", "prompt.header")
+#: Free text held in structures (the prompt's few-shot examples): `${` is refused there.
+NO_INTERPOLATION_PREFIXES = ("prompt.examples",)
+
+#: The most jobs one sweep may make: `seed=range(0,100000000)` would otherwise keep the check
+#: (and Hydra, which lists every job first) busy for minutes with no output.
+MAX_SWEEP_JOBS = 10_000
 
 #: What each checked key accepts, in the words of the one-line error.
 EXPECTED = {
@@ -160,7 +169,11 @@ def literal_free_text(overrides: Sequence[str]) -> list[str]:
             out.append(text)  # the override check reports the syntax error
             continue
         key = o.get_key_element()
-        if key.lstrip("+~") not in LITERAL_KEYS or o.is_delete():
+        bare = key.lstrip("+~")
+        if "${" in text and any(bare == p or bare.startswith(p + ".")
+                                for p in NO_INTERPOLATION_PREFIXES):
+            raise ConfigError(f"{bare}: free text cannot hold '${{'")
+        if bare not in LITERAL_KEYS or o.is_delete():
             out.append(text)
             continue
         prefix = text[: len(text) - len(text.lstrip("+~"))]
@@ -182,6 +195,8 @@ def literal_free_text(overrides: Sequence[str]) -> list[str]:
             rewritten = f"{prefix}{o.key_or_group}={','.join(values)}"
         else:
             literal = _literal_value(o.value())
+            if literal is None and "${" in text:  # a mapping, or a list holding one
+                raise ConfigError(f"{bare}: this value cannot be taken literally; remove '${{'")
             if literal is None:
                 out.append(text)
                 continue
@@ -214,7 +229,7 @@ def _job_values(override: str) -> list[Any]:
     if not o.is_sweep_override():
         return [o.value()]
     key = o.get_key_element()
-    return [parser.parse_overrides([f"{key}={v}"])[0].value() for v in o.sweep_string_iterator()]
+    return [parser.parse_overrides([f"{key}={v}"])[0].value() for v in sweep_strings(o)]
 
 
 # ---------------------------------------------------------------------------- the settings
@@ -250,6 +265,30 @@ def validate_settings(command: str, cfg: DictConfig | dict) -> RunSettings:
         raise ConfigError(f"invalid {key} {shown}: expected {expected}") from None
 
 
+def sweep_strings(override: Any) -> list[str]:
+    """The value strings of a sweep override, each as its job gets it. `ConfigError` for a
+    sweep over no values (`range(3,3)`: Hydra would run nothing, silently), over more than
+    `MAX_SWEEP_JOBS` values, or over a `hydra.*` setting (Hydra refuses those with exit 1)."""
+    key = override.get_key_element().lstrip("+~")
+    if key == "hydra" or key.startswith("hydra."):
+        raise ConfigError(f"{override.input_line!r}: a hydra setting cannot be swept; "
+                          "quote the value")
+    values = list(islice(override.sweep_string_iterator(), MAX_SWEEP_JOBS + 1))
+    if not values:
+        raise ConfigError(f"{override.input_line!r} sweeps over no values")
+    if len(values) > MAX_SWEEP_JOBS:
+        raise ConfigError(f"{override.input_line[:60]!r} sweeps over more than "
+                          f"{MAX_SWEEP_JOBS} values; split the sweep")
+    return values
+
+
+def check_sweep_size(counts: Sequence[int]) -> None:
+    """A sweep makes the product of its keys' value counts jobs: at most `MAX_SWEEP_JOBS`."""
+    if math.prod(counts) > MAX_SWEEP_JOBS:
+        raise ConfigError(f"the sweep makes {math.prod(counts)} jobs; the limit is "
+                          f"{MAX_SWEEP_JOBS}: split it")
+
+
 def _sweep_values(override: Any) -> list[Any]:
     """Every value a sweep override gives its key; a glob (task names) is checked elsewhere."""
     from hydra.core.override_parser.types import ChoiceSweep, Glob, RangeSweep
@@ -280,7 +319,7 @@ def check_command(
 
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     first = [
-        f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" if o.is_sweep_override()
+        f"{o.get_key_element()}={sweep_strings(o)[0]}" if o.is_sweep_override()
         else o.input_line
         for o in parsed
     ]
@@ -290,11 +329,18 @@ def check_command(
     base = settings.model_dump()
     schema = SCHEMAS[command]
     jobs = [settings]
-    for o in parsed:
+    swept = [o for o in parsed if o.is_sweep_override()]
+    if multirun:  # Hydra's sweeper adds these to the command line's (which replace them)
+        typed = {o.get_key_element().lstrip("+~") for o in parsed}
+        swept = [o for o in _sweeper_params(cfg) if o.get_key_element() not in typed] + swept
+    counts = []
+    for o in swept:
+        values = _sweep_values(o) if o.is_sweep_override() else [o.value()]
+        counts.append(len(values))
         key = o.get_key_element().lstrip("+~")
-        if not o.is_sweep_override() or key not in schema.model_fields:
-            continue
-        jobs += [validate_settings(command, {**base, key: v}) for v in _sweep_values(o)]
+        if key in schema.model_fields:
+            jobs += [validate_settings(command, {**base, key: v}) for v in values]
+    check_sweep_size(counts)
     if command == "run":  # eval and calibrate check their task lists (eval.sweep.check_sweep)
         for task, split in dict.fromkeys((s.task, s.split) for s in jobs):
             Task(load_task(task), split=split)  # the file parses, the split has templates
@@ -313,6 +359,34 @@ def check_command(
             raise ConfigError(f"output {output!r} is a directory; give a file path")
         check_writable_dir(target.parent, "output's directory")
     return settings
+
+
+def _sweeper_params(cfg: DictConfig) -> list[Any]:
+    """`hydra.sweeper.params` (an experiment's sweep, or set on the command line) as parsed
+    overrides. They bypass the command line's checks, so they get the same ones here; a
+    `${` is refused outright: the sweeper resolves it once and the job a second time, so no
+    escaping keeps it literal (`+hydra.sweeper.params.instruction='${oc.env:API_KEY}'` put
+    the key into every record, page and directory name)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    params = OmegaConf.select(cfg, "hydra.sweeper.params")
+    if not isinstance(params, DictConfig):
+        return []
+    parser = OverridesParser.create()
+    out = []
+    for key, value in OmegaConf.to_container(params, resolve=False).items():
+        where = f"hydra.sweeper.params.{key}"
+        if "${" in f"{key}={value}":
+            raise ConfigError(f"{where}: a swept value cannot hold '${{'")
+        try:
+            (o,) = parser.parse_overrides([f"{key}={value}"])
+        except HydraException as exc:
+            raise ConfigError(f"{where}: {' '.join(str(exc).split())[:200]}") from None
+        if o.is_sweep_override():
+            sweep_strings(o)  # empty, huge or over a hydra setting: one line
+        out.append(o)
+    return out
 
 
 def _against(path: str, cwd: Path) -> Path:
