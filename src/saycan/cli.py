@@ -250,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = [a for a in rest if not a.startswith("-")]  # as typed: the checks report these
     flags = [a for a in rest if a.startswith("-")]
     multirun = bool({"-m", "--multirun"} & set(flags))
+    if multirun and command != "eval":  # each job exits the process: job 0 ended the sweep
+        return _error(f"--multirun is for saycan eval (saycan {command} runs one job); "
+                      "sweep episodes with saycan eval -m ...")
     problem = _validate_overrides(config_name, overrides, multirun=multirun)
     if problem:
         return _error(problem)

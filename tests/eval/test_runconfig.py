@@ -90,7 +90,12 @@ def unwritable(tmp_path) -> Path:
         (["calibrate", "epsilon=1.5"],
          "invalid epsilon 1.5: expected a number strictly between 0 and 1"),
         # a sweep over nothing (it raised StopIteration with a traceback, exit 1)
-        (["run", "-m", "seed=range(3,3)"], "'seed=range(3,3)' sweeps over no values"),
+        (["eval", "-m", "seed=range(3,3)"], "'seed=range(3,3)' sweeps over no values"),
+        # a multirun of anything but eval ran job 0 only (its sys.exit ended the sweep), exit 0
+        (["run", "-m", "seed=0,1"], "--multirun is for saycan eval (saycan run runs one job); "
+         "sweep episodes with saycan eval -m ..."),
+        (["calibrate", "--multirun", "seed_start=0,1"], "--multirun is for saycan eval "
+         "(saycan calibrate runs one job); sweep episodes with saycan eval -m ..."),
         (["eval", "-m", "seed=range(0,3,-1)"], "'seed=range(0,3,-1)' sweeps over no values"),
         # a sweep too large to list (the check hung, silently, for minutes)
         (["eval", "-m", "seed=range(0,100000000)"],
