@@ -178,6 +178,24 @@ def test_unwritable_run_sweep_and_output_directories(capsys, unwritable, tmp_pat
     assert not ok.exists()  # the probe leaves nothing behind
 
 
+def test_hydras_config_directory_is_checked_too(capsys, unwritable, tmp_path):
+    """`.hydra/` goes to `hydra.output_subdir`, an absolute path as it stands: an unwritable
+    one was a traceback from Hydra with exit code 1, after the run directory was made."""
+    run_dir = tmp_path / "run"
+    reason = "Permission denied" if unwritable != Path("/sys") else "Operation not permitted"
+    for argv in (["run"], ["eval", "-m", "seed=1,2"]):
+        line = error_line(capsys, *argv, f"hydra.output_subdir={unwritable}/x",
+                          f"hydra.run.dir={run_dir}", f"hydra.sweep.dir={run_dir}")
+        assert line == f"saycan: error: cannot write in hydra.output_subdir '{unwritable}/x': " \
+            f"{reason}"
+    (tmp_path / "afile").write_text("")
+    assert error_line(capsys, "run", "hydra.output_subdir=afile/x",
+                      f"hydra.run.dir={tmp_path}") == (
+        f"saycan: error: cannot use hydra.output_subdir '{tmp_path}/afile/x': "
+        f"'{tmp_path}/afile' is not a directory")
+    assert not run_dir.exists()
+
+
 def test_free_text_is_literal(capsys, tmp_path):
     """`${...}` in a free-text value is those characters: the task name below is reported as
     typed, not as the key it would have resolved to."""

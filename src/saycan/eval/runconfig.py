@@ -349,6 +349,7 @@ def check_command(
         _check_dir_setting(cfg, "hydra.sweep.dir", "sweep directory", cwd)
     else:
         _check_dir_setting(cfg, "hydra.run.dir", "run directory", cwd)
+    _check_output_subdir(cfg, multirun, cwd)
     output_dir = getattr(settings, "output_dir", None)
     if output_dir:
         check_writable_dir(_against(output_dir, cwd), "output_dir")
@@ -403,6 +404,25 @@ def _check_dir_setting(cfg: DictConfig, key: str, what: str, cwd: Path) -> None:
         return
     if value:
         check_writable_dir(_against(str(value), cwd), what)
+
+
+def _check_output_subdir(cfg: DictConfig, multirun: bool, cwd: Path) -> None:
+    """Hydra writes each job's `.hydra/` config into `hydra.output_subdir` below the job's
+    directory, or at that path when it is absolute (`hydra.output_subdir=/proc/x` was a
+    traceback with exit 1). A relative one in a sweep lies below a job directory that does
+    not exist yet: the sweep directory's check covers it."""
+    subdir = OmegaConf.select(cfg, "hydra.output_subdir", default=None)
+    if not subdir:
+        return
+    if Path(str(subdir)).is_absolute():
+        check_writable_dir(Path(str(subdir)), "hydra.output_subdir")
+    elif not multirun:
+        try:
+            run_dir = OmegaConf.select(cfg, "hydra.run.dir", throw_on_resolution_failure=True)
+        except Exception:  # noqa: BLE001 - resolvable only inside the job
+            return
+        if run_dir:
+            check_writable_dir(_against(str(run_dir), cwd) / str(subdir), "hydra.output_subdir")
 
 
 def check_writable_dir(path: Path, what: str) -> None:
