@@ -191,3 +191,29 @@ def test_real_llm_planners_sweep_with_two_workers(tmp_path: Path):
     recs = records(out)
     assert all(r["llm"] != "none" and r["steps"] >= 1 for r in recs)
     assert summary["report"] is None or (out / "report.md").is_file()
+
+
+def test_task_files_named_alike_keep_their_own_episode_directories(tmp_path: Path):
+    """`a/x.yaml` and `b/x.yaml` shared one episode directory: the second trace replaced the
+    first, whose record then pointed at it. `saycan calibrate` joined the task path itself
+    under the run directory, so an absolute one was a traceback (NotADirectoryError)."""
+    for sub, name in (("a", "first"), ("b", "second")):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "x.yaml").write_text(SEEN_ONLY.replace("seen_only", name))
+    files = [str(tmp_path / "a" / "x.yaml"), str(tmp_path / "b" / "x.yaml")]
+    out = tmp_path / "results"
+    last_json(saycan("eval", f"tasks=[{','.join(files)}]", "episodes_per_task=1", "quiet=true",
+                     "planner=oracle", "executor=teleport", f"output_dir={out}",
+                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path))
+    recs = records(out)
+    assert sorted(r["task"] for r in recs) == ["first", "second"]
+    for r in recs:
+        assert Path(r["trace"]).is_relative_to(out)
+        assert json.loads((Path(r["trace"]).parent / "episode.json").read_text())["task"] \
+            == r["task"]
+    run = tmp_path / "calibrate"
+    proc = saycan("calibrate", "planner=oracle", f"tasks=[{files[0]}]", "episodes_per_task=1",
+                  f"hydra.run.dir={run}", cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    [episode] = (run / "episodes").glob("x-*/2000/trace.jsonl")
+    assert (tmp_path / "a" / "x.yaml").is_file()  # nothing was made beside the task file

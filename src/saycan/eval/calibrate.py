@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError
 from saycan.runtime.episode import run_episode
-from saycan.eval.jobs import expand_tasks
+from saycan.eval.jobs import episode_dir_name, expand_tasks
 from saycan.runtime.components import build_components
 from saycan.planner.ask import conformal_quantile, right_call
 from saycan.planner.decision import Decision, option_probabilities
@@ -95,8 +95,9 @@ def calibrate_command(cfg: DictConfig, run_dir: Path) -> int:
     try:
         for task in tasks:
             for seed in seeds:
-                run_episode(components, task, seed, Path(run_dir) / "episodes" / task / str(seed),
-                            split=str(cfg.split), video=False, frames=False)
+                where = Path(run_dir) / "episodes" / episode_dir_name(task) / str(seed)
+                run_episode(components, task, seed, where, split=str(cfg.split), video=False,
+                            frames=False)
     finally:
         components.close()
     q_hat = conformal_quantile(teacher.scores, epsilon)

@@ -180,7 +180,7 @@ def run_episodes(
         if build_error is not None:
             record = _failed_record(task, seed, split, build_error)
         else:
-            episode_dir = Path(results_dir) / "episodes" / f"{_safe(label)}-{cid[:8]}" / Path(task).stem / str(seed)
+            episode_dir = Path(results_dir) / "episodes" / f"{_safe(label)}-{cid[:8]}" / episode_dir_name(task) / str(seed)
             try:
                 record = run_episode(
                     components, task, seed, episode_dir, split=split,
@@ -205,6 +205,18 @@ def run_episodes(
         if on_record:
             on_record(records[-1], True)
     return records
+
+
+def episode_dir_name(task: str) -> str:
+    """The directory an episode of `task` goes in, below a results directory's `episodes/`:
+    a packaged task's name, or a task file's stem plus a digest of its absolute path. With
+    the stem alone, `a/x.yaml` and `b/x.yaml` wrote into one directory (the second trace
+    replaced the first, whose record then pointed at it); with the path itself, an absolute
+    one escaped the results directory."""
+    if task in available_tasks():
+        return task
+    digest = hashlib.sha1(str(Path(task).expanduser().resolve()).encode()).hexdigest()[:8]
+    return f"{_safe(Path(task).stem)}-{digest}"
 
 
 def _torch_threads() -> int | None:
