@@ -113,6 +113,12 @@ def unwritable(tmp_path) -> Path:
          "invalid episodes_per_task 0: expected an integer >= 1"),
         (["eval", "-m", "experiment=smoke", "hydra.sweeper.params.seed='range(0,20000)'"],
          "'seed=range(0,20000)' sweeps over more than 10000 values; split the sweep"),
+        # the check reads task files and output paths where saycan starts, the job read them
+        # from its run directory: a relative task passed, then failed after the dir was made
+        (["run", "hydra.job.chdir=true", "task=src/x.yaml"],
+         "hydra.job.chdir must stay false: paths are relative to where saycan runs"),
+        (["eval", "-m", "hydra.job.chdir=true", "seed=1,2"],
+         "hydra.job.chdir must stay false: paths are relative to where saycan runs"),
         # OmegaConf asserts here (there are no params to add to): it was a traceback
         (["eval", "-m", "+hydra.sweeper.params.seed=1"],
          "invalid configuration: Unexpected type for root: NoneType"),

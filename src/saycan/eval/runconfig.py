@@ -325,6 +325,11 @@ def check_command(
     ]
     with initialize_config_module("saycan.configs", version_base="1.3"):
         cfg = compose(config_name, overrides=first, return_hydra_config=True)
+    if OmegaConf.select(cfg, "hydra.job.chdir", default=False) is not False:
+        # task files, output_dir and output are checked where saycan starts; a job that
+        # changed into its run directory read them relative to it instead
+        raise ConfigError("hydra.job.chdir must stay false: paths are relative to where "
+                          "saycan runs")
     settings = validate_settings(command, cfg)
     base = settings.model_dump()
     schema = SCHEMAS[command]
