@@ -119,6 +119,10 @@ def unwritable(tmp_path) -> Path:
          "hydra.job.chdir must stay false: paths are relative to where saycan runs"),
         (["eval", "-m", "hydra.job.chdir=true", "seed=1,2"],
          "hydra.job.chdir must stay false: paths are relative to where saycan runs"),
+        # a resolver's message quoted what the inner interpolation resolved to: the API key
+        (["run", "seed='${${oc.env:OPENAI_API_KEY}}'"],
+         "invalid seed '${${oc.env:OPENAI_API_KEY}}': it does not resolve "
+         "(InterpolationKeyError)"),
         # OmegaConf asserts here (there are no params to add to): it was a traceback
         (["eval", "-m", "+hydra.sweeper.params.seed=1"],
          "invalid configuration: Unexpected type for root: NoneType"),
@@ -182,6 +186,16 @@ def test_unwritable_run_sweep_and_output_directories(capsys, unwritable, tmp_pat
         "is not a directory"
     )
     assert not ok.exists()  # the probe leaves nothing behind
+
+
+def test_an_unresolvable_run_directory_is_one_line(capsys, tmp_path, monkeypatch):
+    """Hydra's own report of it was a traceback with exit code 1."""
+    monkeypatch.delenv("SAYCAN_TEST_UNSET_VARIABLE", raising=False)
+    for command, key in (("run", "hydra.run.dir"), ("eval", "hydra.sweep.dir")):
+        argv = [command, "-m", "seed=1,2"] if command == "eval" else [command]
+        line = error_line(capsys, *argv, f"{key}='r/${{oc.env:SAYCAN_TEST_UNSET_VARIABLE}}'")
+        assert line == (f"saycan: error: invalid {key} 'r/${{oc.env:SAYCAN_TEST_UNSET_VARIABLE}}'"
+                        ": it does not resolve (InterpolationResolutionError)")
 
 
 def test_hydras_config_directory_is_checked_too(capsys, unwritable, tmp_path):

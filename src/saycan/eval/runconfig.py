@@ -251,8 +251,10 @@ def validate_settings(command: str, cfg: DictConfig | dict) -> RunSettings:
             try:  # a packaged interpolation; a user's free text was made literal already
                 value = OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
             except Exception as exc:  # noqa: BLE001 - OmegaConf raises many kinds
-                reason = " ".join(str(exc).split())
-                raise ConfigError(f"invalid {key} {value!r}: {reason}") from None
+                # not its message: that quotes what an inner interpolation resolved to
+                # (`seed='${${oc.env:API_KEY}}'`: "Interpolation key 'sk-...' not found")
+                raise ConfigError(f"invalid {key} {_shown(value)}: it does not resolve "
+                                  f"({type(exc).__name__})") from None
             value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
         data[key] = value
     try:  # an unusable instruction raises clean_instruction's own one-line InstructionError
@@ -405,8 +407,16 @@ def _check_dir_setting(cfg: DictConfig, key: str, what: str, cwd: Path) -> None:
     the running job, `${hydra:...}`) is left to Hydra."""
     try:
         value = OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
-    except Exception:  # noqa: BLE001 - resolvable only inside the job
-        return
+    except Exception as exc:  # noqa: BLE001 - OmegaConf raises many kinds
+        raw = OmegaConf.to_container(cfg.hydra, resolve=False)
+        for part in key.split(".")[1:]:
+            raw = raw.get(part) if isinstance(raw, dict) else None
+        if "${hydra:" in str(raw):  # resolvable only inside the job: Hydra's to check
+            return
+        # Hydra's own report of this is a traceback with exit code 1; the message is not
+        # shown, as it may quote what an inner interpolation resolved to
+        raise ConfigError(f"invalid {key} {_shown(raw)}: it does not resolve "
+                          f"({type(exc).__name__})") from None
     if value:
         check_writable_dir(_against(str(value), cwd), what)
 
