@@ -53,6 +53,13 @@ def _unsupported_flag(args: Sequence[str]) -> str | None:
     return None
 
 
+def _is_config_group(key: str) -> bool:
+    """`planner`, `hydra/launcher`: a key that chooses a config file, not a value."""
+    import saycan.configs
+
+    return "/" in key or (Path(saycan.configs.__file__).parent / key).is_dir()
+
+
 def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bool = False) -> str | None:
     """Compose once with the overrides; return a one-line error, or None if they are valid."""
     from hydra import compose, initialize_config_module
@@ -68,6 +75,9 @@ def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bo
         # A sweep (`planner=a,b`, `seed=range(0,10)`) is checked through its first value.
         single, counts = [], []
         for o in OverridesParser.create().parse_overrides(list(overrides)):
+            if "${" in o.input_line and _is_config_group(o.key_or_group):
+                # Hydra resolves it and names the result in its error: the API key
+                return f"{o.key_or_group}: a config group choice cannot hold '${{'"
             if o.is_sweep_override():
                 if not multirun:
                     return f"{o.input_line!r} is a sweep: add --multirun (-m), or quote the value"

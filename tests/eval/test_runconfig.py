@@ -123,6 +123,15 @@ def unwritable(tmp_path) -> Path:
         (["run", "seed='${${oc.env:OPENAI_API_KEY}}'"],
          "invalid seed '${${oc.env:OPENAI_API_KEY}}': it does not resolve "
          "(InterpolationKeyError)"),
+        # Hydra resolved a group choice and named the result in its error: the API key
+        (["run", "planner='${oc.env:OPENAI_API_KEY}'"],
+         "planner: a config group choice cannot hold '${'"),
+        (["eval", "-m", "planner=oracle,${oc.env:OPENAI_API_KEY}"],
+         "planner: a config group choice cannot hold '${'"),
+        (["eval", "experiment='${oc.env:OPENAI_API_KEY}'"],
+         "experiment: a config group choice cannot hold '${'"),
+        (["run", "hydra/launcher='${oc.env:OPENAI_API_KEY}'"],
+         "hydra/launcher: a config group choice cannot hold '${'"),
         # OmegaConf asserts here (there are no params to add to): it was a traceback
         (["eval", "-m", "+hydra.sweeper.params.seed=1"],
          "invalid configuration: Unexpected type for root: NoneType"),
