@@ -92,3 +92,18 @@ def test_the_literal_instruction_is_what_the_language_model_is_prompted_with(tmp
     _, trace = _literal_instruction_episode(tmp_path)  # the packaged LM planner
     prompts = [json.loads(line)["prompt"] for line in trace.splitlines()]
     assert prompts and all("${oc.env:OPENAI_API_KEY}" in p for p in prompts)
+
+
+def test_a_task_whose_scene_does_not_fit_is_one_line(tmp_path):
+    """It was a ValueError traceback with exit code 1, the code for a failed episode."""
+    crowd = tmp_path / "crowd.yaml"
+    crowd.write_text(TASK.format(template="put {A} in {B}").replace(
+        "scene: {blocks: 2, bowls: 1}", "scene: {blocks: 6, bowls: 1}").replace(
+        "A: {category: block}", ", ".join(
+            f"{r}: {{category: block, region: centre band}}" for r in "ACDEFG")))
+    proc = saycan("run", f"task={crowd}", "planner=oracle", "executor=teleport", "video=false",
+                  f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.startswith("saycan: error: ")]
+    assert line.startswith("saycan: error: cannot place [") and line.endswith(
+        "the task's scene does not fit (fewer objects or wider regions)")

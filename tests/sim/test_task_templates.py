@@ -315,3 +315,17 @@ def test_random_bytes_load_or_fail_with_one_line(scratch, content):
         load_task(str(path))
     except ConfigError as exc:
         assert "\n" not in str(exc) and str(exc).startswith(f"{path}: ")
+
+
+def test_a_scene_that_does_not_fit_is_a_config_error(tmp_path):
+    """Six blocks in the narrow centre band cannot be placed apart: that was a ValueError,
+    a traceback with exit code 1 ("the episode failed") from `saycan run`."""
+    roles = {r: {"category": "block", "region": "centre band"} for r in "ABCDEF"}
+    data = {**BASE, "scene": {"blocks": 6, "bowls": 1}, "roles": {**roles, "G": {"category":
+            "bowl"}}, "instructions": {"seen": ["put the {A} in the {G}"]},
+            "goal": [{"pred": "in", "args": ["A", "G"]}]}
+    task = Task(load_task(str(write(tmp_path / "t.yaml", data))))
+    with pytest.raises(ConfigError, match=r"^cannot place \[.*\] apart, in their regions and "
+                       r"clear of 0 places: the task's scene does not fit \(fewer objects or "
+                       r"wider regions\)$"):
+        task.sample(np.random.default_rng(0))

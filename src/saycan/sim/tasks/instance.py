@@ -439,7 +439,7 @@ class Task:
                 pool = order if not rs.absent else order + list(allowed)
                 colour = next((c for c in pool if c in allowed and c not in used), None)
                 if colour is None:
-                    raise ValueError(f"task {spec.name}: no colour left for role {role}")
+                    raise ConfigError(f"task {spec.name}: no colour left for role {role}")
                 fixed[role] = colour
                 used.add(colour)
         remaining = [c for c in order if c not in used]
@@ -455,7 +455,7 @@ class Task:
         bowl_colours = pairs + own["bowl"] + rest[:n_free_bowls]
         rest = rest[n_free_bowls:]
         if min(n_free_blocks, n_free_bowls) < 0 or len(block_colours) != n_blocks or len(bowl_colours) != n_bowls:
-            raise ValueError(f"task {spec.name}: not enough colours for {n_blocks} blocks and {n_bowls} bowls")
+            raise ConfigError(f"task {spec.name}: not enough colours for {n_blocks} blocks and {n_bowls} bowls")
 
         bindings: dict[str, Binding] = {}
         taken = set(fixed.values())
@@ -567,4 +567,9 @@ def _place(
                 break
         if len(placed) == len(names):
             return {names[i]: (float(p[0]), float(p[1])) for i, p in placed.items()}
-    raise ValueError(f"cannot place {list(names)} apart, in their regions and clear of {len(clear)} places")
+    # the task file asks for a scene that does not fit: bad input (one line, exit 2), not a
+    # crash reported as a failed episode
+    raise ConfigError(
+        f"cannot place {list(names)} apart, in their regions and clear of {len(clear)} places: "
+        "the task's scene does not fit (fewer objects or wider regions)"
+    )
