@@ -278,15 +278,20 @@ def test_structured_free_text_with_an_interpolation_is_refused(capsys, tmp_path)
     assert not run_dir.exists()
 
 
-def test_the_prompt_header_is_literal():
-    """The header is sent to the language model and recorded in every trace's prompt: an
-    interpolation in it put the API key there."""
+def test_the_prompt_refuses_interpolation(capsys, tmp_path):
+    """The header is sent to the language model and recorded in every trace's prompt. An
+    escaped `\\${` does not survive `instantiate` (it resolves the config in place, then
+    reads it), so `${` is refused in the prompt's settings rather than escaped."""
     from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
 
-    typed = ["prompt.header='${oc.env:OPENAI_API_KEY} says hi'"]
-    with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("config", overrides=literal_free_text(typed))
-    assert cfg.prompt.header == "${oc.env:OPENAI_API_KEY} says hi"
+    for typed in ("prompt.header='${oc.env:OPENAI_API_KEY}'",
+                  "++prompt.header='a \\${oc.env:OPENAI_API_KEY}'"):
+        assert error_line(capsys, "run", typed, f"hydra.run.dir={tmp_path / 'r'}") == (
+            "saycan: error: prompt.header: free text cannot hold '${'")
+    with initialize_config_module("saycan.configs", version_base="1.3"):  # why: escaping fails
+        cfg = compose("config", overrides=["prompt.header='\\${oc.env:OPENAI_API_KEY}'"])
+    assert instantiate(cfg.prompt).header == CANARY
 
 
 # ------------------------------------------------------------------------- properties

@@ -39,11 +39,13 @@ from saycan.planner.prompts import clean_instruction
 from saycan.sim.tasks.instance import SPLITS, Task
 from saycan.sim.tasks.spec import load_task
 
-#: Free-text keys: what the user types there is taken literally (no interpolation). The
-#: prompt's header is text sent to the language model and recorded in every trace.
-LITERAL_KEYS = ("instruction", "task", "tasks", "prompt.header")
-#: Free text held in structures (the prompt's few-shot examples): `${` is refused there.
-NO_INTERPOLATION_PREFIXES = ("prompt.examples",)
+#: Free-text keys: what the user types there is taken literally (no interpolation).
+LITERAL_KEYS = ("instruction", "task", "tasks")
+#: Free text in a component's config (the prompt's header and few-shot examples, sent to the
+#: language model and recorded in every trace): `${` is refused there, since escaping cannot
+#: keep it literal: `instantiate` resolves its config in place (`\${x}` becomes `${x}`) and
+#: then reads it, resolving it a second time (`prompt.header='${oc.env:API_KEY}'`).
+NO_INTERPOLATION_PREFIXES = ("prompt",)
 
 #: The most jobs one sweep may make: `seed=range(0,100000000)` would otherwise keep the check
 #: (and Hydra, which lists every job first) busy for minutes with no output.
