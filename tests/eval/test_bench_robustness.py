@@ -22,7 +22,8 @@ COUNTS = {"cases", "clear_errors", "tracebacks", "secrets_leaked", "server_alive
           "records_lost", "hangs", "unexpected"}
 
 
-def _bench(tmp_path: Path, *overrides: str, timeout: float) -> tuple[subprocess.CompletedProcess, dict]:
+def _bench(tmp_path: Path, *overrides: str,
+           timeout: float) -> tuple[subprocess.CompletedProcess, dict]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run(
         [sys.executable, "-m", "saycan.cli", "bench", "robustness", *overrides,
@@ -63,7 +64,8 @@ def test_a_bad_catalogue_is_one_readable_error(tmp_path):
 
 def test_judge_separates_one_error_line_from_a_traceback(tmp_path):
     banner = "pybullet build time: Jan 29 2025 23:17:20\n"
-    assert classify_cli(2, False, "", banner + "saycan: error: bad seed\n", tmp_path) == "clear_error"
+    one = banner + "saycan: error: bad seed\n"
+    assert classify_cli(2, False, "", one, tmp_path) == "clear_error"
     two = "saycan: error: bad seed\nsaycan: error: again\n"
     assert classify_cli(2, False, "", two, tmp_path) == "messy_error"
     tb = "Traceback (most recent call last):\n  File x\nValueError: y\n"

@@ -110,7 +110,8 @@ def bench_robustness(cfg: DictConfig) -> dict[str, Any]:
             http = [c for c in cases if c.kind not in CLI_KINDS]
             with ThreadPoolExecutor(max_workers=max(1, int(cfg.workers))) as pool:
                 http_future = pool.submit(_http_job, http, ctx) if http else None
-                done = {c.name: r for c, r in zip(cli, pool.map(lambda c: run_cli_case(c, ctx), cli))}
+                ran = pool.map(lambda c: run_cli_case(c, ctx), cli)
+                done = {c.name: r for c, r in zip(cli, ran)}
                 alive = None
                 if http_future is not None:
                     http_results, alive = http_future.result()

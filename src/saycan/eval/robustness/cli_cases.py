@@ -75,6 +75,21 @@ def records(path: Path) -> set[tuple]:
     return found
 
 
+def unparsable_lines(path: Path) -> int:
+    """Lines of a results.jsonl that are not JSON (a torn write); reported, not judged."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return 0
+    bad = 0
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            bad += 1
+    return bad
+
+
 def _lines(path: Path) -> int:
     try:
         return sum(1 for ln in path.read_bytes().splitlines() if ln.strip())
@@ -165,15 +180,19 @@ def run_cli_case(case: Case, ctx: Context) -> CaseResult:
         after = records(results)
         lost = len(before - after)
         extra["records_after"] = len(after)
+        extra["unparsable_lines"] = unparsable_lines(results)
     return _result(case, ctx, case_dir, run_dir, rc, hung, start, detail=detail, extra=extra,
                    lost=lost)
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def _result(case: Case, ctx: Context, case_dir: Path, run_dir: Path, rc: int | None, hung: bool,
             start: float, *, detail: str = "", extra: dict | None = None, lost: int = 0,
             fixture: str = "") -> CaseResult:
-    stdout = (case_dir / "stdout.txt").read_text(errors="replace") if (case_dir / "stdout.txt").exists() else ""
-    stderr = (case_dir / "stderr.txt").read_text(errors="replace") if (case_dir / "stderr.txt").exists() else ""
+    stdout, stderr = _text(case_dir / "stdout.txt"), _text(case_dir / "stderr.txt")
     observed = "fixture_failed" if fixture else classify_cli(rc, hung, stdout, stderr, run_dir)
     leaked, traceback = scan_tree(case_dir, ctx.canary)
     leaked = leaked or ctx.canary.encode() in ctx.captured(case.name)

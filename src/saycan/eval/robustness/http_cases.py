@@ -106,7 +106,8 @@ def _recv(sock: socket.socket, deadline: float) -> bytes | None:
         return b""
 
 
-def exchange(port: int, key: str, req: HttpRequest, timeout: float, linger: float = 0.0) -> Exchange:
+def exchange(port: int, key: str, req: HttpRequest, timeout: float,
+             linger: float = 0.0) -> Exchange:
     """Send the request (stopping as soon as the server answers or hangs up), read the reply;
     with `linger`, keep reading that long to count any further responses (desync)."""
     start = time.monotonic()
@@ -179,7 +180,8 @@ class Server:
         """Still running, lists its models, and scores a short prompt within a minute."""
         if self.proc is None or self.proc.poll() is not None:
             return False
-        models = exchange(self.port, self.ctx.canary, HttpRequest(method="GET", path="/v1/models"), 30)
+        listing = HttpRequest(method="GET", path="/v1/models")
+        models = exchange(self.port, self.ctx.canary, listing, 30)
         scored = exchange(self.port, self.ctx.canary, HttpRequest(json_body=completion()), 60)
         return models.status == 200 and scored.status == 200
 
