@@ -159,6 +159,7 @@ def run_cli_case(case: Case, ctx: Context) -> CaseResult:
             return _result(case, ctx, case_dir, run_dir, rc, hung, start,
                            fixture=f"the preparing run ended with {'a hang' if hung else rc}")
         before = records(results)
+    torn_before = unparsable_lines(results)
     fsize = None
     if case.kind == "fsize":
         fsize = results.stat().st_size + case.fsize_slack if results.exists() else case.fsize_slack
@@ -181,6 +182,8 @@ def run_cli_case(case: Case, ctx: Context) -> CaseResult:
         lost = len(before - after)
         extra["records_after"] = len(after)
         extra["unparsable_lines"] = unparsable_lines(results)
+        if case.kind == "fsize" and extra["unparsable_lines"] > torn_before:
+            detail = "a torn line was left in results.jsonl"
     return _result(case, ctx, case_dir, run_dir, rc, hung, start, detail=detail, extra=extra,
                    lost=lost)
 
