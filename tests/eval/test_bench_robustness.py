@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from saycan.errors import ConfigError
-from saycan.eval.robustness.catalogue import CLI_KINDS, load_cases, select
+from saycan.eval.robustness.catalogue import CLI_KINDS, HttpRequest, load_cases, select
+from saycan.eval.robustness.http_cases import exchange
 from saycan.eval.robustness.judge import classify_cli, scan_tree
 
 PACKAGED = Path(str(resources.files("saycan").joinpath("assets/robustness/cases.yaml")))
@@ -83,6 +86,35 @@ def test_scan_finds_the_canary_and_tracebacks_in_any_file(tmp_path):
     assert scan_tree(tmp_path, "sk-canary-123") == (True, False)
     (tmp_path / "cli.log").write_text("Traceback (most recent call last):\n")
     assert scan_tree(tmp_path, "sk-canary-999") == (False, True)
+
+
+def _desyncing_server(listener: socket.socket) -> None:
+    """Answers 413 after the head, keeps the connection and parses the unread body as the next
+    request: the desync the harness must count as two responses on one connection."""
+    conn, _ = listener.accept()
+    with conn:
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\n{}")
+        rest = buf.split(b"\r\n\r\n", 1)[1]
+        while b"\r\n\r\n" not in rest:
+            rest += conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        conn.recv(1)  # until the client hangs up
+
+
+def test_http_exchange_counts_a_second_response_on_one_connection():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        thread = threading.Thread(target=_desyncing_server, args=(listener,), daemon=True)
+        thread.start()
+        smuggled = "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+        req = HttpRequest(headers={"Content-Length": "17000000"}, raw_body=smuggled)
+        ex = exchange(listener.getsockname()[1], "key", req, timeout=10, linger=2.0)
+        thread.join(timeout=10)
+    assert (ex.status, ex.responses) == (413, 2)
 
 
 def test_bench_runs_representative_cases_through_the_cli(tmp_path):
