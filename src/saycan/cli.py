@@ -229,10 +229,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     sys.argv = [f"saycan {command}", *rest]
+    from contextlib import nullcontext
+
+    from saycan.runtime.interrupts import EXIT_INTERRUPTED, interrupted_line, stop_on_signals
+
     try:
-        _hydra_app(task_fn, config_name)()
+        # SIGINT/SIGTERM end an episode with its files written (saycan.runtime.interrupts).
+        with stop_on_signals() if command in ("run", "eval") else nullcontext():
+            _hydra_app(task_fn, config_name)()
     except SayCanError as exc:
         return _error(str(exc))
+    except KeyboardInterrupt as exc:  # one line, never a traceback
+        print(interrupted_line(exc), file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -25,6 +25,11 @@ class GateRefusal(SayCanError, AttributeError):
     (`isinstance` on a Protocol) see the wrapper as lacking it."""
 
 
+class OutputError(SayCanError):
+    """A result file could not be written (disk full, file too large, no permission). What was
+    on disk before stays as it was: nothing half-written is left behind."""
+
+
 class InstructionError(SayCanError):
     """The instruction is empty, too long or otherwise unusable."""
 
