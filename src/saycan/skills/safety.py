@@ -381,10 +381,11 @@ class SafetyGate:
 
 
 #: Scene-level simulator extras a `SafeDriver` forwards when its driver has them: scene reset,
-#: video frames, the render switch, disturbances, teleporting objects. None commands the arm
-#: (a reset rebuilds the simulated world with the arm at rest).
+#: ground truth, video frames, the render switch, disturbances, teleporting objects. None
+#: commands the arm (a reset rebuilds the simulated world with the arm at rest).
 SIMULATOR_EXTRAS = (
-    "reset", "video_frames", "set_render_images", "set_disturbance", "disturb", "teleport_object",
+    "reset", "reset_scene", "ground_truth", "video_frames", "set_render_images",
+    "set_disturbance", "disturb", "teleport_object",
 )
 
 
