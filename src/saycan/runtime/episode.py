@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from saycan.errors import ConfigError
 from saycan.planner.loop import LoopOutcome, StepRecord, run_loop
 from saycan.planner.prompts import clean_instruction
 from saycan.seeds import assert_not_training_seed, built_from
@@ -84,6 +85,9 @@ def run_episode(
     on_step=None,
 ) -> EpisodeResult:
     start = time.perf_counter()
+    step_count = isinstance(max_steps, int) and not isinstance(max_steps, bool)
+    if max_steps is not None and not (step_count and max_steps >= 1):  # 0 is not "default"
+        raise ConfigError(f"max_steps must be null or an integer >= 1, got {max_steps!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if instruction is not None:
@@ -111,7 +115,7 @@ def run_episode(
             components.perception,
             components.planner,
             components.executor,
-            max_steps or instance.max_steps,
+            instance.max_steps if max_steps is None else max_steps,
             on_step=record,
             success_detector=getattr(components, "success_detector", None),
             after_skill=after_skill_hook(components),
