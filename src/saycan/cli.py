@@ -186,7 +186,7 @@ def _list_tasks() -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _dispatch(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -255,6 +255,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(interrupted_line(exc), file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `saycan` entry point: `saycan tasks | head` ends quietly when the reader leaves."""
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
