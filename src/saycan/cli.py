@@ -221,7 +221,7 @@ def _list_tasks() -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _dispatch(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -283,11 +283,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     sys.argv = [f"saycan {command}", *rest]
+    from contextlib import nullcontext
+
+    from saycan.runtime.interrupts import EXIT_INTERRUPTED, interrupted_line, stop_on_signals
+
     try:
-        _hydra_app(task_fn, config_name)()
+        # SIGINT/SIGTERM end an episode with its files written (saycan.runtime.interrupts).
+        with stop_on_signals() if command in ("run", "eval") else nullcontext():
+            _hydra_app(task_fn, config_name)()
     except SayCanError as exc:
         return _error(str(exc))
+    except KeyboardInterrupt as exc:  # one line, never a traceback
+        print(interrupted_line(exc), file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `saycan` entry point: `saycan tasks | head` ends quietly when the reader leaves."""
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,9 @@ from saycan.sim.tasks import Task
 from saycan.runtime.closed_loop import closed_loop_stats
 from saycan.runtime.components import Components, component_names
 from saycan.runtime.costs import decision_costs
+from saycan.runtime.interrupts import Interrupted
 from saycan.runtime.trace import TraceWriter, write_video
+from saycan.files import write_atomic
 
 
 @dataclass
@@ -98,9 +100,11 @@ def run_episode(
     text = clean_instruction(instance.instruction)
 
     trace = TraceWriter(out_dir / "trace.jsonl", out_dir / "frames" if frames else None)
+    done_steps: list[StepRecord] = []  # what an interrupted episode still records
 
     def record(step: StepRecord, obs) -> None:
         trace.write(step, obs.rgb)
+        done_steps.append(step)
         if on_step is not None:
             on_step(step)
 
@@ -117,6 +121,12 @@ def run_episode(
             after_skill=after_skill_hook(components),
             feedback=getattr(components, "feedback", "none"),
         )
+    except Interrupted as exc:  # SIGINT/SIGTERM: stop, write what there is, then let it go on
+        stop, outcome = exc, LoopOutcome(steps=done_steps, stopped_by="interrupted")
+        if getattr(components, "safety", None) is not None:
+            components.safety.emergency_stop(f"interrupted by {exc.signame}")
+    else:
+        stop = None
     finally:
         trace.close()
     final_states = driver.get_observation().ground_truth
@@ -159,7 +169,11 @@ def run_episode(
             ),
         },
     )
-    (out_dir / "episode.json").write_text(json.dumps(result.to_dict(), indent=2))
+    write_atomic(out_dir / "episode.json", json.dumps(result.to_dict(), indent=2))
+    if stop is not None:
+        saved = "trace, episode.json" + (" and video" if video_path else "")
+        stop.note = f"episode stopped after {len(done_steps)} step(s); {saved} in {out_dir}"
+        raise stop
     return result
 
 
