@@ -81,6 +81,23 @@ def write_task_files(root: Path) -> None:
     (tasks / "no_goal.yaml").write_text(_task(goal=[]))
     (tasks / "dir.yaml").mkdir()
     os.mkfifo(tasks / "fifo.yaml")
+    write_review_task_files(tasks)
+
+
+def write_review_task_files(tasks: Path) -> None:
+    """Task files that loaded but ran as something else, failed mid-sweep or crashed."""
+    (tasks / "duplicate_key.yaml").write_text(_task() + "max_steps: 40\n")  # ran the last one
+    (tasks / "template_blank.yaml").write_text(_task(instructions={"seen": ["put {A} in {B}",
+                                                                           "  "]}))
+    roles = {"A": {"category": "block"}, "B": {"category": "bowl"},
+             "L": {"category": "location"}}
+    (tasks / "location_colour.yaml").write_text(_task(roles=roles, instructions={
+        "seen": ["put the {A} in the {L.colour} corner"]}))
+    crowd = {r: {"category": "block", "region": "centre band"} for r in "ACDEFG"}
+    (tasks / "crowded_scene.yaml").write_text(_task(
+        scene={"blocks": 6, "bowls": 1}, roles={**crowd, "B": {"category": "bowl"}}))
+    with (tasks / "huge_file.yaml").open("wb") as f:  # over the 1 MB limit (a link to a disk
+        f.truncate(3 * 2**20)                         # image read as gigabytes: MemoryError)
 
 
 def _nan(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
