@@ -394,3 +394,12 @@ def test_literal_instruction_composes_to_the_typed_text():
         cfg = compose("config", overrides=literal_free_text(typed))
     assert cfg.instruction == "${oc.env:OPENAI_API_KEY} and \\${seed}"
     assert cfg.task == "${oc.env:HOME}" and os.environ["HOME"] not in cfg.task
+
+
+@pytest.mark.parametrize("experiment", ["baselines", "planners_embodiment", "smoke", "throughput"])
+def test_packaged_experiments_pass_the_sweeper_param_checks(tmp_path, experiment):
+    from saycan.eval.runconfig import check_command
+
+    settings = check_command("eval", "eval", [f"experiment={experiment}",
+                                              f"hydra.sweep.dir={tmp_path / 'never'}"], True)
+    assert settings.split == "seen" and not (tmp_path / "never").exists()
