@@ -217,6 +217,9 @@ def test_hydras_config_directory_is_checked_too(capsys, unwritable, tmp_path):
                           f"hydra.run.dir={run_dir}", f"hydra.sweep.dir={run_dir}")
         assert line == f"saycan: error: cannot write in hydra.output_subdir '{unwritable}/x': " \
             f"{reason}"
+    line = error_line(capsys, "eval", "-m", "seed=1,2", f"hydra.sweep.subdir={unwritable}/x",
+                      f"hydra.sweep.dir={run_dir}")  # each job's directory: Hydra's traceback
+    assert line == f"saycan: error: cannot write in hydra.sweep.subdir '{unwritable}/x': {reason}"
     (tmp_path / "afile").write_text("")
     assert error_line(capsys, "run", "hydra.output_subdir=afile/x",
                       f"hydra.run.dir={tmp_path}") == (

@@ -356,6 +356,7 @@ def check_command(
     cwd = Path.cwd() if cwd is None else cwd
     if multirun:
         _check_dir_setting(cfg, "hydra.sweep.dir", "sweep directory", cwd)
+        _check_sweep_subdir(cfg, cwd)
     else:
         _check_dir_setting(cfg, "hydra.run.dir", "run directory", cwd)
     _check_output_subdir(cfg, multirun, cwd)
@@ -421,6 +422,26 @@ def _check_dir_setting(cfg: DictConfig, key: str, what: str, cwd: Path) -> None:
                           f"({type(exc).__name__})") from None
     if value:
         check_writable_dir(_against(str(value), cwd), what)
+
+
+def _check_sweep_subdir(cfg: DictConfig, cwd: Path) -> None:
+    """Each job's directory is `hydra.sweep.subdir` below the sweep directory (or that path,
+    when absolute: `/proc/x` was Hydra's traceback with exit 1). Its part before the first
+    interpolation (`${hydra:job.num}` resolves only in the job) must be writable."""
+    raw = OmegaConf.to_container(cfg.hydra, resolve=False).get("sweep", {}).get("subdir")
+    try:
+        sweep_dir = OmegaConf.select(cfg, "hydra.sweep.dir", throw_on_resolution_failure=True)
+    except Exception:  # noqa: BLE001 - reported by the sweep directory's own check
+        return
+    if not raw or not sweep_dir:
+        return
+    parts = []
+    for part in Path(str(raw)).parts:
+        if "${" in part:
+            break
+        parts.append(part)
+    if parts:
+        check_writable_dir(_against(str(sweep_dir), cwd).joinpath(*parts), "hydra.sweep.subdir")
 
 
 def _check_output_subdir(cfg: DictConfig, multirun: bool, cwd: Path) -> None:
