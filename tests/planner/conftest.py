@@ -46,7 +46,8 @@ class Scripted:
 
 
 def start_server(scorer: TransformersScorer, api_key: str | None = None,
-                 limits: ServerLimits | None = None, model_name: str | None = MODEL_NAME) -> LLMServer:
+                 limits: ServerLimits | None = None,
+                 model_name: str | None = MODEL_NAME) -> LLMServer:
     scripted: list[Scripted] = []
 
     def wrap(app: Any) -> Scripted:

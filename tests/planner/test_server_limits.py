@@ -188,7 +188,8 @@ def test_wrong_key_is_401_before_the_body_is_read(port):
 
 
 @pytest.mark.parametrize("auth", ["", "Authorization: Bearer \r\n",
-                                  f"Authorization: Bearer {KEY[:-1]}\r\n", f"Authorization: {KEY}x\r\n"])
+                                  f"Authorization: Bearer {KEY[:-1]}\r\n",
+                                  f"Authorization: {KEY}x\r\n"])
 def test_missing_or_near_keys_are_401(port, auth):
     reply = exchange(port, post("/v1/completions", completion(), auth=auth))
     assert_error(reply, 401, "invalid_api_key")

@@ -2,15 +2,16 @@
 limit enforced where the bytes arrive, so no client can hold the model, the memory or the
 connections.
 
-Order of one request: head size (431) -> routing (404/405) -> API key (401; the body is never read) -> the body,
-streamed and counted whatever Content-Length says (413 past `max_body_bytes`, 408 past
-`body_timeout_s`) -> JSON and field validation (400/404, in a worker thread) -> admission to the
-model queue (503 + Retry-After when `max_queue` requests already wait) -> tokenised length
-against the model's context (400) -> the model, one request at a time, on its own thread.
-A refusal that leaves request bytes unread closes the connection, so they can never be parsed as
-the next request. Below the app, the h11 protocol drops connections that do not deliver their
-head within `header_timeout_s`, answers 503 past `max_connections`, and answers malformed HTTP
-(bad Content-Length, bad chunking, oversized headers) with a JSON 400.
+Order of one request: head size (431) -> routing (404/405) -> API key (401; the body is never
+read) -> the body, streamed and counted whatever Content-Length says (413 past
+`max_body_bytes`, 408 past `body_timeout_s`) -> JSON and field validation (400/404, in a worker
+thread) -> admission to the model queue (503 + Retry-After when `max_queue` requests already
+wait) -> tokenised length against the model's context (400) -> the model, one request at a
+time, on its own thread. A refusal that leaves request bytes unread closes the connection, so
+they can never be parsed as the next request. Below the app, the h11 protocol drops connections
+that do not deliver their head within `header_timeout_s` (408 if part of one came), answers 503
+past `max_connections`, and answers malformed HTTP (bad Content-Length, bad chunking, a head
+still incomplete at `max_header_bytes`) with a JSON 400.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class ModelQueue:
         self.admitted = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saycan-model")
 
-    async def run(self, prepare: Callable[[], T], work: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    async def run(self, prepare: Callable[[], T],
+                  work: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
         """`prepare` (tokenising; may refuse) in the thread pool, then `work` on the model
         thread; 503 when the queue is full."""
         if self.admitted >= self.max_queue:

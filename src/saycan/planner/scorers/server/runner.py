@@ -101,7 +101,8 @@ def serve_command(cfg: Any, out_dir: Path) -> int:
     if cfg.get("api_key_env"):
         api_key = os.environ.get(str(cfg.api_key_env))
         if not api_key:
-            raise ConfigError(f"api_key_env={cfg.api_key_env} but that environment variable is empty")
+            raise ConfigError(
+                f"api_key_env={cfg.api_key_env} but that environment variable is empty")
     port = cfg.port
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ConfigError(f"port must be an integer in 0..65535, got {port!r}")

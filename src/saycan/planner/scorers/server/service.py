@@ -136,25 +136,30 @@ class LLMService:
         req = _validate(CompletionRequest, body)
         self._check_model(req.model)
         if req.stream:
-            raise RequestError(400, "streaming is not supported", param="stream")
+            raise RequestError(400, "streaming is not supported", param="stream",
+                               code="stream_unsupported")
         if (req.max_tokens or 0) != 0 or not req.echo:
-            raise RequestError(400, "this server only scores prompts: use echo=true and max_tokens=0",
-                               param="max_tokens" if req.echo else "echo")
+            raise RequestError(400, "this server only scores prompts: use echo=true and "
+                               "max_tokens=0",
+                               param="max_tokens" if req.echo else "echo", code="scoring_only")
         if isinstance(req.prompt, list) and len(req.prompt) > self.max_texts:
             raise RequestError(400, f"at most {self.max_texts} prompts per request, "
-                               f"got {len(req.prompt)}", param="prompt")
+                               f"got {len(req.prompt)}", param="prompt", code="too_many_prompts")
         return req
 
     def parse_chat(self, body: dict[str, Any]) -> ChatRequest:
         req = _validate(ChatRequest, body)
         self._check_model(req.model)
         if req.stream:
-            raise RequestError(400, "streaming is not supported", param="stream")
+            raise RequestError(400, "streaming is not supported", param="stream",
+                               code="stream_unsupported")
         if len(req.messages) > self.max_messages:
             raise RequestError(400, f"at most {self.max_messages} messages per request, "
-                               f"got {len(req.messages)}", param="messages")
+                               f"got {len(req.messages)}", param="messages",
+                               code="too_many_messages")
         if not getattr(self.engine.tokenizer, "chat_template", None):
-            raise RequestError(400, f"model {self.model_name!r} has no chat template")
+            raise RequestError(400, f"model {self.model_name!r} has no chat template",
+                               code="no_chat_template")
         return req
 
     # ------------------------------------------------------------------ fitting (tokenizer only)
@@ -175,7 +180,8 @@ class LLMService:
                 messages, add_generation_prompt=True, tokenize=False)
         except Exception as exc:  # noqa: BLE001 - jinja's errors: the template refused them
             raise RequestError(400, f"the chat template refused these messages: "
-                               f"{type(exc).__name__}: {exc}", param="messages") from None
+                               f"{type(exc).__name__}: {exc}", param="messages",
+                               code="chat_template_refused") from None
         tokens = self.engine.scorer.count_tokens(text, special_tokens=False)
         self._check_context(tokens, max_tokens, "messages")
         return ChatJob(messages, max_tokens, req.top_logprobs or 0, bool(req.logprobs))
@@ -245,7 +251,8 @@ def _validate(model: type[_Strict], body: dict[str, Any]) -> Any:
 
 
 _FIELD_NAMES = frozenset(
-    name for m in (CompletionRequest, ChatRequest, ChatMessage, ContentPart) for name in m.model_fields
+    name for m in (CompletionRequest, ChatRequest, ChatMessage, ContentPart)
+    for name in m.model_fields
 )
 
 
