@@ -431,3 +431,28 @@ def test_the_server_binds_loopback_by_default(smollm2):
         assert server.base_url.startswith("http://127.0.0.1:")
     finally:
         server.server_close()
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"max_queue": 0}, "limits.max_queue must be an integer >= 1, got 0"),
+    ({"max_body_bytes": True}, "limits.max_body_bytes must be an integer >= 1, got True"),
+    ({"body_timeout_s": float("nan")}, "limits.body_timeout_s must be a finite number > 0"),
+    ({"header_timeout_s": -1}, "limits.header_timeout_s must be a finite number > 0"),
+    ({"max_bodybytes": 5}, "unknown server limits ['max_bodybytes']"),
+])
+def test_bad_limits_are_config_errors(values, message):
+    from saycan.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        ServerLimits.from_mapping(values)
+    assert str(info.value).startswith(message)
+
+
+def test_bad_limits_are_one_line_before_the_model_loads(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "saycan.cli", "serve-llm", "limits.max_queue=0"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "saycan: error: limits.max_queue must be an integer >= 1, got 0"
