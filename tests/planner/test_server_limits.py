@@ -12,6 +12,7 @@ timeouts) so each test runs in seconds.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -44,14 +45,15 @@ class Reply:
         return json.loads(self.body)
 
 
-def connect(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.settimeout(10)
+def connect(port: int, timeout_s: float = 30.0) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+    sock.settimeout(timeout_s)
     return sock
 
 
 def read_reply(sock: socket.socket, linger_s: float = 0.5) -> Reply:
     """The first response on `sock`; then wait `linger_s` for more bytes or the close."""
+    timeout_s = sock.gettimeout()
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -82,12 +84,12 @@ def read_reply(sock: socket.socket, linger_s: float = 0.5) -> Reply:
         pass
     except ConnectionResetError:
         closed = True
-    sock.settimeout(10)
+    sock.settimeout(timeout_s)
     return Reply(status, headers, body, closed, rest)
 
 
-def exchange(port: int, raw: bytes, linger_s: float = 0.5) -> Reply:
-    with connect(port) as sock:
+def exchange(port: int, raw: bytes, linger_s: float = 0.5, timeout_s: float = 30.0) -> Reply:
+    with connect(port, timeout_s) as sock:
         try:
             sock.sendall(raw)
         except (BrokenPipeError, ConnectionResetError):
@@ -122,11 +124,30 @@ def assert_alive(port: int) -> None:
     assert reply.status == 200 and reply.json()["data"][0]["id"] == MODEL
 
 
+class Captured(logging.Handler):
+    """Every log line the server writes, formatted with any traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(logging.Formatter().format(record))
+
+
 @pytest.fixture(scope="module")
 def server(smollm2: TransformersScorer) -> Iterator[LLMServer]:
+    captured, root = Captured(), logging.getLogger()
+    root.addHandler(captured)
     started = make_server(smollm2, model_name=MODEL, api_key=KEY, limits=LIMITS).start()
-    yield started
-    started.shutdown()
+    try:
+        yield started
+    finally:
+        started.shutdown()
+        root.removeHandler(captured)
+    logged = "\n".join(captured.lines)
+    assert KEY not in logged  # the key is never logged, whatever the clients sent
+    assert "Exception in ASGI application" not in logged and " 500" not in logged, logged[-3000:]
 
 
 @pytest.fixture()
@@ -160,10 +181,9 @@ def test_chunked_body_over_the_limit_is_413_whatever_no_length_says(port):
 def test_declared_length_over_the_limit_is_413_without_waiting_for_the_body(port):
     raw = (f"POST /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}"
            "Content-Length: 1000000000\r\n\r\n").encode()
-    start = time.perf_counter()
     reply = exchange(port, raw)
-    assert_error(reply, 413, "body_too_large")
-    assert reply.closed and time.perf_counter() - start < LIMITS.body_timeout_s
+    assert_error(reply, 413, "body_too_large")  # not 408: it never waited for the body
+    assert reply.closed
 
 
 def test_a_length_larger_than_the_body_sent_times_out_with_408(port):
@@ -177,13 +197,13 @@ def test_a_length_larger_than_the_body_sent_times_out_with_408(port):
 
 
 def test_wrong_key_is_401_before_the_body_is_read(port):
-    """A 1 GB body is announced and never sent: the 401 comes at once, not after a timeout."""
+    """A 1 GB body is announced and never sent: a server that read the body first would
+    answer 408 after the body timeout; this one answers 401 at once."""
     raw = ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n"
            "Content-Length: 1000000000\r\n\r\n").encode()
-    start = time.perf_counter()
     reply = exchange(port, raw)
     error = assert_error(reply, 401, "invalid_api_key")
-    assert reply.closed and time.perf_counter() - start < LIMITS.body_timeout_s
+    assert reply.closed
     assert error["type"] == "authentication_error"
 
 
@@ -234,8 +254,8 @@ def test_slow_senders_are_cut_off_and_hold_nothing(port):
         for sock in slow:
             sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n")
         start = time.perf_counter()
-        assert_alive(port)
-        assert time.perf_counter() - start < 1.0
+        assert_alive(port)  # served while they trickle (an event loop: no thread per client)
+        assert time.perf_counter() - start < 2.0
         for sock in slow:
             sock.sendall(b"X-Slow: 1\r\n")  # still trickling
         deadline = time.perf_counter() + LIMITS.header_timeout_s + 3.0
@@ -275,8 +295,9 @@ def test_a_full_queue_answers_503_with_retry_after(server, port):
     the next is refused at once; when the model is free the admitted ones complete."""
     results: list[Reply] = []
 
-    def send() -> None:
-        results.append(exchange(port, post("/v1/completions", completion()), linger_s=0.05))
+    def send() -> None:  # waits for the model as long as the test holds it, then runs
+        results.append(exchange(port, post("/v1/completions", completion()), linger_s=0.05,
+                                timeout_s=120))
 
     with server.service.engine.lock:
         waiting = [threading.Thread(target=send, daemon=True) for _ in range(LIMITS.max_queue)]
@@ -290,8 +311,9 @@ def test_a_full_queue_answers_503_with_retry_after(server, port):
         assert_error(refused, 503, "queue_full")
         assert refused.headers["retry-after"] == str(LIMITS.retry_after_s)
     for thread in waiting:
-        thread.join(30)
+        thread.join(120)
     assert [r.status for r in results] == [200] * LIMITS.max_queue
+    assert server.queue.admitted == 0
 
 
 def test_too_many_connections_get_503_and_are_closed(port):
