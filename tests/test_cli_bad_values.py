@@ -107,3 +107,13 @@ def test_a_task_whose_scene_does_not_fit_is_one_line(tmp_path):
     [line] = [ln for ln in proc.stderr.splitlines() if ln.startswith("saycan: error: ")]
     assert line.startswith("saycan: error: cannot place [") and line.endswith(
         "the task's scene does not fit (fewer objects or wider regions)")
+
+
+def test_an_error_line_never_shows_a_secret_a_value_interpolated(tmp_path):
+    """A component's check echoes its value; the value was the key (`port` below). Error
+    lines name the variable instead."""
+    proc = saycan("serve-llm", "port='${oc.env:OPENAI_API_KEY}'", f"hydra.run.dir={tmp_path}/r",
+                  cwd=tmp_path)
+    assert proc.returncode == 2 and CANARY not in proc.stdout + proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        "saycan: error: port must be an integer in 0..65535, got '<$OPENAI_API_KEY>'")

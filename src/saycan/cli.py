@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,8 +33,20 @@ Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar
 """
 
 
+#: Environment variables whose values never appear in an error line: a check that echoes a
+#: config value echoed a secret the value interpolated (`port='${oc.env:OPENAI_API_KEY}'`).
+SECRET_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+
+def _redacted(message: str) -> str:
+    for name, value in os.environ.items():
+        if SECRET_ENV_NAME.search(name) and len(value) >= 8 and value in message:
+            message = message.replace(value, f"<${name}>")
+    return message
+
+
 def _error(message: str) -> int:
-    print(f"saycan: error: {message}", file=sys.stderr)
+    print(f"saycan: error: {_redacted(message)}", file=sys.stderr)
     return 2
 
 
