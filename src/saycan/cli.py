@@ -28,6 +28,7 @@ commands:
   serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2] port=8000
   report tables, plots and episode pages from a results directory: saycan report DIR
 
+`saycan COMMAND --cfg job [key=value ...]` prints the composed config and runs nothing.
 Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar/basic/).
 """
 
@@ -58,10 +59,48 @@ def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bo
         with initialize_config_module("saycan.configs", version_base="1.3"):
             compose(config_name, overrides=single)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        first = str(exc).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:3]) if first else type(exc).__name__
-        return f"invalid configuration: {detail}"
+        return f"invalid configuration: {_one_line(exc)}"
     return None
+
+
+def _one_line(exc: Exception) -> str:
+    """Hydra's message on one line; a list of available options is kept whole (the user is
+    choosing from it), other detail lines (full_key, object_type) are dropped."""
+    raw = str(exc).strip().splitlines()
+    lines = [line.strip() for line in raw if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    at = next((i for i, line in enumerate(raw) if line.startswith("Available options")), None)
+    if at is None:
+        return " ".join(lines[:3])
+    options = []
+    for line in raw[at + 1:]:  # the options are the indented lines that follow
+        if not line[:1].isspace():
+            break
+        options.append(line.strip())
+    head = " ".join(line.strip() for line in raw[:at + 1] if line.strip())
+    return f"{head} {', '.join(options)}"
+
+
+# Hydra flags whose next argument is their value, not an override (`--cfg job` prints the
+# composed config: `saycan run --cfg job [overrides]`).
+_VALUED_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i"}
+
+
+def _overrides(args: Sequence[str]) -> list[str]:
+    """The key=value overrides among the arguments (flags and their values left out)."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            if "=" not in arg:  # `--info` may stand alone before an override
+                continue
+        if arg.startswith("-"):
+            skip = arg in _VALUED_FLAGS
+            continue
+        out.append(arg)
+    return out
 
 
 def _command_app(module: str, function: str) -> Callable:
@@ -214,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest[0] not in _available(command):
             return _error(f"unknown {command} target {rest[0]!r}; available: {names}")
         config_name, rest = f"{command}_{rest[0]}", rest[1:]
-    overrides = [a for a in rest if not a.startswith("-")]
+    overrides = _overrides(rest)
     multirun = bool({"-m", "--multirun"} & set(rest))
     problem = _validate_overrides(config_name, overrides, multirun=multirun)
     if problem:
