@@ -139,8 +139,8 @@ def _eval_app(cfg) -> object:
     return _eval_single_app(cfg)
 
 
-_serve_llm_app = _command_app("saycan.planner.scorers.server", "serve_command")  # issue 5
-_calibrate_app = _command_app("saycan.eval.calibrate", "calibrate_command")  # issue 9
+_serve_llm_app = _command_app("saycan.planner.scorers.server", "serve_command")
+_calibrate_app = _command_app("saycan.eval.calibrate", "calibrate_command")
 
 
 def _bench_app(cfg) -> None:
