@@ -62,3 +62,19 @@ def test_history_holds_the_past_and_every_pointer_resolves():
     for name in pointers:
         assert name in headings, name
     assert len(PAGE.read_text().splitlines()) < 200  # the current figures stay easy to find
+
+
+def test_gpu_page_is_marked_not_runnable_and_names_the_command_of_each_figure():
+    text = (ROOT / "docs" / "gpu.md").read_text()
+    assert "**Not runnable here.**" in text
+    fences = re.findall(r"^([^\n]*)\n```(\w+)\n(.*?)^```", text, flags=re.M | re.S)
+    assert fences
+    for before, _lang, _body in fences:
+        assert before.startswith("<!-- doc-test: not run:"), before
+    joined = [re.sub(r"\\\n\s*", " ", body) for _, _, body in fences]  # continuation lines
+    figures = [line for body in joined for line in body.splitlines() if "# figure:" in line]
+    assert len(figures) >= 4
+    assert all("saycan " in line for line in figures), figures
+    for topic in ("llm.device", "llm.dtype", "saycan train planner", "--index-url"):
+        assert topic in text, topic
+    assert "docs/gpu.md" in PAGE.read_text()

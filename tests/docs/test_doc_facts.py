@@ -51,7 +51,8 @@ def test_tasks_md_lists_every_task_by_family():
     for item in re.split(r"^- ", section, flags=re.M)[1:]:
         family, rest = item.split(":", 1)
         rest = rest.split("(", 1)[0]  # a trailing explanation in parentheses
-        listed[family.strip()] = {t.strip() for t in rest.replace("\n", " ").split(",") if t.strip()}
+        names = rest.replace("\n", " ").split(",")
+        listed[family.strip()] = {t.strip() for t in names if t.strip()}
     assert listed == families()
 
 
