@@ -5,6 +5,7 @@ sections have an obvious place at the end."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 from saycan.cli import _available
@@ -52,6 +53,29 @@ def test_commands_in_the_tables_name_real_subcommands_and_benchmarks():
             assert command in COMMANDS, match.group(0)
             if command == "bench":
                 assert target in benches, match.group(0)
+
+
+def test_commands_in_the_tables_compose_with_todays_configs():
+    """A figure's command must still be one the stack accepts (config checked, nothing run)."""
+    from saycan.cli import _overrides, _validate_overrides
+
+    configs = {"run": "config", "eval": "eval", "calibrate": "calibrate"}
+    checked = 0
+    for body in _areas().values():
+        for match in re.finditer(r"`saycan ([^`<]+)`", body):
+            words = shlex.split(match.group(1))
+            command, rest = words[0], words[1:]
+            if command == "bench":
+                config, rest = f"bench_{rest[0]}", rest[1:]
+            elif command in configs:
+                config = configs[command]
+            else:
+                continue
+            multirun = bool({"-m", "--multirun"} & set(rest))
+            problem = _validate_overrides(config, _overrides(rest), multirun=multirun)
+            assert problem is None, f"saycan {match.group(1)}: {problem}"
+            checked += 1
+    assert checked >= 15
 
 
 def test_history_holds_the_past_and_every_pointer_resolves():
