@@ -10,7 +10,7 @@ before its fence says how it is tested:
 
 Bash blocks run in a temporary directory with `saycan` and `.venv/bin/saycan` pointing at a
 shim that runs `python -m saycan.cli` from this checkout with **tiny sizes** (one episode per
-task, one seed of a `range`, 2 trials or scenes, 8 fresh affordance attempts, one small
+task, one seed of a `range` or of a sweep, 2 trials or scenes, 8 fresh affordance attempts, one small
 scoring case, no video), records
 every call, and lets an episode that fails (exit 1) pass: the doc promises a command that
 works, not an outcome. Relative output paths land in the temporary directory. Every `saycan`
@@ -104,6 +104,8 @@ for i, a in enumerate(args):
 if "--cfg" not in args:
     if command in ("eval", "calibrate") and "episodes_per_task" not in keys:
         tiny.append("episodes_per_task=1")
+    if command == "eval" and ({{"-m", "--multirun"}} & set(args)) and "seed" not in keys:
+        tiny.append("seed=range(100000,100001)")  # an experiment's own seed sweep, shrunk
     if command in ("run", "eval") and "video" not in keys:
         tiny += ["video=false", "frames=false"]
     if target == "primitives" and "trials" not in keys:
