@@ -33,6 +33,8 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -336,8 +338,9 @@ def _load_pretrained(
     extra: dict[str, Any] = {"gguf_file": source.gguf_file} if source.gguf_file else {}
     extra["local_files_only"] = local_files_only
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.location, **extra)
-        lm = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype, **extra)
+        with _hub_offline(local_files_only):
+            tokenizer = AutoTokenizer.from_pretrained(source.location, **extra)
+            lm = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype, **extra)
     except Exception as exc:
         if local_files_only and not Path(source.location).is_dir():
             raise ModelLoadError(_not_cached_message(source.location)) from None
@@ -347,6 +350,23 @@ def _load_pretrained(
             f"({type(exc).__name__}: {exc})"
         ) from exc
     return lm, tokenizer
+
+
+@contextmanager
+def _hub_offline(offline: bool) -> Iterator[None]:
+    """HF_HUB_OFFLINE for the duration of a load: `local_files_only` alone still lets the Hub
+    client look up its agent registry over the network (a DNS lookup, a connection)."""
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
 
 
 def _not_cached_message(model_id: str) -> str:
