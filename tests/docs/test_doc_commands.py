@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -153,13 +154,19 @@ def run_block(block: Block, tmp_path: Path) -> None:
         argv = [sys.executable, "-c", block.body]
     else:
         argv = ["bash", "-e", "-o", "pipefail", "-c", block.body]
-    proc = subprocess.run(
-        argv, cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
-        stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(
+        argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL, start_new_session=True,
     )
-    where = f"{block.id}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the block's saycan processes too, not only bash
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"{block.id} ran past {timeout} s\n{stderr[-2000:]}")
+    where = f"{block.id}\n--- stdout\n{stdout[-3000:]}\n--- stderr\n{stderr[-3000:]}"
     assert proc.returncode == 0, where
-    assert "Traceback" not in proc.stderr, where
+    assert "Traceback" not in stderr, where
     if block.lang != "python" and "saycan" in block.body:
         calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         assert calls, f"{block.id}: no saycan command ran"
