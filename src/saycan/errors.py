@@ -44,3 +44,8 @@ class ScorerError(SayCanError):
 
 class DriverError(SayCanError):
     """A robot driver broke its contract or lost its connection."""
+
+
+class NoOperatorError(SayCanError):
+    """`safety.confirm=true` asked an operator to approve a skill and nobody can answer (no
+    terminal): an error, never a silent "no" that looks like a refusal by a person."""

@@ -41,6 +41,18 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}" if math.isfinite(x) else "-inf" if x == -math.inf else "-"
 
 
+def mismatch_warnings(extras: dict) -> list[str]:
+    """Readable lines for an instruction that names absent objects or not the goal's."""
+    lines = []
+    if extras.get("instruction_mentions_absent"):
+        names = ", ".join(extras["instruction_mentions_absent"])
+        lines.append(f"the instruction names {names}, not in this scene")
+    if extras.get("goal_not_mentioned"):
+        names = ", ".join(extras["goal_not_mentioned"])
+        lines.append(f"the instruction does not name {names}; success is judged on the task's goal")
+    return lines
+
+
 def run_command(cfg: DictConfig, out_dir: Path) -> int:
     console = Console(highlight=False, soft_wrap=True)
     load_task(str(cfg.task))  # bad input fails here, before any model is loaded
@@ -68,6 +80,8 @@ def run_command(cfg: DictConfig, out_dir: Path) -> int:
     console.print(escape(f"plan: {' -> '.join(result.plan) or '(none)'}; stopped by {result.stopped_by}"))
     if result.unmet:
         console.print(escape(f"goal not met: {', '.join(result.unmet)}"))
+    for line in mismatch_warnings(result.extras):
+        console.print("[bold yellow]warning:[/] " + escape(line))
     console.print(escape(f"trace: {result.trace}"))
     console.print(escape(f"video: {result.video}"))
     print(json.dumps(result.to_dict()), flush=True)

@@ -27,7 +27,7 @@ class Components:
         self.perception = instantiate(cfg.perception)
         self.affordance = instantiate(cfg.affordance, motion=self.driver.motion)
         self.planner = instantiate(cfg.planner, affordance=self.affordance, skills=self.skills)
-        # Issue 9: feedback, disturbances, asking for help (docs/feedback.md).
+        # Closed loop: feedback, disturbances, asking for help (docs/feedback.md).
         if cfg.get("ask_for_help") is not None:  # KnowNo: wraps whichever planner was chosen
             self.planner = instantiate(cfg.ask_for_help, planner=self.planner)
         self.success_detector = instantiate(cfg.success_detector) if cfg.get("success_detector") else None

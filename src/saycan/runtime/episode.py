@@ -20,6 +20,7 @@ from saycan.runtime.closed_loop import closed_loop_stats
 from saycan.runtime.components import Components, component_names
 from saycan.runtime.costs import decision_costs
 from saycan.runtime.interrupts import Interrupted
+from saycan.runtime.mentions import instruction_mismatch
 from saycan.runtime.trace import TraceWriter, write_video
 from saycan.files import write_atomic
 
@@ -162,6 +163,8 @@ def run_episode(
             # Which components ran and what the decisions cost: the report groups and
             # dedupes records by these and shows tokens and seconds per decision.
             **component_names(components),
+            # An instruction naming objects the scene lacks, or not the goal's: said, not silent.
+            **instruction_mismatch(instance, text, overridden=instruction is not None),
             **closed_loop_stats(outcome, instance.expert_plan(), getattr(components, "feedback", "none")),
             **decision_costs(
                 {"seconds": s.decision.seconds, "llm_stats": s.decision.llm_stats}
