@@ -33,3 +33,8 @@ class ScorerError(SayCanError):
 
 class DriverError(SayCanError):
     """A robot driver broke its contract or lost its connection."""
+
+
+class DisconnectedError(DriverError):
+    """The link to the robot is gone (a networked host fell silent or closed): the episode
+    ends with `stopped_by: disconnected`, its trace and record written."""

@@ -4,11 +4,29 @@ success detector, disturbance and executor."""
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from saycan.drivers.base import SimulatorExtras
 from saycan.errors import ConfigError, SayCanError
+
+
+@runtime_checkable
+class Preloadable(Protocol):
+    """A part with a slow load (a language model) done once up front, not in the first step."""
+
+    def load(self) -> None: ...
+
+
+@runtime_checkable
+class NeedsSimulator(Protocol):
+    """An executor that acts on the simulator directly (teleport): it is handed the driver's
+    `SimulatorExtras` once, since the safety gate in front of the driver passes motions only."""
+
+    def bind_simulator(self, sim: SimulatorExtras) -> None: ...
 
 
 class Components:
@@ -20,8 +38,14 @@ class Components:
         # checked command by command, and every skill passes the gate (budget, e-stop, confirm).
         self.safety = instantiate(cfg.safety) if cfg.get("safety") is not None else None
         driver = instantiate(cfg.robot)
+        # What only a simulator can do, checked once: None on a real arm (or a remote one).
+        self.sim: SimulatorExtras | None = driver if isinstance(driver, SimulatorExtras) else None
         self.driver = self.safety.wrap_driver(driver) if self.safety is not None else driver
         self.driver.connect()
+        # A scene to place when an episode has no task (simulators only; `scene` group).
+        self.scene = instantiate(cfg.scene) if cfg.get("scene") is not None else None
+        # Who says, at the end of an episode without a task, whether it was carried out.
+        self.outcome_judge = instantiate(cfg.human) if cfg.get("outcome_from_human") else None
         self.skills = instantiate(cfg.skills)
         self.perception = instantiate(cfg.perception)
         self.affordance = instantiate(cfg.affordance, motion=self.driver.motion)
@@ -31,17 +55,21 @@ class Components:
             self.planner = instantiate(cfg.ask_for_help, planner=self.planner)
         self.success_detector = instantiate(cfg.success_detector) if cfg.get("success_detector") else None
         self.disturbance = instantiate(cfg.disturbance) if cfg.get("disturbance") else None
-        if hasattr(self.driver, "set_disturbance"):
-            self.driver.set_disturbance(self.disturbance)
+        if self.sim is not None:
+            self.sim.set_disturbance(self.disturbance)
         elif self.disturbance is not None and self.disturbance.name != "none":
             raise ConfigError(f"disturbance={self.disturbance.name} needs a simulator driver")
         self.feedback = str(OmegaConf.select(cfg, "prompt.feedback", default="none") or "none")
         # Load the language model now, not lazily in the first decision: otherwise the first
         # decision's seconds (traces, reports, seconds per decision) include the model load.
         scorer = getattr(self.planner, "scorer", None)
-        if hasattr(scorer, "load"):
+        if isinstance(scorer, Preloadable):
             scorer.load()
         executor = instantiate(cfg.executor, skills=self.skills)
+        if isinstance(executor, NeedsSimulator):
+            if self.sim is None:
+                raise ConfigError(f"executor={executor.name} needs a simulator driver")
+            executor.bind_simulator(self.sim)
         self.executor = self.safety.wrap_executor(executor) if self.safety is not None else executor
 
     def close(self) -> None:

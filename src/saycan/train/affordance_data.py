@@ -166,6 +166,7 @@ class AttemptRunner:
         robot["camera_width"], robot["camera_height"] = 32, 24  # ground truth only: no frames needed
         driver = instantiate(robot)
         self.gate = instantiate(cfg.safety) if cfg.get("safety") is not None else None
+        self.sim = driver  # the simulator itself (scene reset, physics), beside the gate
         self.driver = self.gate.wrap_driver(driver) if self.gate is not None else driver
         self.driver.connect()
         self.skills = instantiate(cfg.skills)
@@ -178,7 +179,7 @@ class AttemptRunner:
         self.driver.disconnect()
 
     def _states(self) -> dict:
-        return {s.name: s for s in self.driver.env.observation(render=False).ground_truth}
+        return {s.name: s for s in self.sim.env.observation(render=False).ground_truth}
 
     def attempt(self, seed: int) -> dict[str, Any]:
         """Run the attempt of `seed` (a scene that cannot be built is resampled from the seed)."""
@@ -186,7 +187,7 @@ class AttemptRunner:
             rng = np.random.default_rng([seed, retry])
             specs, factors = sample_objects(rng)
             try:
-                self.driver.reset(seed=seed, objects=specs, record_video=False)
+                self.sim.reset_scene(specs, seed=seed)
             except (RuntimeError, ValueError):  # e.g. the start-holding grasp failed
                 continue
             break
@@ -194,14 +195,14 @@ class AttemptRunner:
             raise RuntimeError(f"seed {seed}: no buildable scene in 20 tries")
         if self.gate is not None:
             self.gate.reset()
-        obs = self.driver.env.observation(render=False)
+        obs = self.sim.env.observation(render=False)
         scene = self.perception.perceive(obs)
         call = sample_call(rng, scene, self.push_share)
         before = {s.name: s for s in obs.ground_truth}
         t0 = time.perf_counter()
         res = self.skills.execute(call, self.driver.motion, scene)
         wall = time.perf_counter() - t0
-        env = self.driver.env
+        env = self.sim.env
         if res.steps:
             env.motion.step(120)  # let the world come to rest before judging
         end = env.observation(render=False)
