@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Protocol, runtime_checkable
 
 from saycan.planner.ask import NoAnswerError, right_call
 from saycan.planner.prompts import HistoryStep
 from saycan.planner.success import HasExpertPlan
 from saycan.skills.types import DONE, SkillCall
+
+
+@runtime_checkable
+class OutcomeJudge(Protocol):
+    """Someone who can say, at the end of an episode without a task, whether the instruction
+    was carried out (an operator watching the real table). A simulated human cannot."""
+
+    def judge_outcome(self, instruction: str) -> bool: ...
 
 
 class SimulatedHuman:

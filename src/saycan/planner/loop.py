@@ -62,6 +62,15 @@ class Planner(Protocol):
     ) -> Decision: ...
 
 
+@runtime_checkable
+class Haltable(Protocol):
+    """An executor behind an emergency stop (the safety gate's): once `halted`, the loop stops
+    planning instead of asking for calls that would all be refused."""
+
+    @property
+    def halted(self) -> bool: ...
+
+
 class Executor(Protocol):
     """Turns a chosen call into action: motor primitives (`physics`) or a direct effect."""
 
@@ -159,7 +168,7 @@ def _loop(instruction, driver, perception, planner, executor, max_steps, on_step
         if decision.chosen == DONE:
             outcome.stopped_by = "done"
             break
-        if getattr(executor, "halted", False):  # the safety gate's emergency stop is latched
+        if isinstance(executor, Haltable) and executor.halted:  # the e-stop is latched
             outcome.stopped_by = "emergency_stop"
             break
         obs, scene = next_obs, next_scene

@@ -10,8 +10,9 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from saycan.drivers.base import SimulatorExtras
+from saycan.drivers.base import RobotDriver, SimulatorExtras
 from saycan.errors import ConfigError, SayCanError
+from saycan.planner.humans import OutcomeJudge
 
 
 @runtime_checkable
@@ -32,23 +33,33 @@ class NeedsSimulator(Protocol):
 class Components:
     """Everything an episode needs, built once from the config and reusable across episodes."""
 
-    def __init__(self, cfg: DictConfig):
+    def __init__(self, cfg: DictConfig, driver: RobotDriver | None = None):
+        """`driver`: a robot built by the caller (the Python API); None builds `cfg.robot`,
+        and with no `robot` in the config there is no robot at all (planning only)."""
         self.cfg = cfg
         # The safety gate (cfg.safety) sits between planner and motors: the driver's motion is
         # checked command by command, and every skill passes the gate (budget, e-stop, confirm).
         self.safety = instantiate(cfg.safety) if cfg.get("safety") is not None else None
-        driver = instantiate(cfg.robot)
+        if driver is None and cfg.get("robot") is not None:
+            driver = instantiate(cfg.robot)
         # What only a simulator can do, checked once: None on a real arm (or a remote one).
         self.sim: SimulatorExtras | None = driver if isinstance(driver, SimulatorExtras) else None
-        self.driver = self.safety.wrap_driver(driver) if self.safety is not None else driver
-        self.driver.connect()
+        if driver is not None and self.safety is not None:
+            driver = self.safety.wrap_driver(driver)
+        self.driver: RobotDriver | None = driver
+        if driver is not None:
+            driver.connect()
         # A scene to place when an episode has no task (simulators only; `scene` group).
         self.scene = instantiate(cfg.scene) if cfg.get("scene") is not None else None
         # Who says, at the end of an episode without a task, whether it was carried out.
         self.outcome_judge = instantiate(cfg.human) if cfg.get("outcome_from_human") else None
+        if self.outcome_judge is not None and not isinstance(self.outcome_judge, OutcomeJudge):
+            raise ConfigError("outcome_from_human=true needs a human who can answer y/n "
+                              f"(human=terminal), not {type(self.outcome_judge).__name__}")
         self.skills = instantiate(cfg.skills)
         self.perception = instantiate(cfg.perception)
-        self.affordance = instantiate(cfg.affordance, motion=self.driver.motion)
+        motion = self.driver.motion if self.driver is not None else None  # None: no IK checks
+        self.affordance = instantiate(cfg.affordance, motion=motion)
         self.planner = instantiate(cfg.planner, affordance=self.affordance, skills=self.skills)
         # Issue 9: feedback, disturbances, asking for help (docs/feedback.md).
         if cfg.get("ask_for_help") is not None:  # KnowNo: wraps whichever planner was chosen
@@ -73,7 +84,8 @@ class Components:
         self.executor = self.safety.wrap_executor(executor) if self.safety is not None else executor
 
     def close(self) -> None:
-        self.driver.disconnect()
+        if self.driver is not None:
+            self.driver.disconnect()
 
 
 def component_names(components: Components) -> dict[str, str]:
@@ -103,10 +115,10 @@ def surfaced(exc: InstantiationException) -> SayCanError:
     return cause or SayCanError(f"could not build a component: {str(exc).splitlines()[0]}")
 
 
-def build_components(cfg: DictConfig) -> Components:
+def build_components(cfg: DictConfig, driver: RobotDriver | None = None) -> Components:
     """Build from config; a SayCanError raised inside a constructor is surfaced as itself."""
     try:
-        return Components(cfg)
+        return Components(cfg, driver)
     except InstantiationException as exc:
         raise surfaced(exc) from None
 

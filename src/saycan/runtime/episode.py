@@ -63,12 +63,15 @@ def begin_episode(
     """Reset every component for one episode at `seed`; returns the sampled task instance and
     the objects' initial ground-truth states (both None without a task). With a simulator the
     runner samples the scene (the task's, else the `scene` group's) and hands the simulator
-    the objects to place. Shared by evaluation, `saycan run` and the planner's expert data.
+    the objects to place; with neither, the simulated world stays as it stands (a scene the
+    caller arranged). Shared by evaluation, `saycan run`, the Python API and expert data.
     A simulator renders its camera only if perception reads images or `frames` are saved."""
     if components.safety is not None:
         components.safety.reset()  # a fresh per-episode skill budget
     sim = components.sim
     instance = initial_states = None
+    if components.driver is None:
+        raise ConfigError("an episode needs a robot: pass a driver or configure robot=...")
     if task is not None and sim is None:
         raise ConfigError(
             f"task={task.name} needs a simulator driver (scene reset, ground truth); with a "
@@ -77,15 +80,14 @@ def begin_episode(
     if sim is not None:
         sim.set_render_images(frames or components.perception.needs_images)
         rng = np.random.default_rng(seed)  # the generator the simulator is seeded with
+        objects = None
         if task is not None:
             instance = task.sample(rng)
             objects = instance.objects
         elif components.scene is not None:
             objects = components.scene.sample(rng)
-        else:
-            raise ConfigError("an episode without a task on a simulator needs scene=... "
-                              "(e.g. scene=random) to place objects")
-        sim.reset_scene(objects, seed=seed, record_video=record_video)
+        if objects is not None:
+            sim.reset_scene(objects, seed=seed, record_video=record_video)
         if instance is not None:
             initial_states = sim.ground_truth()
     # Per-episode randomness (tie-breaking, perception noise) derives from the seed alone.

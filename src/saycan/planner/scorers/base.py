@@ -74,6 +74,14 @@ class LanguageScorer(Protocol):
         ...
 
 
+@runtime_checkable
+class KeepsPromptCache(Protocol):
+    """A scorer that keeps a prompt (KV) cache across calls; a planner drops it at each
+    episode's start so that a result never depends on the episode that ran before."""
+
+    def reset_cache(self) -> None: ...
+
+
 def token_counts(scorer: object, n_options: int) -> list[int] | None:
     """Per-option token counts of the scorer's most recent `score` call, or None.
 
