@@ -105,3 +105,21 @@ def test_saycan_run_without_a_task_needs_an_instruction(tmp_path):
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert 'needs instruction="..."' in proc.stderr
+
+
+def test_the_operator_answers_for_the_outcome(tmp_path):
+    """outcome_from_human=true: the operator's y/n at the end is the outcome, whatever the
+    planner did (here a random planner cut off after one step)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "run", "robot=mock", "scene=random", "seed=7",
+         "instruction=put the red block in the blue bowl", "planner=random", "max_steps=1",
+         "outcome_from_human=true", "video=false", "frames=false", "quiet=true",
+         f"hydra.run.dir={tmp_path}"],
+        input="maybe\ny\n", capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert 'Did the robot do "put the red block in the blue bowl"? [y/n]' in proc.stdout
+    assert "please answer y or n" in proc.stdout
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert record["outcome_by"] == "operator" and record["operator_verdict"] is True
+    assert record["success"] and record["task"] == "none"

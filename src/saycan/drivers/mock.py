@@ -143,9 +143,9 @@ class MockDriver:
         self.objects: list[_Obj] = []
         self._motion = MockMotion(self)
         self.camera = _top_down_camera(int(image_width), int(image_height))
-        self.reset_scene(
-            objects if objects is not None else default_scene(np.random.default_rng(seed)), seed=seed
-        )
+        if objects is None:
+            objects = default_scene(np.random.default_rng(seed))
+        self.reset_scene(objects, seed=seed)
 
     # -- RobotDriver ------------------------------------------------------------------------
     @property

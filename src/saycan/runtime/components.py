@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from saycan.drivers.base import RobotDriver, SimulatorExtras
 from saycan.errors import ConfigError, SayCanError
 from saycan.planner.humans import OutcomeJudge
+from saycan.planner.loop import Perception, Planner
 
 
 @runtime_checkable
@@ -64,6 +65,11 @@ class Components:
         # Issue 9: feedback, disturbances, asking for help (docs/feedback.md).
         if cfg.get("ask_for_help") is not None:  # KnowNo: wraps whichever planner was chosen
             self.planner = instantiate(cfg.ask_for_help, planner=self.planner)
+        for part, contract in ((self.perception, Perception), (self.planner, Planner)):
+            if not isinstance(part, contract):  # checked once here, relied on in every episode
+                raise ConfigError(f"{type(part).__name__} does not implement the "
+                                  f"{contract.__name__} protocol (saycan.planner.loop): "
+                                  "it needs reset() as well")
         self.success_detector = instantiate(cfg.success_detector) if cfg.get("success_detector") else None
         self.disturbance = instantiate(cfg.disturbance) if cfg.get("disturbance") else None
         if self.sim is not None:

@@ -45,7 +45,9 @@ class RandomScene:
             raise ConfigError(f"scene: {where}: {first['msg']}") from None
         s = self.spec
         if s.matched_pairs > min(s.blocks.min, s.bowls.min):
-            raise ConfigError(f"scene: {s.matched_pairs} matched pairs need that many blocks and bowls")
+            raise ConfigError(
+                f"scene: {s.matched_pairs} matched pairs need that many blocks and bowls"
+            )
         if s.blocks.max + s.bowls.max - s.matched_pairs > len(s.colours):
             raise ConfigError(
                 f"scene: {s.blocks.max} blocks and {s.bowls.max} bowls need more distinct colours "

@@ -45,7 +45,8 @@ class TeleportExecutor:
             obj = scene.get(call.args[0])
             dx, dy = PUSH_DIRECTIONS[call.args[1]]
             x, y, z = obj.position
-            steps = self._sim.teleport_object(obj.name, (x + dx * push_distance, y + dy * push_distance, z + 0.002))
+            target = (x + dx * push_distance, y + dy * push_distance, z + 0.002)
+            steps = self._sim.teleport_object(obj.name, target)
             return SkillResult(call, True, steps=steps)
         obj_name, target_name = call.args
         obj = scene.get(obj_name)
