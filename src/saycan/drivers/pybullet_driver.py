@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from saycan.drivers.types import Observation, ObjectState
 from saycan.errors import DriverError
 from saycan.sim.scene_spec import ObjectSpec
+
+if TYPE_CHECKING:
+    from saycan.drivers.types import Workcell
 
 
 class PyBulletDriver:
@@ -65,6 +68,14 @@ class PyBulletDriver:
     @property
     def motion(self):
         return self.env.motion
+
+    @property
+    def workcell(self) -> Workcell:
+        """The tabletop's cell (`saycan.sim.cell`): the safety gate never sends a target
+        outside it, whatever workspace is configured."""
+        from saycan.sim.cell import TABLETOP_CELL
+
+        return TABLETOP_CELL
 
     def get_observation(self) -> Observation:
         if not self._connected:

@@ -22,7 +22,9 @@ from saycan.sim.tasks import Task, TaskInstance
 from saycan.runtime.closed_loop import closed_loop_stats
 from saycan.runtime.components import Components, component_names
 from saycan.runtime.costs import decision_costs
+from saycan.runtime.interrupts import Interrupted
 from saycan.runtime.trace import TraceWriter, write_video
+from saycan.files import write_atomic
 
 #: Step budget of an episode without a task (a task brings its own).
 DEFAULT_MAX_STEPS = 10
@@ -111,6 +113,9 @@ def run_episode(
 ) -> EpisodeResult:
     """One episode of `task_name` (None: no task, `instruction` on what the robot perceives)."""
     start = time.perf_counter()
+    step_count = isinstance(max_steps, int) and not isinstance(max_steps, bool)
+    if max_steps is not None and not (step_count and max_steps >= 1):  # 0 is not "default"
+        raise ConfigError(f"max_steps must be null or an integer >= 1, got {max_steps!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if instruction is not None:
@@ -125,9 +130,11 @@ def run_episode(
     text = clean_instruction(instance.instruction if instance is not None else instruction)
 
     trace = TraceWriter(out_dir / "trace.jsonl", out_dir / "frames" if frames else None)
+    done_steps: list[StepRecord] = []  # what an interrupted episode still records
 
     def record(step: StepRecord, obs) -> None:
         trace.write(step, obs.rgb)
+        done_steps.append(step)
         if on_step is not None:
             on_step(step)
 
@@ -138,12 +145,19 @@ def run_episode(
             components.perception,
             components.planner,
             components.executor,
-            max_steps or (instance.max_steps if instance is not None else DEFAULT_MAX_STEPS),
+            max_steps if max_steps is not None
+            else (instance.max_steps if instance is not None else DEFAULT_MAX_STEPS),
             on_step=record,
             success_detector=components.success_detector,
             after_skill=after_skill_hook(components),
             feedback=components.feedback,
         )
+    except Interrupted as exc:  # SIGINT/SIGTERM: stop, write what there is, then let it go on
+        stop, outcome = exc, LoopOutcome(steps=done_steps, stopped_by="interrupted")
+        if components.safety is not None:
+            components.safety.emergency_stop(f"interrupted by {exc.signame}")
+    else:
+        stop = None
     finally:
         trace.close()
     plan = [c.to_text() for c in outcome.plan]
@@ -194,7 +208,11 @@ def run_episode(
             ),
         },
     )
-    (out_dir / "episode.json").write_text(json.dumps(result.to_dict(), indent=2))
+    write_atomic(out_dir / "episode.json", json.dumps(result.to_dict(), indent=2))
+    if stop is not None:
+        saved = "trace, episode.json" + (" and video" if video_path else "")
+        stop.note = f"episode stopped after {len(done_steps)} step(s); {saved} in {out_dir}"
+        raise stop
     return result
 
 
@@ -216,7 +234,8 @@ def _judge_without_task(
     }
     success = done and (not judged or bool(judged[-1]))
     unmet = [] if success else [f"stopped by {outcome.stopped_by}"]
-    if components.outcome_judge is not None and outcome.stopped_by != "disconnected":
+    if components.outcome_judge is not None and outcome.stopped_by not in ("disconnected",
+                                                                            "interrupted"):
         verdict = components.outcome_judge.judge_outcome(instruction)
         extras.update(operator_verdict=verdict, outcome_by="operator")
         success = bool(verdict)

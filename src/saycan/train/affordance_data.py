@@ -165,6 +165,9 @@ class AttemptRunner:
         robot = OmegaConf.to_container(cfg.robot, resolve=True)
         robot["camera_width"], robot["camera_height"] = 32, 24  # ground truth only: no frames needed
         driver = instantiate(robot)
+        # The simulator itself, for ground truth and letting the world settle (no arm motion);
+        # skills command the arm only through the gated driver.
+        self.sim = driver
         self.gate = instantiate(cfg.safety) if cfg.get("safety") is not None else None
         self.sim = driver  # the simulator itself (scene reset, physics), beside the gate
         self.driver = self.gate.wrap_driver(driver) if self.gate is not None else driver
