@@ -16,12 +16,22 @@ from saycan.sim.env import TabletopEnv
 from saycan.sim.scene_spec import ObjectSpec
 
 
+#: What is on the table unless a test says otherwise.
+TABLE = (
+    ObjectSpec("red block", "block", "red", (0.45, 0.12)),
+    ObjectSpec("green block", "block", "green", (0.55, -0.02)),
+    ObjectSpec("blue bowl", "bowl", "blue", (0.50, -0.20)),
+)
+
+
 class BareArm:
     """`RobotDriver` only; `lose_link_after`: the link drops after that many observations."""
 
     is_physical = False
 
-    def __init__(self, objects: Sequence[ObjectSpec], lose_link_after: int | None = None):
+    def __init__(
+        self, objects: Sequence[ObjectSpec] = TABLE, lose_link_after: int | None = None
+    ) -> None:
         self.name = "bare-arm"
         self._env = TabletopEnv(camera_width=320, camera_height=240)
         self._env.reset(seed=0, options={"objects": list(objects)})  # "the table as it is"

@@ -5,8 +5,10 @@ a simulator with a sampled scene (`saycan run instruction=... scene=random`)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,15 +16,10 @@ import pytest
 from saycan.api import SayCan
 from saycan.drivers.base import RobotDriver, SimulatorExtras
 from saycan.sim.geometry import BOWL_INNER_RADIUS
-from saycan.sim.scene_spec import ObjectSpec
 
-from .bare_arm import BareArm
+from .bare_arm import TABLE, BareArm
 
-TABLE = [
-    ObjectSpec("red block", "block", "red", (0.45, 0.12)),
-    ObjectSpec("green block", "block", "green", (0.55, -0.02)),
-    ObjectSpec("blue bowl", "bowl", "blue", (0.50, -0.20)),
-]
+HERE = Path(__file__).resolve().parent
 
 
 def test_a_driver_without_simulator_extras_runs_a_whole_episode(tmp_path):
@@ -123,3 +120,29 @@ def test_the_operator_answers_for_the_outcome(tmp_path):
     record = json.loads(proc.stdout.strip().splitlines()[-1])
     assert record["outcome_by"] == "operator" and record["operator_verdict"] is True
     assert record["success"] and record["task"] == "none"
+
+
+def _run_bare(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "run", "robot=bare_arm",
+         f"hydra.searchpath=[file://{HERE / 'conf'}]", "perception=segmenter",
+         "planner=random", "max_steps=1", "video=false", "frames=false", "quiet=true",
+         f"hydra.run.dir={tmp_path}", *overrides],
+        capture_output=True, text=True, timeout=180, cwd=tmp_path, env=env,
+    )
+
+
+def test_saycan_run_on_a_robot_without_simulator_extras(tmp_path):
+    """`saycan run robot=R instruction=...`: the default task is ignored (nothing can set its
+    scene up); without an instruction it is one line and exit 2."""
+    proc = _run_bare(tmp_path, "instruction=put the red block in the blue bowl")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "episode without a task" in proc.stdout
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert record["task"] == "none" and record["outcome_by"] == "planner" and record["steps"] == 1
+    (tmp_path / "again").mkdir()
+    proc = _run_bare(tmp_path / "again")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "bare-arm has no simulator to set up task put_block_in_bowl" in proc.stderr
