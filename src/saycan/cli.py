@@ -25,7 +25,7 @@ commands:
   calibrate  conformal calibration for asking for help: saycan calibrate tasks=[ambiguous] epsilon=0.15
   train  train a shipped model: saycan train NAME [key=value ...] (last stdout line: one JSON object)
   tasks  list the packaged tasks
-  serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2] port=8000
+  serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2_planner] port=8000
   report tables, plots and episode pages from a results directory: saycan report DIR
 
 Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar/basic/).

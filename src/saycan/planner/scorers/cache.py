@@ -30,6 +30,7 @@ from saycan.planner.scorers.base import (
     KeepsPromptCache,
     LanguageScorer,
     ScorerStats,
+    model_name,
     token_counts,
 )
 
@@ -112,6 +113,12 @@ class CachedScorer:
         self.stats = ScorerStats()
         self.total_stats = ScorerStats()
         self.last_token_counts: list[int] | None = None
+
+    @property
+    def model_name(self) -> str:
+        """The wrapped scorer's model id (records' `llm`), asked each time: a remote scorer
+        learns it from its server on first use."""
+        return model_name(self.scorer)
 
     @property
     def cache_fingerprint(self) -> dict[str, Any]:
