@@ -67,8 +67,9 @@ def _run(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # the operator test below runs the same CLI path in the fast suite
 def test_saycan_run_without_a_task_records_the_planners_outcome(tmp_path):
-    """The CLI path on a sampled scene, with a planner that loads no model (fast)."""
+    """The CLI path on a sampled scene, with a planner that loads no model."""
     proc = _run(tmp_path, "planner=random", "max_steps=2")
     assert proc.returncode in (0, 1), proc.stderr
     record = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -120,6 +121,9 @@ def test_the_operator_answers_for_the_outcome(tmp_path):
     record = json.loads(proc.stdout.strip().splitlines()[-1])
     assert record["outcome_by"] == "operator" and record["operator_verdict"] is True
     assert record["success"] and record["task"] == "none"
+    scene = json.loads((tmp_path / "trace.jsonl").read_text().splitlines()[0])["scene"]
+    assert sorted(o["name"] for o in scene["objects"]) == sorted(  # the scene group, seed 7
+        ["blue block", "pink block", "gray block", "red block", "blue bowl", "orange bowl"])
 
 
 def _run_bare(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
