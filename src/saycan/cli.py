@@ -341,6 +341,9 @@ def _dispatch(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     sys.argv = [f"saycan {command}", *rest]
+    from saycan.sim import import_pybullet_quietly
+
+    import_pybullet_quietly()  # its C banner would precede every one-line error
     from contextlib import nullcontext
 
     from saycan.runtime.interrupts import EXIT_INTERRUPTED, interrupted_line, stop_on_signals

@@ -49,3 +49,8 @@ class DriverError(SayCanError):
 class NoOperatorError(SayCanError):
     """`safety.confirm=true` asked an operator to approve a skill and nobody can answer (no
     terminal): an error, never a silent "no" that looks like a refusal by a person."""
+
+
+class DisconnectedError(DriverError):
+    """The link to the robot is gone (a networked host fell silent or closed): the episode
+    ends with `stopped_by: disconnected`, its trace and record written."""

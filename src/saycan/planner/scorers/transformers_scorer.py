@@ -155,6 +155,7 @@ class TransformersScorer:
         self.total_stats = ScorerStats()
         self.load_info: LoadedModel | None = None
         self._prompt: _PromptState | None = None
+        self._keeps_logits: bool | None = None  # does the model's forward take logits_to_keep
 
     # ---------------------------------------------------------------------------- loading
 
@@ -285,8 +286,9 @@ class TransformersScorer:
         return out
 
     def _accepts_logits_to_keep(self) -> bool:
-        if not hasattr(self, "_keeps_logits"):
-            self._keeps_logits = "logits_to_keep" in inspect.signature(self._model.forward).parameters
+        if self._keeps_logits is None:  # asked once per loaded model
+            params = inspect.signature(self._model.forward).parameters
+            self._keeps_logits = "logits_to_keep" in params
         return self._keeps_logits
 
     def _tensor(self, rows: list[list[int]]) -> Any:
