@@ -25,7 +25,7 @@ commands:
   calibrate  conformal calibration for asking for help: saycan calibrate tasks=[ambiguous] epsilon=0.15
   train  train a shipped model: saycan train NAME [key=value ...] (last stdout line: one JSON object)
   tasks  list the packaged tasks
-  serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2] port=8000
+  serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2_planner] port=8000
   report tables, plots and episode pages from a results directory: saycan report DIR
 
 Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar/basic/).
@@ -44,6 +44,7 @@ def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bo
     from omegaconf.errors import OmegaConfBaseException
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import Glob
 
     try:
         # A sweep (`planner=a,b`, `seed=range(0,10)`) is checked through its first value.
@@ -52,6 +53,8 @@ def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bo
             if o.is_sweep_override():
                 if not multirun:
                     return f"{o.input_line!r} is a sweep: add --multirun (-m), or quote the value"
+                if isinstance(o.value(), Glob):  # Hydra globs config-group options only
+                    return f"{o.input_line!r}: glob() is not supported; list the values"
                 single.append(f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}")
             else:
                 single.append(o.input_line)
@@ -183,7 +186,7 @@ def _list_tasks() -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _dispatch(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -214,11 +217,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if rest[0] not in _available(command):
             return _error(f"unknown {command} target {rest[0]!r}; available: {names}")
         config_name, rest = f"{command}_{rest[0]}", rest[1:]
-    overrides = [a for a in rest if not a.startswith("-")]
+    from saycan.eval.runconfig import SCHEMAS, check_command, literal_free_text
+
+    overrides = [a for a in rest if not a.startswith("-")]  # as typed: the checks report these
     multirun = bool({"-m", "--multirun"} & set(rest))
     problem = _validate_overrides(config_name, overrides, multirun=multirun)
     if problem:
         return _error(problem)
+    try:  # free text (instruction, task names) is data: no interpolation expands inside it
+        literal = literal_free_text(overrides)
+        if command in SCHEMAS:  # seeds, split, step budget, run/output dirs: one line, exit 2
+            check_command(command, config_name, literal, multirun)
+    except SayCanError as exc:
+        return _error(str(exc))
+    rest = [a if a.startswith("-") else literal.pop(0) for a in rest]  # what Hydra composes
     if command == "eval":  # task names, families, physical robot x parallel launcher
         from saycan.eval.sweep import check_sweep
 
@@ -229,11 +241,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     sys.argv = [f"saycan {command}", *rest]
+    from contextlib import nullcontext
+
+    from saycan.runtime.interrupts import EXIT_INTERRUPTED, interrupted_line, stop_on_signals
+
     try:
-        _hydra_app(task_fn, config_name)()
+        # SIGINT/SIGTERM end an episode with its files written (saycan.runtime.interrupts).
+        with stop_on_signals() if command in ("run", "eval") else nullcontext():
+            _hydra_app(task_fn, config_name)()
     except SayCanError as exc:
         return _error(str(exc))
+    except KeyboardInterrupt as exc:  # one line, never a traceback
+        print(interrupted_line(exc), file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `saycan` entry point: `saycan tasks | head` ends quietly when the reader leaves."""
+    try:
+        return _dispatch(argv)
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

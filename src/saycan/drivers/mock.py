@@ -24,6 +24,7 @@ from saycan.drivers.types import (
     ObjectState,
     Pose,
     Vec3,
+    Workcell,
 )
 from saycan.errors import DriverError
 from saycan.sim.geometry import BLOCK_SIZE, BOWL_HEIGHT, BOWL_INNER_RADIUS
@@ -152,6 +153,13 @@ class MockDriver:
     @property
     def motion(self) -> MockMotion:
         return self._motion
+
+    @property
+    def workcell(self) -> Workcell:
+        """The same tabletop cell as the simulator's (`saycan.sim.cell`)."""
+        from saycan.sim.cell import TABLETOP_CELL
+
+        return TABLETOP_CELL
 
     def connect(self) -> None:
         self._connected = True

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from saycan.drivers.types import Observation
 from saycan.errors import DriverError
+
+if TYPE_CHECKING:
+    from saycan.drivers.types import Workcell
 
 
 class PyBulletDriver:
@@ -64,6 +67,14 @@ class PyBulletDriver:
     @property
     def motion(self):
         return self.env.motion
+
+    @property
+    def workcell(self) -> Workcell:
+        """The tabletop's cell (`saycan.sim.cell`): the safety gate never sends a target
+        outside it, whatever workspace is configured."""
+        from saycan.sim.cell import TABLETOP_CELL
+
+        return TABLETOP_CELL
 
     def get_observation(self) -> Observation:
         if not self._connected:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,6 +32,38 @@ class Pose:
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", tuple(float(v) for v in self.position))
         object.__setattr__(self, "orientation", tuple(float(v) for v in self.orientation))
+
+
+@dataclass(frozen=True)
+class Workcell:
+    """The box (world frame, metres) a robot's end effector may ever be commanded into: its
+    physical cell (the table top and its edges, the clearance under fixtures above it). A
+    driver declares it (`DeclaresWorkcell`); the safety gate refuses any target outside it,
+    whatever workspace the configuration asks for."""
+
+    low: Vec3
+    high: Vec3
+    what: str = "the robot's cell"  # said in refusals: what bounds the box
+
+    def contains(self, position: Vec3, *, below: float = 0.0) -> bool:
+        """`position` is inside (the floor lowered by `below`, for guarded descents)."""
+        lo = (self.low[0], self.low[1], self.low[2] - below)
+        return all(lo[i] <= position[i] <= self.high[i] for i in range(3))
+
+    def text(self) -> str:
+        lo = ", ".join(f"{v:g}" for v in self.low)
+        hi = ", ".join(f"{v:g}" for v in self.high)
+        return f"({lo})..({hi}) m, {self.what}"
+
+
+@runtime_checkable
+class DeclaresWorkcell(Protocol):
+    """A driver that declares its physical cell. The safety gate checks the configured
+    workspace against it once (a wider one is a configuration error) and every target
+    against it always, so no configuration can send the arm outside."""
+
+    @property
+    def workcell(self) -> Workcell: ...
 
 
 class MotionStatus(str, Enum):

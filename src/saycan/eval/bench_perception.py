@@ -252,5 +252,7 @@ def bench_perception(cfg: DictConfig) -> dict[str, Any]:
     out["distractor_ids"] = [lo, hi]
     out["wall_s"] = round(time.perf_counter() - t_start, 1)
     if cfg.output:
-        Path(cfg.output).write_text(json.dumps(out) + "\n")
+        from saycan.files import write_atomic
+
+        write_atomic(cfg.output, json.dumps(out) + "\n")
     return out

@@ -209,7 +209,9 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - dev entry
     if cfg.get("output"):
         from pathlib import Path
 
-        Path(cfg.output).write_text(json.dumps(result, indent=2))
+        from saycan.files import write_atomic
+
+        write_atomic(cfg.output, json.dumps(result, indent=2))
     print(json.dumps(result))
 
 

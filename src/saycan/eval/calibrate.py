@@ -125,6 +125,9 @@ def calibrate_command(cfg: DictConfig, run_dir: Path) -> int:
         "wall_s": round(time.perf_counter() - start, 1),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({**result, "scores": [round(s, 6) for s in teacher.scores]}, indent=2))
+    from saycan.files import write_atomic
+
+    scores = [round(s, 6) for s in teacher.scores]
+    write_atomic(out, json.dumps({**result, "scores": scores}, indent=2))
     print(json.dumps(result), flush=True)
     return 0

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from saycan.errors import SayCanError
 from saycan.eval.progress import ResultsWatcher, SweepProgress
 from saycan.eval.records import ResultsStore
+from saycan.files import write_atomic
 
 
 class SweepCallback(Callback):
@@ -72,7 +73,7 @@ class SweepCallback(Callback):
         }
         if self.report and records:
             summary["report"] = _build_report(results_dir)
-        (results_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_atomic(results_dir / "summary.json", json.dumps(summary, indent=2))
         print(json.dumps(summary), flush=True)
 
 

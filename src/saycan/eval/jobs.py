@@ -26,7 +26,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from saycan.errors import SayCanError
+from saycan.errors import OutputError, SayCanError
 from saycan.runtime.components import Components
 from saycan.runtime.episode import run_episode
 from saycan.eval.records import ResultsStore
@@ -187,6 +187,8 @@ def run_episodes(
                     instruction=cfg.instruction, max_steps=cfg.max_steps,
                     video=bool(cfg.video), frames=bool(cfg.frames),
                 ).to_dict()
+            except OutputError:
+                raise  # the disk, not the episode: stop, keeping the records already written
             except Exception as exc:  # noqa: BLE001 - one broken episode must not sink the sweep
                 record = _failed_record(task, seed, split, exc)
                 close_cached_components()  # its simulator may be in any state: rebuild

@@ -4,7 +4,8 @@ Many writers (joblib/Ray/SLURM workers) append to the same file, so every append
 lock (`filelock`, a sibling `.lock` file) and writes one whole line, flushed and fsynced: a
 killed sweep loses no finished episode. A line cut by a kill mid-write is skipped on reading
 (that episode simply runs again), and the next append starts on a fresh line so it cannot be
-glued onto the broken one.
+glued onto the broken one. A write that fails (a full disk) cuts the file back to what it was
+and is one `OutputError` line: the records already there stay intact.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+
+from saycan.files import append_whole, cannot_write
 
 RESULTS_FILE = "results.jsonl"
 
@@ -32,16 +35,17 @@ class ResultsStore:
         """Append `record` unless a record with its key is already on disk (checked under the
         lock, so a key is recorded exactly once even if two jobs ran it); True if written."""
         line = (json.dumps(record) + "\n").encode("utf-8")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            if self._has_key(record.get("key")):
-                return False
-            with self.path.open("ab") as f:
-                if f.tell() > 0 and not self._ends_with_newline():
-                    f.write(b"\n")  # a writer was killed mid-line: do not glue onto it
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                if self._has_key(record.get("key")):
+                    return False
+                with self.path.open("ab", buffering=0) as f:
+                    if f.tell() > 0 and not self._ends_with_newline():
+                        line = b"\n" + line  # a writer was killed mid-line: do not glue onto it
+                    append_whole(f.fileno(), line)  # a full disk: the file is cut back
+        except OSError as exc:
+            raise cannot_write(self.path, exc) from None
         return True
 
     def _has_key(self, key: object) -> bool:

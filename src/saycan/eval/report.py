@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from saycan.errors import SayCanError
+from saycan.files import atomic_path, write_atomic
 from saycan.runtime.costs import decision_costs
 from saycan.metrics import rate
 from saycan.eval.viewer import read_trace, write_episode_html, write_index_html
@@ -297,7 +298,7 @@ def per_planner(records: Sequence[dict]) -> dict[str, dict]:
 
 
 def write_csv(rows: Iterable[Mapping], path: Path) -> Path:
-    with Path(path).open("w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
@@ -371,7 +372,8 @@ def plot_success_by_family(records: Sequence[dict], path: Path) -> Path:
     ax.set_title("Success by task family")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path, suffix=Path(path).suffix) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return Path(path)
 
@@ -425,7 +427,8 @@ def plot_score_distributions(samples: Mapping[str, Mapping], path: Path) -> Path
                 ax.legend(fontsize=7)
             ax.set_title(f"{label}: {title}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path, suffix=Path(path).suffix) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return Path(path)
 
@@ -455,13 +458,13 @@ def build_report(results_dir: Path, pages: bool = True) -> dict:
         "per_planner": per_planner(records),
         "files": {k: str(v) for k, v in files.items()},
     }
-    files["json"].write_text(json.dumps({**summary, "rows": rows}, indent=2), encoding="utf-8")
+    write_atomic(files["json"], json.dumps({**summary, "rows": rows}, indent=2))
     write_csv(rows, files["csv"])
-    files["markdown"].write_text(
+    write_atomic(
+        files["markdown"],
         f"# Evaluation report\n\n{len(records)} episodes from `{results_dir}`. Cells: "
         "successes/n (rate, Wilson 95% interval). *planning*: `executor=teleport`; "
         "*execution*: `executor=physics`.\n\n" + markdown_table(rows),
-        encoding="utf-8",
     )
     plot_success_by_family(records, files["success_by_family"])
     plot_score_distributions(score_samples(records), files["score_distributions"])

@@ -29,7 +29,10 @@ from saycan.eval.jobs import NON_SEMANTIC_KEYS, expand_tasks, run_episodes, task
 from saycan.runtime.closed_loop import help_summary
 from saycan.metrics import rate, summarise
 from saycan.eval.progress import SweepProgress
+from saycan.eval.records import ResultsStore
+from saycan.files import write_atomic
 from saycan.planner.prompts import clean_instruction
+from saycan.runtime.interrupts import Interrupted
 
 
 def machine() -> dict:
@@ -73,6 +76,9 @@ def eval_command(cfg: DictConfig, run_dir: Path) -> int:
     start = time.perf_counter()
     try:
         records = run_episodes(cfg, out_dir, episodes, meta=job_meta(cfg, hc), on_record=tick)
+    except Interrupted as exc:
+        exc.note = resume_note(out_dir)
+        raise
     finally:
         progress.stop()
         from saycan.eval.jobs import close_cached_components
@@ -96,9 +102,18 @@ def eval_command(cfg: DictConfig, run_dir: Path) -> int:
         "results_dir": str(out_dir),
         "machine": machine(),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2))
     print(json.dumps(summary), flush=True)
     return 0
+
+
+def resume_note(results_dir: Path) -> str:
+    """What an interrupted sweep kept (the interrupted episode is not recorded: it runs again)."""
+    store = ResultsStore(results_dir)
+    return (
+        f"{len(store.by_key())} finished episode(s) kept in {store.path}; "
+        "the same command resumes the sweep"
+    )
 
 
 # ------------------------------------------------------------------------------- multirun
@@ -157,7 +172,11 @@ def eval_job(cfg: DictConfig) -> dict[str, Any]:
         print(f"saycan: error: job {meta['job']}: {exc}", file=sys.stderr, flush=True)
     else:
         bad = None
-    records = run_episodes(cfg, results_dir, episodes, meta=meta, raise_build_errors=False)
+    try:
+        records = run_episodes(cfg, results_dir, episodes, meta=meta, raise_build_errors=False)
+    except Interrupted as exc:
+        exc.note = resume_note(results_dir)
+        raise
     _flush_all()  # a worker's buffered output must not land after the summary line
     return {
         "episodes": len(records),

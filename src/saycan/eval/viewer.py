@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from saycan.errors import SayCanError
+from saycan.files import write_atomic
 
 TOP_K = 12  # candidates per chart; the chosen call is always shown
 FRAME_MAX_WIDTH = 480  # frames wider than this are downscaled before embedding
@@ -272,7 +273,7 @@ def write_episode_html(episode_dir: Path, out: Path | None = None) -> Path:
         + "</body></html>"
     )
     out = Path(out) if out is not None else episode_dir / "episode.html"
-    out.write_text(html, encoding="utf-8")
+    write_atomic(out, html)
     return out
 
 
@@ -309,5 +310,5 @@ def write_index_html(
         + f"<h2>episodes ({len(pages)} with a trace)</h2><ul>{links}</ul></body></html>"
     )
     path = results_dir / "index.html"
-    path.write_text(html, encoding="utf-8")
+    write_atomic(path, html)
     return path

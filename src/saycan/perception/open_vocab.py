@@ -20,6 +20,7 @@ from saycan.perception.relations import describe_scene
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.sim.objects import object_size
 from saycan.sim.objects_catalog import COLOUR_NAMES
+from saycan.weights import check_finite
 
 #: Points this high (m) above the table belong to an object, not the table under the box.
 ABOVE_TABLE = 0.008
@@ -36,6 +37,7 @@ def load_detector(model: str, local_files_only: bool = True, device: str = "cpu"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = "the HF cache or local path" if local_files_only else "the Hub"
         raise ModelLoadError(f"open-vocabulary detector {model!r} could not be loaded from {where}: {first}") from None
+    check_finite(detector.named_parameters(), model)
     return processor, detector.to(device).eval()
 
 

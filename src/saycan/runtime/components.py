@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError, SayCanError
+from saycan.planner.scorers.base import model_name
 
 
 class Components:
@@ -52,14 +53,13 @@ def component_names(components: Components) -> dict[str, str]:
     """The llm / perception / affordance / executor an episode ran with (`none` for a planner
     that asks no language model), so records of different configurations never merge."""
     scorer = getattr(components.planner, "scorer", None)
-    cfg = getattr(components, "cfg", None)
-    llm = OmegaConf.select(cfg, "llm.model") if scorer is not None and cfg is not None else None
 
     def name(part: object) -> str:
         return str(getattr(part, "name", None) or type(part).__name__)
 
     return {
-        "llm": str(llm or getattr(scorer, "name", None) or "none"),
+        # the same id `saycan serve-llm` serves the model as: the adapter is part of it
+        "llm": model_name(scorer) if scorer is not None else "none",
         "perception": name(getattr(components, "perception", None)),
         "affordance": name(getattr(components, "affordance", None)),
         "executor": name(getattr(components, "executor", None)),

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from saycan.errors import ConfigError
 from saycan.planner.loop import LoopOutcome, StepRecord, run_loop
 from saycan.planner.prompts import clean_instruction
 from saycan.seeds import assert_not_training_seed, built_from
@@ -18,7 +19,9 @@ from saycan.sim.tasks import Task
 from saycan.runtime.closed_loop import closed_loop_stats
 from saycan.runtime.components import Components, component_names
 from saycan.runtime.costs import decision_costs
+from saycan.runtime.interrupts import Interrupted
 from saycan.runtime.trace import TraceWriter, write_video
+from saycan.files import write_atomic
 
 
 @dataclass
@@ -82,6 +85,9 @@ def run_episode(
     on_step=None,
 ) -> EpisodeResult:
     start = time.perf_counter()
+    step_count = isinstance(max_steps, int) and not isinstance(max_steps, bool)
+    if max_steps is not None and not (step_count and max_steps >= 1):  # 0 is not "default"
+        raise ConfigError(f"max_steps must be null or an integer >= 1, got {max_steps!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if instruction is not None:
@@ -94,9 +100,11 @@ def run_episode(
     text = clean_instruction(instance.instruction)
 
     trace = TraceWriter(out_dir / "trace.jsonl", out_dir / "frames" if frames else None)
+    done_steps: list[StepRecord] = []  # what an interrupted episode still records
 
     def record(step: StepRecord, obs) -> None:
         trace.write(step, obs.rgb)
+        done_steps.append(step)
         if on_step is not None:
             on_step(step)
 
@@ -107,12 +115,18 @@ def run_episode(
             components.perception,
             components.planner,
             components.executor,
-            max_steps or instance.max_steps,
+            instance.max_steps if max_steps is None else max_steps,
             on_step=record,
             success_detector=getattr(components, "success_detector", None),
             after_skill=after_skill_hook(components),
             feedback=getattr(components, "feedback", "none"),
         )
+    except Interrupted as exc:  # SIGINT/SIGTERM: stop, write what there is, then let it go on
+        stop, outcome = exc, LoopOutcome(steps=done_steps, stopped_by="interrupted")
+        if getattr(components, "safety", None) is not None:
+            components.safety.emergency_stop(f"interrupted by {exc.signame}")
+    else:
+        stop = None
     finally:
         trace.close()
     final_states = driver.get_observation().ground_truth
@@ -155,7 +169,11 @@ def run_episode(
             ),
         },
     )
-    (out_dir / "episode.json").write_text(json.dumps(result.to_dict(), indent=2))
+    write_atomic(out_dir / "episode.json", json.dumps(result.to_dict(), indent=2))
+    if stop is not None:
+        saved = "trace, episode.json" + (" and video" if video_path else "")
+        stop.note = f"episode stopped after {len(done_steps)} step(s); {saved} in {out_dir}"
+        raise stop
     return result
 
 

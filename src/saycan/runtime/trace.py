@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from saycan.errors import OutputError
+from saycan.files import append_whole, atomic_path, cannot_write
 from saycan.planner.loop import StepRecord
 
 
@@ -18,11 +19,22 @@ class TraceWriter:
 
     def __init__(self, path: Path, frames_dir: Path | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.frames_dir = frames_dir
-        self._file = self.path.open("w", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("wb", buffering=0)
+        except OSError as exc:
+            raise cannot_write(self.path, exc) from None
 
     def write(self, record: StepRecord, rgb: np.ndarray | None, scene_format: str = "rich") -> None:
+        """Append `record` as one whole line (a full disk is an `OutputError`: the lines
+        before it stay whole)."""
+        try:
+            self._write(record, rgb, scene_format)
+        except OSError as exc:
+            raise cannot_write(self.path, exc) from None
+
+    def _write(self, record: StepRecord, rgb: np.ndarray | None, scene_format: str) -> None:
         frame = None
         if self.frames_dir is not None and rgb is not None:
             frame = self.frames_dir / f"step_{record.index:02d}.png"
@@ -51,9 +63,7 @@ class TraceWriter:
             **_question(record.decision.help),
             "frame": str(frame.relative_to(self.path.parent)) if frame else None,
         }
-        self._file.write(json.dumps(entry) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        append_whole(self._file.fileno(), (json.dumps(entry) + "\n").encode("utf-8"))
 
     def close(self) -> None:
         self._file.close()
@@ -72,8 +82,8 @@ def _question(help: dict | None) -> dict:
 def write_png(path: Path, rgb: np.ndarray) -> None:
     import imageio.v3 as iio
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, np.asarray(rgb, dtype=np.uint8))
+    with atomic_path(path, suffix=Path(path).suffix) as tmp:
+        iio.imwrite(tmp, np.asarray(rgb, dtype=np.uint8))
 
 
 def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 15) -> Path:
@@ -85,9 +95,13 @@ def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 15) -> Path
         raise ValueError("no frames were recorded")
     path = Path(path)
     try:
-        imageio.mimwrite(path, frames, fps=fps, macro_block_size=8)
+        with atomic_path(path, suffix=path.suffix) as tmp:
+            imageio.mimwrite(tmp, frames, fps=fps, macro_block_size=8)
         return path
+    except OutputError:
+        raise  # the disk, not the encoder
     except Exception:  # no ffmpeg backend: a GIF still lets people watch the episode
         gif = path.with_suffix(".gif")
-        imageio.mimwrite(gif, frames, duration=1000 / fps, loop=0)
+        with atomic_path(gif, suffix=".gif") as tmp:
+            imageio.mimwrite(tmp, frames, duration=1000 / fps, loop=0)
         return gif

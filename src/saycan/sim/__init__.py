@@ -5,6 +5,26 @@ from __future__ import annotations
 ENV_ID = "saycan/Tabletop-v0"
 
 
+def _import_pybullet_quietly() -> None:
+    """Import pybullet with its C build-time banner swallowed.
+
+    The banner goes straight to file descriptor 2, so a CLI whose errors promise to be one
+    stderr line would break that promise in every process that touches the simulator.
+    """
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import pybullet  # noqa: F401  (cached in sys.modules for every later import)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _register() -> None:
     """Register with gymnasium once; importing twice (or reloading) is harmless."""
     try:
@@ -15,4 +35,5 @@ def _register() -> None:
         gymnasium.register(id=ENV_ID, entry_point="saycan.sim.env:TabletopEnv")
 
 
+_import_pybullet_quietly()
 _register()

@@ -19,21 +19,42 @@ Two layers, both built from the `safety:` config node (`SafetyGate`):
 Any layer can stop the robot: `gate.emergency_stop("why")` (or `driver.safety.emergency_stop`
 through a `SafeDriver`); the stop latches until `gate.estop.reset()`.
 
+The limits are validated when the gate is built (a `ConfigError` naming the key). A driver that
+declares its physical cell (`DeclaresWorkcell`, e.g. the tabletop's `saycan.sim.cell`) bounds
+every target on top of the configured workspace: a configured workspace reaching outside the
+cell is refused when the driver is wrapped, and no command outside the cell is ever sent, even
+with `enabled=false`.
+
+The wrappers forward exactly the declared protocols (`RobotDriver`, `MotionInterface`), a few
+read-only queries, and the scene-level simulator extras in `SIMULATOR_EXTRAS` (none of which
+commands the arm); anything else (`servo`, `env`, ...) is refused with an AttributeError that
+names the gate. Code that really needs the ungated driver (tests, training data generation)
+holds it itself.
+
 `assert_parallel_ok(driver_or_cfg, launcher)` refuses parallel sweep launchers for physical
 drivers (`is_physical = True`): one arm cannot run two episodes at once.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
-from saycan.drivers.types import GripperResult, MotionResult, MotionStatus, Pose, Vec3
-from saycan.errors import ConfigError
+from saycan.drivers.types import (
+    DeclaresWorkcell,
+    GripperResult,
+    MotionResult,
+    MotionStatus,
+    Pose,
+    Vec3,
+    Workcell,
+)
+from saycan.errors import ConfigError, GateRefusal
 from saycan.skills.types import FailureReason, SkillCall, SkillResult
 
 #: Hydra launchers that run jobs one after another in this process.
@@ -65,6 +86,66 @@ class SafetyLimits:
     #: Largest step budget one motion may ask for (simulation/control steps).
     max_steps_per_motion: int = 10000
 
+    def __post_init__(self) -> None:
+        """Validate every limit (a `ConfigError` naming the key): a NaN box, a 2-number corner,
+        an inverted box or a deep guarded descent would otherwise let commands through or refuse
+        everything without saying why."""
+        lo = _vec3("workspace_min", self.workspace_min)
+        hi = _vec3("workspace_max", self.workspace_max)
+        for axis, a, b in zip("xyz", lo, hi):
+            if not a < b:
+                raise ConfigError(
+                    f"safety.limits: workspace_min must be below workspace_max on every axis; "
+                    f"{axis}: {a:g} >= {b:g} (an inverted box refuses every motion)"
+                )
+        object.__setattr__(self, "workspace_min", lo)
+        object.__setattr__(self, "workspace_max", hi)
+        object.__setattr__(self, "table_z", _number("table_z", self.table_z))
+        depth = _number("guarded_depth", self.guarded_depth)
+        if not 0.0 <= depth <= MAX_GUARDED_DEPTH:
+            raise ConfigError(
+                f"safety.limits.guarded_depth must be between 0 and {MAX_GUARDED_DEPTH:g} m "
+                f"(how far a guarded descent may aim into the table), got {depth:g}"
+            )
+        object.__setattr__(self, "guarded_depth", depth)
+        if self.max_speed is not None:
+            speed = _number("max_speed", self.max_speed)
+            if speed <= 0:
+                raise ConfigError(f"safety.limits.max_speed must be > 0 m/s or null, got {speed:g}")
+            object.__setattr__(self, "max_speed", speed)
+        factor = _number("speed_stop_factor", self.speed_stop_factor)
+        if factor < 1:
+            raise ConfigError(f"safety.limits.speed_stop_factor must be >= 1, got {factor:g}")
+        object.__setattr__(self, "speed_stop_factor", factor)
+        margin = _number("joint_margin", self.joint_margin)
+        if margin < 0:
+            raise ConfigError(f"safety.limits.joint_margin must be >= 0 rad, got {margin:g}")
+        object.__setattr__(self, "joint_margin", margin)
+        if self.joint_limits is not None:
+            object.__setattr__(self, "joint_limits", _joint_limits(self.joint_limits))
+        object.__setattr__(
+            self, "max_steps_per_motion", _count("max_steps_per_motion", self.max_steps_per_motion)
+        )
+
+    def check_within(self, cell: Workcell, robot: str) -> None:
+        """Raise `ConfigError` if the configured workspace (or table) reaches outside `cell`."""
+        for i, axis in enumerate("xyz"):
+            if self.workspace_min[i] < cell.low[i] - 1e-9:
+                raise ConfigError(
+                    f"safety.limits.workspace_min {axis} = {self.workspace_min[i]:g} m is outside "
+                    f"the cell of {robot}: {cell.text()}"
+                )
+            if self.workspace_max[i] > cell.high[i] + 1e-9:
+                raise ConfigError(
+                    f"safety.limits.workspace_max {axis} = {self.workspace_max[i]:g} m is outside "
+                    f"the cell of {robot}: {cell.text()}"
+                )
+        if self.table_z < cell.low[2] - 1e-9:
+            raise ConfigError(
+                f"safety.limits.table_z = {self.table_z:g} m is below the cell of {robot}: "
+                f"{cell.text()}"
+            )
+
     @classmethod
     def from_any(cls, value: Any) -> SafetyLimits:
         if value is None:
@@ -78,13 +159,53 @@ class SafetyLimits:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown safety.limits keys {sorted(unknown)}; known: {sorted(known)}")
-        kw = dict(data)
-        for key in ("workspace_min", "workspace_max"):
-            if key in kw:
-                kw[key] = tuple(float(v) for v in kw[key])
-        if kw.get("joint_limits") is not None:
-            kw["joint_limits"] = tuple((float(lo), float(hi)) for lo, hi in kw["joint_limits"])
-        return cls(**kw)
+        return cls(**dict(data))
+
+
+#: The deepest a guarded descent may aim into the table (m): it stops on contact, and a
+#: deeper aim only presses harder into whatever it touches.
+MAX_GUARDED_DEPTH = 0.02
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"safety.limits.{key} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"safety.limits.{key} must be finite, got {value!r}")
+    return float(value)
+
+
+def _vec3(key: str, value: Any) -> Vec3:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 3:
+        shown = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
+        raise ConfigError(f"safety.limits.{key} must be 3 numbers (x, y, z), got {shown!r}")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise ConfigError(f"safety.limits.{key} must be 3 numbers (x, y, z), got {list(value)!r}")
+    if not all(math.isfinite(v) for v in value):
+        raise ConfigError(f"safety.limits.{key} must be finite, got {list(value)!r}")
+    return tuple(float(v) for v in value)  # type: ignore[return-value]
+
+
+def _count(key: str, value: Any, minimum: int = 1, prefix: str = "safety.limits.") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{prefix}{key} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _joint_limits(value: Any) -> tuple[tuple[float, float], ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        raise ConfigError(
+            f"safety.limits.joint_limits must be [[lo, hi], ...] or null, got {value!r}"
+        )
+    pairs = []
+    for i, pair in enumerate(value):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise ConfigError(f"safety.limits.joint_limits[{i}] must be [lo, hi], got {pair!r}")
+        lo, hi = (_number(f"joint_limits[{i}]", v) for v in pair)
+        if not lo < hi:
+            raise ConfigError(f"safety.limits.joint_limits[{i}]: lo {lo:g} must be below hi {hi:g}")
+        pairs.append((lo, hi))
+    return tuple(pairs)
 
 
 class EmergencyStop:
@@ -134,12 +255,15 @@ class SafetyGate:
         confirm_fn: Callable[[SkillCall], bool] | str | None = None,
         estop: EmergencyStop | None = None,
     ) -> None:
-        self.enabled = bool(enabled)
+        for key, flag in (("enabled", enabled), ("confirm", confirm)):
+            if not isinstance(flag, bool):
+                raise ConfigError(f"safety.{key} must be true or false, got {flag!r}")
+        self.enabled = enabled
         self.limits = SafetyLimits.from_any(limits)
-        if max_skills is not None and int(max_skills) < 0:
-            raise ConfigError(f"safety.max_skills must be >= 0 or null, got {max_skills}")
-        self.max_skills = None if max_skills is None else int(max_skills)
-        self.confirm = bool(confirm)
+        if max_skills is not None:
+            max_skills = _count("max_skills", max_skills, minimum=0, prefix="safety.")
+        self.max_skills = max_skills
+        self.confirm = confirm
         if isinstance(confirm_fn, str):  # a dotted path from the config
             from hydra.utils import get_method
 
@@ -179,8 +303,16 @@ class SafetyGate:
         return None
 
     # -- per motion ---------------------------------------------------------------------------
-    def check_pose(self, pose: Pose, *, guarded: bool = False, max_steps: int | None = None) -> str | None:
-        """Why a move to `pose` must not be sent (None: allowed)."""
+    def check_pose(
+        self,
+        pose: Pose,
+        *,
+        guarded: bool = False,
+        max_steps: int | None = None,
+        cell: Workcell | None = None,
+    ) -> str | None:
+        """Why a move to `pose` must not be sent (None: allowed). `cell`: the robot's declared
+        physical cell, enforced even with `enabled=false`."""
         if self.estop.triggered:
             return f"emergency stop: {self.estop.reason}"
         p = np.asarray(pose.position, dtype=float)
@@ -189,8 +321,14 @@ class SafetyGate:
             return f"non-finite pose {pose.position}"
         if abs(float(np.linalg.norm(q)) - 1.0) > 1e-3:
             return f"orientation {pose.orientation} is not a unit quaternion"
-        if not self.enabled:
-            return None
+        why = self._limits_problem(p, guarded, max_steps) if self.enabled else None
+        below = self.limits.guarded_depth if guarded else 0.0
+        if why is None and cell is not None and not cell.contains(tuple(p), below=below):
+            where = tuple(round(float(v), 3) for v in p)
+            why = f"target {where} is outside the robot's cell {cell.text()}"
+        return why
+
+    def _limits_problem(self, p: np.ndarray, guarded: bool, max_steps: int | None) -> str | None:
         lim = self.limits
         floor = lim.table_z - (lim.guarded_depth if guarded else 0.0)
         if p[2] < floor - 1e-9:
@@ -200,7 +338,8 @@ class SafetyGate:
         lo = np.array([lo[0], lo[1], min(lo[2], floor)])
         if np.any(p < lo) or np.any(p > hi):
             where = tuple(round(float(v), 3) for v in p)
-            return f"target {where} is outside the workspace {tuple(lim.workspace_min)}..{tuple(lim.workspace_max)}"
+            box = f"{tuple(lim.workspace_min)}..{tuple(lim.workspace_max)}"
+            return f"target {where} is outside the workspace {box}"
         if max_steps is not None and max_steps > lim.max_steps_per_motion:
             return f"step budget {max_steps} above the limit {lim.max_steps_per_motion}"
         return None
@@ -228,27 +367,69 @@ class SafetyGate:
 
     # -- wrappers -----------------------------------------------------------------------------
     def wrap_driver(self, driver: Any) -> SafeDriver:
-        return driver if isinstance(driver, SafeDriver) else SafeDriver(driver, self)
+        """`driver` behind this gate. A driver that declares its cell has the configured
+        workspace checked against it here (`ConfigError` if it reaches outside)."""
+        if isinstance(driver, SafeDriver):
+            return driver
+        cell = driver.workcell if isinstance(driver, DeclaresWorkcell) else None
+        if cell is not None:
+            self.limits.check_within(cell, str(getattr(driver, "name", type(driver).__name__)))
+        return SafeDriver(driver, self, cell)
 
     def wrap_executor(self, executor: Any) -> GatedExecutor:
         return executor if isinstance(executor, GatedExecutor) else GatedExecutor(executor, self)
+
+
+#: Scene-level simulator extras a `SafeDriver` forwards when its driver has them: scene reset,
+#: ground truth, video frames, the render switch, disturbances, teleporting objects. None
+#: commands the arm (a reset rebuilds the simulated world with the arm at rest).
+SIMULATOR_EXTRAS = (
+    "reset", "reset_scene", "ground_truth", "video_frames", "set_render_images",
+    "set_disturbance", "disturb", "teleport_object",
+)
+
+
+def _refused(
+    wrapper: object, inner: object, gate: SafetyGate, name: str, known: Sequence[str]
+) -> GateRefusal:
+    """The error for an attribute the wrapper does not forward. When the wrapped object has it
+    (a real bypass, e.g. the simulator's `servo`), the gate's log records the refusal; a probe
+    for something neither has (a capability check) is only an AttributeError."""
+    why = (
+        f"the safety gate ({type(wrapper).__name__}) does not forward {name!r}: only "
+        f"{', '.join(known)} reach the robot through it"
+    )
+    has = hasattr(type(inner), name) or name in getattr(inner, "__dict__", {})
+    if has and not name.startswith("_"):
+        gate.refuse(f"{name} (not forwarded)", why)
+    return GateRefusal(why)
 
 
 class SafeMotion:
     """A `MotionInterface` that checks every command against a `SafetyGate` before sending it.
 
     `commands_sent` counts commands that reached the wrapped motion; `refused` those stopped.
-    Other attributes (`ee_position`, simulator extras) pass through.
+    It forwards the `MotionInterface` methods (gated), `check_pose` (the gate's verdict) and the
+    read-only `ee_position()` when the wrapped motion has it; nothing else (a `servo()` or any
+    other command the gate does not know is refused).
     """
 
-    def __init__(self, inner: Any, gate: SafetyGate) -> None:
+    FORWARDED = ("move_to_pose", "set_gripper", "home", "is_reachable", "check_pose", "ee_position")
+
+    def __init__(self, inner: Any, gate: SafetyGate, cell: Workcell | None = None) -> None:
         self.inner = inner
         self.gate = gate
+        self.cell = cell
         self.commands_sent = 0
         self.refused = 0
+        position = getattr(inner, "ee_position", None)
+        if callable(position):  # a read-only query (primitives' cleanup lifts from here)
+            self.ee_position: Callable[[], Vec3] = position
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        if name.startswith("__") or name in ("inner", "gate"):
+            raise AttributeError(name)  # copy/pickle probes, and attributes not set yet
+        raise _refused(self, self.inner, self.gate, name, self.FORWARDED)
 
     def _here(self) -> Vec3 | None:
         fn = getattr(self.inner, "ee_position", None)
@@ -264,7 +445,9 @@ class SafeMotion:
 
     def move_to_pose(self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False) -> MotionResult:
         what = f"move_to_pose{tuple(round(float(v), 3) for v in pose.position)}"
-        why = self.gate.check_pose(pose, guarded=stop_on_contact, max_steps=max_steps)
+        why = self.gate.check_pose(
+            pose, guarded=stop_on_contact, max_steps=max_steps, cell=self.cell
+        )
         if why is None and self.gate.enabled:
             why = self._speed_problem() or self._joint_problem(pose)
         if why is not None:
@@ -294,11 +477,11 @@ class SafeMotion:
 
     def check_pose(self, pose: Pose, *, guarded: bool = False) -> str | None:
         """Why the gate would refuse a move to `pose` (None: allowed); nothing is sent."""
-        return self.gate.check_pose(pose, guarded=guarded)
+        return self.gate.check_pose(pose, guarded=guarded, cell=self.cell)
 
     def is_reachable(self, pose: Pose) -> bool:
         """Reachable for the arm *and* allowed by the gate (affordances see the limits)."""
-        if self.gate.check_pose(pose, guarded=True) is not None:
+        if self.check_pose(pose, guarded=True) is not None:
             return False
         return bool(self.inner.is_reachable(pose))
 
@@ -330,19 +513,33 @@ class SafeMotion:
 
 
 class SafeDriver:
-    """A `RobotDriver` whose `motion` is a `SafeMotion`; everything else passes through.
+    """A `RobotDriver` whose `motion` is a `SafeMotion`.
 
-    `driver.safety` is the gate, so any layer holding the driver can call
-    `driver.safety.emergency_stop(...)`.
+    It forwards the `RobotDriver` protocol, `workcell`, and those of `SIMULATOR_EXTRAS` the
+    wrapped driver has (bound once, here); anything else is refused. `driver.safety` is the
+    gate, so any layer holding the driver can call `driver.safety.emergency_stop(...)`.
+    `inner` is the ungated driver, for its owner only (tests, data generation): its motion
+    bypasses every check.
     """
 
-    def __init__(self, inner: Any, gate: SafetyGate) -> None:
+    FORWARDED = (
+        "name", "is_physical", "is_connected", "connect", "disconnect", "get_observation",
+        "motion", "safety", "workcell",
+    )
+
+    def __init__(self, inner: Any, gate: SafetyGate, cell: Workcell | None = None) -> None:
         self.inner = inner
         self.safety = gate
+        self.workcell = cell
         self._motion: SafeMotion | None = None
+        self._extras = tuple(n for n in SIMULATOR_EXTRAS if callable(getattr(inner, n, None)))
+        for name in self._extras:
+            setattr(self, name, getattr(inner, name))
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        if name.startswith("__") or name in ("_extras", "_motion", "inner", "safety"):
+            raise AttributeError(name)  # copy/pickle probes, and attributes not set yet
+        raise _refused(self, self.inner, self.safety, name, (*self.FORWARDED, *self._extras))
 
     @property
     def name(self) -> str:
@@ -369,21 +566,19 @@ class SafeDriver:
     def motion(self) -> SafeMotion:
         inner = self.inner.motion
         if self._motion is None or self._motion.inner is not inner:
-            self._motion = SafeMotion(inner, self.safety)
+            self._motion = SafeMotion(inner, self.safety, self.workcell)
         return self._motion
 
 
 class GatedExecutor:
     """Wraps an executor: `SafetyGate.check_skill` runs before each skill; a refused skill
-    returns its REFUSED result without touching the robot."""
+    returns its REFUSED result without touching the robot. Forwards `execute` (gated), `name`
+    and `halted`; nothing else."""
 
     def __init__(self, inner: Any, gate: SafetyGate) -> None:
         self.inner = inner
         self.gate = gate
         self.name = getattr(inner, "name", type(inner).__name__)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     @property
     def halted(self) -> bool:

@@ -21,6 +21,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError
+from saycan.files import atomic_path, write_atomic
 from saycan.skills.affordances.features import FEATURE_VERSION, FEATURES, features
 from saycan.skills.affordances.learned import CHECKPOINT_FORMAT, LearnedAffordance
 from saycan.skills.types import SkillCall
@@ -207,14 +208,16 @@ def train_affordance(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     from safetensors.numpy import save_file
 
-    save_file({k: np.ascontiguousarray(v) for k, v in sorted(tensors.items())}, str(out_dir / meta["weights"]))
+    weights = {k: np.ascontiguousarray(v) for k, v in sorted(tensors.items())}
+    with atomic_path(out_dir / meta["weights"], suffix=".safetensors") as tmp:
+        save_file(weights, str(tmp))
     json_path = out_dir / f"{robot}.json"
-    json_path.write_text(json.dumps(meta, indent=2) + "\n")
+    write_atomic(json_path, json.dumps(meta, indent=2) + "\n")
     # Held-out figures go in the checkpoint too, measured with the checkpoint as loaded.
     model = LearnedAffordance(json_path)
     heldout = evaluate(model, heldout_rows)
     meta["heldout"] = heldout
-    json_path.write_text(json.dumps(meta, indent=2) + "\n")
+    write_atomic(json_path, json.dumps(meta, indent=2) + "\n")
     return {
         "checkpoint": str(json_path),
         "weights_bytes": (out_dir / meta["weights"]).stat().st_size,

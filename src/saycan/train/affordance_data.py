@@ -165,6 +165,9 @@ class AttemptRunner:
         robot = OmegaConf.to_container(cfg.robot, resolve=True)
         robot["camera_width"], robot["camera_height"] = 32, 24  # ground truth only: no frames needed
         driver = instantiate(robot)
+        # The simulator itself, for ground truth and letting the world settle (no arm motion);
+        # skills command the arm only through the gated driver.
+        self.sim = driver
         self.gate = instantiate(cfg.safety) if cfg.get("safety") is not None else None
         self.driver = self.gate.wrap_driver(driver) if self.gate is not None else driver
         self.driver.connect()
@@ -178,7 +181,7 @@ class AttemptRunner:
         self.driver.disconnect()
 
     def _states(self) -> dict:
-        return {s.name: s for s in self.driver.env.observation(render=False).ground_truth}
+        return {s.name: s for s in self.sim.env.observation(render=False).ground_truth}
 
     def attempt(self, seed: int) -> dict[str, Any]:
         """Run the attempt of `seed` (a scene that cannot be built is resampled from the seed)."""
@@ -194,14 +197,14 @@ class AttemptRunner:
             raise RuntimeError(f"seed {seed}: no buildable scene in 20 tries")
         if self.gate is not None:
             self.gate.reset()
-        obs = self.driver.env.observation(render=False)
+        obs = self.sim.env.observation(render=False)
         scene = self.perception.perceive(obs)
         call = sample_call(rng, scene, self.push_share)
         before = {s.name: s for s in obs.ground_truth}
         t0 = time.perf_counter()
         res = self.skills.execute(call, self.driver.motion, scene)
         wall = time.perf_counter() - t0
-        env = self.driver.env
+        env = self.sim.env
         if res.steps:
             env.motion.step(120)  # let the world come to rest before judging
         end = env.observation(render=False)

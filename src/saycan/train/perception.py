@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from saycan.errors import ConfigError
+from saycan.files import atomic_path, write_atomic
 from saycan.perception.segmenter import CHECKPOINT_FORMAT, DEFAULT_CHECKPOINT, SegmenterPerception, metadata_path
 from saycan.perception.segmenter_net import HEIGHT_CLIP, HEIGHT_SCALE, TinyUNet, encode_input
 from saycan.sim.objects_catalog import CATEGORIES, COLOUR_NAMES
@@ -172,7 +173,8 @@ def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     out = Path(cfg.output) if cfg.output else DEFAULT_CHECKPOINT
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out))
+    with atomic_path(out, suffix=out.suffix) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
     meta = {
         "format": CHECKPOINT_FORMAT,
         "arch": {"name": "TinyUNet", "in_channels": int(X.shape[1]), "widths": [int(w) for w in cfg.widths]},
@@ -190,13 +192,13 @@ def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "seed": int(cfg.seed),
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
-    metadata_path(out).write_text(json.dumps(meta, indent=1) + "\n")
+    write_atomic(metadata_path(out), json.dumps(meta, indent=1) + "\n")
     # Validate what was written, through the same loader `perception=segmenter` uses.
     seg = SegmenterPerception(checkpoint=str(out))
     metrics = evaluate(seg, val, uses_ground_truth=False)
     metrics["distractors"] = evaluate(seg, val_distractors, uses_ground_truth=False)
     meta["validation"] = metrics
-    metadata_path(out).write_text(json.dumps(meta, indent=1) + "\n")
+    write_atomic(metadata_path(out), json.dumps(meta, indent=1) + "\n")
     return {
         "trainer": "perception",
         "checkpoint": str(out),

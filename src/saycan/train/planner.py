@@ -29,6 +29,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from saycan.errors import ConfigError
+from saycan.files import write_atomic
 from saycan.planner.prompts import HistoryStep, PromptBuilder
 from saycan.planner.retrieval import write_pool
 from saycan.planner.scorers.adapters import META_FILE
@@ -306,7 +307,7 @@ def _sort_target_modules(config_file: Path) -> None:
     config = json.loads(config_file.read_text())
     if isinstance(config.get("target_modules"), list):
         config["target_modules"] = sorted(config["target_modules"])
-    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_atomic(config_file, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -381,7 +382,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "train_seconds": fit["train_seconds"],
         "torch_threads": int(cfg.optim.threads),
     }
-    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    write_atomic(out / META_FILE, json.dumps(meta, indent=2) + "\n")
 
     builder = instantiate(OmegaConf.merge(cfg.prompt, {"feedback": modes[0]}))
     limit = int(cfg.validation_limit) if cfg.validation_limit else None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from saycan.errors import ModelLoadError
+from saycan.weights import check_finite
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,16 @@ class Adapter:
                 f"{'/' + base['gguf_file'] if base.get('gguf_file') else ''}, not on {model_id!r}"
                 f"{'/' + gguf_file if gguf_file else ''}; its updates would be meaningless there"
             )
+        weights = self.path / WEIGHTS_FILE
+        try:
+            from safetensors.torch import load_file
+
+            tensors = load_file(str(weights))
+        except Exception as exc:  # noqa: BLE001 - safetensors has its own error types
+            raise ModelLoadError(
+                f"adapter weights {weights} are unreadable ({type(exc).__name__}: {exc})"
+            ) from None
+        check_finite(tensors, weights)  # NaN updates would make every score NaN
         try:
             from peft import PeftModel
 

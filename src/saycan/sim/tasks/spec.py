@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from saycan.errors import ConfigError, UnknownTaskError
 from saycan.sim.geometry import ZONES
@@ -79,8 +88,8 @@ class _Strict(BaseModel):
 
 
 class CountRange(_Strict):
-    min: int = Field(ge=0, le=6)
-    max: int = Field(ge=0, le=6)
+    min: StrictInt = Field(ge=0, le=6)
+    max: StrictInt = Field(ge=0, le=6)
 
     @model_validator(mode="after")
     def _ordered(self) -> CountRange:
@@ -97,7 +106,7 @@ def _as_range(value: object) -> object:
 class SceneSpec(_Strict):
     blocks: CountRange = Field(description="how many blocks (roles and distractors together)")
     bowls: CountRange = Field(description="how many bowls (roles and distractors together)")
-    matched_pairs: int = Field(0, ge=0, le=6, description="blocks that have a bowl of their colour")
+    matched_pairs: StrictInt = Field(0, ge=0, le=6, description="blocks that have a bowl of their colour")
     colours: tuple[str, ...] = Field(COLOUR_NAMES, description="the palette colours are drawn from")
 
     _coerce = field_validator("blocks", "bowls", mode="before")(lambda cls, v: _as_range(v))
@@ -117,11 +126,11 @@ class RoleSpec(_Strict):
     colour: str | tuple[str, ...] | None = Field(
         None, description="the object's colour: one name, a list to draw from, or a group (warm, cool)"
     )
-    absent: bool = Field(False, description="the object is not in the scene (infeasible tasks)")
+    absent: StrictBool = Field(False, description="the object is not in the scene (infeasible tasks)")
     on: str | None = Field(None, description="this object starts stacked on (or in) that role")
     region: str | None = Field(None, description="sample this object's position inside that zone")
-    reachable: bool = Field(True, description="false: placed beyond the arm's reach")
-    held: bool = Field(False, description="the gripper starts the episode holding this block")
+    reachable: StrictBool = Field(True, description="false: placed beyond the arm's reach")
+    held: StrictBool = Field(False, description="the gripper starts the episode holding this block")
     choices: tuple[str, ...] | None = Field(
         None, description="location roles: the places to draw from (default: every location)"
     )
@@ -173,7 +182,7 @@ class Selector(_Strict):
 
     category: Literal["block", "bowl"]
     colour: str | tuple[str, ...] | None = None
-    reachable: bool | None = Field(None, description="only objects within (true) / beyond (false) reach")
+    reachable: StrictBool | None = Field(None, description="only objects within (true) / beyond (false) reach")
     exclude: tuple[str, ...] = Field((), description="roles to leave out")
 
     _colour_ok = field_validator("colour")(lambda cls, v: _check_colours(v))
@@ -217,7 +226,19 @@ class TaskSpec(_Strict):
     roles: dict[str, RoleSpec] = Field(default_factory=dict)
     instructions: Instructions
     goal: tuple[PredicateSpec, ...] = Field(min_length=1)
-    max_steps: int = Field(ge=1, le=50)
+    max_steps: StrictInt = Field(ge=1, le=50)  # strict: YAML `true` is not a step count
+
+    @field_validator("roles")
+    @classmethod
+    def _role_names(cls, roles: dict[str, RoleSpec]) -> dict[str, RoleSpec]:
+        """Role names appear in templates as `{R}`: plain identifiers only (no `__x__`)."""
+        for name in roles:
+            if not re.fullmatch(ROLE_NAME, name):
+                raise ValueError(
+                    f"{name[:40]!r} is not a role name; use letters and digits, "
+                    "joined by single underscores (A, block_2)"
+                )
+        return roles
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
@@ -263,10 +284,13 @@ class TaskSpec(_Strict):
                 if not role.absent and not allowed & set(self.scene.colours):
                     raise ValueError(f"roles.{name}.colour: none of {sorted(allowed)} is in scene.colours")
         for split, templates in (("seen", self.instructions.seen), ("unseen", self.instructions.unseen)):
-            for t in templates:
-                for slot in _slots(t):
-                    if slot not in self.roles:
-                        raise ValueError(f"instructions.{split}: {t!r} uses unknown slot {{{slot}}}")
+            for i, t in enumerate(templates):
+                for role in template_roles(t, f"instructions.{split}.{i}"):
+                    if role not in self.roles:
+                        raise ValueError(
+                            f"instructions.{split}.{i}: {{{role}}} names no declared role; "
+                            f"roles: {', '.join(self.roles) or '(none)'}"
+                        )
         for category in ("block", "bowl"):
             needed = sum(1 for r in self.roles.values() if r.category == category and not r.absent)
             available = getattr(self.scene, category + "s").min
@@ -287,15 +311,37 @@ class TaskSpec(_Strict):
         return self
 
 
-def _slots(template: str) -> list[str]:
-    import string
+#: The only placeholders an instruction template may hold: `{R}` (the bound object's name),
+#: `{R.colour}` and `{R.category}` for a declared role R. Templates are filled by substituting
+#: exactly these (`instance.render_template`), never by `str.format`: its attribute and index
+#: lookups (`{A.__class__...}`) reach module globals and the environment. A role name is a
+#: plain identifier (letters, digits, single inner underscores): never `_x` or `__x__`.
+ROLE_NAME = r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*"
+PLACEHOLDER = re.compile(r"\{(" + ROLE_NAME + r")(?:\.(colour|category))?\}")
 
-    # `{A}` and `{A.colour}` both use role A.
-    return [
-        field.split(".")[0].split("[")[0]
-        for _, field, _, _ in string.Formatter().parse(template)
-        if field
-    ]
+
+def template_roles(template: str, where: str = "template") -> list[str]:
+    """The roles `template` names, in order. A brace that is not part of a placeholder raises
+    ValueError (one line, starting with `where`), so nothing but the grammar above reaches the
+    renderer."""
+    roles: list[str] = []
+    pos = 0
+    for m in [*PLACEHOLDER.finditer(template), None]:
+        literal = template[pos : m.start() if m else len(template)]
+        bad = min((literal.find(c) for c in "{}" if c in literal), default=-1)
+        if bad >= 0:
+            start = pos + bad
+            end = template.find("}", start + 1) if template[start] == "{" else start
+            fragment = template[start : end + 1 if 0 <= end < start + 40 else start + 40]
+            raise ValueError(
+                f"{where}: {fragment!r} is not a placeholder; a template may use only "
+                "{R}, {R.colour} or {R.category} for a declared role R (no other braces)"
+            )
+        if m is None:
+            break
+        roles.append(m.group(1))
+        pos = m.end()
+    return roles
 
 
 def available_tasks() -> list[str]:
@@ -321,9 +367,16 @@ def load_task(name_or_path: str | Path) -> TaskSpec:
     elif not path.is_file():
         raise UnknownTaskError(f"task file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{path}: cannot read the task file ({reason})") from None
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # bad dates raise ValueError
         raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a task file must be a YAML mapping")
     try:
@@ -338,4 +391,5 @@ def load_task(name_or_path: str | Path) -> TaskSpec:
             where = ".".join(filter(None, (where, located.group(1))))
             msg = located.group(2)
         msg = " ".join(msg.split())  # one line, whatever the validator wrote
+        where = " ".join(where.split())[:120]  # a mapping key from the file is part of it
         raise ConfigError(f"{path}: field '{where or '(top level)'}': {msg}") from None

@@ -22,6 +22,7 @@ from saycan.perception.scene import SceneDescription
 from saycan.skills.affordances.features import FEATURE_VERSION, FEATURES, features
 from saycan.skills.library import DEFAULT_PUSH_DISTANCE
 from saycan.skills.types import SkillCall
+from saycan.weights import check_finite
 
 #: The checkpoint shipped in the package (trained for the Franka Panda at the origin).
 PACKAGED_CHECKPOINT = "assets/affordance/panda.json"
@@ -133,6 +134,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, FamilyModel]]
         from safetensors.numpy import load_file
 
         tensors = load_file(str(weights))
+        check_finite(tensors, weights)
         models = {name: FamilyModel(name, fam, tensors) for name, fam in meta["families"].items()}
     except ModelLoadError:
         raise

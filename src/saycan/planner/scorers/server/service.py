@@ -1,0 +1,284 @@
+"""The model-facing half of `saycan serve-llm`: what a valid OpenAI request is, and its answer.
+
+Request bodies are strict pydantic models (an int is an int: `"abc"`, `1.5` and `true` are not
+token counts), checked against the served model (its name, its context length) before anything
+waits for the model, so every malformed field is a typed 4xx and never a 500. The replies are
+built from `TokenLogprobs`. Nothing here knows HTTP: the HTTP layer (app.py) reads, limits and
+queues the bodies and runs `run_*` one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from saycan.planner.scorers.token_logprobs import TokenLogprobs
+
+MAX_CHAT_TOKENS = 16  # it scores choices; it is not a writer
+MAX_TOP_LOGPROBS = 20  # OpenAI's own maximum
+
+
+class RequestError(Exception):
+    """A request the server refuses: an OpenAI-style JSON error with HTTP `status`."""
+
+    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.type, self.param, self.code = status, type_, param, code
+
+    def body(self) -> dict[str, Any]:
+        """OpenAI's error shape: {"error": {"message", "type", "param", "code"}}."""
+        return {"error": {"message": str(self), "type": self.type, "param": self.param,
+                          "code": self.code}}
+
+
+class _Strict(BaseModel):
+    """Strict types; unknown fields (temperature, user, ...) are ignored, as OpenAI's are."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+TopK = Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS)]
+
+
+class CompletionRequest(_Strict):
+    """`POST /v1/completions`: scoring only (echo=true, max_tokens=0)."""
+
+    model: str
+    prompt: str | Annotated[list[str], Field(min_length=1)]
+    echo: bool = False
+    max_tokens: Annotated[int, Field(ge=0)] | None = None
+    logprobs: TopK | None = None
+    stream: bool | None = None
+
+
+class ContentPart(_Strict):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(_Strict):
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[ContentPart] | None = None
+
+
+ChatTokens = Annotated[int, Field(ge=1, le=MAX_CHAT_TOKENS)]
+
+
+class ChatRequest(_Strict):
+    """`POST /v1/chat/completions`: a few greedy tokens with their log-probs."""
+
+    model: str
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    max_tokens: ChatTokens | None = None
+    max_completion_tokens: ChatTokens | None = None
+    logprobs: bool | None = None
+    top_logprobs: TopK | None = None
+    stream: bool | None = None
+
+
+@dataclass(frozen=True)
+class CompletionJob:
+    """A validated completions request that fits the context: only the model is left to run."""
+
+    texts: list[str]
+    top_k: int
+
+
+@dataclass(frozen=True)
+class ChatJob:
+    messages: list[dict[str, str]]
+    max_tokens: int
+    top_k: int
+    logprobs: bool
+
+
+def decode_json(raw: bytes, max_depth: int) -> dict[str, Any]:
+    """The body as a JSON object; anything else (bad UTF-8, NaN, huge numbers, nesting deeper
+    than `max_depth`) is a 400."""
+    try:
+        body = json.loads(raw or b"{}", parse_constant=_no_constant)
+    except RecursionError:
+        raise RequestError(400, f"the JSON body is nested deeper than {max_depth} levels",
+                           code="json_too_deep") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int too long, NaN
+        raise RequestError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "the body must be a JSON object", code="invalid_json")
+    if _depth(body) > max_depth:
+        raise RequestError(400, f"the JSON body is nested deeper than {max_depth} levels",
+                           code="json_too_deep")
+    return body
+
+
+class LLMService:
+    """The API's logic over one loaded model, independent of HTTP."""
+
+    def __init__(self, engine: TokenLogprobs, model_name: str, max_texts: int = 256,
+                 max_messages: int = 256):
+        self.engine = engine
+        self.model_name = model_name
+        self.max_texts = int(max_texts)
+        self.max_messages = int(max_messages)
+
+    def models(self) -> dict[str, Any]:
+        return {"object": "list", "data": [
+            {"id": self.model_name, "object": "model", "created": 0, "owned_by": "saycan"}]}
+
+    # ------------------------------------------------------------------ validation (no model)
+
+    def parse_completion(self, body: dict[str, Any]) -> CompletionRequest:
+        req = _validate(CompletionRequest, body)
+        self._check_model(req.model)
+        if req.stream:
+            raise RequestError(400, "streaming is not supported", param="stream",
+                               code="stream_unsupported")
+        if (req.max_tokens or 0) != 0 or not req.echo:
+            raise RequestError(400, "this server only scores prompts: use echo=true and "
+                               "max_tokens=0",
+                               param="max_tokens" if req.echo else "echo", code="scoring_only")
+        if isinstance(req.prompt, list) and len(req.prompt) > self.max_texts:
+            raise RequestError(400, f"at most {self.max_texts} prompts per request, "
+                               f"got {len(req.prompt)}", param="prompt", code="too_many_prompts")
+        return req
+
+    def parse_chat(self, body: dict[str, Any]) -> ChatRequest:
+        req = _validate(ChatRequest, body)
+        self._check_model(req.model)
+        if req.stream:
+            raise RequestError(400, "streaming is not supported", param="stream",
+                               code="stream_unsupported")
+        if len(req.messages) > self.max_messages:
+            raise RequestError(400, f"at most {self.max_messages} messages per request, "
+                               f"got {len(req.messages)}", param="messages",
+                               code="too_many_messages")
+        if not getattr(self.engine.tokenizer, "chat_template", None):
+            raise RequestError(400, f"model {self.model_name!r} has no chat template",
+                               code="no_chat_template")
+        return req
+
+    # ------------------------------------------------------------------ fitting (tokenizer only)
+
+    def fit_completion(self, req: CompletionRequest) -> CompletionJob:
+        """Tokenise and check the context: a prompt too long for the model is a 400 here,
+        before the request waits for (and would hold) the model."""
+        texts = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
+        longest = max(self.engine.scorer.count_tokens(text) for text in texts)
+        self._check_context(longest, 0, "prompt")
+        return CompletionJob(texts, req.logprobs or 0)
+
+    def fit_chat(self, req: ChatRequest) -> ChatJob:
+        messages = [{"role": m.role, "content": _text(m.content)} for m in req.messages]
+        max_tokens = req.max_tokens or req.max_completion_tokens or 1
+        try:  # the text `TokenLogprobs.chat` runs: the chat template, no further special tokens
+            text = self.engine.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False)
+        except Exception as exc:  # noqa: BLE001 - jinja's errors: the template refused them
+            raise RequestError(400, f"the chat template refused these messages: "
+                               f"{type(exc).__name__}: {exc}", param="messages",
+                               code="chat_template_refused") from None
+        tokens = self.engine.scorer.count_tokens(text, special_tokens=False)
+        self._check_context(tokens, max_tokens, "messages")
+        return ChatJob(messages, max_tokens, req.top_logprobs or 0, bool(req.logprobs))
+
+    # ------------------------------------------------------------------ the model (one at a time)
+
+    def run_completion(self, job: CompletionJob) -> dict[str, Any]:
+        echoed = self.engine.echo(job.texts, job.top_k)
+        choices = [
+            {"index": i, "text": text, "finish_reason": "length",
+             "logprobs": {"tokens": e.tokens, "token_logprobs": e.token_logprobs,
+                          "text_offset": e.text_offset, "top_logprobs": e.top_logprobs}}
+            for i, (text, e) in enumerate(zip(job.texts, echoed))
+        ]
+        return self._envelope("text_completion", choices, sum(len(e.tokens) for e in echoed), 0)
+
+    def run_chat(self, job: ChatJob) -> dict[str, Any]:
+        gen = self.engine.chat(job.messages, job.max_tokens, job.top_k)
+        logprobs = None
+        if job.logprobs:
+            logprobs = {"content": [
+                {"token": t, "logprob": lp, "bytes": list(t.encode()),
+                 "top_logprobs": [{"token": a, "logprob": b, "bytes": list(a.encode())}
+                                  for a, b in top]}
+                for t, lp, top in zip(gen.tokens, gen.logprobs, gen.top)
+            ]}
+        choice = {"index": 0, "message": {"role": "assistant", "content": "".join(gen.tokens)},
+                  "logprobs": logprobs, "finish_reason": gen.finish_reason}
+        return self._envelope("chat.completion", [choice], 0, len(gen.tokens))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_model(self, name: str) -> None:
+        if name != self.model_name:
+            raise RequestError(404, f"the model {name!r} does not exist; this server serves "
+                               f"{self.model_name!r}", param="model", code="model_not_found")
+
+    def _check_context(self, tokens: int, new_tokens: int, param: str) -> None:
+        limit = self.engine.scorer.context_length
+        if limit is not None and tokens + new_tokens > limit:
+            raise RequestError(
+                400, f"this model's maximum context length is {limit} tokens; the request needs "
+                f"{tokens + new_tokens} ({tokens} in the {param}, {new_tokens} to generate)",
+                param=param, code="context_length_exceeded")
+
+    def _envelope(self, kind: str, choices: list, prompt_tokens: int,
+                  completion_tokens: int) -> dict[str, Any]:
+        return {
+            "id": f"{'chatcmpl' if kind.startswith('chat') else 'cmpl'}-{uuid.uuid4().hex[:24]}",
+            "object": kind, "created": int(time.time()), "model": self.model_name,
+            "choices": choices,
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+
+
+def _validate(model: type[_Strict], body: dict[str, Any]) -> Any:
+    """The body as `model`, or a 400 naming the first bad field (`param`: its dotted path)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        fields = _FIELD_NAMES  # the path without pydantic's union-branch labels ('str', ...)
+        param = ".".join(str(p) for p in first["loc"] if isinstance(p, int) or p in fields) or None
+        raise RequestError(400, f"{param or 'body'}: {first['msg']}", param=param,
+                           code=str(first["type"])) from None
+
+
+_FIELD_NAMES = frozenset(
+    name for m in (CompletionRequest, ChatRequest, ChatMessage, ContentPart)
+    for name in m.model_fields
+)
+
+
+def _text(content: str | list[ContentPart] | None) -> str:
+    """A message's text: a string or OpenAI's list of text parts (None: empty)."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    return "".join(part.text for part in content)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, iteratively (a deep body must not exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+__all__ = ["ChatRequest", "CompletionRequest", "LLMService", "RequestError", "decode_json"]

@@ -1,0 +1,156 @@
+"""Non-finite weights are refused when a model is loaded, with one line naming the file: the
+segmenter, the learned affordance, the planner adapter, and transformers models (the language
+model, the sentence embedder). A NaN checkpoint once loaded silently and saw an empty table."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from saycan.errors import ModelLoadError
+
+ASSETS = Path(__file__).resolve().parents[1] / "src" / "saycan" / "assets"
+
+
+def _poison_numpy(path: Path, key: str | None = None) -> str:
+    """Put one NaN into a tensor of the safetensors file at `path` (the first, or `key`)."""
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(str(path))
+    key = key or sorted(k for k, v in tensors.items() if np.issubdtype(v.dtype, np.floating))[0]
+    bad = tensors[key].copy()
+    bad.flat[0] = np.nan
+    save_file({**tensors, key: bad}, str(path))
+    return key
+
+
+def test_segmenter_with_nan_weights_is_refused(tmp_path):
+    from saycan.perception.segmenter import SegmenterPerception
+
+    for name in ("segmenter.safetensors", "segmenter.json"):
+        shutil.copy(ASSETS / "perception" / name, tmp_path / name)
+    checkpoint = tmp_path / "segmenter.safetensors"
+    key = _poison_numpy(checkpoint)
+    with pytest.raises(ModelLoadError) as err:
+        SegmenterPerception(checkpoint=str(checkpoint))
+    assert str(err.value) == (
+        f"{checkpoint}: non-finite weights (NaN or inf) in {key}: 1 of "
+        f"{_size(checkpoint, key)} values; the file is corrupt: restore it or train it again"
+    )
+
+
+def test_saycan_run_with_a_nan_segmenter_is_one_line_and_exit_2(tmp_path, capsys):
+    from saycan.cli import main
+
+    for name in ("segmenter.safetensors", "segmenter.json"):
+        shutil.copy(ASSETS / "perception" / name, tmp_path / name)
+    checkpoint = tmp_path / "segmenter.safetensors"
+    _poison_numpy(checkpoint)
+    argv = sys.argv
+    try:
+        code = main(["run", "planner=oracle", "executor=teleport", "perception=segmenter",
+                     f"perception.checkpoint={checkpoint}", "video=false", "frames=false",
+                     "quiet=true", f"hydra.run.dir={tmp_path / 'run'}"])
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = argv
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith(f"saycan: error: {checkpoint}: non-finite weights")
+    assert not (tmp_path / "run" / "trace.jsonl").exists()  # refused before any episode
+
+
+def test_learned_affordance_with_inf_weights_is_refused(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    from saycan.skills.affordances.learned import LearnedAffordance
+
+    for name in ("panda.json", "panda.safetensors"):
+        shutil.copy(ASSETS / "affordance" / name, tmp_path / name)
+    weights = tmp_path / "panda.safetensors"
+    tensors = load_file(str(weights))
+    key = sorted(tensors)[-1]
+    tensors[key] = np.full_like(tensors[key], np.inf)
+    save_file(tensors, str(weights))
+    with pytest.raises(ModelLoadError, match=rf"^{weights}: non-finite weights \(NaN or inf\) in "
+                                            rf"{key}: {tensors[key].size} of {tensors[key].size}"):
+        LearnedAffordance(checkpoint=tmp_path / "panda.json")
+
+
+def test_planner_adapter_with_nan_weights_is_refused_before_merging(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from saycan.planner.scorers.adapters import WEIGHTS_FILE, resolve_adapter
+
+    adapter_dir = tmp_path / "smollm2_planner"
+    shutil.copytree(ASSETS / "planner" / "smollm2_planner", adapter_dir)
+    weights = adapter_dir / WEIGHTS_FILE
+    tensors = load_file(str(weights))
+    key = sorted(tensors)[0]
+    tensors[key] = tensors[key].clone()
+    tensors[key].view(-1)[0] = float("nan")
+    save_file(tensors, str(weights))
+    adapter = resolve_adapter(adapter_dir)
+    base = adapter.meta["base"]
+    with pytest.raises(ModelLoadError, match=rf"^{weights}: non-finite weights \(NaN or inf\) in "
+                                            rf"{key}: 1 of"):
+        adapter.merge_into(None, base["model"], base["gguf_file"])  # no model is touched
+
+
+@pytest.mark.parametrize("kind", ["causal_lm", "embedder"])
+def test_transformers_models_with_nan_weights_are_refused(tmp_path, kind):
+    import torch
+    from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    if kind == "causal_lm":
+        net = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32,
+                                           num_hidden_layers=1, num_attention_heads=2,
+                                           num_key_value_heads=2))
+    else:
+        net = BertModel(BertConfig(vocab_size=64, hidden_size=16, intermediate_size=32,
+                                   num_hidden_layers=1, num_attention_heads=2))
+    name, param = next((n, p) for n, p in net.named_parameters() if "layers.0" in n or
+                       "layer.0" in n)
+    with torch.no_grad():
+        param.view(-1)[0] = float("nan")
+    net.save_pretrained(tmp_path)
+    _save_tokenizer(tmp_path)
+    if kind == "causal_lm":
+        from saycan.planner.scorers.models import load_model
+
+        with pytest.raises(ModelLoadError, match=rf"^{tmp_path}: non-finite weights .* in {name}"):
+            load_model(str(tmp_path))
+    else:
+        from saycan.planner.embedding import SentenceEmbedder
+
+        embedder = SentenceEmbedder(model=str(tmp_path))
+        with pytest.raises(ModelLoadError, match=rf"^{tmp_path}: non-finite weights .* in {name}"):
+            embedder.encode(["a red block"])
+        with pytest.raises(ModelLoadError):  # and it stays refused: nothing half-loaded is kept
+            embedder.encode(["a red block"])
+
+
+def _save_tokenizer(directory: Path) -> None:
+    """A word-level tokenizer built here (no download) so that the model directory loads."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["[UNK]", "[PAD]", "[CLS]", "[SEP]", "a", "red", "block"])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+        sep_token="[SEP]",
+    ).save_pretrained(directory)
+
+
+def _size(path: Path, key: str) -> int:
+    from safetensors.numpy import load_file
+
+    return int(load_file(str(path))[key].size)
