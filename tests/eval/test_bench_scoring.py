@@ -11,15 +11,19 @@ import sys
 def test_bench_scoring_reports_speed_and_exactness(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "saycan.cli", "bench", "scoring",
-         "cases=[{name: small, blocks: 2, bowls: 2}]", "prompt.examples=[]", "repeats=1"],
+         "cases=[{name: small, prompt: prompt, blocks: 2, bowls: 2}]", "repeats=1"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     (case,) = result["cases"]
     assert case["options"] == 2 * (1 + 2 + 5) + 1
-    for key in ("prompt_tokens", "naive_s", "fast_s", "speedup", "max_abs_diff", "tokens_naive", "tokens_fast"):
-        assert key in case
-    assert case["tokens_fast"] < case["tokens_naive"]
+    for key in ("prompt_tokens", "naive_s", "fast_cold_s", "fast_warm_s", "speedup_cold",
+                "floor_cold_s", "floor_warm_s", "ratio_cold", "ratio_warm"):
+        assert case[key] > 0
+    assert case["forward_calls_cold"] == case["forward_calls_warm"] == 1  # one pass a decision
+    assert case["tokens_warm"] < case["tokens_cold"] < case["tokens_naive"]
+    assert case["prompt_tokens_reused_warm"] == case["prompt_tokens"]
     assert result["max_abs_diff"] <= 1e-3 and result["failed"] is False
+    assert len(result["loadavg_start"]) == len(result["loadavg_end"]) == 3
     assert result["machine"]["cpu_count"] >= 1

@@ -116,11 +116,9 @@ def test_batched_matches_reference(scorer: TransformersScorer, reference: Transf
     )
 
 
-def test_small_trie_chunks_duplicates_and_one_token_options(scorer: TransformersScorer, reference: TransformersScorer) -> None:
-    chunked = scorer.with_method("fast")
-    chunked.batch_size = 3  # trie nodes spread over many forward passes
+def test_duplicates_and_one_token_options(scorer: TransformersScorer, reference: TransformersScorer) -> None:
     options = ["robot.done()", "robot.done()", "\n", "robot.pick_and_place(gray block, middle)"]
-    got = chunked.score(FEW_SHOT + QUERY, options)
+    got = scorer.score(FEW_SHOT + QUERY, options)
     assert got[0] == got[1]
     np.testing.assert_allclose(got, reference.score(FEW_SHOT + QUERY, options), atol=1e-3)
 

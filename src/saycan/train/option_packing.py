@@ -7,7 +7,8 @@ Scoring 20-30 calls of ~13 tokens one by one would cost ~20 forward passes per d
 share long prefixes (`robot.pick_and_place(red block, `), so the trie holds each prefix once
 and one pass over ~P + 100 tokens gives every candidate's summed log-prob. Each trie token
 attends to the prompt and its own ancestors and sits at the position it would have right after
-the prompt, so the numbers equal the scorer's (`TransformersScorer`, the same `OptionTrie`).
+the prompt; the layout is the scorer's own (`saycan.planner.scorers.packing`), so the numbers
+equal what `TransformersScorer` ranks with.
 """
 
 from __future__ import annotations
@@ -18,23 +19,25 @@ from typing import Any
 
 import numpy as np
 
-from saycan.planner.scorers.transformers_scorer import OptionTrie
+from saycan.planner.scorers.packing import ROOT, OptionTrie, Segment, pack
 
 
 @dataclass
 class PackedDecision:
-    """A decision laid out for one forward pass.
+    """A decision laid out for one forward pass (`saycan.planner.scorers.packing.pack`, the
+    scorer's own layout: training and scoring share it).
 
-    `ids`/`positions`: the prompt's tokens then the trie's nodes (breadth first).
-    `parents[i]`: the index in the sequence whose attention row token i copies (-1: prompt).
-    `edge_src`/`edge_tok`: for each trie node, the sequence index whose logits predict it and
-    its token. `paths[k]`: the edges (trie nodes) of candidate k. `target`: the expert's index.
+    `ids`/`positions`: the prompt's tokens then the trie's inner nodes (those with children;
+    options' last tokens are never input, nothing is predicted from them). `mask`: (L, L)
+    boolean attention. `edge_src`/`edge_tok`: for each trie node, the sequence index whose
+    logits predict it and its token. `paths[k]`: the edges (trie nodes) of candidate k.
+    `target`: the expert's index.
     """
 
     ids: list[int]
     positions: list[int]
     prompt_len: int
-    parents: list[int]
+    mask: np.ndarray
     edge_src: list[int]
     edge_tok: list[int]
     paths: list[list[int]]
@@ -46,33 +49,27 @@ class PackedDecision:
     def allowed(self) -> np.ndarray:
         """Boolean (L, L) attention: causal over the prompt; a trie token sees the prompt, its
         ancestors and itself."""
-        n, p = len(self.ids), self.prompt_len
-        allowed = np.zeros((n, n), dtype=bool)
-        allowed[:p, :p] = np.tril(np.ones((p, p), dtype=bool))
-        for i in range(p, n):
-            allowed[i, :p] = True
-            allowed[i, i] = True
-            parent = self.parents[i]
-            if parent >= p:
-                allowed[i] |= allowed[parent]
-        return allowed
+        return self.mask
 
 
-def pack_decision(prompt_ids: Sequence[int], option_ids: Sequence[Sequence[int]], target: int) -> PackedDecision:
+def pack_decision(
+    prompt_ids: Sequence[int], option_ids: Sequence[Sequence[int]], target: int
+) -> PackedDecision:
     """Lay out `prompt_ids` + the trie of `option_ids`; `target` indexes `option_ids`."""
     trie = OptionTrie.build(option_ids)
-    order = sorted(range(1, len(trie.token)), key=trie.depth.__getitem__)
-    p = len(prompt_ids)
-    slot = {node: p + i for i, node in enumerate(order)}
-    slot[0] = p - 1  # the root's "position" is the prompt's last token: it predicts depth-1 nodes
-    ids = list(prompt_ids) + [trie.token[n] for n in order]
-    positions = list(range(p)) + [p + trie.depth[n] - 1 for n in order]
-    parents = [-1] * p + [slot[trie.parent[n]] if trie.parent[n] != 0 else -1 for n in order]
-    edge_index = {node: i for i, node in enumerate(order)}
-    edge_src = [slot[trie.parent[n]] for n in order]
-    edge_tok = [trie.token[n] for n in order]
-    paths = [[edge_index[n] for n in reversed(trie.ancestry(end))] for end in trie.ends]
-    return PackedDecision(ids, positions, p, parents, edge_src, edge_tok, paths, int(target))
+    plan = pack([Segment(0, list(prompt_ids), trie)])
+    # The query row whose logits predict a node's children: the prompt's last token for the
+    # root, the node's own row for an inner node.
+    row = {n: plan.keep[k] for n, k in plan.node_row[0].items()}
+    row[ROOT] = plan.keep[plan.root_row[0]]
+    edges = range(1, len(trie.token))
+    edge_src = [row[trie.parent[n]] for n in edges]
+    edge_tok = [trie.token[n] for n in edges]
+    paths = [[n - 1 for n in reversed(trie.ancestry(end))] for end in trie.ends]
+    return PackedDecision(
+        plan.ids, plan.positions, len(prompt_ids), plan.allowed, edge_src, edge_tok, paths,
+        int(target),
+    )
 
 
 def batch_inputs(decisions: Sequence[PackedDecision], dtype: Any) -> tuple[Any, Any, Any]:

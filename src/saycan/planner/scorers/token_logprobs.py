@@ -6,12 +6,12 @@ Texts sent together (one completions request with a list `prompt`) usually share
 newline the texts share and run once; its KV cache and per-token log-probs are kept, and the
 next request's head reuses them for the longest common token prefix (the few-shot examples), as
 `TransformersScorer` does for prompts. The tails are scored on top of the head's cache through
-`TransformersScorer`'s own token trie (each unique tail prefix computed once), whose per-node
-log-probs are exactly the per-token values the API reports; with `top_k` alternatives requested
-(or a model the trie does not support) they run as a right-padded batch instead. Head and tail
-are tokenised separately, exactly as `TransformersScorer` does (prompt with the tokenizer's BOS,
-option without special tokens), so a client summing the tail's log-probs gets
-`TransformersScorer`'s numbers up to float rounding.
+`TransformersScorer`'s own token trie (each unique tail prefix computed once, all in one
+forward pass), whose per-node log-probs are exactly the per-token values the API reports;
+with `top_k` alternatives requested (or a model the trie does not support) they run as a
+right-padded batch instead. Head and tail are tokenised separately, exactly as
+`TransformersScorer` does (prompt with the tokenizer's BOS, option without special tokens), so
+a client summing the tail's log-probs gets `TransformersScorer`'s numbers up to float rounding.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from saycan.planner.scorers.base import ScorerStats
+from saycan.planner.scorers.packing import OptionTrie
 from saycan.planner.scorers.transformers_scorer import (  # the scorer's own cache and trie helpers
     TransformersScorer,
     _cache_tensors,
     _common_prefix,
     _make_cache,
     _PromptState,
-    OptionTrie,
     returned_cache,
     with_cache,
 )
@@ -130,13 +129,7 @@ class TokenLogprobs:
         if not self.scorer._tree_supported():
             return [rows for rows, _ in self._tails(head.kv, head.next_logp, len(head.ids), tails, 0)]
         trie = OptionTrie.build(tails)
-        edge = np.zeros(len(trie.token), dtype=np.float64)  # log p(node's token | its path)
-        first = list(trie.children[0].values())
-        edge[first] = head.next_logp[[trie.token[n] for n in first]].double().numpy()
-        order = trie.inner_nodes()
-        if order:
-            state = _PromptState(head.ids, head.kv, head.next_logp)
-            self.scorer._run_tree(state, trie, order, edge, ScorerStats())
+        edge = self.scorer._trie_edges(_PromptState(head.ids, head.kv, head.next_logp), trie)
         return [edge[trie.ancestry(end)[::-1]].tolist() for end in trie.ends]
 
     def _echo_batched(self, head_ids: list[int], head_off: list[int], split: int, tails: list, top_k: int) -> list[EchoedText]:

