@@ -33,6 +33,19 @@ def test_results_store_records_each_key_once_and_survives_a_cut_line(tmp_path: P
     assert store.append({"key": "b", "success": True}) and len(store.by_key()) == 3
 
 
+def test_a_line_that_is_not_utf8_is_skipped_not_a_crash(tmp_path: Path):
+    # A corrupted block (or another tool's write) in results.jsonl made every resume a
+    # UnicodeDecodeError traceback with exit 1.
+    store = ResultsStore(tmp_path)
+    assert store.append({"key": "a", "success": True})
+    with store.path.open("ab") as f:
+        f.write(b"\xff\xfe not utf-8\n")
+    assert store.append({"key": "b", "success": False})
+    assert not store.append({"key": "a", "success": False})
+    assert [r["key"] for r in store] == ["a", "b"]
+    assert store.by_key()["a"]["success"] is True
+
+
 def test_task_arguments_expand_families_and_reject_unknown_names():
     fams = task_families()
     assert {"embodiment", "structured", "single", "infeasible"} <= set(fams)

@@ -52,7 +52,7 @@ class ResultsStore:
         if not isinstance(key, str) or not self.path.exists():
             return False
         needle = json.dumps(key)
-        with self.path.open(encoding="utf-8") as f:
+        with self.path.open(encoding="utf-8", errors="replace") as f:  # bad bytes: a broken line
             for line in f:
                 if needle in line:
                     try:
@@ -71,7 +71,7 @@ class ResultsStore:
         """Every complete record, in file order (broken lines skipped)."""
         if not self.path.exists():
             return
-        with self.path.open(encoding="utf-8") as f:
+        with self.path.open(encoding="utf-8", errors="replace") as f:  # bad bytes: a broken line
             for line in f:
                 try:
                     record = json.loads(line)
