@@ -23,7 +23,7 @@ def saycan(*args: str, timeout: float = 120, cwd=None) -> subprocess.CompletedPr
         (["run", "planner=no_such_planner"], "no_such_planner"),
         (["run", "instruction="], "instruction is empty"),
         (["run", "instruction='   '"], "instruction is empty"),
-        (["run", "task=/nonexistent/task.yaml"], "task file not found"),
+        (["run", "task=/nonexistent/task.yaml"], "task file '/nonexistent/task.yaml' not found; looked in"),
         (["frobnicate"], "unknown command"),
     ],
 )

@@ -29,6 +29,7 @@ commands:
   serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2_planner] port=8000
   report tables, plots and episode pages from a results directory: saycan report DIR
 
+`saycan COMMAND --cfg job [key=value ...]` prints the composed config and runs nothing.
 Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar/basic/).
 """
 
@@ -109,10 +110,53 @@ def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bo
     except (HydraException, OmegaConfBaseException, ValueError, AssertionError) as exc:
         # OmegaConf asserts on some bad overrides (`+hydra.sweeper.params.seed=1` with no
         # params: "Unexpected type for root"); they are input errors like the others.
-        first = str(exc).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:3]) if first else type(exc).__name__
-        return f"invalid configuration: {detail}"
+        return f"invalid configuration: {_one_line(exc)}"
     return None
+
+
+def _one_line(exc: Exception) -> str:
+    """Hydra's message on one line; a list of available options is kept whole (the user is
+    choosing from it), other detail lines (full_key, object_type) are dropped."""
+    raw = str(exc).strip().splitlines()
+    lines = [line.strip() for line in raw if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    at = next((i for i, line in enumerate(raw) if line.startswith("Available options")), None)
+    if at is None:
+        return " ".join(lines[:3])
+    options = []
+    for line in raw[at + 1:]:  # the options are the indented lines that follow
+        if not line[:1].isspace():
+            break
+        options.append(line.strip())
+    head = " ".join(line.strip() for line in raw[:at + 1] if line.strip())
+    return f"{head} {', '.join(options)}"
+
+
+# Hydra flags whose next argument is their value, not an override (`--cfg job` prints the
+# composed config: `saycan run --cfg job [overrides]`).
+_VALUED_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i"}
+
+
+def _override_positions(args: Sequence[str]) -> list[int]:
+    """Where the key=value overrides are among the arguments (flags and their values not)."""
+    out: list[int] = []
+    skip = False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            if "=" not in arg:  # `--info` may stand alone before an override
+                continue
+        if arg.startswith("-"):
+            skip = arg in _VALUED_FLAGS
+            continue
+        out.append(i)
+    return out
+
+
+def _overrides(args: Sequence[str]) -> list[str]:
+    """The key=value overrides among the arguments (flags and their values left out)."""
+    return [args[i] for i in _override_positions(args)]
 
 
 def _command_app(module: str, function: str) -> Callable:
@@ -151,8 +195,8 @@ def _eval_app(cfg) -> object:
     return _eval_single_app(cfg)
 
 
-_serve_llm_app = _command_app("saycan.planner.scorers.server", "serve_command")  # issue 5
-_calibrate_app = _command_app("saycan.eval.calibrate", "calibrate_command")  # issue 9
+_serve_llm_app = _command_app("saycan.planner.scorers.server", "serve_command")
+_calibrate_app = _command_app("saycan.eval.calibrate", "calibrate_command")
 
 
 def _bench_app(cfg) -> None:
@@ -270,8 +314,9 @@ def _dispatch(argv: Sequence[str] | None = None) -> int:
     problem = _unsupported_flag(rest)
     if problem:
         return _error(problem)
-    overrides = [a for a in rest if not a.startswith("-")]  # as typed: the checks report these
-    flags = [a for a in rest if a.startswith("-")]
+    positions = _override_positions(rest)
+    overrides = [rest[i] for i in positions]  # as typed: the checks report these
+    flags = [a for i, a in enumerate(rest) if i not in positions]  # with their values (--cfg job)
     multirun = bool({"-m", "--multirun"} & set(flags))
     if multirun and command != "eval":  # each job exits the process: job 0 ended the sweep
         return _error(f"--multirun is for saycan eval (saycan {command} runs one job); "
@@ -296,6 +341,9 @@ def _dispatch(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     sys.argv = [f"saycan {command}", *rest]
+    from saycan.sim import import_pybullet_quietly
+
+    import_pybullet_quietly()  # its C banner would precede every one-line error
     from contextlib import nullcontext
 
     from saycan.runtime.interrupts import EXIT_INTERRUPTED, interrupted_line, stop_on_signals

@@ -44,3 +44,13 @@ class ScorerError(SayCanError):
 
 class DriverError(SayCanError):
     """A robot driver broke its contract or lost its connection."""
+
+
+class NoOperatorError(SayCanError):
+    """`safety.confirm=true` asked an operator to approve a skill and nobody can answer (no
+    terminal): an error, never a silent "no" that looks like a refusal by a person."""
+
+
+class DisconnectedError(DriverError):
+    """The link to the robot is gone (a networked host fell silent or closed): the episode
+    ends with `stopped_by: disconnected`, its trace and record written."""

@@ -59,7 +59,7 @@ def test_connect_disconnect_idempotent(driver):
 
 def test_observation_well_formed(driver):
     driver.connect()
-    driver.reset(seed=4, objects=SCENE)
+    driver.reset_scene(SCENE, seed=4)
     obs = driver.get_observation()
     assert isinstance(obs, Observation)
     h, w = obs.camera.height, obs.camera.width
@@ -79,7 +79,7 @@ def test_observation_well_formed(driver):
 
 def test_skill_runs_the_same_on_both(driver):
     driver.connect()
-    driver.reset(seed=0, objects=SCENE)
+    driver.reset_scene(SCENE, seed=0)
     gt = {s.name: s for s in driver.get_observation().ground_truth}
     red, bowl = gt["red block"], gt["blue bowl"]
     obj = SceneObject(red.name, red.category, red.colour, red.position, red.size)
@@ -97,20 +97,20 @@ def test_skill_runs_the_same_on_both(driver):
     assert driver.motion.is_reachable(Pose((0.5, 0.0, 0.1)))
 
 
-def test_reset_with_task_reports_instruction(driver):
-    class FakeTask:  # the task layer's contract: sample(rng) -> .objects, .instruction
-        def sample(self, rng):
-            class Instance:
-                objects = tuple(SCENE[:2])
-                instruction = f"stack the blocks ({int(rng.integers(100))})"
-            return Instance()
+def test_simulators_declare_their_extras_and_know_no_tasks(driver):
+    """Both shipped simulators implement `SimulatorExtras`; a scene reset takes objects (the
+    runner samples tasks), and the same objects and seed give the same world."""
+    import inspect
 
+    from saycan.drivers.base import SimulatorExtras
+
+    assert isinstance(driver, SimulatorExtras)
+    assert "task" not in inspect.signature(driver.reset_scene).parameters
     driver.connect()
-    a = driver.reset(seed=11, task=FakeTask())
-    b = driver.reset(seed=11, task=FakeTask())
-    assert a["instruction"] == b["instruction"] and a["instruction"].startswith("stack")
-    assert a["task_instance"].objects == tuple(SCENE[:2])
-    assert len(driver.get_observation().ground_truth) == 2
+    driver.reset_scene(SCENE[:2], seed=11)
+    a = driver.ground_truth()
+    driver.reset_scene(SCENE[:2], seed=11)
+    assert driver.ground_truth() == a and [s.name for s in a] == [o.name for o in SCENE[:2]]
 
 
 def test_mock_driver_does_not_import_pybullet():
@@ -128,7 +128,7 @@ def test_pybullet_driver_wraps_an_existing_env():
     try:
         d = PyBulletDriver(env=env)
         assert d.is_connected and d.motion is env.motion
-        d.reset(seed=0, record_video=True, objects=SCENE)
+        d.reset_scene(SCENE, seed=0, record_video=True)
         env.motion.step(48)
         assert len(d.video_frames()) >= 2
         steps = d.teleport_object(env.object_states()[0].name, (0.5, 0.0, 0.05))

@@ -1,4 +1,4 @@
-"""Issue 9 end to end with real PyBullet: feedback makes a disturbed step get retried, the
+"""The closed loop end to end with real PyBullet: feedback makes a disturbed step get retried, the
 simulated human resolves an ambiguous task, traces and pages show it all, and `saycan
 calibrate` writes q_hat on calibration seeds only."""
 

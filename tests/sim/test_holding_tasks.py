@@ -4,6 +4,7 @@ and the expert plan succeeds under physics (the held block is placed without a n
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from saycan.drivers.pybullet_driver import PyBulletDriver
@@ -55,8 +56,8 @@ def test_expert_plan_succeeds_under_physics_from_a_held_block(driver, name):
     perception = OraclePerception()
     executor = PhysicsExecutor(SkillLibrary([PickAndPlace(), Done()]))
     for seed in (0, 1):
-        info = driver.reset(seed=seed, task=Task(name), record_video=False)
-        inst, env = info["task_instance"], driver.env
+        inst, env = Task(name).sample(np.random.default_rng(seed)), driver.env
+        driver.reset_scene(inst.objects, seed=seed)
         initial = env.object_states()
         scene = perception.perceive(env.observation(render=False))
         assert inst.held is not None and scene.holding == inst.held, f"{name} seed {seed}"
@@ -81,9 +82,10 @@ def test_expert_plan_succeeds_under_physics_from_a_held_block(driver, name):
 
 
 def test_teleporting_the_held_block_opens_the_gripper(driver):
-    info = driver.reset(seed=0, task=Task("holding_block_put_in_bowl"), record_video=False)
-    inst, env = info["task_instance"], driver.env
+    inst, env = Task("holding_block_put_in_bowl").sample(np.random.default_rng(0)), driver.env
+    driver.reset_scene(inst.objects, seed=0)
     executor = TeleportExecutor(SkillLibrary([PickAndPlace(), Done()]))
+    executor.bind_simulator(driver)
     perception = OraclePerception()
     call = inst.expert_plan()[0]
     assert executor.execute(call, driver, perception.perceive(env.observation(render=False))).success

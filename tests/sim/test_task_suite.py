@@ -57,14 +57,15 @@ def teleport_world():
     driver = PyBulletDriver(settle_steps=30)
     driver.connect()
     executor = TeleportExecutor(SkillLibrary([PickAndPlace(), Done()]))
+    executor.bind_simulator(driver)
     yield driver, OraclePerception(), executor
     driver.disconnect()
 
 
 def run_expert(world, name: str, seed: int) -> tuple[bool, list[str], list[str]]:
     driver, perception, executor = world
-    info = driver.reset(seed=seed, task=Task(name), record_video=False)
-    inst = info["task_instance"]
+    inst = Task(name).sample(np.random.default_rng(seed))  # the runner samples; drivers place
+    driver.reset_scene(inst.objects, seed=seed)
     env = driver.env
     initial = env.object_states()
     if inst.spec.goal[0].pred != "nothing_moved":  # a feasible goal is not met before acting

@@ -176,7 +176,7 @@ def test_unknown_commands_are_refused_and_nothing_moves(panda):
     np.testing.assert_allclose(_pose(panda), before, atol=1e-9)
     # What is forwarded: the protocols, read-only queries, scene-level simulator extras.
     assert gated.motion.ee_position() == panda.motion.ee_position()
-    assert callable(gated.reset) and callable(gated.teleport_object)
+    assert callable(gated.reset_scene) and callable(gated.teleport_object)
     assert isinstance(gated, RobotDriver) and isinstance(gated.motion, MotionInterface)
 
 

@@ -7,9 +7,13 @@ arm. `check_driver` (in :mod:`saycan.drivers.check`) verifies a driver against t
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
-from saycan.drivers.types import GripperResult, MotionResult, Observation, Pose
+import numpy as np
+
+from saycan.drivers.types import GripperResult, MotionResult, Observation, ObjectState, Pose, Vec3
+from saycan.sim.scene_spec import ObjectSpec
 
 
 @runtime_checkable
@@ -61,3 +65,46 @@ class RobotDriver(Protocol):
     def disconnect(self) -> None: ...
 
     def get_observation(self) -> Observation: ...
+
+
+@runtime_checkable
+class SimulatorExtras(Protocol):
+    """What only a simulator can do; a physical arm has none of it.
+
+    The episode runner checks this once (`isinstance`) and never probes single methods: with
+    it, the runner places a sampled scene, judges a task from ground truth and saves a video;
+    without it, an episode runs on whatever the robot perceives and is judged by perception.
+    Drivers know nothing about tasks: the runner samples the task and hands over the objects.
+    """
+
+    def reset_scene(
+        self, objects: Sequence[ObjectSpec], *, seed: int, record_video: bool = False
+    ) -> None:
+        """Rebuild the world with `objects` placed (the robot at home); `seed` fixes the rest
+        of the simulator's randomness (physics settling, disturbances)."""
+        ...
+
+    def ground_truth(self) -> tuple[ObjectState, ...]:
+        """Every object's true state now (for judging a task, never for deciding)."""
+        ...
+
+    def video_frames(self) -> list[np.ndarray]:
+        """Frames recorded since the last reset (empty when not recording)."""
+        ...
+
+    def set_render_images(self, render: bool) -> None:
+        """Render the camera with each observation, or skip it when nothing reads images."""
+        ...
+
+    def set_disturbance(self, disturbance: Any) -> None:
+        """Perturb episodes with `disturbance` from the next reset on (None: no disturbance)."""
+        ...
+
+    def disturb(self, call: Any, result: Any) -> list[dict]:
+        """After a skill ran: what the disturbance did (one JSON-able dict per event)."""
+        ...
+
+    def teleport_object(self, name: str, position: Vec3) -> int:
+        """Put an object's centre at `position` (upright), let physics settle; returns steps."""
+        ...
+

@@ -3,7 +3,8 @@
 The end effector jumps to each target; a closed gripper "holds" the block its fingers are on,
 which then moves with the hand; an opened gripper drops the block onto whatever is below it
 (a block top, a bowl floor or the table). Step counts grow with distance so budgets mean
-something, and observations carry ground truth like a simulator's.
+something, and observations carry ground truth like a simulator's: it implements
+`SimulatorExtras` (scene reset, ground truth, teleport), so tasks run on it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from saycan.drivers.types import (
     Vec3,
     Workcell,
 )
-from saycan.errors import DriverError
+from saycan.errors import ConfigError, DriverError
 from saycan.sim.geometry import BLOCK_SIZE, BOWL_HEIGHT, BOWL_INNER_RADIUS
 from saycan.sim.layout import default_scene
 from saycan.sim.scene_spec import ObjectSpec
@@ -143,7 +144,9 @@ class MockDriver:
         self.objects: list[_Obj] = []
         self._motion = MockMotion(self)
         self.camera = _top_down_camera(int(image_width), int(image_height))
-        self.reset(seed=seed, objects=objects)
+        if objects is None:
+            objects = default_scene(np.random.default_rng(seed))
+        self.reset_scene(objects, seed=seed)
 
     # -- RobotDriver ------------------------------------------------------------------------
     @property
@@ -184,29 +187,29 @@ class MockDriver:
             ground_truth=tuple(o.state() for o in self.objects),
         )
 
-    # -- simulator-like extras --------------------------------------------------------------
-    def reset(
-        self,
-        seed: int | None = None,
-        task: Any = None,
-        record_video: bool | None = None,
-        objects: Sequence[ObjectSpec] | None = None,
-    ) -> dict[str, Any]:
-        rng = np.random.default_rng(seed)
-        info: dict[str, Any] = {}
-        if objects is None and task is not None:
-            instance = task.sample(rng)
-            objects = instance.objects
-            info = {"instruction": instance.instruction, "task_instance": instance}
-        elif objects is None:
-            objects = default_scene(rng)
+    # -- SimulatorExtras (saycan.drivers.base): the mock is a (kinematic) simulator ---------
+    def reset_scene(
+        self, objects: Sequence[ObjectSpec], *, seed: int = 0, record_video: bool = False
+    ) -> None:
+        """Rebuild the world with `objects` (the mock has no other randomness)."""
         self._build(objects)
         m = self._motion
         m.ee, m.closed, m.held, m.steps = np.array(HOME, dtype=float), False, None, 0
-        info["objects"] = tuple(o.state() for o in self.objects)
-        return info
+
+    def ground_truth(self) -> tuple[ObjectState, ...]:
+        return tuple(o.state() for o in self.objects)
 
     def video_frames(self) -> list[np.ndarray]:
+        return []
+
+    def set_render_images(self, render: bool) -> None:
+        """The mock's images are blank and free: nothing to switch."""
+
+    def set_disturbance(self, disturbance: Any) -> None:
+        if disturbance is not None and getattr(disturbance, "name", "none") != "none":
+            raise ConfigError(f"disturbance={disturbance.name} needs a physics simulator")
+
+    def disturb(self, call: Any, result: Any) -> list[dict]:
         return []
 
     def teleport_object(self, name: str, position: tuple[float, float, float]) -> int:

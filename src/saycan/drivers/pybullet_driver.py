@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from saycan.drivers.types import Observation
+from saycan.drivers.types import Observation, ObjectState
 from saycan.errors import DriverError
+from saycan.sim.scene_spec import ObjectSpec
 
 if TYPE_CHECKING:
     from saycan.drivers.types import Workcell
@@ -87,24 +88,15 @@ class PyBulletDriver:
         320x240 render costs about 44 ms (docs/BENCHMARKS.md: episode cost)."""
         self._render_images = bool(render)
 
-    # -- simulator extras (episode runner, teleport executor) -------------------------------
-    def reset(
-        self,
-        seed: int | None = None,
-        task: Any = None,
-        record_video: bool | None = None,
-        objects: Sequence[Any] | None = None,
-    ) -> dict[str, Any]:
-        """Rebuild the scene (from `objects`, else `task`, else a random default scene)."""
-        env = self.env
-        env.task = task
-        options: dict[str, Any] = {}
-        if record_video is not None:
-            options["record_video"] = record_video
-        if objects is not None:
-            options["objects"] = list(objects)
-        _, info = env.reset(seed=seed, options=options)
-        return info
+    # -- SimulatorExtras (saycan.drivers.base) ----------------------------------------------
+    def reset_scene(
+        self, objects: Sequence[ObjectSpec], *, seed: int, record_video: bool = False
+    ) -> None:
+        """Rebuild the world with `objects` placed; the env's generator is seeded with `seed`."""
+        self.env.reset(seed=seed, options={"objects": list(objects), "record_video": record_video})
+
+    def ground_truth(self) -> tuple[ObjectState, ...]:
+        return self.env.object_states()
 
     def video_frames(self) -> list[np.ndarray]:
         return list(self._env.frames) if self._env is not None else []

@@ -88,8 +88,7 @@ def evaluate(
     errors: list[float] = []
     seconds: list[float] = []
     for scene in scenes:
-        if hasattr(perception, "reset"):
-            perception.reset(np.random.default_rng([scene.seed, 1]))
+        perception.reset(np.random.default_rng([scene.seed, 1]))  # every Perception declares it
         for earlier in (history or {}).get(scene.seed, ()):
             perception.perceive(earlier if uses_ground_truth else replace(earlier, ground_truth=None))
         obs = observation_of(scene, uses_ground_truth)

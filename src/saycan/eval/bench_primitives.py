@@ -80,8 +80,8 @@ def scene_from_states(states: dict) -> SceneDescription:
 
 
 def run_trial(driver: Any, trial: Trial, params: PrimitiveParams | None = None) -> dict[str, Any]:
-    """One pick_and_place on a connected simulator driver (needs `reset(objects=...)`)."""
-    driver.reset(seed=trial.seed, objects=trial.objects, record_video=False)
+    """One pick_and_place on a connected simulator driver (`SimulatorExtras` places the scene)."""
+    driver.reset_scene(trial.objects, seed=trial.seed)
     states = {s.name: s for s in driver.get_observation().ground_truth}
     scene = scene_from_states(states)
     start_step = driver.get_observation().step

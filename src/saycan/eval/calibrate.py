@@ -24,6 +24,7 @@ from saycan.eval.jobs import episode_dir_name, expand_tasks
 from saycan.runtime.components import build_components
 from saycan.planner.ask import conformal_quantile, right_call
 from saycan.planner.decision import Decision, option_probabilities
+from saycan.planner.success import HasExpertPlan
 
 #: Seeds calibration must never use: development seeds, and evaluation seeds (>= this).
 DEV_SEEDS = range(1000, 1005)
@@ -49,7 +50,7 @@ class TeacherForcedPlanner:
         return getattr(self.inner, "prompt", None)
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
-        if task is None or not hasattr(task, "expert_plan"):
+        if not isinstance(task, HasExpertPlan):
             raise ConfigError("calibration needs tasks with an expert plan")
         self.inner.reset(rng, task)
         self._plan = list(task.expert_plan())

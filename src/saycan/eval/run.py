@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from saycan.errors import ConfigError
 from saycan.runtime.components import build_components
 from saycan.runtime.episode import run_episode
 from saycan.planner.loop import StepRecord
@@ -41,17 +42,38 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}" if math.isfinite(x) else "-inf" if x == -math.inf else "-"
 
 
+def mismatch_warnings(extras: dict) -> list[str]:
+    """Readable lines for an instruction that names absent objects or not the goal's."""
+    lines = []
+    if extras.get("instruction_mentions_absent"):
+        names = ", ".join(extras["instruction_mentions_absent"])
+        lines.append(f"the instruction names {names}, not in this scene")
+    if extras.get("goal_not_mentioned"):
+        names = ", ".join(extras["goal_not_mentioned"])
+        lines.append(f"the instruction does not name {names}; success is judged on the task's goal")
+    return lines
+
+
 def run_command(cfg: DictConfig, out_dir: Path) -> int:
     console = Console(highlight=False, soft_wrap=True)
-    load_task(str(cfg.task))  # bad input fails here, before any model is loaded
+    taskless = cfg.task is None or cfg.get("scene") is not None
+    if not taskless:
+        load_task(str(cfg.task))  # bad input fails here, before any model is loaded
     if cfg.instruction is not None:
         clean_instruction(cfg.instruction)
+    elif taskless:
+        raise ConfigError('an episode without a task needs instruction="..."')
     components = build_components(cfg)
     try:
+        if components.sim is None and not taskless:  # a real arm: the table is what it is
+            if cfg.instruction is None:
+                raise ConfigError(f'{components.driver.name} has no simulator to set up task '
+                                  f'{cfg.task}: give instruction="..." (the task is ignored)')
+            taskless = True
         on_step = None if cfg.quiet else (lambda s: console.print(decision_table(s)))
         result = run_episode(
             components,
-            str(cfg.task),
+            None if taskless else str(cfg.task),
             int(cfg.seed),
             out_dir,
             split=str(cfg.split),
@@ -64,10 +86,13 @@ def run_command(cfg: DictConfig, out_dir: Path) -> int:
     finally:
         components.close()
     verdict = "[bold green]SUCCESS[/]" if result.success else "[bold red]FAILURE[/]"
-    console.print(f"{verdict} {result.task} (seed {result.seed}): " + escape(f'"{result.instruction}"'))
+    what = "episode without a task" if taskless else result.task
+    console.print(f"{verdict} {what} (seed {result.seed}): " + escape(f'"{result.instruction}"'))
     console.print(escape(f"plan: {' -> '.join(result.plan) or '(none)'}; stopped by {result.stopped_by}"))
     if result.unmet:
         console.print(escape(f"goal not met: {', '.join(result.unmet)}"))
+    for line in mismatch_warnings(result.extras):
+        console.print("[bold yellow]warning:[/] " + escape(line))
     console.print(escape(f"trace: {result.trace}"))
     console.print(escape(f"video: {result.video}"))
     print(json.dumps(result.to_dict()), flush=True)

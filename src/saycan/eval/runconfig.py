@@ -58,7 +58,8 @@ EXPECTED = {
     "episodes_per_task": "an integer >= 1",
     "max_steps": "null or an integer >= 1",
     "split": f"one of {', '.join(SPLITS)}",
-    "task": "a task name or a path to a task .yaml file",
+    "task": "a task name, a path to a task .yaml file, or null (an episode without a task)",
+    "outcome_from_human": "true or false",
     "tasks": "a task, family or file name, or a non-empty list of them",
     "instruction": "null or a line of text (quote one that looks like a number or a list)",
     "video": "true or false",
@@ -75,7 +76,7 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    task: StrictStr = Field(min_length=1)
+    task: StrictStr | None = Field(min_length=1)  # null: an episode without a task
     seed: StrictInt = Field(ge=0)
     split: StrictStr
     instruction: StrictStr | None = None
@@ -83,6 +84,7 @@ class RunSettings(BaseModel):
     video: StrictBool = True
     frames: StrictBool = True
     quiet: StrictBool = False
+    outcome_from_human: StrictBool = False
 
     @field_validator("split")
     @classmethod
@@ -351,7 +353,7 @@ def check_command(
             jobs += [validate_settings(command, {**base, key: v}) for v in values]
     check_sweep_size(counts)
     if command == "run":  # eval and calibrate check their task lists (eval.sweep.check_sweep)
-        for task, split in dict.fromkeys((s.task, s.split) for s in jobs):
+        for task, split in dict.fromkeys((s.task, s.split) for s in jobs if s.task is not None):
             Task(load_task(task), split=split)  # the file parses, the split has templates
     cwd = Path.cwd() if cwd is None else cwd
     if multirun:

@@ -90,7 +90,7 @@ def eval_command(cfg: DictConfig, run_dir: Path) -> int:
         **rate(sum(bool(r["success"]) for r in records), len(records)),
         "per_task": summarise(records, "task"),
         "per_family": summarise([r for r in records if r.get("family")], "family"),
-        **help_summary(records),  # issue 9: coverage, help rate (only when asking for help)
+        **help_summary(records),  # asking for help: coverage, help rate (only when asking for help)
         "llm": OmegaConf.select(cfg, "llm.model"),
         "planner": OmegaConf.select(cfg, "planner.name") or hc.runtime.choices.get("planner"),
         "executor": OmegaConf.select(cfg, "executor._target_"),

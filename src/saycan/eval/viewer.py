@@ -25,7 +25,7 @@ from saycan.files import write_atomic
 TOP_K = 12  # candidates per chart; the chosen call is always shown
 FRAME_MAX_WIDTH = 480  # frames wider than this are downscaled before embedding
 VIDEO_EMBED_MAX_BYTES = 16 * 1024 * 1024  # larger videos are linked, not embedded
-# Issue 9 (docs/feedback.md): closed-loop feedback, disturbances, and the robot's questions.
+# Closed loop (docs/feedback.md): closed-loop feedback, disturbances, and the robot's questions.
 INTERACTION_FIELDS = ("disturbances", "feedback", "prediction_set", "question", "answer")
 COLOURS = {"llm": "#4c6ef5", "affordance": "#2f9e44", "combined": "#e8590c"}
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import CandidateScore, Decision
-from saycan.planner.success import expert_progress
+from saycan.errors import ConfigError
+from saycan.planner.success import HasExpertPlan, expert_progress
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
 from saycan.skills.types import DONE, SkillCall
@@ -54,8 +55,8 @@ class OraclePlanner:
         self._plan: list[SkillCall] = [DONE]
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
-        if task is None or not hasattr(task, "expert_plan"):
-            raise ValueError("planner=oracle needs a task with an expert plan")
+        if not isinstance(task, HasExpertPlan):
+            raise ConfigError("planner=oracle needs a task with an expert plan")
         self._plan = list(task.expert_plan())
 
     def decide(self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]) -> Decision:

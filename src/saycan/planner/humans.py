@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, Protocol, runtime_checkable
 
 from saycan.planner.ask import NoAnswerError, right_call
 from saycan.planner.prompts import HistoryStep
+from saycan.planner.success import HasExpertPlan
 from saycan.skills.types import DONE, SkillCall
+
+
+@runtime_checkable
+class OutcomeJudge(Protocol):
+    """Someone who can say, at the end of an episode without a task, whether the instruction
+    was carried out (an operator watching the real table). A simulated human cannot."""
+
+    def judge_outcome(self, instruction: str) -> bool: ...
 
 
 class SimulatedHuman:
@@ -22,7 +31,7 @@ class SimulatedHuman:
         self._plan: list[SkillCall] = [DONE]
 
     def reset(self, task: object | None) -> None:
-        if task is None or not hasattr(task, "expert_plan"):
+        if not isinstance(task, HasExpertPlan):
             raise NoAnswerError("human=simulated needs a task with a ground-truth plan")
         self._plan = list(task.expert_plan())
 
@@ -66,4 +75,19 @@ class TerminalHuman:
             if text.isdigit() and 0 <= int(text) <= len(options):
                 return None if int(text) == 0 else int(text) - 1
             print(f"please type a number from 0 to {len(options)}", file=out)
+        raise NoAnswerError(f"no valid answer after {self.attempts} attempts")
+
+    def judge_outcome(self, instruction: str) -> bool:
+        """At the end of an episode without a task: was `instruction` carried out? (y/n)"""
+        stdin, out = self._stdin or sys.stdin, self._stdout or sys.stdout
+        for _ in range(self.attempts):
+            print(f'\nDid the robot do "{instruction}"? [y/n]: ', end="", file=out, flush=True)
+            line = stdin.readline()
+            if not line:
+                raise NoAnswerError("the episode asks the operator for its outcome but stdin is "
+                                    "closed; answer interactively or set outcome_from_human=false")
+            text = line.strip().lower()
+            if text in ("y", "yes", "n", "no"):
+                return text.startswith("y")
+            print("please answer y or n", file=out)
         raise NoAnswerError(f"no valid answer after {self.attempts} attempts")

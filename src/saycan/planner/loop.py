@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+import numpy as np
 
 from saycan.drivers.base import RobotDriver
 from saycan.drivers.types import Observation
+from saycan.errors import DisconnectedError
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import Decision
 from saycan.planner.prompts import HistoryStep
@@ -30,21 +33,42 @@ from saycan.skills.types import DONE, SkillCall, SkillResult
 AfterSkill = Callable[[SkillCall, SkillResult], list[dict]]
 
 
+@runtime_checkable
 class Perception(Protocol):
-    """Turns an observation into the scene the prompt shows. A backend may also set
-    `needs_images = False` (oracle perception): a simulator driver then skips rendering."""
+    """Turns an observation into the scene the prompt shows. `needs_images = False` (oracle
+    perception) lets a simulator skip rendering the camera."""
 
     name: str
+    needs_images: bool
+
+    def reset(self, rng: np.random.Generator | None = None) -> None:
+        """A new episode: forget remembered objects; noise draws come from `rng`."""
+        ...
 
     def perceive(self, obs: Observation) -> SceneDescription: ...
 
 
+@runtime_checkable
 class Planner(Protocol):
     name: str
+
+    def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
+        """A new episode: tie-breaking draws from `rng`; `task` is the sampled task instance,
+        or None in an episode without a task (a planner that needs one raises ConfigError)."""
+        ...
 
     def decide(
         self, instruction: str, scene: SceneDescription, history: list[SkillCall | HistoryStep]
     ) -> Decision: ...
+
+
+@runtime_checkable
+class Haltable(Protocol):
+    """An executor behind an emergency stop (the safety gate's): once `halted`, the loop stops
+    planning instead of asking for calls that would all be refused."""
+
+    @property
+    def halted(self) -> bool: ...
 
 
 class Executor(Protocol):
@@ -82,8 +106,9 @@ class StepRecord:
 @dataclass
 class LoopOutcome:
     steps: list[StepRecord] = field(default_factory=list)
-    stopped_by: str = "max_steps"  # "done" | "max_steps" | "emergency_stop"
+    stopped_by: str = "max_steps"  # "done" | "max_steps" | "emergency_stop" | "disconnected"
     history: list[HistoryStep] = field(default_factory=list)
+    error: str | None = None  # why the link to the robot was lost (stopped_by disconnected)
 
     @property
     def plan(self) -> list[SkillCall]:
@@ -105,8 +130,18 @@ def run_loop(
 ) -> LoopOutcome:
     """Closed-loop SayCan: a fresh observation, scene and affordances before every decision;
     after each skill, disturbances (if any), a fresh scene and the detector's verdict."""
-    mode = {True: "success_scene", False: "none"}.get(feedback, feedback)
     outcome = LoopOutcome()
+    try:
+        _loop(instruction, driver, perception, planner, executor, max_steps, on_step,
+              success_detector, after_skill, feedback, outcome)
+    except DisconnectedError as exc:  # the robot is gone: keep every finished step
+        outcome.stopped_by, outcome.error = "disconnected", str(exc)
+    return outcome
+
+
+def _loop(instruction, driver, perception, planner, executor, max_steps, on_step,
+          success_detector, after_skill, feedback, outcome: LoopOutcome) -> None:
+    mode = {True: "success_scene", False: "none"}.get(feedback, feedback)
     obs = driver.get_observation()
     scene = perception.perceive(obs)
     for index in range(max_steps):
@@ -133,11 +168,10 @@ def run_loop(
         if decision.chosen == DONE:
             outcome.stopped_by = "done"
             break
-        if getattr(executor, "halted", False):  # the safety gate's emergency stop is latched
+        if isinstance(executor, Haltable) and executor.halted:  # the e-stop is latched
             outcome.stopped_by = "emergency_stop"
             break
         obs, scene = next_obs, next_scene
-    return outcome
 
 
 def feedback_lines(step: HistoryStep, mode: str = "success_scene") -> list[str]:

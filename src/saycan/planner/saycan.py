@@ -26,7 +26,12 @@ from saycan.errors import ConfigError, ScorerError
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import CandidateScore, Decision
 from saycan.planner.prompts import PromptBuilder
-from saycan.planner.scorers.base import LanguageScorer, token_counts
+from saycan.planner.scorers.base import (
+    KeepsPromptCache,
+    LanguageScorer,
+    ScorerStats,
+    token_counts,
+)
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
 from saycan.skills.types import DONE, SkillCall
@@ -96,7 +101,7 @@ class SayCanPlanner:
         dropped too: a cached prefix changes scores in the last float digits, and an episode's
         result must not depend on which episode ran before it in a sweep."""
         self._rng = rng
-        if self.scorer is not None and hasattr(self.scorer, "reset_cache"):
+        if isinstance(self.scorer, KeepsPromptCache):
             self.scorer.reset_cache()
 
     def decide(
@@ -191,6 +196,6 @@ def _stats_dict(scorer: object) -> dict:
     stats = getattr(scorer, "stats", None)
     if stats is None:
         return {}
-    if hasattr(stats, "to_dict"):
+    if isinstance(stats, ScorerStats):
         return stats.to_dict()
     return dict(getattr(stats, "__dict__", {}))

@@ -8,7 +8,7 @@ It is a config group (`success_detector`), so it can be swapped or switched off 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -95,6 +95,14 @@ def _rests_in(obj: str, bowl: str, scene: SceneDescription, depth: int = 0) -> b
         if r.predicate == "on" and depth < 6 and _rests_in(r.object, bowl, scene, depth + 1):
             return True
     return False
+
+
+@runtime_checkable
+class HasExpertPlan(Protocol):
+    """A task instance that knows its expert plan (what the oracle planner, the simulated human
+    and teacher forcing follow). Episodes without a task have none."""
+
+    def expert_plan(self) -> list[SkillCall]: ...
 
 
 def expert_progress(plan: Sequence[SkillCall], history: Sequence[SkillCall | HistoryStep]) -> int:

@@ -1,4 +1,4 @@
-"""Closed-loop figures (issue 9): per episode (feedback, disturbances, questions, coverage of
+"""Closed-loop figures: per episode (feedback, disturbances, questions, coverage of
 the prediction sets) and over a sweep (help rate, coverage, success with and without help)."""
 
 from __future__ import annotations

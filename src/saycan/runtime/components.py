@@ -4,49 +4,95 @@ success detector, disturbance and executor."""
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from saycan.drivers.base import RobotDriver, SimulatorExtras
 from saycan.errors import ConfigError, SayCanError
+from saycan.planner.humans import OutcomeJudge
+from saycan.planner.loop import Perception, Planner
 from saycan.planner.scorers.base import model_name
+
+
+@runtime_checkable
+class Preloadable(Protocol):
+    """A part with a slow load (a language model) done once up front, not in the first step."""
+
+    def load(self) -> None: ...
+
+
+@runtime_checkable
+class NeedsSimulator(Protocol):
+    """An executor that acts on the simulator directly (teleport): it is handed the driver's
+    `SimulatorExtras` once, since the safety gate in front of the driver passes motions only."""
+
+    def bind_simulator(self, sim: SimulatorExtras) -> None: ...
 
 
 class Components:
     """Everything an episode needs, built once from the config and reusable across episodes."""
 
-    def __init__(self, cfg: DictConfig):
+    def __init__(self, cfg: DictConfig, driver: RobotDriver | None = None):
+        """`driver`: a robot built by the caller (the Python API); None builds `cfg.robot`,
+        and with no `robot` in the config there is no robot at all (planning only)."""
         self.cfg = cfg
         # The safety gate (cfg.safety) sits between planner and motors: the driver's motion is
         # checked command by command, and every skill passes the gate (budget, e-stop, confirm).
         self.safety = instantiate(cfg.safety) if cfg.get("safety") is not None else None
-        driver = instantiate(cfg.robot)
-        self.driver = self.safety.wrap_driver(driver) if self.safety is not None else driver
-        self.driver.connect()
+        if driver is None and cfg.get("robot") is not None:
+            driver = instantiate(cfg.robot)
+        # What only a simulator can do, checked once: None on a real arm (or a remote one).
+        self.sim: SimulatorExtras | None = driver if isinstance(driver, SimulatorExtras) else None
+        if driver is not None and self.safety is not None:
+            driver = self.safety.wrap_driver(driver)
+        self.driver: RobotDriver | None = driver
+        if driver is not None:
+            driver.connect()
+        # A scene to place when an episode has no task (simulators only; `scene` group).
+        self.scene = instantiate(cfg.scene) if cfg.get("scene") is not None else None
+        # Who says, at the end of an episode without a task, whether it was carried out.
+        self.outcome_judge = instantiate(cfg.human) if cfg.get("outcome_from_human") else None
+        if self.outcome_judge is not None and not isinstance(self.outcome_judge, OutcomeJudge):
+            raise ConfigError("outcome_from_human=true needs a human who can answer y/n "
+                              f"(human=terminal), not {type(self.outcome_judge).__name__}")
         self.skills = instantiate(cfg.skills)
         self.perception = instantiate(cfg.perception)
-        self.affordance = instantiate(cfg.affordance, motion=self.driver.motion)
+        motion = self.driver.motion if self.driver is not None else None  # None: no IK checks
+        self.affordance = instantiate(cfg.affordance, motion=motion)
         self.planner = instantiate(cfg.planner, affordance=self.affordance, skills=self.skills)
-        # Issue 9: feedback, disturbances, asking for help (docs/feedback.md).
+        # Closed loop: feedback, disturbances, asking for help (docs/feedback.md).
         if cfg.get("ask_for_help") is not None:  # KnowNo: wraps whichever planner was chosen
             self.planner = instantiate(cfg.ask_for_help, planner=self.planner)
+        for part, contract in ((self.perception, Perception), (self.planner, Planner)):
+            if not isinstance(part, contract):  # checked once here, relied on in every episode
+                raise ConfigError(f"{type(part).__name__} does not implement the "
+                                  f"{contract.__name__} protocol (saycan.planner.loop): "
+                                  "it needs reset() as well")
         self.success_detector = instantiate(cfg.success_detector) if cfg.get("success_detector") else None
         self.disturbance = instantiate(cfg.disturbance) if cfg.get("disturbance") else None
-        if hasattr(self.driver, "set_disturbance"):
-            self.driver.set_disturbance(self.disturbance)
+        if self.sim is not None:
+            self.sim.set_disturbance(self.disturbance)
         elif self.disturbance is not None and self.disturbance.name != "none":
             raise ConfigError(f"disturbance={self.disturbance.name} needs a simulator driver")
         self.feedback = str(OmegaConf.select(cfg, "prompt.feedback", default="none") or "none")
         # Load the language model now, not lazily in the first decision: otherwise the first
         # decision's seconds (traces, reports, seconds per decision) include the model load.
         scorer = getattr(self.planner, "scorer", None)
-        if hasattr(scorer, "load"):
+        if isinstance(scorer, Preloadable):
             scorer.load()
         executor = instantiate(cfg.executor, skills=self.skills)
+        if isinstance(executor, NeedsSimulator):
+            if self.sim is None:
+                raise ConfigError(f"executor={executor.name} needs a simulator driver")
+            executor.bind_simulator(self.sim)
         self.executor = self.safety.wrap_executor(executor) if self.safety is not None else executor
 
     def close(self) -> None:
-        self.driver.disconnect()
+        if self.driver is not None:
+            self.driver.disconnect()
 
 
 def component_names(components: Components) -> dict[str, str]:
@@ -75,10 +121,10 @@ def surfaced(exc: InstantiationException) -> SayCanError:
     return cause or SayCanError(f"could not build a component: {str(exc).splitlines()[0]}")
 
 
-def build_components(cfg: DictConfig) -> Components:
+def build_components(cfg: DictConfig, driver: RobotDriver | None = None) -> Components:
     """Build from config; a SayCanError raised inside a constructor is surfaced as itself."""
     try:
-        return Components(cfg)
+        return Components(cfg, driver)
     except InstantiationException as exc:
         raise surfaced(exc) from None
 

@@ -1,5 +1,8 @@
-"""Run one episode: reset the robot on a sampled task instance, run the closed loop, judge
-success, write the trace and the video."""
+"""Run one episode: with a task, sample its instance, have the simulator place its objects,
+run the closed loop and judge the goal from ground truth; without a task, run the loop on what
+the robot perceives (a sampled scene in simulation, the real table on an arm) and record the
+planner's `done`, the success detector's verdicts and, when configured, the operator's yes/no.
+Either way the trace and `episode.json` are written, also when the robot disconnects."""
 
 from __future__ import annotations
 
@@ -15,13 +18,17 @@ from saycan.errors import ConfigError
 from saycan.planner.loop import LoopOutcome, StepRecord, run_loop
 from saycan.planner.prompts import clean_instruction
 from saycan.seeds import assert_not_training_seed, built_from
-from saycan.sim.tasks import Task
+from saycan.sim.tasks import Task, TaskInstance
 from saycan.runtime.closed_loop import closed_loop_stats
 from saycan.runtime.components import Components, component_names
 from saycan.runtime.costs import decision_costs
 from saycan.runtime.interrupts import Interrupted, held
+from saycan.runtime.mentions import instruction_mismatch
 from saycan.runtime.trace import TraceWriter, write_video
 from saycan.files import write_atomic
+
+#: Step budget of an episode without a task (a task brings its own).
+DEFAULT_MAX_STEPS = 10
 
 
 @dataclass
@@ -50,30 +57,51 @@ class EpisodeResult:
 
 
 def begin_episode(
-    components: Components, task: Task, seed: int, record_video: bool = False, frames: bool = False
-) -> tuple[Any, Any]:
-    """Reset every component for one episode of `task` at `seed`; returns the sampled task
-    instance and the objects' initial ground-truth states (for judging success). Shared by
-    evaluation and by the planner's expert-data generation, so both start episodes alike.
+    components: Components,
+    task: Task | None,
+    seed: int,
+    record_video: bool = False,
+    frames: bool = False,
+) -> tuple[TaskInstance | None, Any]:
+    """Reset every component for one episode at `seed`; returns the sampled task instance and
+    the objects' initial ground-truth states (both None without a task). With a simulator the
+    runner samples the scene (the task's, else the `scene` group's) and hands the simulator
+    the objects to place; with neither, the simulated world stays as it stands (a scene the
+    caller arranged). Shared by evaluation, `saycan run`, the Python API and expert data.
     A simulator renders its camera only if perception reads images or `frames` are saved."""
-    if getattr(components, "safety", None) is not None:
+    if components.safety is not None:
         components.safety.reset()  # a fresh per-episode skill budget
-    if hasattr(components.driver, "set_render_images"):
-        needs_images = bool(getattr(components.perception, "needs_images", True))
-        components.driver.set_render_images(frames or needs_images)
-    info = components.driver.reset(seed=seed, task=task, record_video=record_video)
-    instance = info["task_instance"]
-    initial_states = components.driver.get_observation().ground_truth
+    sim = components.sim
+    instance = initial_states = None
+    if components.driver is None:
+        raise ConfigError("an episode needs a robot: pass a driver or configure robot=...")
+    if task is not None and sim is None:
+        raise ConfigError(
+            f"task={task.name} needs a simulator driver (scene reset, ground truth); with a "
+            "real robot, give instruction=... and no task"
+        )
+    if sim is not None:
+        sim.set_render_images(frames or components.perception.needs_images)
+        rng = np.random.default_rng(seed)  # the generator the simulator is seeded with
+        objects = None
+        if task is not None:
+            instance = task.sample(rng)
+            objects = instance.objects
+        elif components.scene is not None:
+            objects = components.scene.sample(rng)
+        if objects is not None:
+            sim.reset_scene(objects, seed=seed, record_video=record_video)
+        if instance is not None:
+            initial_states = sim.ground_truth()
     # Per-episode randomness (tie-breaking, perception noise) derives from the seed alone.
     components.planner.reset(np.random.default_rng(seed), instance)
-    if hasattr(components.perception, "reset"):
-        components.perception.reset(np.random.default_rng([seed, 1]))
+    components.perception.reset(np.random.default_rng([seed, 1]))
     return instance, initial_states
 
 
 def run_episode(
     components: Components,
-    task_name: str,
+    task_name: str | None,
     seed: int,
     out_dir: Path,
     *,
@@ -84,6 +112,7 @@ def run_episode(
     frames: bool = True,
     on_step=None,
 ) -> EpisodeResult:
+    """One episode of `task_name` (None: no task, `instruction` on what the robot perceives)."""
     start = time.perf_counter()
     step_count = isinstance(max_steps, int) and not isinstance(max_steps, bool)
     if max_steps is not None and not (step_count and max_steps >= 1):  # 0 is not "default"
@@ -92,12 +121,14 @@ def run_episode(
     out_dir.mkdir(parents=True, exist_ok=True)
     if instruction is not None:
         instruction = clean_instruction(instruction)
+    if task_name is None and instruction is None:
+        raise ConfigError("an episode without a task needs instruction=\"...\"")
     for what, seeds in built_from(components.planner).items():
         assert_not_training_seed(seed, seeds, what)  # never evaluate on what a part was built from
-    task = Task(task_name, split=split, instruction=instruction)
-    driver = components.driver
+    task = Task(task_name, split=split, instruction=instruction) if task_name is not None else None
+    sim = components.sim
     instance, initial_states = begin_episode(components, task, seed, record_video=video, frames=frames)
-    text = clean_instruction(instance.instruction)
+    text = clean_instruction(instance.instruction if instance is not None else instruction)
 
     trace = TraceWriter(out_dir / "trace.jsonl", out_dir / "frames" if frames else None)
     done_steps: list[StepRecord] = []  # what an interrupted episode still records
@@ -112,41 +143,52 @@ def run_episode(
     try:
         outcome: LoopOutcome = run_loop(
             text,
-            driver,
+            components.driver,
             components.perception,
             components.planner,
             components.executor,
-            instance.max_steps if max_steps is None else max_steps,
+            max_steps if max_steps is not None
+            else (instance.max_steps if instance is not None else DEFAULT_MAX_STEPS),
             on_step=record,
-            success_detector=getattr(components, "success_detector", None),
+            success_detector=components.success_detector,
             after_skill=after_skill_hook(components),
-            feedback=getattr(components, "feedback", "none"),
+            feedback=components.feedback,
         )
     except Interrupted as exc:  # SIGINT/SIGTERM: stop, write what there is, then let it go on
         stop, outcome = exc, LoopOutcome(steps=done_steps, stopped_by="interrupted")
-        if getattr(components, "safety", None) is not None:
+        if components.safety is not None:
             components.safety.emergency_stop(f"interrupted by {exc.signame}")
     else:
         stop = None
     finally:
         trace.close()
-    final_states = driver.get_observation().ground_truth
-    success, unmet = instance.success(initial_states, final_states)
+    plan = [c.to_text() for c in outcome.plan]
+    if instance is not None:
+        success, unmet = instance.success(initial_states, sim.ground_truth())
+        extras = {
+            "expert_plan": [c.to_text() for c in instance.expert_plan()],
+            **closed_loop_stats(outcome, instance.expert_plan(), components.feedback),
+            # An instruction naming objects the scene lacks, or not the goal's: said, not silent.
+            **instruction_mismatch(instance, text, overridden=instruction is not None),
+        }
+    else:
+        success, unmet, extras = _judge_without_task(components, outcome, text)
     video_path = None
-    if video:
-        frames_list = driver.video_frames()
+    if video and sim is not None:
+        frames_list = sim.video_frames()
         if frames_list:
             video_path = str(write_video(out_dir / "video.mp4", frames_list))
+    last = outcome.steps[-1].observation_step if outcome.steps else 0
     result = EpisodeResult(
-        task=instance.name,
-        family=instance.family,
-        split=instance.split,
+        task=instance.name if instance is not None else "none",
+        family=instance.family if instance is not None else "none",
+        split=instance.split if instance is not None else "none",
         seed=seed,
         instruction=text,
         success=bool(success),
         steps=len(outcome.steps),
         stopped_by=outcome.stopped_by,
-        plan=[c.to_text() for c in outcome.plan],
+        plan=plan,
         unmet=unmet,
         skill_failures=[
             f"{s.result.call.to_text()}: {s.result.reason.value}"
@@ -158,12 +200,12 @@ def run_episode(
         wall_s=round(time.perf_counter() - start, 3),
         planner=getattr(components.planner, "name", type(components.planner).__name__),
         extras={
-            "expert_plan": [c.to_text() for c in instance.expert_plan()],
-            "sim_steps": driver.get_observation().step,
+            **extras,
+            "sim_steps": last,
+            **({"error": outcome.error} if outcome.error else {}),
             # Which components ran and what the decisions cost: the report groups and
             # dedupes records by these and shows tokens and seconds per decision.
             **component_names(components),
-            **closed_loop_stats(outcome, instance.expert_plan(), getattr(components, "feedback", "none")),
             **decision_costs(
                 {"seconds": s.decision.seconds, "llm_stats": s.decision.llm_stats}
                 for s in outcome.steps
@@ -178,10 +220,37 @@ def run_episode(
     return result
 
 
+def _judge_without_task(
+    components: Components, outcome: LoopOutcome, instruction: str
+) -> tuple[bool, list[str], dict[str, Any]]:
+    """No goal to check: the planner's `done` (after no step the success detector judged a
+    failure, unless a later step retried it) and, when configured, the operator's yes/no.
+    Nothing here reads ground truth."""
+    done = outcome.stopped_by == "done"
+    judged = [s.detected_success for s in outcome.steps if s.detected_success is not None]
+    extras: dict[str, Any] = {
+        "planner_done": done,
+        "detected_successes": sum(1 for v in judged if v),
+        "detected_failures": sum(1 for v in judged if not v),
+        "last_step_detected": judged[-1] if judged else None,
+        "outcome_by": "planner",
+        "feedback": components.feedback,
+    }
+    success = done and (not judged or bool(judged[-1]))
+    unmet = [] if success else [f"stopped by {outcome.stopped_by}"]
+    if components.outcome_judge is not None and outcome.stopped_by not in ("disconnected",
+                                                                            "interrupted"):
+        verdict = components.outcome_judge.judge_outcome(instruction)
+        extras.update(operator_verdict=verdict, outcome_by="operator")
+        success = bool(verdict)
+        unmet = [] if success else ["the operator said the instruction was not carried out"]
+    return success, unmet, extras
+
+
 def after_skill_hook(components: Components):
     """The driver's disturbance hook, when a disturbance other than `none` is configured."""
-    disturbance = getattr(components, "disturbance", None)
-    if disturbance is None or disturbance.name == "none":
+    disturbance = components.disturbance
+    if disturbance is None or disturbance.name == "none" or components.sim is None:
         return None
-    return components.driver.disturb
+    return components.sim.disturb
 

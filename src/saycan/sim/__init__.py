@@ -5,11 +5,13 @@ from __future__ import annotations
 ENV_ID = "saycan/Tabletop-v0"
 
 
-def _import_pybullet_quietly() -> None:
+def import_pybullet_quietly() -> None:
     """Import pybullet with its C build-time banner swallowed.
 
     The banner goes straight to file descriptor 2, so a CLI whose errors promise to be one
-    stderr line would break that promise in every process that touches the simulator.
+    stderr line would break that promise in every process that touches the simulator. The CLI
+    calls this before composing; importing `saycan.sim` alone does not load pybullet (a mock or
+    real-arm driver never needs it).
     """
     import os
     import sys
@@ -35,5 +37,4 @@ def _register() -> None:
         gymnasium.register(id=ENV_ID, entry_point="saycan.sim.env:TabletopEnv")
 
 
-_import_pybullet_quietly()
 _register()

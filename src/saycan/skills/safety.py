@@ -54,7 +54,7 @@ from saycan.drivers.types import (
     Vec3,
     Workcell,
 )
-from saycan.errors import ConfigError, GateRefusal
+from saycan.errors import ConfigError, GateRefusal, NoOperatorError
 from saycan.skills.types import FailureReason, SkillCall, SkillResult
 
 #: Hydra launchers that run jobs one after another in this process.
@@ -237,11 +237,15 @@ class EmergencyStop:
 
 
 def ask_on_terminal(call: SkillCall) -> bool:
-    """Ask a human to approve `call`; anything but y/yes (or end of input) is a no."""
+    """Ask a human to approve `call`; anything but y/yes is a no. End of input (no terminal)
+    raises NoOperatorError, as asking for help does: nobody refused, nobody was there."""
     try:
         answer = input(f"[saycan safety] run {call.to_text()}? [y/N] ")
     except EOFError:
-        return False
+        raise NoOperatorError(
+            f"safety.confirm=true asked the operator to approve {call.to_text()}, but stdin is "
+            "closed (no terminal); run interactively, or set safety.confirm=false"
+        ) from None
     return answer.strip().lower() in ("y", "yes")
 
 

@@ -3,16 +3,14 @@
 Planning success is judged under this executor, apart from manipulation errors (SayCan's
 "planning" vs "execution" success). Calls that could not succeed physically (object covered,
 target invalid, out of reach) still fail, with the same reasons as the analytic affordance.
-Needs a driver that can set object poses (`SupportsTeleport`): simulators only.
+Needs a driver with `SimulatorExtras` (it sets object poses): the runner binds it once.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 import numpy as np
 
-from saycan.drivers.base import RobotDriver
+from saycan.drivers.base import RobotDriver, SimulatorExtras
 from saycan.errors import DriverError
 from saycan.perception.scene import SceneDescription
 from saycan.sim.geometry import BOWL_INNER_RADIUS
@@ -22,25 +20,22 @@ from saycan.skills.library import DEFAULT_PUSH_DISTANCE, PUSH_DIRECTIONS, place_
 from saycan.skills.types import DONE, FailureReason, SkillCall, SkillResult
 
 
-@runtime_checkable
-class SupportsTeleport(Protocol):
-    def teleport_object(self, name: str, position: tuple[float, float, float]) -> int:
-        """Put the object's centre at `position` (upright), let physics settle; returns steps."""
-        ...
-
-
 class TeleportExecutor:
     name = "teleport"
 
     def __init__(self, skills: SkillLibrary, check_reachability: bool = True):
         self.skills = skills
         self.check_reachability = check_reachability
+        self._sim: SimulatorExtras | None = None
+
+    def bind_simulator(self, sim: SimulatorExtras) -> None:
+        self._sim = sim
 
     def execute(self, call: SkillCall, driver: RobotDriver, scene: SceneDescription) -> SkillResult:
         if call == DONE:
             return SkillResult(call, True)
-        if not isinstance(driver, SupportsTeleport):
-            raise DriverError(f"executor=teleport needs a simulator driver; {type(driver).__name__} cannot set object poses")
+        if self._sim is None:
+            raise DriverError("executor=teleport needs a simulator driver bound to it")
         push_distance = _push_distance(self.skills)
         rules = AnalyticAffordance(driver.motion if self.check_reachability else None, push_distance=push_distance)
         why = rules.why_not(call, scene)
@@ -50,7 +45,8 @@ class TeleportExecutor:
             obj = scene.get(call.args[0])
             dx, dy = PUSH_DIRECTIONS[call.args[1]]
             x, y, z = obj.position
-            steps = driver.teleport_object(obj.name, (x + dx * push_distance, y + dy * push_distance, z + 0.002))
+            target = (x + dx * push_distance, y + dy * push_distance, z + 0.002)
+            steps = self._sim.teleport_object(obj.name, target)
             return SkillResult(call, True, steps=steps)
         obj_name, target_name = call.args
         obj = scene.get(obj_name)
@@ -58,7 +54,7 @@ class TeleportExecutor:
         target = scene.get(target_name)
         if target is not None and target.category == "bowl":
             z = _top_of_contents(scene, obj_name, np.array([x, y]), z)
-        steps = driver.teleport_object(obj_name, (x, y, z + obj.size[2] / 2 + 0.002))
+        steps = self._sim.teleport_object(obj_name, (x, y, z + obj.size[2] / 2 + 0.002))
         return SkillResult(call, True, steps=steps)
 
 

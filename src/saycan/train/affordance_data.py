@@ -169,6 +169,7 @@ class AttemptRunner:
         # skills command the arm only through the gated driver.
         self.sim = driver
         self.gate = instantiate(cfg.safety) if cfg.get("safety") is not None else None
+        self.sim = driver  # the simulator itself (scene reset, physics), beside the gate
         self.driver = self.gate.wrap_driver(driver) if self.gate is not None else driver
         self.driver.connect()
         self.skills = instantiate(cfg.skills)
@@ -189,7 +190,7 @@ class AttemptRunner:
             rng = np.random.default_rng([seed, retry])
             specs, factors = sample_objects(rng)
             try:
-                self.driver.reset(seed=seed, objects=specs, record_video=False)
+                self.sim.reset_scene(specs, seed=seed)
             except (RuntimeError, ValueError):  # e.g. the start-holding grasp failed
                 continue
             break

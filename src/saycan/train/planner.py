@@ -338,7 +338,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     modes = list(cfg.feedback_modes)
     examples = training_examples(train_eps, cfg.prompt, modes, float(cfg.retry_share), rng)
     recovery: list[tuple[str, str, list[str]]] = []
-    if disturbed_seeds:  # issue 9: the expert putting back what a disturbance knocked away
+    if disturbed_seeds:  # closed loop: the expert putting back what a disturbance knocked away
         dcfg = disturbed_data_config(cfg)
         ddata = Path(cfg.disturbed.data) if cfg.disturbed.data else run_dir / "episodes_disturbed.jsonl"
         disturbed = load_or_generate(ddata, dcfg, tasks, disturbed_seeds)

@@ -39,11 +39,11 @@ def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, A
     outcome = run_loop(
         instance.instruction, driver, components.perception, components.planner,
         components.executor, instance.max_steps,
-        success_detector=getattr(components, "success_detector", None),
+        success_detector=components.success_detector,
         after_skill=after_skill_hook(components),
-        feedback=getattr(components, "feedback", "none"),
+        feedback=components.feedback,
     )
-    success, unmet = instance.success(initial, driver.get_observation().ground_truth)
+    success, unmet = instance.success(initial, components.sim.ground_truth())
     steps = outcome.steps
     executed = [
         {

@@ -3,7 +3,7 @@
 A driver for real hardware keeps this structure and replaces the `MockDriver` inside with a
 client for the arm's controller (a vendor SDK, ROS, or a network connection): see
 docs/drivers.md. Everything the stack needs is the `saycan.drivers.base.RobotDriver` contract;
-`reset` / `video_frames` are simulator extras that the episode runner uses when present.
+the `SimulatorExtras` below exist only because the stand-in is a simulator.
 """
 
 from __future__ import annotations
@@ -83,9 +83,26 @@ class ExampleArmDriver:
         obs.extras["driver"] = self.name
         return obs
 
-    # -- simulator extras the episode runner uses (a real arm resets the scene by hand) -------
-    def reset(self, seed: int | None = None, task: Any = None, record_video: bool | None = None, objects=None):
-        return self._backend.reset(seed=seed, task=task, record_video=record_video, objects=objects)
+    # -- SimulatorExtras (saycan.drivers.base): only because the stand-in is a simulator. ------
+    # A driver for a real arm leaves all of these out: the runner then runs episodes without a
+    # task on whatever the camera sees (`saycan run robot=... instruction="..."`).
+    def reset_scene(self, objects, *, seed: int, record_video: bool = False) -> None:
+        self._backend.reset_scene(objects, seed=seed, record_video=record_video)
+
+    def ground_truth(self):
+        return self._backend.ground_truth()
 
     def video_frames(self) -> list:
         return []
+
+    def set_render_images(self, render: bool) -> None:
+        self._backend.set_render_images(render)
+
+    def set_disturbance(self, disturbance: Any) -> None:
+        self._backend.set_disturbance(disturbance)
+
+    def disturb(self, call: Any, result: Any) -> list[dict]:
+        return self._backend.disturb(call, result)
+
+    def teleport_object(self, name: str, position: tuple[float, float, float]) -> int:
+        return self._backend.teleport_object(name, position)

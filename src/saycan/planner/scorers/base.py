@@ -75,6 +75,14 @@ class LanguageScorer(Protocol):
 
 
 @runtime_checkable
+class KeepsPromptCache(Protocol):
+    """A scorer that keeps a prompt (KV) cache across calls; a planner drops it at each
+    episode's start so that a result never depends on the episode that ran before."""
+
+    def reset_cache(self) -> None: ...
+
+
+@runtime_checkable
 class NamesItsModel(Protocol):
     """A scorer that can name the model behind its numbers, adapter included."""
 

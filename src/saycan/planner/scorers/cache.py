@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 
 from saycan.errors import ConfigError
-from saycan.planner.scorers.base import LanguageScorer, ScorerStats, model_name, token_counts
+from saycan.planner.scorers.base import (
+    KeepsPromptCache,
+    LanguageScorer,
+    ScorerStats,
+    model_name,
+    token_counts,
+)
 
 CACHE_ENV = "SAYCAN_CACHE_DIR"
 _DEFAULT_ROOT = Path("~/.cache/saycan")
@@ -150,7 +156,7 @@ class CachedScorer:
 
     def reset_cache(self) -> None:
         """Forward the planner's per-episode reset to the wrapped scorer (its KV cache)."""
-        if hasattr(self.scorer, "reset_cache"):
+        if isinstance(self.scorer, KeepsPromptCache):
             self.scorer.reset_cache()
 
     def close(self) -> None:

