@@ -1,9 +1,10 @@
-"""Ctrl-C, SIGTERM and SIGHUP during `saycan run` / `saycan eval`: stop the episode, keep its files.
+"""Ctrl-C, SIGTERM and SIGHUP during `saycan run` / `saycan eval`: stop the episode, keep its
+files.
 
 The first SIGINT, SIGTERM or SIGHUP (a closed terminal) raises `Interrupted` wherever the main
 thread is (a decision, a motion, waiting for the operator). The episode runner catches it,
-writes the trace,
-`episode.json` (`stopped_by: interrupted`) and the video so far, and lets it go on up; a sweep
+writes the trace, `episode.json` (`stopped_by: interrupted`) and the video so far, and lets it
+go on up; a sweep
 records nothing for the interrupted episode (it runs again on resume); the CLI prints one line
 and exits 130. A second signal while those files are being written quits at once (they are
 written atomically, so nothing is left half-written).
