@@ -43,6 +43,31 @@ def test_segmenter_with_nan_weights_is_refused(tmp_path):
     )
 
 
+def test_weights_that_overflow_when_cast_are_refused(tmp_path):
+    # A float64 1e300 is finite in the file and inf in the float32 model: it loaded silently.
+    from safetensors.numpy import load_file, save_file
+
+    from saycan.perception.segmenter import SegmenterPerception
+    from saycan.skills.affordances.learned import LearnedAffordance
+
+    for sub, names in (("perception", ("segmenter.safetensors", "segmenter.json")),
+                       ("affordance", ("panda.json", "panda.safetensors"))):
+        for name in names:
+            shutil.copy(ASSETS / sub / name, tmp_path / name)
+    for weights in (tmp_path / "segmenter.safetensors", tmp_path / "panda.safetensors"):
+        tensors = load_file(str(weights))
+        key = sorted(k for k, v in tensors.items() if np.issubdtype(v.dtype, np.floating))[0]
+        big = tensors[key].astype(np.float64)
+        big.flat[0] = 1e300
+        save_file({**tensors, key: big}, str(weights))
+    checkpoint = tmp_path / "segmenter.safetensors"
+    with pytest.raises(ModelLoadError, match=rf"^{checkpoint}: non-finite weights \(NaN or inf\) "
+                                            r"in .*: 1 of \d+ values"):
+        SegmenterPerception(checkpoint=str(checkpoint))
+    with pytest.raises(ModelLoadError, match=r"is not finite as float32 \(NaN, inf or too large\)"):
+        LearnedAffordance(checkpoint=tmp_path / "panda.json")
+
+
 def test_saycan_run_with_a_nan_segmenter_is_one_line_and_exit_2(tmp_path, capsys):
     from saycan.cli import main
 

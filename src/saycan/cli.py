@@ -362,8 +362,19 @@ def _dispatch(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The `saycan` entry point: `saycan tasks | head` ends quietly when the reader leaves."""
+    from contextlib import nullcontext
+
+    from saycan.runtime.interrupts import EXIT_INTERRUPTED, interrupted_line, stop_on_signals
+
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _dispatch(argv)
+        # Ctrl-C or SIGTERM before an episode starts (imports, config checks, Hydra's compose)
+        # is one line and 130 too; the episode runner installs its own handler inside this one.
+        with stop_on_signals() if args[:1] in (["run"], ["eval"]) else nullcontext():
+            return _dispatch(args)
+    except KeyboardInterrupt as exc:  # any command: one line, never a traceback
+        print(interrupted_line(exc), file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

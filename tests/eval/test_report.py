@@ -104,6 +104,16 @@ def test_records_are_deduplicated_last_wins_and_cut_lines_skipped(sweep_dir: Pat
     assert crashed[0]["family"] == "single"  # looked up from the task spec
 
 
+def test_a_line_that_is_not_utf8_is_a_bad_line_not_a_crash(sweep_dir: Path):
+    # A corrupted block in results.jsonl was a UnicodeDecodeError traceback from saycan report.
+    path = sorted(sweep_dir.rglob("results.jsonl"))[0]
+    with path.open("ab") as f:
+        f.write(b"\xff\xfe not utf-8\n")
+    records, counts = load_records(sweep_dir)
+    assert counts["bad_lines"] == 2 and counts["duplicates"] == 1
+    assert len(records) == 13
+
+
 def test_aggregates_per_planner_measure_family_split(sweep_dir: Path):
     summary = build_report(sweep_dir)
     report = json.loads((sweep_dir / "report.json").read_text())

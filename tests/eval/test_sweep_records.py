@@ -33,6 +33,42 @@ def test_results_store_records_each_key_once_and_survives_a_cut_line(tmp_path: P
     assert store.append({"key": "b", "success": True}) and len(store.by_key()) == 3
 
 
+def test_a_line_that_is_not_utf8_is_skipped_not_a_crash(tmp_path: Path):
+    # A corrupted block (or another tool's write) in results.jsonl made every resume a
+    # UnicodeDecodeError traceback with exit 1.
+    store = ResultsStore(tmp_path)
+    assert store.append({"key": "a", "success": True})
+    with store.path.open("ab") as f:
+        f.write(b"\xff\xfe not utf-8\n")
+    assert store.append({"key": "b", "success": False})
+    assert not store.append({"key": "a", "success": False})
+    assert [r["key"] for r in store] == ["a", "b"]
+    assert store.by_key()["a"]["success"] is True
+
+
+@pytest.mark.parametrize("kind", ["dir", "fifo"])
+def test_results_file_that_is_not_a_file_is_one_line_and_exit_2(tmp_path: Path, kind: str):
+    # A directory named results.jsonl was a traceback with exit 1; a FIFO blocked forever.
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "out" / "results.jsonl"
+    path.parent.mkdir()
+    path.mkdir() if kind == "dir" else os.mkfifo(path)
+    with pytest.raises(SayCanError, match=r"not a regular file; move it away"):
+        list(ResultsStore(path.parent))
+    proc = subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "eval", "planner=oracle", "executor=teleport",
+         "tasks=[put_block_in_bowl]", "episodes_per_task=1", "video=false", "quiet=true",
+         f"output_dir={path.parent}", f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    err = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("pybullet")]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert err == [f"saycan: error: cannot read {path}: not a regular file; move it away"]
+
+
 def test_task_arguments_expand_families_and_reject_unknown_names():
     fams = task_families()
     assert {"embodiment", "structured", "single", "infeasible"} <= set(fams)

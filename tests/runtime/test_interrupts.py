@@ -95,3 +95,30 @@ def test_interrupted_sweep_keeps_finished_records_and_resumes(tmp_path):
     assert results.read_bytes().startswith(first)  # the kept record was not touched
     assert sorted(r["seed"] for r in ResultsStore(tmp_path)) == [100000, 100001, 100002]
     assert json.loads((tmp_path / "summary.json").read_text())["episodes"] == 3
+
+
+_SIGNAL_DURING_CHECKS = (
+    "import os, signal, sys\n"
+    "import saycan.eval.runconfig as rc\n"
+    "check = rc.check_command\n"
+    "def signalled(*a):\n"
+    "    os.kill(os.getpid(), signal.{sig})\n"
+    "    return check(*a)\n"
+    "rc.check_command = signalled\n"
+    "from saycan.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_signal_before_the_episode_starts_is_one_line_and_130(tmp_path, sig):
+    # A real signal delivered while the run settings are checked (before Hydra runs the
+    # episode): this was a 40-line KeyboardInterrupt traceback (SIGINT) or a silent kill.
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_DURING_CHECKS.format(sig=sig.name), "run", *CHEAP,
+         f"hydra.run.dir={tmp_path / 'r'}"],
+        cwd=tmp_path, text=True, capture_output=True, timeout=120,
+    )
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert _stderr_lines(proc.stderr) == [f"saycan: interrupted by {sig.name}"]
+    assert proc.stdout == "" and not (tmp_path / "r" / "episode.json").exists()

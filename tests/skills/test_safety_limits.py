@@ -87,6 +87,7 @@ def test_nan_box_exits_2_in_a_real_process(tmp_path):
         ({"table_z": float("inf")}, "table_z must be finite"),
         ({"max_steps_per_motion": 2.5}, "max_steps_per_motion must be an integer >= 1"),
         ({"workspace_max": "abc"}, r"workspace_max must be 3 numbers"),
+        ({"table_z": 0.9}, r"table_z = 0.9 m must be below workspace_max z = 0.7 m"),
     ],
 )
 def test_every_limit_is_checked(limits, match):
@@ -132,6 +133,25 @@ def test_a_target_above_the_cell_never_reaches_the_panda(panda):
         assert not gated.motion.is_reachable(Pose((0.5, 0.0, 0.9)))
     assert panda.get_observation().step == steps
     np.testing.assert_allclose(_pose(panda), before, atol=1e-9)
+
+
+def test_a_raised_workspace_floor_holds_on_the_panda(panda):
+    # workspace_min z above the table is a floor of its own, for plain and guarded moves; the
+    # guarded allowance still applies where the floor is the table (defaults).
+    high = SafetyGate(limits={"workspace_min": [0.1, -0.45, 0.3]}).wrap_driver(panda)
+    before, steps = _pose(panda), panda.get_observation().step
+    for guarded in (False, True):
+        res = high.motion.move_to_pose(Pose((0.5, 0.0, 0.1)), stop_on_contact=guarded)
+        assert res.status == MotionStatus.REFUSED and res.steps == 0
+        assert "outside the workspace" in res.message
+    assert high.motion.commands_sent == 0 and panda.get_observation().step == steps
+    np.testing.assert_allclose(_pose(panda), before, atol=1e-9)
+    for bad in ((0.5, 0.0), (0.5, 0.0, 0.3, 1.0)):
+        res = high.motion.move_to_pose(Pose(bad))
+        assert res.status == MotionStatus.REFUSED and "pose" in res.message
+    assert high.motion.commands_sent == 0 and panda.get_observation().step == steps
+    assert SafetyGate().check_pose(Pose((0.5, 0.0, -0.01)), guarded=True) is None
+    assert SafetyGate().check_pose(Pose((0.5, 0.0, -0.01))) is not None
 
 
 def test_unknown_commands_are_refused_and_nothing_moves(panda):

@@ -18,6 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from saycan.errors import OutputError
 from saycan.files import append_whole, cannot_write
 
 RESULTS_FILE = "results.jsonl"
@@ -48,11 +49,20 @@ class ResultsStore:
             raise cannot_write(self.path, exc) from None
         return True
 
+    def _readable(self) -> bool:
+        """Whether there is a file to read; a directory, FIFO or device in its place is one
+        `OutputError` line (a FIFO blocked the sweep forever, a directory was a traceback)."""
+        if not self.path.exists():
+            return False
+        if not self.path.is_file():
+            raise OutputError(f"cannot read {self.path}: not a regular file; move it away")
+        return True
+
     def _has_key(self, key: object) -> bool:
-        if not isinstance(key, str) or not self.path.exists():
+        if not isinstance(key, str) or not self._readable():
             return False
         needle = json.dumps(key)
-        with self.path.open(encoding="utf-8") as f:
+        with self.path.open(encoding="utf-8", errors="replace") as f:  # bad bytes: a broken line
             for line in f:
                 if needle in line:
                     try:
@@ -69,9 +79,9 @@ class ResultsStore:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Every complete record, in file order (broken lines skipped)."""
-        if not self.path.exists():
+        if not self._readable():
             return
-        with self.path.open(encoding="utf-8") as f:
+        with self.path.open(encoding="utf-8", errors="replace") as f:  # bad bytes: a broken line
             for line in f:
                 try:
                     record = json.loads(line)

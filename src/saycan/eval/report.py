@@ -66,7 +66,7 @@ def load_records(results_dir: Path) -> tuple[list[dict], dict[str, int]]:
     records: list[dict] = []
     bad = 0
     for path in files:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="replace")  # bad bytes: a bad line
         lines = [json.dumps(_json_or_none(text))] if path.name == EPISODE_NAME else text.splitlines()
         for line in lines:
             if not line.strip():

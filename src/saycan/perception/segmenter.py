@@ -101,6 +101,8 @@ def load_segmenter(checkpoint: str | Path | None = None) -> tuple[TinyUNet, dict
         state = load_file(str(path))
         check_finite(state, path)  # NaN weights would see an empty table, silently
         model.load_state_dict(state, strict=True)
+        # Again as loaded: a float64 1e300 is finite in the file and inf once cast to float32.
+        check_finite(model.state_dict(), path)
     except ModelLoadError:
         raise
     except Exception as exc:  # safetensors raises its own error types for corrupt files

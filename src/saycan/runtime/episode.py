@@ -22,7 +22,7 @@ from saycan.sim.tasks import Task, TaskInstance
 from saycan.runtime.closed_loop import closed_loop_stats
 from saycan.runtime.components import Components, component_names
 from saycan.runtime.costs import decision_costs
-from saycan.runtime.interrupts import Interrupted
+from saycan.runtime.interrupts import Interrupted, held
 from saycan.runtime.mentions import instruction_mismatch
 from saycan.runtime.trace import TraceWriter, write_video
 from saycan.files import write_atomic
@@ -134,8 +134,9 @@ def run_episode(
     done_steps: list[StepRecord] = []  # what an interrupted episode still records
 
     def record(step: StepRecord, obs) -> None:
-        trace.write(step, obs.rgb)
-        done_steps.append(step)
+        with held():  # the trace line and the episode's list: both or neither
+            trace.write(step, obs.rgb)
+            done_steps.append(step)
         if on_step is not None:
             on_step(step)
 

@@ -1,8 +1,10 @@
-"""Ctrl-C and SIGTERM during `saycan run` / `saycan eval`: stop the episode, keep its files.
+"""Ctrl-C, SIGTERM and SIGHUP during `saycan run` / `saycan eval`: stop the episode, keep its
+files.
 
-The first SIGINT or SIGTERM raises `Interrupted` wherever the main thread is (a decision, a
-motion, waiting for the operator). The episode runner catches it, writes the trace,
-`episode.json` (`stopped_by: interrupted`) and the video so far, and lets it go on up; a sweep
+The first SIGINT, SIGTERM or SIGHUP (a closed terminal) raises `Interrupted` wherever the main
+thread is (a decision, a motion, waiting for the operator). The episode runner catches it,
+writes the trace, `episode.json` (`stopped_by: interrupted`) and the video so far, and lets it
+go on up; a sweep
 records nothing for the interrupted episode (it runs again on resume); the CLI prints one line
 and exits 130. A second signal while those files are being written quits at once (they are
 written atomically, so nothing is left half-written).
@@ -20,7 +22,9 @@ from types import FrameType
 #: The exit code of a command ended by SIGINT/SIGTERM (128 + SIGINT, the shell convention).
 EXIT_INTERRUPTED = 130
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: SIGHUP too (POSIX): a closed terminal or a dropped ssh session ends the episode the same way
+#: instead of killing the process with no episode.json.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if os.name == "posix" else ()))
 
 
 class Interrupted(KeyboardInterrupt):
@@ -48,6 +52,9 @@ def stop_on_signals() -> Iterator[None]:
             os.write(2, f"saycan: {name} again: quitting at once\n".encode())
             os._exit(EXIT_INTERRUPTED)
         received.append(name)
+        if _HELD[0]:  # inside `held()`: raised when it ends
+            _PENDING.append(name)
+            return
         raise Interrupted(name)
 
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
@@ -56,6 +63,25 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+#: How deep in `held()` blocks the main thread is, and a signal that arrived inside one.
+_HELD = [0]
+_PENDING: list[str] = []
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """A step that must be recorded whole: a first signal inside the block is raised as
+    `Interrupted` when it ends (a step written to the trace but not yet to the episode's list
+    was left out of episode.json: 0 steps beside a 1-line trace)."""
+    _HELD[0] += 1
+    try:
+        yield
+    finally:
+        _HELD[0] -= 1
+        if not _HELD[0] and _PENDING:
+            raise Interrupted(_PENDING.pop())
 
 
 def interrupted_line(exc: KeyboardInterrupt) -> str:

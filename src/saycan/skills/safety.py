@@ -100,7 +100,13 @@ class SafetyLimits:
                 )
         object.__setattr__(self, "workspace_min", lo)
         object.__setattr__(self, "workspace_max", hi)
-        object.__setattr__(self, "table_z", _number("table_z", self.table_z))
+        table_z = _number("table_z", self.table_z)
+        if not table_z < hi[2]:
+            raise ConfigError(
+                f"safety.limits.table_z = {table_z:g} m must be below workspace_max z = "
+                f"{hi[2]:g} m (a table above the workspace refuses every motion)"
+            )
+        object.__setattr__(self, "table_z", table_z)
         depth = _number("guarded_depth", self.guarded_depth)
         if not 0.0 <= depth <= MAX_GUARDED_DEPTH:
             raise ConfigError(
@@ -321,6 +327,8 @@ class SafetyGate:
             return f"emergency stop: {self.estop.reason}"
         p = np.asarray(pose.position, dtype=float)
         q = np.asarray(pose.orientation, dtype=float)
+        if p.shape != (3,) or q.shape != (4,):  # a malformed pose is refused, not a crash
+            return f"pose needs 3 position and 4 orientation numbers, got {pose.position}"
         if not (np.all(np.isfinite(p)) and np.all(np.isfinite(q))):
             return f"non-finite pose {pose.position}"
         if abs(float(np.linalg.norm(q)) - 1.0) > 1e-3:
@@ -339,7 +347,10 @@ class SafetyGate:
             kind = "guarded " if guarded else ""
             return f"{kind}target z = {p[2]:.3f} m is below the table (z >= {floor:.3f} m)"
         lo, hi = np.asarray(lim.workspace_min), np.asarray(lim.workspace_max)
-        lo = np.array([lo[0], lo[1], min(lo[2], floor)])
+        # The guarded allowance lowers the box's floor only where that floor is the table: a
+        # workspace_min z above the table is a floor of its own (min() here let every target
+        # between the table and it through).
+        lo = np.array([lo[0], lo[1], floor if lo[2] <= lim.table_z + 1e-9 else lo[2]])
         if np.any(p < lo) or np.any(p > hi):
             where = tuple(round(float(v), 3) for v in p)
             box = f"{tuple(lim.workspace_min)}..{tuple(lim.workspace_max)}"

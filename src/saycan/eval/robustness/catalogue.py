@@ -51,7 +51,7 @@ class Case(_Strict):
     files_exist: tuple[str, ...] = Field((), description="paths under the run dir that must exist")
     files_absent: tuple[str, ...] = Field((), description="paths that must not exist afterwards")
     pre_argv: tuple[str, ...] = Field((), description="a first run that must finish (exit 0)")
-    signal: Literal["SIGINT", "SIGTERM", "SIGKILL"] | None = None
+    signal: Literal["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"] | None = None
     signal_after_lines: int = Field(1, ge=1, description="...of trace.jsonl / results.jsonl")
     fsize_slack: int = Field(0, ge=0, description="RLIMIT_FSIZE = results.jsonl size + this")
     timeout_s: float = Field(90.0, gt=0, le=600)

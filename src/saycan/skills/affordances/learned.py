@@ -148,4 +148,8 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, FamilyModel]]
 def _get(tensors: dict[str, np.ndarray], key: str) -> np.ndarray:
     if key not in tensors:
         raise ValueError(f"tensor {key!r} missing")
-    return np.asarray(tensors[key], dtype=np.float32)
+    with np.errstate(over="ignore"):
+        value = np.asarray(tensors[key], dtype=np.float32)
+    if not np.all(np.isfinite(value)):  # a float64 1e300 passes the file's check, then is inf
+        raise ValueError(f"tensor {key!r} is not finite as float32 (NaN, inf or too large)")
+    return value

@@ -19,6 +19,9 @@ class ServerLimits:
     max_json_depth: int = 32  # nesting of the JSON body; OpenAI bodies need 5
     max_texts: int = 256  # prompts per /v1/completions request
     max_messages: int = 256  # messages per /v1/chat/completions request
+    # Tokens of all prompts of one /v1/completions request together: each prompt fits the
+    # context, but 100 full-context prompts fit the body limit and held the model for an hour.
+    max_request_tokens: int = 65536
     max_queue: int = 8  # requests waiting for or using the model; more get 503 + Retry-After
     max_connections: int = 64  # open connections; more are answered 503 and closed
     header_timeout_s: float = 10.0  # from connect (or the last response) to a complete head

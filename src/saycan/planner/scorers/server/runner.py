@@ -89,7 +89,7 @@ def make_server(scorer: TransformersScorer, host: str = "127.0.0.1", port: int =
                           f"llm=smollm2, llm=hf ...), got {type(scorer).__name__}")
     limits = limits or ServerLimits()
     service = LLMService(TokenLogprobs(scorer), model_name or scorer_model_name(scorer),
-                         limits.max_texts, limits.max_messages)
+                         limits.max_texts, limits.max_messages, limits.max_request_tokens)
     return LLMServer(service, limits, api_key, host, port, wrap)
 
 

@@ -120,11 +120,12 @@ class LLMService:
     """The API's logic over one loaded model, independent of HTTP."""
 
     def __init__(self, engine: TokenLogprobs, model_name: str, max_texts: int = 256,
-                 max_messages: int = 256):
+                 max_messages: int = 256, max_request_tokens: int = 65536):
         self.engine = engine
         self.model_name = model_name
         self.max_texts = int(max_texts)
         self.max_messages = int(max_messages)
+        self.max_request_tokens = int(max_request_tokens)
 
     def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [
@@ -168,8 +169,13 @@ class LLMService:
         """Tokenise and check the context: a prompt too long for the model is a 400 here,
         before the request waits for (and would hold) the model."""
         texts = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
-        longest = max(self.engine.scorer.count_tokens(text) for text in texts)
-        self._check_context(longest, 0, "prompt")
+        counts = [self.engine.scorer.count_tokens(text) for text in texts]
+        self._check_context(max(counts), 0, "prompt")
+        if sum(counts) > self.max_request_tokens:  # the time one request may hold the model
+            raise RequestError(
+                400, f"at most {self.max_request_tokens} prompt tokens per request, got "
+                f"{sum(counts)}: split the prompts over several requests",
+                param="prompt", code="too_many_tokens")
         return CompletionJob(texts, req.logprobs or 0)
 
     def fit_chat(self, req: ChatRequest) -> ChatJob:
