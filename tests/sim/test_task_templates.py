@@ -174,7 +174,7 @@ def test_unreadable_task_files_are_one_line(tmp_path, content, reason):
 def test_a_directory_named_like_a_task_file_is_one_line(tmp_path):
     path = tmp_path / "t.yaml"
     path.mkdir()
-    assert load_error(path) == f"task file not found: {path}"
+    assert load_error(path) == f"task file {str(path)!r} is not a regular file: {path}"
 
 
 TEXT = """name: t

@@ -95,6 +95,7 @@ def test_push_out_of_the_workspace_is_refused(env):
     assert "outside the workspace" in affordance.why_not(out, scene)
     assert affordance.value(SkillCall("push", ("red block", "right")), scene) == 1.0
     executor = TeleportExecutor(SkillLibrary([PickAndPlace(), Push(), Done()]))
+    executor.bind_simulator(env)
     before = _block(env).position
     res = executor.execute(out, env, scene)
     assert not res.success and res.reason == FailureReason.INVALID_TARGET
@@ -133,6 +134,7 @@ def test_candidates_and_text():
 def test_teleport_push_moves_the_block_exactly(env):
     env.reset(seed=0, options={"objects": [ObjectSpec("red block", "block", "red", (0.50, 0.0))]})
     executor = TeleportExecutor(SkillLibrary([PickAndPlace(), Push(distance=0.08), Done()]))
+    executor.bind_simulator(env)
     before = _block(env).position
     res = executor.execute(SkillCall("push", ("red block", "backward")), env, _scene(env))
     assert res.success, res.message

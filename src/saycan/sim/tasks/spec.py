@@ -413,6 +413,10 @@ def _find_task_file(path: Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+        if candidate.exists():  # a directory or a FIFO: "not found" would send the user looking
+            raise UnknownTaskError(
+                f"task file {str(path)!r} is not a regular file: {candidate.resolve()}"
+            )
     looked = ", ".join(
         f"{c.resolve()}" + (" (working directory)" if i == 0 else "")
         for i, c in enumerate(dict.fromkeys(candidates))
