@@ -7,7 +7,12 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+# Slow: a model load and a reference pass per option; the fast suite keeps the one-pass and
+# exactness checks on the real model (tests/planner/test_packed_scoring.py).
+@pytest.mark.slow
 def test_bench_scoring_reports_speed_and_exactness(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "saycan.cli", "bench", "scoring",
