@@ -97,7 +97,8 @@ def test_any_bytes_decode_to_an_object_or_a_400(raw):
 @given(body=completion_typed | completion_like | noise)
 def test_completion_bodies_parse_or_are_typed_4xx(service, body):
     req = outcome(service.parse_completion, body)
-    if isinstance(req, RequestError):
+    if isinstance(req, RequestError):  # a refusal is a typed 4xx with a code
+        assert 400 <= req.status < 500 and req.code
         return
     # what got through is exactly a scoring request for the served model
     assert req.model == MODEL and req.echo is True and (req.max_tokens or 0) == 0
@@ -112,7 +113,8 @@ def test_completion_bodies_parse_or_are_typed_4xx(service, body):
 @given(body=chat_typed | chat_like | noise)
 def test_chat_bodies_parse_or_are_typed_4xx(service, body):
     req = outcome(service.parse_chat, body)
-    if isinstance(req, RequestError):
+    if isinstance(req, RequestError):  # a refusal is a typed 4xx with a code
+        assert 400 <= req.status < 500 and req.code
         return
     assert req.model == MODEL and 1 <= len(req.messages) <= service.max_messages
     job = outcome(service.fit_chat, req)

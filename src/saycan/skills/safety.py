@@ -37,6 +37,7 @@ drivers (`is_physical = True`): one arm cannot run two episodes at once.
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -404,6 +405,9 @@ SIMULATOR_EXTRAS = (
 )
 
 
+_MISSING = object()
+
+
 def _refused(
     wrapper: object, inner: object, gate: SafetyGate, name: str, known: Sequence[str]
 ) -> GateRefusal:
@@ -414,7 +418,8 @@ def _refused(
         f"the safety gate ({type(wrapper).__name__}) does not forward {name!r}: only "
         f"{', '.join(known)} reach the robot through it"
     )
-    has = hasattr(type(inner), name) or name in getattr(inner, "__dict__", {})
+    # Looked up statically: a property of a real driver is never run just to word an error.
+    has = inspect.getattr_static(inner, name, _MISSING) is not _MISSING
     if has and not name.startswith("_"):
         gate.refuse(f"{name} (not forwarded)", why)
     return GateRefusal(why)

@@ -133,12 +133,17 @@ class LLMService:
 
     # ------------------------------------------------------------------ validation (no model)
 
-    def parse_completion(self, body: dict[str, Any]) -> CompletionRequest:
-        req = _validate(CompletionRequest, body)
+    def _parse(self, model: type[CompletionRequest] | type[ChatRequest], body: dict[str, Any]) -> Any:
+        """Fields, the served model and no streaming: what both endpoints require."""
+        req = _validate(model, body)
         self._check_model(req.model)
         if req.stream:
             raise RequestError(400, "streaming is not supported", param="stream",
                                code="stream_unsupported")
+        return req
+
+    def parse_completion(self, body: dict[str, Any]) -> CompletionRequest:
+        req = self._parse(CompletionRequest, body)
         if (req.max_tokens or 0) != 0 or not req.echo:
             raise RequestError(400, "this server only scores prompts: use echo=true and "
                                "max_tokens=0",
@@ -149,11 +154,7 @@ class LLMService:
         return req
 
     def parse_chat(self, body: dict[str, Any]) -> ChatRequest:
-        req = _validate(ChatRequest, body)
-        self._check_model(req.model)
-        if req.stream:
-            raise RequestError(400, "streaming is not supported", param="stream",
-                               code="stream_unsupported")
+        req = self._parse(ChatRequest, body)
         if len(req.messages) > self.max_messages:
             raise RequestError(400, f"at most {self.max_messages} messages per request, "
                                f"got {len(req.messages)}", param="messages",
