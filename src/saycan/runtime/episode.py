@@ -81,7 +81,9 @@ def begin_episode(
             "real robot, give instruction=... and no task"
         )
     if sim is not None:
-        sim.set_render_images(frames or components.perception.needs_images)
+        sim.set_render_images(
+            frames or components.perception.needs_images or components.viewer.needs_images
+        )
         rng = np.random.default_rng(seed)  # the generator the simulator is seeded with
         objects = None
         if task is not None:
@@ -129,6 +131,8 @@ def run_episode(
     sim = components.sim
     instance, initial_states = begin_episode(components, task, seed, record_video=video, frames=frames)
     text = clean_instruction(instance.instruction if instance is not None else instruction)
+    viewer = components.viewer
+    viewer.begin(out_dir, text)
 
     trace = TraceWriter(out_dir / "trace.jsonl", out_dir / "frames" if frames else None)
     done_steps: list[StepRecord] = []  # what an interrupted episode still records
@@ -137,6 +141,7 @@ def run_episode(
         with held():  # the trace line and the episode's list: both or neither
             trace.write(step, obs.rgb)
             done_steps.append(step)
+        viewer.step(step, obs)
         if on_step is not None:
             on_step(step)
 
@@ -213,6 +218,7 @@ def run_episode(
         },
     )
     write_atomic(out_dir / "episode.json", json.dumps(result.to_dict(), indent=2))
+    viewer.end(result)
     if stop is not None:
         saved = "trace, episode.json" + (" and video" if video_path else "")
         stop.note = f"episode stopped after {len(done_steps)} step(s); {saved} in {out_dir}"

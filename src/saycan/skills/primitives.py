@@ -90,7 +90,7 @@ class _Run:
         res = self.motion.move_to_pose(
             Pose(xyz, self.orn), max_steps=max_steps, stop_on_contact=guarded
         )
-        self._record(name, res.status.value, res.steps)
+        self._record(name, res.status.value, res.steps, res.position)
         if res.status == MotionStatus.CONTACT and guarded:
             return res.status
         if res.status != MotionStatus.OK:
@@ -105,8 +105,9 @@ class _Run:
             raise _Failure(MOTION_TO_FAILURE.get(res.status, FailureReason.TIMEOUT), f"{name}: {res.status.value}")
         return res.holding
 
-    def _record(self, name: str, status: str, steps: int) -> None:
-        self.records.append(PrimitiveRecord(name, status, int(steps)))
+    def _record(self, name: str, status: str, steps: int, position: Vec3 | None = None) -> None:
+        where = None if position is None else tuple(round(float(v), 4) for v in position)
+        self.records.append(PrimitiveRecord(name, status, int(steps), where))
         self.steps += int(steps)
 
 
@@ -313,7 +314,7 @@ def _place(run: _Run, surface_position: Vec3, size: Vec3, orientation: Quat | No
 
 def _home(run: _Run) -> None:
     res = run.motion.home(max_steps=run.params.home_steps)
-    run._record("home", res.status.value, res.steps)
+    run._record("home", res.status.value, res.steps, res.position)
     if res.status != MotionStatus.OK:
         raise _Failure(MOTION_TO_FAILURE.get(res.status, FailureReason.TIMEOUT), f"home: {res.message}")
 
@@ -470,9 +471,9 @@ def _push_segments(run: _Run, start: Vec3, end: Vec3, q: PushParams) -> None:
         res = run.motion.move_to_pose(Pose(xyz, run.orn), max_steps=q.segment_steps)
         steps += res.steps
         if res.status != MotionStatus.OK:
-            run._record("push", res.status.value, steps)
+            run._record("push", res.status.value, steps, res.position)
             raise _Failure(MOTION_TO_FAILURE[res.status], f"push: {res.status.value} {res.message}".strip())
-    run._record("push", MotionStatus.OK.value, steps)
+    run._record("push", MotionStatus.OK.value, steps, res.position)
 
 
 def _unit(v: Sequence[float]) -> tuple[float, float]:

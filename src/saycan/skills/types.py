@@ -39,11 +39,13 @@ class FailureReason(str, Enum):
 
 @dataclass(frozen=True)
 class PrimitiveRecord:
-    """One motor primitive inside a skill: its name, status and step count."""
+    """One motor primitive inside a skill: its name, status and step count, and for a motion
+    where the end effector stopped (world frame; what a live view draws as the arm's path)."""
 
     name: str
     status: str
     steps: int
+    position: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
