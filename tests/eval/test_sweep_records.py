@@ -13,7 +13,7 @@ from hydra.utils import get_class
 import saycan.configs
 from saycan.errors import SayCanError
 from saycan.eval.callbacks import planned_episodes
-from saycan.eval.jobs import expand_tasks, task_families
+from saycan.sim.tasks.families import expand_tasks, task_families
 from saycan.eval.records import ResultsStore
 
 EXPERIMENTS = sorted(p.stem for p in (Path(saycan.configs.__file__).parent / "experiment").glob("*.yaml"))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from saycan.errors import ModelLoadError
-from saycan.eval.bench_perception import evaluate
+from saycan.perception.evaluation import evaluate
 from saycan.perception.geometry import footprint
 from saycan.perception.segmenter import DEFAULT_CHECKPOINT, SegmenterPerception, metadata_path, plausible_shape
 from saycan.sim.scene_spec import ObjectSpec

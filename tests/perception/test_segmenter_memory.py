@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from saycan.eval.bench_perception import evaluate, render_history
+from saycan.eval.bench_perception import render_history
+from saycan.perception.evaluation import evaluate
 from saycan.perception.segmenter import SegmenterPerception, main_layer
 from saycan.sim.scene_spec import ObjectSpec
 from saycan.sim.tasks import Task

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from saycan.errors import ConfigError, ModelLoadError
-from saycan.eval.jobs import expand_tasks
+from saycan.sim.tasks.families import expand_tasks
 from saycan.planner.scorers.adapters import META_FILE, PACKAGED_DIR, resolve_adapter
 from saycan.planner.scorers.cache import fingerprint
 from saycan.planner.scorers.transformers_scorer import TransformersScorer

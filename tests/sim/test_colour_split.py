@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from saycan.errors import ConfigError
-from saycan.eval.jobs import expand_tasks, tasks_for_split
+from saycan.eval.jobs import tasks_for_split
+from saycan.sim.tasks.families import expand_tasks
 from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.sim.tasks.colour_split import HELD_OUT_COLOURS, seen_colours, supports_unseen_colours
 

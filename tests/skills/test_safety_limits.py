@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from saycan.cli import main
-from saycan.drivers.base import MotionInterface, RobotDriver
+from saycan.drivers.base import MotionInterface, RobotDriver, SimulatorExtras
 from saycan.drivers.mock import MockDriver
 from saycan.drivers.types import MotionStatus, Pose
 from saycan.errors import ConfigError, GateRefusal
@@ -167,7 +167,7 @@ def test_unknown_commands_are_refused_and_nothing_moves(panda):
         "through it"
     ]
     for name in ("env", "step"):  # ...the gated driver forwards none of these
-        refusal = rf"safety gate \(SafeDriver\) does not forward '{name}'"
+        refusal = rf"safety gate \(SafeSimulator\) does not forward '{name}'"
         with pytest.raises(GateRefusal, match=refusal):
             getattr(gated, name)
     assert len(gate.log) == 2  # `env` is the driver's (refused, recorded); `step` is nobody's
@@ -178,6 +178,13 @@ def test_unknown_commands_are_refused_and_nothing_moves(panda):
     assert gated.motion.ee_position() == panda.motion.ee_position()
     assert callable(gated.reset_scene) and callable(gated.teleport_object)
     assert isinstance(gated, RobotDriver) and isinstance(gated.motion, MotionInterface)
+    # The extras come with the declared protocol, checked once, never name by name: the
+    # wrapper of a driver that is no simulator forwards none of them, whatever the driver has.
+    assert isinstance(gated, SimulatorExtras) and gated.ground_truth() == panda.ground_truth()
+    plain = SafeDriver(panda, gate)
+    assert not isinstance(plain, SimulatorExtras)
+    with pytest.raises(GateRefusal, match=r"\(SafeDriver\) does not forward 'reset_scene'"):
+        plain.reset_scene  # noqa: B018
 
 
 def test_gated_executor_forwards_only_execute():

@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError
 from saycan.runtime.episode import run_episode
-from saycan.eval.jobs import episode_dir_name, expand_tasks
+from saycan.eval.jobs import episode_dir_name
+from saycan.sim.tasks.families import expand_tasks
 from saycan.runtime.components import build_components
 from saycan.planner.ask import conformal_quantile, right_call
 from saycan.planner.decision import Decision, option_probabilities

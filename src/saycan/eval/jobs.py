@@ -20,7 +20,6 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,35 +43,6 @@ NON_SEMANTIC_KEYS = frozenset(
 COMPONENT_KEYS = ("robot", "llm", "prompt", "planner", "perception", "affordance", "executor", "skills", "safety")
 
 _CACHE: dict[str, Components] = {}
-
-
-@lru_cache(maxsize=1)
-def task_families() -> dict[str, tuple[str, ...]]:
-    """Packaged task names per family, e.g. {"embodiment": ("covered_block_in_bowl", ...)}."""
-    families: dict[str, list[str]] = {}
-    for name in available_tasks():
-        families.setdefault(load_task(name).family, []).append(name)
-    return {k: tuple(v) for k, v in sorted(families.items())}
-
-
-def expand_tasks(value: str | Sequence[str] | ListConfig) -> list[str]:
-    """Task arguments to task names: a packaged task or a task file stays itself, a family name
-    (`embodiment`) becomes its tasks, `all` every packaged task. Unknown names raise the task
-    loader's one-line `SayCanError`."""
-    items = [value] if isinstance(value, str) else [str(v) for v in value]
-    tasks: list[str] = []
-    for item in items:
-        if item == "all":
-            tasks.extend(available_tasks())
-        elif item in available_tasks() or item.endswith((".yaml", ".yml")):
-            load_task(item)  # fail fast on a malformed file
-            tasks.append(item)
-        elif item in task_families():
-            tasks.extend(task_families()[item])
-        else:
-            load_task(item)  # raises the loader's "unknown task" error
-            tasks.append(item)
-    return list(dict.fromkeys(tasks))
 
 
 def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:

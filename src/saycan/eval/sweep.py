@@ -25,7 +25,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError, SayCanError
-from saycan.eval.jobs import NON_SEMANTIC_KEYS, expand_tasks, run_episodes, tasks_for_split
+from saycan.eval.jobs import NON_SEMANTIC_KEYS, run_episodes, tasks_for_split
+from saycan.sim.tasks.families import expand_tasks
 from saycan.runtime.closed_loop import help_summary
 from saycan.metrics import rate, summarise
 from saycan.eval.progress import SweepProgress

@@ -26,8 +26,8 @@ cell is refused when the driver is wrapped, and no command outside the cell is e
 with `enabled=false`.
 
 The wrappers forward exactly the declared protocols (`RobotDriver`, `MotionInterface`), a few
-read-only queries, and the scene-level simulator extras in `SIMULATOR_EXTRAS` (none of which
-commands the arm); anything else (`servo`, `env`, ...) is refused with an AttributeError that
+read-only queries, and, around a simulator, the scene-level `SimulatorExtras` (a `SafeSimulator`;
+none of them commands the arm); anything else (`servo`, `env`, ...) is refused with an AttributeError that
 names the gate. Code that really needs the ungated driver (tests, training data generation)
 holds it itself.
 
@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from saycan.drivers.base import SimulatorExtras
 from saycan.drivers.types import (
     DeclaresWorkcell,
     GripperResult,
@@ -390,19 +391,12 @@ class SafetyGate:
         cell = driver.workcell if isinstance(driver, DeclaresWorkcell) else None
         if cell is not None:
             self.limits.check_within(cell, str(getattr(driver, "name", type(driver).__name__)))
-        return SafeDriver(driver, self, cell)
+        # A simulator's extras are one declared protocol, checked once here.
+        wrapper = SafeSimulator if isinstance(driver, SimulatorExtras) else SafeDriver
+        return wrapper(driver, self, cell)
 
     def wrap_executor(self, executor: Any) -> GatedExecutor:
         return executor if isinstance(executor, GatedExecutor) else GatedExecutor(executor, self)
-
-
-#: Scene-level simulator extras a `SafeDriver` forwards when its driver has them: scene reset,
-#: ground truth, video frames, the render switch, disturbances, teleporting objects. None
-#: commands the arm (a reset rebuilds the simulated world with the arm at rest).
-SIMULATOR_EXTRAS = (
-    "reset", "reset_scene", "ground_truth", "video_frames", "set_render_images",
-    "set_disturbance", "disturb", "teleport_object",
-)
 
 
 _MISSING = object()
@@ -535,8 +529,8 @@ class SafeMotion:
 class SafeDriver:
     """A `RobotDriver` whose `motion` is a `SafeMotion`.
 
-    It forwards the `RobotDriver` protocol, `workcell`, and those of `SIMULATOR_EXTRAS` the
-    wrapped driver has (bound once, here); anything else is refused. `driver.safety` is the
+    It forwards the `RobotDriver` protocol and `workcell`; anything else is refused (a
+    simulator is wrapped in a `SafeSimulator`, which adds its `SimulatorExtras`). `driver.safety` is the
     gate, so any layer holding the driver can call `driver.safety.emergency_stop(...)`.
     `inner` is the ungated driver, for its owner only (tests, data generation): its motion
     bypasses every check.
@@ -552,14 +546,11 @@ class SafeDriver:
         self.safety = gate
         self.workcell = cell
         self._motion: SafeMotion | None = None
-        self._extras = tuple(n for n in SIMULATOR_EXTRAS if callable(getattr(inner, n, None)))
-        for name in self._extras:
-            setattr(self, name, getattr(inner, name))
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_extras", "_motion", "inner", "safety"):
+        if name.startswith("__") or name in ("_motion", "inner", "safety"):
             raise AttributeError(name)  # copy/pickle probes, and attributes not set yet
-        raise _refused(self, self.inner, self.safety, name, (*self.FORWARDED, *self._extras))
+        raise _refused(self, self.inner, self.safety, name, self.FORWARDED)
 
     @property
     def name(self) -> str:
@@ -588,6 +579,40 @@ class SafeDriver:
         if self._motion is None or self._motion.inner is not inner:
             self._motion = SafeMotion(inner, self.safety, self.workcell)
         return self._motion
+
+
+class SafeSimulator(SafeDriver):
+    """A `SafeDriver` around a simulator: also the `SimulatorExtras` protocol, each method
+    delegated by name. None of them commands the arm (a scene reset rebuilds the simulated
+    world with the arm at rest), so none passes the gate."""
+
+    FORWARDED = (
+        *SafeDriver.FORWARDED, "reset_scene", "ground_truth", "video_frames", "set_render_images",
+        "set_disturbance", "disturb", "teleport_object",
+    )
+
+    def reset_scene(
+        self, objects: Sequence[Any], *, seed: int, record_video: bool = False
+    ) -> None:
+        self.inner.reset_scene(objects, seed=seed, record_video=record_video)
+
+    def ground_truth(self) -> tuple[Any, ...]:
+        return self.inner.ground_truth()
+
+    def video_frames(self) -> list[np.ndarray]:
+        return self.inner.video_frames()
+
+    def set_render_images(self, render: bool) -> None:
+        self.inner.set_render_images(render)
+
+    def set_disturbance(self, disturbance: Any) -> None:
+        self.inner.set_disturbance(disturbance)
+
+    def disturb(self, call: Any, result: Any) -> list[dict]:
+        return self.inner.disturb(call, result)
+
+    def teleport_object(self, name: str, position: Vec3) -> int:
+        return self.inner.teleport_object(name, position)
 
 
 class GatedExecutor:

@@ -119,7 +119,7 @@ def _loss(model: TinyUNet, x: torch.Tensor, cat: torch.Tensor, col: torch.Tensor
 
 def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Render, train, save (safetensors + JSON), validate the saved checkpoint on held-out scenes."""
-    from saycan.eval.bench_perception import evaluate
+    from saycan.perception.evaluation import evaluate
 
     t_start = time.perf_counter()
     train_seeds = seed_range(cfg.train_seed_start, cfg.train_scenes)

@@ -313,7 +313,7 @@ def _sort_target_modules(config_file: Path) -> None:
 def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     import torch
 
-    from saycan.eval.jobs import expand_tasks
+    from saycan.sim.tasks.families import expand_tasks
     from saycan.planner.scorers.models import load_model
     from saycan.planner.scorers.transformers_scorer import TransformersScorer
 
