@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -129,3 +131,26 @@ def test_the_default_run_never_imports_rerun():
     )
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["none", "False"], out.stderr
+
+
+@pytest.mark.slow  # a whole `saycan run` process
+def test_an_interrupted_episode_leaves_a_complete_rrd(tmp_path: Path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "saycan.cli", "run", "viewer=rerun", "planner=oracle",
+         "executor=teleport", "safety.confirm=true", "quiet=true", "video=false",
+         "task=stack_blocks", "seed=0", f"hydra.run.dir={tmp_path}"],
+        cwd=tmp_path, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    proc.stdin.write("y\n")  # the first skill runs; the second waits for its "y"
+    proc.stdin.flush()
+    trace = tmp_path / "trace.jsonl"
+    deadline = time.monotonic() + 120
+    while not (trace.exists() and trace.read_text().count("\n") >= 1):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()[-2000:]
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    rows = _rows(tmp_path / "episode.rrd")
+    assert len(rows["/decisions/log"]) == 1
+    assert "stopped by interrupted" in rows["/episode/result"][0]["TextDocument:text"][0]
