@@ -11,6 +11,13 @@ import pytest
 
 from saycan.cli import main
 from saycan.drivers.base import MotionInterface, RobotDriver, SimulatorExtras
+from saycan.drivers.capabilities import (
+    ChecksPoses,
+    ControlRate,
+    DeclaresSpeed,
+    ReportsPosition,
+    SolvesJoints,
+)
 from saycan.drivers.mock import MockDriver
 from saycan.drivers.types import MotionStatus, Pose
 from saycan.errors import ConfigError, GateRefusal
@@ -185,6 +192,23 @@ def test_unknown_commands_are_refused_and_nothing_moves(panda):
     assert not isinstance(plain, SimulatorExtras)
     with pytest.raises(GateRefusal, match=r"\(SafeDriver\) does not forward 'reset_scene'"):
         plain.reset_scene  # noqa: B018
+
+
+def test_what_a_motion_offers_is_declared_and_the_gate_relies_on_it(panda):
+    """The gate's extra checks follow the wrapped motion's declared capabilities: the
+    simulator declares its speed, so a slower limit refuses the move before it is sent."""
+    sim = panda.motion
+    offered = (ReportsPosition, DeclaresSpeed, ControlRate, SolvesJoints)
+    assert all(isinstance(sim, c) for c in offered)
+    assert not isinstance(sim, ChecksPoses)  # only the gate says why it would refuse
+    mock = MockDriver().motion  # kinematic: a position, no speed, no joint solver
+    assert isinstance(mock, ReportsPosition) and not isinstance(mock, (DeclaresSpeed, SolvesJoints))
+    gated = SafetyGate(limits={"max_speed": 0.1}).wrap_driver(panda).motion
+    assert isinstance(gated, ChecksPoses) and isinstance(gated, ReportsPosition)
+    steps = panda.get_observation().step
+    res = gated.move_to_pose(Pose((0.5, 0.0, 0.3)))
+    assert res.status == MotionStatus.REFUSED and "above the limit 0.10 m/s" in res.message
+    assert gated.commands_sent == 0 and panda.get_observation().step == steps
 
 
 def test_gated_executor_forwards_only_execute():

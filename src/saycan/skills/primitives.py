@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from saycan.drivers.base import MotionInterface
+from saycan.drivers.capabilities import ChecksPoses, ReportsPosition
 from saycan.drivers.types import TOP_DOWN, MotionStatus, Pose, Quat, Vec3
 from saycan.perception.scene import SceneObject
 from saycan.skills.types import FailureReason, PrimitiveRecord, SkillCall, SkillResult
@@ -190,10 +191,9 @@ def pick_and_place(
         ("guarded descent", (sx, sy, release_z - p.guard_depth), True, place_orn),
         ("transport", (sx, sy, max(p.safe_height, release_z + p.approach_height)), False, place_orn),
     )
-    check = getattr(motion, "check_pose", None)  # a safety-gate wrapper (SafeMotion) has one
-    if callable(check):
+    if isinstance(motion, ChecksPoses):  # a safety-gate wrapper (SafeMotion) is one
         for label, xyz, guarded, orn in path:
-            why = check(Pose(xyz, orn), guarded=guarded)
+            why = motion.check_pose(Pose(xyz, orn), guarded=guarded)
             if why is not None:
                 return SkillResult(call, False, FailureReason.REFUSED, f"refused by the safety gate: {label}: {why}")
     for label, xyz, guarded, orn in path:
@@ -324,9 +324,8 @@ def _cleanup(run: _Run) -> None:
     try:
         if run.holding or (run.records and run.records[-1].name in ("close", "verify_grasp")):
             run.gripper("cleanup_open", False, run.params.gripper_steps)
-        pos = getattr(run.motion, "ee_position", None)
-        if callable(pos):
-            x, y, z = pos()
+        if isinstance(run.motion, ReportsPosition):
+            x, y, z = run.motion.ee_position()
             run.motion.move_to_pose(
                 Pose((x, y, max(z, run.params.safe_height)), run.orn),
                 max_steps=run.params.move_steps,
@@ -433,10 +432,9 @@ def push(
         if gap < max(float(size[0]), float(size[1])) / 2 + p.finger_half_width + 0.005:
             return SkillResult(call, False, FailureReason.COLLISION, "an obstacle is at the push start point")
     path = (("approach", above, False), ("descend", start, True), ("push", end, False))
-    check = getattr(motion, "check_pose", None)
-    if callable(check):
+    if isinstance(motion, ChecksPoses):
         for label, xyz, guarded in path:
-            why = check(Pose(xyz, orn), guarded=guarded)
+            why = motion.check_pose(Pose(xyz, orn), guarded=guarded)
             if why is not None:
                 return SkillResult(call, False, FailureReason.REFUSED, f"refused by the safety gate: {label}: {why}")
     for label, xyz, _ in path:

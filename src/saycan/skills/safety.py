@@ -26,9 +26,9 @@ cell is refused when the driver is wrapped, and no command outside the cell is e
 with `enabled=false`.
 
 The wrappers forward exactly the declared protocols (`RobotDriver`, `MotionInterface`), a few
-read-only queries, and, around a simulator, the scene-level `SimulatorExtras` (a `SafeSimulator`;
-none of them commands the arm); anything else (`servo`, `env`, ...) is refused with an AttributeError that
-names the gate. Code that really needs the ungated driver (tests, training data generation)
+read-only queries, and, around a simulator, the scene-level `SimulatorExtras` (a
+`SafeSimulator`; none of them commands the arm); anything else (`servo`, `env`, ...) is refused
+with an AttributeError that names the gate. Code that really needs the ungated driver (tests, training data generation)
 holds it itself.
 
 `assert_parallel_ok(driver_or_cfg, launcher)` refuses parallel sweep launchers for physical
@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from saycan.drivers.base import SimulatorExtras
+from saycan.drivers.capabilities import ControlRate, DeclaresSpeed, ReportsPosition, SolvesJoints
 from saycan.drivers.types import (
     DeclaresWorkcell,
     GripperResult,
@@ -436,19 +437,25 @@ class SafeMotion:
         self.cell = cell
         self.commands_sent = 0
         self.refused = 0
-        position = getattr(inner, "ee_position", None)
-        if callable(position):  # a read-only query (primitives' cleanup lifts from here)
-            self.ee_position: Callable[[], Vec3] = position
+        # What the wrapped motion offers beyond the contract, checked once (drivers.capabilities).
+        self._position = inner if isinstance(inner, ReportsPosition) else None
+        self._speed = inner if isinstance(inner, DeclaresSpeed) else None
+        self._rate = inner if isinstance(inner, ControlRate) else None
+        self._joints = inner if isinstance(inner, SolvesJoints) else None
+        if self._position is not None:  # a read-only query (primitives' cleanup lifts from here)
+            self.ee_position: Callable[[], Vec3] = self._position.ee_position
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("inner", "gate"):
+        own = ("inner", "gate", "_position", "_speed", "_rate", "_joints")
+        if name.startswith("__") or name in own:
             raise AttributeError(name)  # copy/pickle probes, and attributes not set yet
         raise _refused(self, self.inner, self.gate, name, self.FORWARDED)
 
     def _here(self) -> Vec3 | None:
-        fn = getattr(self.inner, "ee_position", None)
+        if self._position is None:
+            return None
         try:
-            return tuple(float(v) for v in fn()) if callable(fn) else None
+            return tuple(float(v) for v in self._position.ee_position())
         except Exception:  # noqa: BLE001 - position is informative only
             return None
 
@@ -499,26 +506,25 @@ class SafeMotion:
             return False
         return bool(self.inner.is_reachable(pose))
 
-    # -- checks that need the wrapped motion's cooperation (optional attributes) ------------
+    # -- checks that need the wrapped motion's cooperation (drivers.capabilities) ----------
     def _speed_problem(self) -> str | None:
         limit = self.gate.limits.max_speed
-        declared = getattr(self.inner, "max_speed", None)
+        declared = self._speed.max_speed if self._speed is not None else None
         if limit is not None and isinstance(declared, (int, float)) and declared > limit + 1e-9:
             return f"the motion's speed {declared:.2f} m/s is above the limit {limit:.2f} m/s"
         return None
 
     def _joint_problem(self, pose: Pose) -> str | None:
-        solve = getattr(self.inner, "joint_solution", None)
-        if not callable(solve):
+        if self._joints is None:
             return None
-        q = solve(pose)
+        q = self._joints.joint_solution(pose)
         if q is None:
             return None  # no solution: the wrapped motion reports IK_FAILED itself
-        limits = getattr(self.inner, "joint_limits", None)
-        return self.gate.check_joints(np.asarray(q, dtype=float), limits() if callable(limits) else limits)
+        return self.gate.check_joints(np.asarray(q, dtype=float), self._joints.joint_limits())
 
     def _monitor_speed(self, start: Vec3 | None, res: MotionResult) -> None:
-        limit, hz = self.gate.limits.max_speed, getattr(self.inner, "control_hz", None)
+        limit = self.gate.limits.max_speed
+        hz = self._rate.control_hz if self._rate is not None else None
         if limit is None or not hz or start is None or res.position is None or res.steps <= 0:
             return
         speed = float(np.linalg.norm(np.subtract(res.position, start))) / (res.steps / float(hz))
@@ -530,8 +536,9 @@ class SafeDriver:
     """A `RobotDriver` whose `motion` is a `SafeMotion`.
 
     It forwards the `RobotDriver` protocol and `workcell`; anything else is refused (a
-    simulator is wrapped in a `SafeSimulator`, which adds its `SimulatorExtras`). `driver.safety` is the
-    gate, so any layer holding the driver can call `driver.safety.emergency_stop(...)`.
+    simulator is wrapped in a `SafeSimulator`, which adds its `SimulatorExtras`).
+    `driver.safety` is the gate, so any layer holding the driver can call
+    `driver.safety.emergency_stop(...)`.
     `inner` is the ungated driver, for its owner only (tests, data generation): its motion
     bypasses every check.
     """
