@@ -138,10 +138,10 @@ def run_episode(
     done_steps: list[StepRecord] = []  # what an interrupted episode still records
 
     def record(step: StepRecord, obs) -> None:
-        with held():  # the trace line and the episode's list: both or neither
+        with held():  # the trace line, the episode's list and the live view: all or none
             trace.write(step, obs.rgb)
             done_steps.append(step)
-        viewer.step(step, obs)
+            viewer.step(step, obs)
         if on_step is not None:
             on_step(step)
 
