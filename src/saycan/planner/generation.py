@@ -58,3 +58,12 @@ class TextGenerator(Protocol):
         """Return the continuation of `prompt`. Raises `saycan.errors.ScorerError` (or a
         subclass) when the backend fails, like the scorers do."""
         ...
+
+
+@runtime_checkable
+class ScoresToo(Protocol):
+    """A generator whose model can also score options (the same loaded weights, the same
+    server): a planner that grounds by log-prob uses it, so the model is loaded once."""
+
+    scorer: object  # a LanguageScorer (planner/scorers/base.py)
+

@@ -42,6 +42,7 @@ class OpenAIGenerator:
         self.mode = mode
         self.api = OpenAIScorer(model=model, base_url=base_url, api_key_env=api_key_env,
                                 timeout_s=timeout_s, max_retries=max_retries)
+        self.scorer = self.api  # generation.ScoresToo: log-probs from the same server
         self.name = f"openai-generate-{mode}:{model or 'served'}"
         self.stats = ScorerStats()  # requests of the last call (retries are the client's)
 

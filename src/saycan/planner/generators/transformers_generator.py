@@ -59,13 +59,18 @@ class TransformersGenerator:
 
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str] = ()) -> Generation:
         """Greedy continuation of `prompt`; see the module docstring."""
+        if not isinstance(prompt, str):
+            raise ScorerError(f"the prompt must be text, got {type(prompt).__name__}")
+        ids = encode_prompt(self.scorer.load().tokenizer, prompt)
+        return self.continue_ids(ids, max_new_tokens, stop)
+
+    def continue_ids(self, ids: list[int], max_new_tokens: int, stop: Sequence[str] = ()) -> Generation:
+        """Greedy continuation of prompt token ids (a chat template's, which carry their own
+        special tokens); `generate` tokenises text as the scorer does, then calls this."""
         start = time.perf_counter()
         stops = check_stops(stop)
         max_new_tokens = check_cap(max_new_tokens)
-        if not isinstance(prompt, str):
-            raise ScorerError(f"the prompt must be text, got {type(prompt).__name__}")
         loaded = self.scorer.load()
-        ids = encode_prompt(loaded.tokenizer, prompt)
         limit = self.scorer.context_length
         if limit is not None and len(ids) + max_new_tokens > limit:
             raise ScorerError(
@@ -73,7 +78,7 @@ class TransformersGenerator:
                 f"{self.scorer.model_id} attends to {limit} tokens at most"
             )
         with self.lock:
-            new, text, stopped_by, computed = self._decode(loaded.model, loaded.tokenizer, ids, max_new_tokens, stops)
+            new, text, stopped_by, computed = self._decode(loaded.model, loaded.tokenizer, list(ids), max_new_tokens, stops)
         return Generation(
             text=text, prompt_tokens=len(ids), generated_tokens=len(new), stopped_by=stopped_by,
             seconds=time.perf_counter() - start, tokens_computed=computed,
