@@ -15,6 +15,7 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from saycan.errors import ConfigError
+from saycan.eval.viewer import write_episode_html
 from saycan.perception.scene import Relation, SceneDescription, SceneObject
 from saycan.planner.embedding import shared_embedder
 from saycan.planner.generate_ground import GenerateGroundPlanner
@@ -154,6 +155,7 @@ def miswrite(text: str) -> str:
     return f"pick_and_place( {args[0]} ,{args[1]} )"
 
 
+@pytest.mark.slow
 def test_scripted_miswritten_calls_solve_a_stacking_task_end_to_end(tmp_path: Path):
     oracle = _components(["planner=oracle"])
     try:
@@ -174,3 +176,5 @@ def test_scripted_miswritten_calls_solve_a_stacking_task_end_to_end(tmp_path: Pa
     assert result.plan == expert.plan and result.extras["llm_calls"] == len(expert.plan)
     trace = [json.loads(line) for line in Path(result.trace).read_text().splitlines()]
     assert [t["generation"]["text"] for t in trace] == texts
+    page = write_episode_html(tmp_path / "gg").read_text()  # the episode page shows the text
+    assert "the model wrote" in page and "closest admissible call" in page
