@@ -39,6 +39,9 @@ class Decision:
     llm_stats: dict = field(default_factory=dict)
     # Ask-for-help (planner/ask.py): the prediction set, the question and the human's answer.
     help: dict | None = None
+    # Planners that let the model write (generate_ground): the text, why it stopped, tokens,
+    # and how it was grounded; the candidates' `combined` holds the grounding scores.
+    generation: dict | None = None
 
     def ranked(self) -> list[CandidateScore]:
         return sorted(self.candidates, key=lambda c: c.combined, reverse=True)
@@ -52,6 +55,7 @@ class Decision:
             "seconds": self.seconds,
             "llm_stats": self.llm_stats,
             **({"help": self.help} if self.help is not None else {}),
+            **({"generation": self.generation} if self.generation is not None else {}),
         }
 
 
