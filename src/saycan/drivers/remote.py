@@ -1,0 +1,304 @@
+"""`RemoteDriver`: a robot served by `saycan serve-robot` on another computer (`robot=remote`).
+
+A heartbeat thread keeps the session alive and watches the host: when the host stops
+answering for `host_timeout_s`, or latches its e-stop, the next call (or the one waiting)
+raises `DisconnectedError`, and the episode ends `disconnected` with its files written. Every
+call has a deadline. `RemoteSimDriver` (`robot=remote_sim`) adds the simulator extras for a
+host in simulation-debug mode; the plain client declares only what every robot offers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import zmq
+
+from saycan.drivers import wire
+from saycan.drivers.types import GripperResult, MotionResult, Observation, ObjectState, Pose, Vec3, Workcell
+from saycan.errors import ConfigError, DisconnectedError, DriverError
+from saycan.sim.scene_spec import ObjectSpec
+
+#: Slices a waiting call polls in, checking the heartbeat between them.
+POLL_S = 0.02
+
+
+class _Link:
+    """One DEALER socket and the request/reply bookkeeping on it (one thread uses it)."""
+
+    def __init__(self, ctx: zmq.Context, address: str) -> None:
+        self.sock = ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+        self.sock.connect(address)
+        self.ids = itertools.count(1)
+
+    def send(self, message: dict[str, Any]) -> int:
+        msg_id = next(self.ids)
+        self.sock.send(wire.pack({"v": wire.PROTOCOL_VERSION, "id": msg_id, **message}))
+        return msg_id
+
+    def receive(self, msg_id: int, timeout_s: float) -> dict[str, Any] | None:
+        """The reply to `msg_id` within `timeout_s` (older replies are dropped), else None."""
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.sock.poll(max(1, int(left * 1000))):
+                return None
+            reply = wire.unpack(self.sock.recv())
+            if reply.get("id") == msg_id or reply.get("id") is None:
+                return reply
+        return None
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+
+class _Heartbeat(threading.Thread):
+    """Sends a heartbeat every `interval_s` and records when the host last answered."""
+
+    def __init__(self, ctx: zmq.Context, address: str, auth: dict[str, Any], interval_s: float) -> None:
+        super().__init__(daemon=True, name="robot-heartbeat")
+        self.link = _Link(ctx, address)
+        self.auth = auth
+        self.interval_s = interval_s
+        self.last_answer = time.monotonic()
+        self.lost: str | None = None  # the host's word that the session is over (e-stop, ...)
+        self._quit = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._quit.is_set():
+                msg_id = self.link.send({**self.auth, "op": "heartbeat"})
+                reply = self.link.receive(msg_id, self.interval_s)
+                if reply is not None:
+                    self.last_answer = time.monotonic()
+                    if not reply.get("ok"):
+                        self.lost = f"{reply.get('error')}: {reply.get('message')}"
+                    elif reply["result"].get("estop"):
+                        self.lost = f"the host latched its e-stop ({reply['result']['estop']})"
+                    self._quit.wait(max(0.0, self.interval_s - (time.monotonic() - self.last_answer)))
+        except (zmq.ZMQError, wire.ProtocolError) as exc:
+            self.lost = f"heartbeat failed: {exc}"
+        finally:
+            self.link.close()
+
+    def silent_for(self) -> float:
+        return time.monotonic() - self.last_answer
+
+    def stop(self) -> None:
+        self._quit.set()
+
+
+class RemoteMotion:
+    """`MotionInterface` over the wire: each call is one request, answered when it ends."""
+
+    def __init__(self, driver: RemoteDriver) -> None:
+        self._driver = driver
+
+    def move_to_pose(self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False) -> MotionResult:
+        args = {"pose": wire.pose_dict(pose), "max_steps": int(max_steps), "stop_on_contact": bool(stop_on_contact)}
+        return wire.motion_from(self._driver.call("move_to_pose", args))
+
+    def set_gripper(self, closed: bool, *, max_steps: int = 500) -> GripperResult:
+        return wire.gripper_from(self._driver.call("set_gripper", {"closed": bool(closed), "max_steps": int(max_steps)}))
+
+    def home(self, *, max_steps: int = 3000) -> MotionResult:
+        return wire.motion_from(self._driver.call("home", {"max_steps": int(max_steps)}))
+
+    def is_reachable(self, pose: Pose) -> bool:
+        return bool(self._driver.call("is_reachable", {"pose": wire.pose_dict(pose)}))
+
+
+class RemoteDriver:
+    """A `RobotDriver` (and `DeclaresWorkcell`: the host driver's cell) on a robot host.
+
+    `is_physical` is True: one host serves one client, so parallel launchers are refused."""
+
+    is_physical = True
+
+    def __init__(
+        self,
+        address: str = "tcp://127.0.0.1:5555",
+        *,
+        token_env: str = "SAYCAN_ROBOT_TOKEN",
+        connect_timeout_s: float = 5.0,
+        call_timeout_s: float = 120.0,
+        heartbeat_interval_s: float = 0.1,
+        host_timeout_s: float = 1.0,
+    ) -> None:
+        for key, value in (("connect_timeout_s", connect_timeout_s), ("call_timeout_s", call_timeout_s),
+                           ("heartbeat_interval_s", heartbeat_interval_s), ("host_timeout_s", host_timeout_s)):
+            if not value > 0:
+                raise ConfigError(f"robot.{key} must be > 0, got {value}")
+        if heartbeat_interval_s >= host_timeout_s:
+            raise ConfigError("robot.heartbeat_interval_s must be below robot.host_timeout_s")
+        self.address = str(address)
+        self.token_env = str(token_env)
+        self.connect_timeout_s = float(connect_timeout_s)
+        self.call_timeout_s = float(call_timeout_s)
+        self.heartbeat_interval_s = float(heartbeat_interval_s)
+        self.host_timeout_s = float(host_timeout_s)
+        self.name = f"remote@{self.address}"
+        self._ctx: zmq.Context | None = None
+        self._link: _Link | None = None
+        self._heartbeat: _Heartbeat | None = None
+        self._auth: dict[str, Any] = {}
+        self._info: dict[str, Any] | None = None
+        self._motion = RemoteMotion(self)
+
+    # -- connection ------------------------------------------------------------------------
+    @property
+    def is_connected(self) -> bool:
+        return self._info is not None
+
+    def connect(self) -> None:
+        if self._info is not None:
+            return
+        token = os.environ.get(self.token_env, "")
+        if not token:
+            raise ConfigError(f"set the environment variable {self.token_env} to the robot host's token")
+        self._ctx = zmq.Context()
+        self._link = _Link(self._ctx, self.address)
+        try:
+            msg_id = self._link.send({"token": token, "op": "hello"})
+            reply = self._link.receive(msg_id, self.connect_timeout_s)
+        except wire.ProtocolError as exc:
+            self._close()
+            raise DriverError(f"robot host at {self.address}: {exc}") from None
+        if reply is None:
+            self._close()
+            raise DisconnectedError(f"no robot host answered at {self.address} within "
+                                    f"{self.connect_timeout_s:g} s (is saycan serve-robot running?)")
+        if not reply.get("ok"):
+            self._close()
+            raise DriverError(f"robot host at {self.address} refused the connection: "
+                              f"{reply.get('error')}: {reply.get('message')}")
+        info = reply["result"]
+        self._check_offer(info)
+        self._auth = {"token": token, "session": info["session"]}
+        self.name = f"remote:{info['name']}@{self.address}"
+        self._heartbeat = _Heartbeat(self._ctx, self.address, self._auth, self.heartbeat_interval_s)
+        self._heartbeat.start()
+        self._info = info
+
+    def _check_offer(self, info: dict[str, Any]) -> None:
+        """The plain client needs nothing beyond what every host offers."""
+
+    def disconnect(self) -> None:
+        if self._info is None:
+            self._close()
+            return
+        try:  # best effort: a host that is gone cannot answer
+            msg_id = self._link.send({**self._auth, "op": "bye"})
+            self._link.receive(msg_id, min(1.0, self.host_timeout_s))
+        except (zmq.ZMQError, wire.ProtocolError):
+            pass
+        self._close()
+
+    def _close(self) -> None:
+        self._info = None
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat.join(timeout=2.0)
+            self._heartbeat = None
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+
+    def _lose(self, why: str) -> DisconnectedError:
+        self._close()
+        return DisconnectedError(f"robot host at {self.address}: {why}")
+
+    def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
+        """One request, answered within `call_timeout_s`; raises `DisconnectedError` as soon as
+        the heartbeat says the host is gone (within `host_timeout_s`), or the host refuses."""
+        if self._info is None:
+            raise DriverError(f"{self.name} is not connected; call connect() first")
+        try:
+            msg_id = self._link.send({**self._auth, "op": op, "args": args or {}})
+            deadline = time.monotonic() + self.call_timeout_s
+            while True:
+                reply = self._link.receive(msg_id, POLL_S)
+                if reply is not None:
+                    break
+                hb = self._heartbeat
+                if hb.lost is not None:
+                    raise self._lose(hb.lost)
+                if hb.silent_for() > self.host_timeout_s:
+                    raise self._lose(f"no answer for {hb.silent_for():.1f} s (host gone?)")
+                if time.monotonic() > deadline:
+                    raise self._lose(f"{op} not answered within {self.call_timeout_s:g} s")
+        except (zmq.ZMQError, wire.ProtocolError) as exc:
+            raise self._lose(f"{op}: {exc}") from None
+        if reply.get("ok"):
+            return reply.get("result")
+        kind, message = reply.get("error"), reply.get("message")
+        if kind in ("estop_latched", "no_session", "unauthorized", "protocol"):
+            raise self._lose(f"{kind}: {message}")
+        raise DriverError(f"robot host at {self.address}: {op} failed: {message}")
+
+    # -- RobotDriver -------------------------------------------------------------------------
+    @property
+    def motion(self) -> RemoteMotion:
+        return self._motion
+
+    @property
+    def workcell(self) -> Workcell | None:
+        """The host driver's cell, so the safety gate here bounds targets as it would there
+        (connects on first use: the gate is built before the episode connects)."""
+        self.connect()
+        return wire.workcell_from(self._info["workcell"])
+
+    def get_observation(self) -> Observation:
+        return wire.observation_from(self.call("get_observation"))
+
+    def __enter__(self) -> RemoteDriver:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.disconnect()
+
+
+class RemoteSimDriver(RemoteDriver):
+    """`robot=remote_sim`: a simulator behind `saycan serve-robot debug=true`; implements
+    `SimulatorExtras` by delegating each method to the host (disturbances stay local: none)."""
+
+    is_physical = False
+
+    def _check_offer(self, info: dict[str, Any]) -> None:
+        if not info.get("debug"):
+            raise ConfigError(f"robot=remote_sim needs a simulator host started with debug=true; "
+                              f"{info.get('name')} at {self.address} is not in debug mode")
+
+    def reset_scene(self, objects: Sequence[ObjectSpec], *, seed: int, record_video: bool = False) -> None:
+        self.call("reset_scene", {"objects": [wire.spec_dict(o) for o in objects], "seed": int(seed),
+                                  "record_video": bool(record_video)})
+
+    def ground_truth(self) -> tuple[ObjectState, ...]:
+        return tuple(wire.state_from(s) for s in self.call("ground_truth"))
+
+    def video_frames(self) -> list[np.ndarray]:
+        return [wire.rgb_from_png(f) for f in self.call("video_frames")] if self.is_connected else []
+
+    def set_render_images(self, render: bool) -> None:
+        self.call("set_render_images", {"render": bool(render)})
+
+    def set_disturbance(self, disturbance: Any) -> None:
+        if disturbance is not None and getattr(disturbance, "name", "none") != "none":
+            raise ConfigError(f"disturbance={disturbance.name} runs inside the simulator; it does "
+                              "not cross the wire (run it on the host's computer)")
+
+    def disturb(self, call: Any, result: Any) -> list[dict]:
+        return []
+
+    def teleport_object(self, name: str, position: Vec3) -> int:
+        return int(self.call("teleport_object", {"name": name, "position": [float(v) for v in position]}))
