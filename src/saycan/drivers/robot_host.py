@@ -176,6 +176,8 @@ class RobotHost:
                         "with debug=true (simulation-debug mode)")
         elif op in _CALLS:
             args = msg.get("args") or {}
+            if op in MOTION_OPS:  # the audit trail of everything the arm was told to do
+                self.log("motion", op=op, args=args)
             future = self._worker.submit(_CALLS[op], self, args)
             self._pending.append((ident, msg_id, future))
         else:
