@@ -21,7 +21,7 @@ import zmq
 
 from saycan.drivers import wire
 from saycan.drivers.types import GripperResult, MotionResult, Observation, ObjectState, Pose, Vec3, Workcell
-from saycan.errors import ConfigError, DisconnectedError, DriverError
+from saycan.errors import ConfigError, DisconnectedError, DriverError, SayCanError
 from saycan.sim.scene_spec import ObjectSpec
 
 #: Slices a waiting call polls in, checking the heartbeat between them.
@@ -149,6 +149,7 @@ class RemoteDriver:
         self._heartbeat: _Heartbeat | None = None
         self._auth: dict[str, Any] = {}
         self._info: dict[str, Any] | None = None
+        self._offer: dict[str, Any] | None = None  # the host's `describe` answer
         self._motion = RemoteMotion(self)
 
     # -- connection ------------------------------------------------------------------------
@@ -159,32 +160,41 @@ class RemoteDriver:
     def connect(self) -> None:
         if self._info is not None:
             return
-        token = os.environ.get(self.token_env, "")
-        if not token:
-            raise ConfigError(f"set the environment variable {self.token_env} to the robot host's token")
+        token = self._token()
         self._ctx = zmq.Context()
         self._link = _Link(self._ctx, self.address)
         try:
-            msg_id = self._link.send({"token": token, "op": "hello"})
-            reply = self._link.receive(msg_id, self.connect_timeout_s)
-        except wire.ProtocolError as exc:
+            info = self._ask_once(token, "hello")
+            self._check_offer(info)
+        except SayCanError:
             self._close()
-            raise DriverError(f"robot host at {self.address}: {exc}") from None
-        if reply is None:
-            self._close()
-            raise DisconnectedError(f"no robot host answered at {self.address} within "
-                                    f"{self.connect_timeout_s:g} s (is saycan serve-robot running?)")
-        if not reply.get("ok"):
-            self._close()
-            raise DriverError(f"robot host at {self.address} refused the connection: "
-                              f"{reply.get('error')}: {reply.get('message')}")
-        info = reply["result"]
-        self._check_offer(info)
+            raise
         self._auth = {"token": token, "session": info["session"]}
         self.name = f"remote:{info['name']}@{self.address}"
         self._heartbeat = _Heartbeat(self._ctx, self.address, self._auth, self.heartbeat_interval_s)
         self._heartbeat.start()
         self._info = info
+
+    def _token(self) -> str:
+        token = os.environ.get(self.token_env, "")
+        if not token:
+            raise ConfigError(f"set the environment variable {self.token_env} to the robot host's token")
+        return token
+
+    def _ask_once(self, token: str, op: str) -> dict[str, Any]:
+        """A request outside a session (`hello`, `describe`), answered within connect_timeout_s."""
+        try:
+            msg_id = self._link.send({"token": token, "op": op})
+            reply = self._link.receive(msg_id, self.connect_timeout_s)
+        except wire.ProtocolError as exc:
+            raise DriverError(f"robot host at {self.address}: {exc}") from None
+        if reply is None:
+            raise DisconnectedError(f"no robot host answered at {self.address} within "
+                                    f"{self.connect_timeout_s:g} s (is saycan serve-robot running?)")
+        if not reply.get("ok"):
+            raise DriverError(f"robot host at {self.address} refused the connection: "
+                              f"{reply.get('error')}: {reply.get('message')}")
+        return reply["result"]
 
     def _check_offer(self, info: dict[str, Any]) -> None:
         """The plain client needs nothing beyond what every host offers."""
@@ -253,9 +263,17 @@ class RemoteDriver:
     @property
     def workcell(self) -> Workcell | None:
         """The host driver's cell, so the safety gate here bounds targets as it would there
-        (connects on first use: the gate is built before the episode connects)."""
-        self.connect()
-        return wire.workcell_from(self._info["workcell"])
+        (asked without opening a session when not connected: the gate is built first)."""
+        if self._info is not None:
+            return wire.workcell_from(self._info["workcell"])
+        if self._offer is None:
+            self._ctx = self._ctx or zmq.Context()
+            self._link = self._link or _Link(self._ctx, self.address)
+            try:
+                self._offer = self._ask_once(self._token(), "describe")
+            finally:
+                self._close()
+        return wire.workcell_from(self._offer["workcell"])
 
     def get_observation(self) -> Observation:
         return wire.observation_from(self.call("get_observation"))

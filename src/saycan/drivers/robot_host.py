@@ -43,7 +43,7 @@ class RobotHost:
         token: str,
         bind: str = "127.0.0.1",
         port: int = 5555,
-        heartbeat_timeout_s: float = 1.0,
+        heartbeat_timeout_s: float = 2.0,
         debug: bool = False,
         delay_s: float = 0.0,
         log_path: Path | None = None,
@@ -159,6 +159,9 @@ class RobotHost:
         if op == "hello":
             self._hello(ident, msg_id)
             return
+        if op == "describe":  # what the host offers, without opening a session
+            self._reply(ident, msg_id, ok=True, result=self._offer())
+            return
         if self.session is None or msg.get("session") != self.session:
             self._error(ident, msg_id, "no_session", "no session: connect (hello) first")
             return
@@ -194,14 +197,16 @@ class RobotHost:
         if self.haltable is not None:
             self.haltable.clear_halt()
         self.log("session_start", session=self.session)
-        self._reply(ident, msg_id, ok=True, result={
-            "session": self.session,
+        self._reply(ident, msg_id, ok=True, result={"session": self.session, **self._offer()})
+
+    def _offer(self) -> dict[str, Any]:
+        return {
             "name": self.driver.name,
             "is_physical": bool(self.driver.is_physical),
             "workcell": wire.workcell_dict(self.cell),
             "debug": self.debug,
             "heartbeat_timeout_s": self.heartbeat_timeout_s,
-        })
+        }
 
     def _end_session(self, why: str) -> None:
         self.log("session_end", session=self.session, why=why)

@@ -49,8 +49,6 @@ class Components:
         if driver is not None and self.safety is not None:
             driver = self.safety.wrap_driver(driver)
         self.driver: RobotDriver | None = driver
-        if driver is not None:
-            driver.connect()
         # A scene to place when an episode has no task (simulators only; `scene` group).
         self.scene = instantiate(cfg.scene) if cfg.get("scene") is not None else None
         # Who says, at the end of an episode without a task, whether it was carried out.
@@ -89,6 +87,11 @@ class Components:
                 raise ConfigError(f"executor={executor.name} needs a simulator driver")
             executor.bind_simulator(self.sim)
         self.executor = self.safety.wrap_executor(executor) if self.safety is not None else executor
+        # Connected last, once the slow loads are done: a networked robot's session starts
+        # when the planner is ready to use it (its host stops the arm when the client is
+        # silent, and a model load can starve the client's heartbeat thread).
+        if self.driver is not None:
+            self.driver.connect()
 
     def close(self) -> None:
         if self.driver is not None:
