@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from saycan.drivers.serve import spawn_host
+
 TOKEN = "test-robot-token-5f1c"
 TOKEN_ENV = "SAYCAN_TEST_ROBOT_TOKEN"
-READY = re.compile(r"serving (\S+) on (tcp://127\.0\.0\.1:\d+)")
 
 
 @dataclass
@@ -51,31 +49,13 @@ def client_env() -> None:
 
 
 @contextmanager
-def robot_host(run_dir: Path, *overrides: str, timeout: float = 120.0) -> Iterator[Host]:
+def robot_host(run_dir: Path, *overrides: str) -> Iterator[Host]:
     """`saycan serve-robot` with `overrides`, ready when it prints its address."""
     env = {**os.environ, TOKEN_ENV: TOKEN}
-    cmd = [sys.executable, "-m", "saycan.cli", "serve-robot", "port=0", f"token_env={TOKEN_ENV}",
-           f"hydra.run.dir={run_dir}", *overrides]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    output: list[str] = []
-    found: list[str] = []
-
-    def read() -> None:  # keep the pipe drained for the host's whole life
-        for line in proc.stdout:
-            output.append(line)
-            m = READY.search(line)
-            if m and not found:
-                found.append(m.group(2))
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while not found:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("serve-robot did not start:\n" + "".join(output))
-        time.sleep(0.05)
+    proc, address, output = spawn_host(
+        ["port=0", f"token_env={TOKEN_ENV}", f"hydra.run.dir={run_dir}", *overrides], env)
     try:
-        yield Host(proc, found[0], Path(run_dir) / "host.jsonl", output)
+        yield Host(proc, address, Path(run_dir) / "host.jsonl", output)
     finally:
         if proc.poll() is None:
             proc.terminate()

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from saycan.api import SayCan
@@ -123,3 +122,14 @@ def test_client_killed_mid_motion_latches_the_e_stop_and_the_arm_stops(tmp_path)
     assert estop["t"] - killed < timeout + 0.3  # within heartbeat_timeout (+ scheduling)
     assert halted["joint_speed_before"] > 0.02  # it was moving when halted...
     assert halted["joint_speed"] < 0.01  # ...and stands still after braking
+
+
+def test_bench_remote_prints_success_over_the_wire_and_the_overhead_ratio(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "bench", "remote", "trials=2",
+         f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["trials"] == 2 and 0.0 <= result["success_rate"] <= 1.0
+    assert result["remote"]["median_wall_s"] > 0 and result["overhead_ratio"] > 0
+    assert (tmp_path / "host" / "host.jsonl").exists()

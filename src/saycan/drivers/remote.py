@@ -20,7 +20,15 @@ import numpy as np
 import zmq
 
 from saycan.drivers import wire
-from saycan.drivers.types import GripperResult, MotionResult, Observation, ObjectState, Pose, Vec3, Workcell
+from saycan.drivers.types import (
+    GripperResult,
+    MotionResult,
+    ObjectState,
+    Observation,
+    Pose,
+    Vec3,
+    Workcell,
+)
 from saycan.errors import ConfigError, DisconnectedError, DriverError, SayCanError
 from saycan.sim.scene_spec import ObjectSpec
 

@@ -8,7 +8,12 @@ client that sees no ground truth can be handed a world to act on.
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +22,7 @@ from omegaconf import DictConfig
 
 from saycan.drivers.base import SimulatorExtras
 from saycan.drivers.robot_host import RobotHost
-from saycan.errors import ConfigError
+from saycan.errors import ConfigError, DriverError
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -53,3 +58,32 @@ def serve_command(cfg: DictConfig, run_dir: Path) -> int:
     finally:
         driver.disconnect()
     return 0
+
+
+READY = re.compile(r"serving \S+ on (tcp://[^\s;]+)")
+
+
+def spawn_host(overrides: list[str], env: dict[str, str], *, timeout_s: float = 120.0,
+               ) -> tuple[subprocess.Popen, str, list[str]]:
+    """`saycan serve-robot` in another process (benchmarks, tests); returns it once it listens,
+    with its address and its output lines (kept drained for its whole life)."""
+    cmd = [sys.executable, "-m", "saycan.cli", "serve-robot", *overrides]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    found: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            m = READY.search(line)
+            if m and not found:
+                found.append(m.group(1))
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout_s
+    while not found:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise DriverError("serve-robot did not start: " + "".join(lines)[-800:])
+        time.sleep(0.05)
+    return proc, found[0], lines

@@ -25,8 +25,8 @@ from saycan.drivers.types import (
     GripperResult,
     MotionResult,
     MotionStatus,
-    Observation,
     ObjectState,
+    Observation,
     Pose,
     Workcell,
 )

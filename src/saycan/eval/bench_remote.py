@@ -11,12 +11,9 @@ its trials are judged right after the skill.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import statistics
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,39 +22,21 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from saycan.drivers.remote import RemoteSimDriver
-from saycan.errors import DriverError
+from saycan.drivers.serve import spawn_host
 from saycan.eval.bench_primitives import _run_range, make_trial, run_trial
 
 TOKEN_ENV = "SAYCAN_BENCH_ROBOT_TOKEN"
-READY = re.compile(r"serving \S+ on (tcp://127\.0\.0\.1:\d+)")
 
 
 def _start_host(cfg: DictConfig, robot: str, run_dir: Path) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "saycan.cli", "serve-robot", f"robot={robot}", "port=0",
-           "debug=true", f"token_env={TOKEN_ENV}", f"delay_s={float(cfg.delay_s)}",
-           f"heartbeat_timeout_s={float(cfg.heartbeat_timeout_s)}",
-           f"robot.camera_width={int(cfg.camera_width)}", f"robot.camera_height={int(cfg.camera_height)}",
-           f"hydra.run.dir={run_dir}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ})
-    found: list[str] = []
-    lines: list[str] = []
-
-    def read() -> None:
-        for line in proc.stdout:
-            lines.append(line)
-            m = READY.search(line)
-            if m and not found:
-                found.append(m.group(1))
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + 120
-    while not found:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise DriverError("the benchmark's robot host did not start: " + "".join(lines)[-500:])
-        time.sleep(0.05)
-    return proc, found[0]
+    proc, address, _ = spawn_host(
+        [f"robot={robot}", "port=0", "debug=true", f"token_env={TOKEN_ENV}",
+         f"delay_s={float(cfg.delay_s)}", f"heartbeat_timeout_s={float(cfg.heartbeat_timeout_s)}",
+         f"robot.camera_width={int(cfg.camera_width)}", f"robot.camera_height={int(cfg.camera_height)}",
+         f"hydra.run.dir={run_dir}"],
+        {**os.environ},
+    )
+    return proc, address
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:

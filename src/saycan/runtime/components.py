@@ -51,6 +51,10 @@ class Components:
         self.driver: RobotDriver | None = driver
         # A scene to place when an episode has no task (simulators only; `scene` group).
         self.scene = instantiate(cfg.scene) if cfg.get("scene") is not None else None
+        if self.scene is not None and driver is not None and self.sim is None:
+            raise ConfigError(f"scene=... places objects in a simulator, and {driver.name} is "
+                              "none (over robot=remote: serve-robot scene=... places it on the "
+                              "host, or debug=true there and robot=remote_sim here)")
         # Who says, at the end of an episode without a task, whether it was carried out.
         self.outcome_judge = instantiate(cfg.human) if cfg.get("outcome_from_human") else None
         if self.outcome_judge is not None and not isinstance(self.outcome_judge, OutcomeJudge):
