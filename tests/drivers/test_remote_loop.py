@@ -45,7 +45,9 @@ def solve_over_the_wire(host, out_dir) -> None:
     assert result.stopped_by == "done" and result.success, result.to_dict()
     assert result.extras["detected_successes"] >= 1
     # the host's ground truth, recorded on its own machine when the client said bye
-    end = host.wait_for("ground_truth", count=3)[-1]
+    end = host.wait_for("session_end")[-1]
+    assert end["why"] == "client said bye"
+    end = host.events("ground_truth")[-1]
     assert end["why"] == "client said bye"
     world = {o["name"]: o for o in end["objects"]}
     truth = is_in_bowl(world[block]["position"], world[bowl]["position"])

@@ -51,14 +51,15 @@ class _Link:
         self.sock.send(wire.pack({"v": wire.PROTOCOL_VERSION, "id": msg_id, **message}))
         return msg_id
 
-    def receive(self, msg_id: int, timeout_s: float) -> dict[str, Any] | None:
-        """The reply to `msg_id` within `timeout_s` (older replies are dropped), else None."""
+    def receive(self, msg_id: int, timeout_s: float, *, any_reply: bool = False) -> dict[str, Any] | None:
+        """The reply to `msg_id` within `timeout_s` (older replies are dropped; with
+        `any_reply`, the first reply to any request on this link), else None."""
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             if not self.sock.poll(max(1, int(left * 1000))):
                 return None
             reply = wire.unpack(self.sock.recv())
-            if reply.get("id") == msg_id or reply.get("id") is None:
+            if any_reply or reply.get("id") == msg_id or reply.get("id") is None:
                 return reply
         return None
 
@@ -67,36 +68,43 @@ class _Link:
 
 
 class _Heartbeat(threading.Thread):
-    """Sends a heartbeat every `interval_s` and records when the host last answered."""
+    """Sends a heartbeat every `interval_s` and records how long the host leaves one unanswered."""
 
     def __init__(self, ctx: zmq.Context, address: str, auth: dict[str, Any], interval_s: float) -> None:
         super().__init__(daemon=True, name="robot-heartbeat")
         self.link = _Link(ctx, address)
         self.auth = auth
         self.interval_s = interval_s
-        self.last_answer = time.monotonic()
+        self.waiting_since: float | None = None  # when the oldest unanswered heartbeat left
         self.lost: str | None = None  # the host's word that the session is over (e-stop, ...)
         self._quit = threading.Event()
 
     def run(self) -> None:
         try:
             while not self._quit.is_set():
+                if self.waiting_since is None:
+                    self.waiting_since = time.monotonic()
                 msg_id = self.link.send({**self.auth, "op": "heartbeat"})
-                reply = self.link.receive(msg_id, self.interval_s)
+                # any heartbeat's answer will do: under latency it arrives after the next beat
+                reply = self.link.receive(msg_id, self.interval_s, any_reply=True)
                 if reply is not None:
-                    self.last_answer = time.monotonic()
+                    answered = time.monotonic()
+                    self.waiting_since = None
                     if not reply.get("ok"):
                         self.lost = f"{reply.get('error')}: {reply.get('message')}"
                     elif reply["result"].get("estop"):
                         self.lost = f"the host latched its e-stop ({reply['result']['estop']})"
-                    self._quit.wait(max(0.0, self.interval_s - (time.monotonic() - self.last_answer)))
+                    self._quit.wait(max(0.0, self.interval_s - (time.monotonic() - answered)))
         except (zmq.ZMQError, wire.ProtocolError) as exc:
             self.lost = f"heartbeat failed: {exc}"
         finally:
             self.link.close()
 
     def silent_for(self) -> float:
-        return time.monotonic() - self.last_answer
+        """How long a heartbeat has gone unanswered (0 when none is waiting): counted from
+        the send, so a thread merely starved of the GIL between beats is not a lost host."""
+        since = self.waiting_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def stop(self) -> None:
         self._quit.set()

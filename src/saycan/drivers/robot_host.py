@@ -210,9 +210,9 @@ class RobotHost:
         }
 
     def _end_session(self, why: str) -> None:
+        self._log_ground_truth(why)  # before session_end: a reader of that event finds it
         self.log("session_end", session=self.session, why=why)
         self.session = None
-        self._log_ground_truth(why)
 
     def _collect(self) -> None:
         """Replies for the driver calls that finished."""
