@@ -42,7 +42,7 @@ class _Link:
     def __init__(self, ctx: zmq.Context, address: str) -> None:
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_REPLY_BYTES)
         self.sock.connect(address)
         self.ids = itertools.count(1)
 
@@ -58,7 +58,7 @@ class _Link:
         while (left := deadline - time.monotonic()) > 0:
             if not self.sock.poll(max(1, int(left * 1000))):
                 return None
-            reply = wire.unpack(self.sock.recv())
+            reply = wire.unpack(self.sock.recv(), wire.MAX_REPLY_BYTES)
             if any_reply or reply.get("id") == msg_id or reply.get("id") is None:
                 return reply
         return None

@@ -35,8 +35,11 @@ from saycan.sim.scene_spec import ObjectSpec
 
 #: Bumped whenever a message's meaning changes; both ends must speak the same one.
 PROTOCOL_VERSION = 1
-#: Messages larger than this are refused unread (a 320x240 RGB-D frame is ~150 kB packed).
+#: Requests larger than this are refused unread by the host (a scene reset is a few kB).
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+#: Replies the client accepts (a 320x240 RGB-D frame is ~150 kB packed; a long episode's
+#: video in debug mode a few tens of MB).
+MAX_REPLY_BYTES = 512 * 1024 * 1024
 
 
 class ProtocolError(DriverError):
@@ -47,10 +50,10 @@ def pack(message: dict[str, Any]) -> bytes:
     return msgpack.packb(message, use_bin_type=True)
 
 
-def unpack(raw: bytes) -> dict[str, Any]:
+def unpack(raw: bytes, limit: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
     """Decode one message; anything but a map of this protocol's version is refused."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"message of {len(raw)} bytes is over the {MAX_MESSAGE_BYTES} limit")
+    if len(raw) > limit:
+        raise ProtocolError(f"message of {len(raw)} bytes is over the {limit} limit")
     try:
         message = msgpack.unpackb(raw, raw=False, strict_map_key=True)
     except Exception as exc:  # noqa: BLE001 - msgpack raises several types for bad bytes
