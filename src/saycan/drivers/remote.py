@@ -1,8 +1,10 @@
 """`RemoteDriver`: a robot served by `saycan serve-robot` on another computer (`robot=remote`).
 
-A heartbeat thread keeps the session alive and watches the host: when the host stops
-answering for `host_timeout_s`, or latches its e-stop, the next call (or the one waiting)
-raises `DisconnectedError`, and the episode ends `disconnected` with its files written. Every
+ZeroMQ's own pings (answered by libzmq's threads, never delayed by a busy interpreter) watch
+the connection: when the host dies or leaves pings unanswered for `host_timeout_s`, the call
+waiting (or the next one) raises `DisconnectedError`. A heartbeat thread keeps the session
+alive on the host and hears of its e-stop; its answers missing for `host_silence_s` (a host
+whose process answers pings but not messages) is a lost host too, and the episode ends `disconnected` with its files written. Every
 call has a deadline. `RemoteSimDriver` (`robot=remote_sim`) adds the simulator extras for a
 host in simulation-debug mode; the plain client declares only what every robot offers.
 """
@@ -39,12 +41,32 @@ POLL_S = 0.02
 class _Link:
     """One DEALER socket and the request/reply bookkeeping on it (one thread uses it)."""
 
-    def __init__(self, ctx: zmq.Context, address: str) -> None:
+    def __init__(self, ctx: zmq.Context, address: str, ping: tuple[float, float] | None = None) -> None:
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_REPLY_BYTES)
+        self.monitor = None
+        if ping is not None:
+            # ZeroMQ's own pings, answered by libzmq's I/O threads on both ends: a busy Python
+            # (a model, a physics step) never misses one, and a host process that dies or
+            # stops answering them drops the connection, which the monitor reports.
+            interval, timeout = (max(1, int(v * 1000)) for v in ping)
+            self.sock.setsockopt(zmq.HEARTBEAT_IVL, interval)
+            self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, timeout)
+            self.sock.setsockopt(zmq.HEARTBEAT_TTL, timeout)
+            self.monitor = self.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self.sock.connect(address)
         self.ids = itertools.count(1)
+
+    def dropped(self) -> bool:
+        """The connection to the host was lost (closed, or its pings went unanswered)."""
+        if self.monitor is None:
+            return False
+        lost = False
+        while self.monitor.poll(0):
+            self.monitor.recv_multipart()
+            lost = True
+        return lost
 
     def send(self, message: dict[str, Any]) -> int:
         msg_id = next(self.ids)
@@ -64,6 +86,9 @@ class _Link:
         return None
 
     def close(self) -> None:
+        if self.monitor is not None:
+            self.sock.disable_monitor()
+            self.monitor.close(0)
         self.sock.close(0)
 
 
@@ -146,9 +171,11 @@ class RemoteDriver:
         call_timeout_s: float = 120.0,
         heartbeat_interval_s: float = 0.1,
         host_timeout_s: float = 1.0,
+        host_silence_s: float = 10.0,
     ) -> None:
         for key, value in (("connect_timeout_s", connect_timeout_s), ("call_timeout_s", call_timeout_s),
-                           ("heartbeat_interval_s", heartbeat_interval_s), ("host_timeout_s", host_timeout_s)):
+                           ("heartbeat_interval_s", heartbeat_interval_s), ("host_timeout_s", host_timeout_s),
+                           ("host_silence_s", host_silence_s)):
             if not value > 0:
                 raise ConfigError(f"robot.{key} must be > 0, got {value}")
         if heartbeat_interval_s >= host_timeout_s:
@@ -159,6 +186,7 @@ class RemoteDriver:
         self.call_timeout_s = float(call_timeout_s)
         self.heartbeat_interval_s = float(heartbeat_interval_s)
         self.host_timeout_s = float(host_timeout_s)
+        self.host_silence_s = float(host_silence_s)
         self.name = f"remote@{self.address}"
         self._ctx: zmq.Context | None = None
         self._link: _Link | None = None
@@ -178,7 +206,7 @@ class RemoteDriver:
             return
         token = self._token()
         self._ctx = zmq.Context()
-        self._link = _Link(self._ctx, self.address)
+        self._link = _Link(self._ctx, self.address, (self.heartbeat_interval_s, self.host_timeout_s))
         try:
             info = self._ask_once(token, "hello")
             self._check_offer(info)
@@ -245,7 +273,7 @@ class RemoteDriver:
 
     def call(self, op: str, args: dict[str, Any] | None = None) -> Any:
         """One request, answered within `call_timeout_s`; raises `DisconnectedError` as soon as
-        the heartbeat says the host is gone (within `host_timeout_s`), or the host refuses."""
+        the connection drops (within `host_timeout_s`), or the host refuses."""
         if self._info is None:
             raise DriverError(f"{self.name} is not connected; call connect() first")
         try:
@@ -258,7 +286,10 @@ class RemoteDriver:
                 hb = self._heartbeat
                 if hb.lost is not None:
                     raise self._lose(hb.lost)
-                if hb.silent_for() > self.host_timeout_s:
+                if self._link.dropped():
+                    raise self._lose(f"the connection dropped (no answer to pings for "
+                                     f"{self.host_timeout_s:g} s, or the host closed it)")
+                if hb.silent_for() > self.host_silence_s:
                     raise self._lose(f"no answer for {hb.silent_for():.1f} s (host gone?)")
                 if time.monotonic() > deadline:
                     raise self._lose(f"{op} not answered within {self.call_timeout_s:g} s")
