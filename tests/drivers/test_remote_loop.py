@@ -88,7 +88,7 @@ def test_host_killed_mid_skill_ends_the_episode_disconnected_within_2_s(tmp_path
     assert killed, "the host was never told to move"
     assert ended - killed[0] < 2.0
     assert result.stopped_by == "disconnected" and not result.success
-    assert "no answer" in result.extras["error"]
+    assert "connection dropped" in result.extras["error"]
     record = json.loads((out / "episode.json").read_text())
     assert record["stopped_by"] == "disconnected"
     assert (out / "trace.jsonl").exists()
