@@ -129,7 +129,7 @@ def test_client_killed_mid_motion_latches_the_e_stop_and_the_arm_stops(tmp_path)
 def test_bench_remote_prints_success_over_the_wire_and_the_overhead_ratio(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "saycan.cli", "bench", "remote", "trials=2",
-         f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=600)
+         f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["trials"] == 2 and 0.0 <= result["success_rate"] <= 1.0
