@@ -27,6 +27,7 @@ commands:
   train  train a shipped model: saycan train NAME [key=value ...] (last stdout line: one JSON object)
   tasks  list the packaged tasks
   serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2_planner] port=8000
+  serve-robot  serve a robot to a planner on another computer (robot=remote): saycan serve-robot robot=panda port=5555
   report tables, plots and episode pages from a results directory: saycan report DIR
 
 `saycan COMMAND --cfg job [key=value ...]` prints the composed config and runs nothing.
@@ -197,6 +198,7 @@ def _eval_app(cfg) -> object:
 
 _serve_llm_app = _command_app("saycan.planner.scorers.server", "serve_command")
 _calibrate_app = _command_app("saycan.eval.calibrate", "calibrate_command")
+_serve_robot_app = _command_app("saycan.drivers.serve", "serve_command")
 
 
 def _bench_app(cfg) -> None:
@@ -298,6 +300,7 @@ def _dispatch(argv: Sequence[str] | None = None) -> int:
         "train": (_train_app, None),
         "serve-llm": (_serve_llm_app, "serve_llm"),
         "calibrate": (_calibrate_app, "calibrate"),
+        "serve-robot": (_serve_robot_app, "serve_robot"),
     }
     if command not in apps:
         return _error(f"unknown command {command!r}; commands: {', '.join([*apps, 'tasks', 'report'])}")

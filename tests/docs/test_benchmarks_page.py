@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "BENCHMARKS.md"
 HISTORY = ROOT / "docs" / "history" / "benchmarks-history.md"
 NEW = "## New measurements"
-COMMANDS = {"run", "eval", "bench", "train", "calibrate", "report", "tasks", "serve-llm"}
+COMMANDS = {"run", "eval", "bench", "train", "calibrate", "report", "tasks", "serve-llm", "serve-robot"}
 
 
 def _areas() -> dict[str, str]:

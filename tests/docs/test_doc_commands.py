@@ -211,7 +211,8 @@ def _check_composes(args: list[str]) -> str | None:
     command, rest = args[0], args[1:]
     if command in ("tasks", "report"):
         return None
-    names = {"run": "config", "eval": "eval", "serve-llm": "serve_llm", "calibrate": "calibrate"}
+    names = {"run": "config", "eval": "eval", "serve-llm": "serve_llm", "calibrate": "calibrate",
+             "serve-robot": "serve_robot"}
     if command in ("bench", "train"):
         if not rest or rest[0] not in _available(command):
             return f"unknown {command} target in {args}"

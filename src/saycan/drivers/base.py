@@ -108,3 +108,18 @@ class SimulatorExtras(Protocol):
         """Put an object's centre at `position` (upright), let physics settle; returns steps."""
         ...
 
+
+
+@runtime_checkable
+class Haltable(Protocol):
+    """A driver that can stop its arm on request from another thread (a watchdog), while a
+    motion runs in the thread that commanded it. A robot host calls `halt()` when its client
+    falls silent; the motion in progress ends by raising `saycan.errors.MotionHalted`."""
+
+    def halt(self) -> None:
+        """Ask the arm to stop now (thread-safe: it only raises a flag the motion checks)."""
+        ...
+
+    def clear_halt(self) -> None:
+        """Allow motion again (a new session, after the operator reconnected)."""
+        ...

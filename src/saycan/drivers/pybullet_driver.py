@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from saycan.drivers.types import Observation, ObjectState
-from saycan.errors import DriverError
+from saycan.errors import DriverError, MotionHalted
 from saycan.sim.scene_spec import ObjectSpec
 
 if TYPE_CHECKING:
@@ -33,6 +33,9 @@ class PyBulletDriver:
         self.name = name or f"pybullet-{robot if isinstance(robot, str) else robot.name}"
         self._connected = env is not None
         self._render_images = True
+        self._halt_requested = False
+        if env is not None:
+            env.motion.step_hooks.append(self._halt_hook)
 
     # -- connection -------------------------------------------------------------------------
     @property
@@ -47,6 +50,7 @@ class PyBulletDriver:
 
             self._env = TabletopEnv(**self._env_kwargs)
             self._env.reset(seed=0)
+            self._env.motion.step_hooks.append(self._halt_hook)
         self._connected = True
 
     def disconnect(self) -> None:
@@ -87,6 +91,27 @@ class PyBulletDriver:
         `depth` None when nothing reads them: oracle perception reads ground truth, and a
         320x240 render costs about 44 ms (docs/BENCHMARKS.md: episode cost)."""
         self._render_images = bool(render)
+
+    # -- Haltable (saycan.drivers.base): a robot host's e-stop --------------------------------
+    #: Physics steps the arm brakes for when halted (a quarter of a simulated second).
+    HALT_STEPS = 60
+
+    def halt(self) -> None:
+        """Stop the arm at the next physics step of the motion in progress (thread-safe: it
+        only raises a flag; the stepping thread does the stop). An idle simulated arm is not
+        stepped, so it is already still."""
+        self._halt_requested = True
+
+    def clear_halt(self) -> None:
+        self._halt_requested = False
+
+    def _halt_hook(self, step: int) -> None:
+        if not self._halt_requested:
+            return
+        self._halt_requested = False  # hold() steps physics, which runs this hook again
+        before = float(abs(self._env.robot.arm_velocities()).max())
+        speed = self._env.motion.hold(self.HALT_STEPS)
+        raise MotionHalted(f"motion halted at step {step}", joint_speed=speed, speed_before=before)
 
     # -- SimulatorExtras (saycan.drivers.base) ----------------------------------------------
     def reset_scene(

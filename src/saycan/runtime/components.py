@@ -50,10 +50,12 @@ class Components:
         if driver is not None and self.safety is not None:
             driver = self.safety.wrap_driver(driver)
         self.driver: RobotDriver | None = driver
-        if driver is not None:
-            driver.connect()
         # A scene to place when an episode has no task (simulators only; `scene` group).
         self.scene = instantiate(cfg.scene) if cfg.get("scene") is not None else None
+        if self.scene is not None and driver is not None and self.sim is None:
+            raise ConfigError(f"scene=... places objects in a simulator, and {driver.name} is "
+                              "none (over robot=remote: serve-robot scene=... places it on the "
+                              "host, or debug=true there and robot=remote_sim here)")
         # Who says, at the end of an episode without a task, whether it was carried out.
         self.outcome_judge = instantiate(cfg.human) if cfg.get("outcome_from_human") else None
         if self.outcome_judge is not None and not isinstance(self.outcome_judge, OutcomeJudge):
@@ -95,6 +97,11 @@ class Components:
                 raise ConfigError(f"executor={executor.name} needs a simulator driver")
             executor.bind_simulator(self.sim)
         self.executor = self.safety.wrap_executor(executor) if self.safety is not None else executor
+        # Connected last, once the slow loads are done: a networked robot's session starts
+        # when the planner is ready to use it (its host stops the arm when the client is
+        # silent, and a model load can starve the client's heartbeat thread).
+        if self.driver is not None:
+            self.driver.connect()
 
     def close(self) -> None:
         if self.driver is not None:

@@ -202,6 +202,13 @@ class SimMotion:
                 self.held = None
         self.step(steps)
 
+    def hold(self, steps: int) -> float:
+        """Stop where the arm is: command its current joints and let physics run `steps`
+        (the arm brakes); returns the largest joint speed left (rad/s)."""
+        self._command_arm(self.robot.arm_positions())
+        self.step(steps)
+        return float(np.abs(self.robot.arm_velocities()).max())
+
     def ee_position(self) -> tuple[float, float, float]:
         pos, _ = self.robot.ee_pose()
         return tuple(float(v) for v in pos)
