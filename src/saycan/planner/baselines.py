@@ -14,7 +14,8 @@ from saycan.errors import ConfigError
 from saycan.planner.success import HasExpertPlan, expert_progress
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 
 class RandomPlanner:

@@ -25,6 +25,7 @@ from saycan.runtime.costs import decision_costs
 from saycan.runtime.interrupts import Interrupted, held
 from saycan.runtime.mentions import instruction_mismatch
 from saycan.runtime.trace import TraceWriter, write_video
+from saycan.skills.types import SkillCall, SkillResult
 from saycan.files import write_atomic
 
 #: Step budget of an episode without a task (a task brings its own).
@@ -252,5 +253,11 @@ def after_skill_hook(components: Components):
     disturbance = components.disturbance
     if disturbance is None or disturbance.name == "none" or components.sim is None:
         return None
-    return components.sim.disturb
+    sim, skills = components.sim, components.skills
+
+    def after_skill(call: SkillCall, result: SkillResult) -> list[dict]:
+        # The skill says what it carried; the simulator only ever sees that object's name.
+        return sim.disturb(skills.carried(call) if result.success else None)
+
+    return after_skill
 

@@ -20,7 +20,16 @@ class SkillCall:
         return self.to_text()
 
 
-DONE = SkillCall("done")
+@dataclass(frozen=True)
+class Placement:
+    """Where a skill's intended effect leaves an object: its centre at `position`, upright.
+
+    A skill states its effect this way, on the world's state rather than on a simulator, so a
+    direct-effect executor (`executor=teleport`) can apply it without the skill importing the
+    simulator."""
+
+    object: str
+    position: tuple[float, float, float]
 
 
 class FailureReason(str, Enum):

@@ -24,7 +24,10 @@ from saycan.sim.tasks.spec import (
     load_task,
 )
 from saycan.sim.tasks.colour_split import unseen_colours
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.pick_and_place import expert as place_expert
+from saycan.skills.types import SkillCall
+from saycan.world import HAND_FOOTPRINT_RADIUS
 
 #: Footprint radius used to keep sampled objects apart (a bowl is ~0.146 m across).
 PLACEMENT_RADIUS = {"block": 0.03, "bowl": 0.075}
@@ -34,9 +37,6 @@ MOVED_TOLERANCE = 0.02
 
 #: Places the expert may move a block to, in order of preference, to uncover another one.
 CORNERS = tuple(n for n in LOCATIONS if n.endswith("corner"))
-
-#: Footprint radius of a block the env grasps at reset: the open fingers sweep ~6 cm.
-HELD_RADIUS = 0.07
 
 #: Extra gap (m) kept between a sampled object and a place a block will be put at.
 KEEP_CLEAR_GAP = 0.05
@@ -292,7 +292,7 @@ class _World:
             self.clear(target)
         if x == self.held:
             self.held = None
-        self.plan.append(SkillCall("pick_and_place", (x, target)))
+        self.plan.append(place_expert.move(x, target))
         if target in LOCATIONS:
             self.support[x], self.xy[x] = None, LOCATIONS[target][:2]
         else:
@@ -490,7 +490,7 @@ class Task:
         )
         held = next((str(bindings[r]) for r, rs in spec.roles.items() if rs.held), None)
         on_table = [n for n in names if n not in stacked]
-        radii = [HELD_RADIUS if n == held else PLACEMENT_RADIUS[n.split()[-1]] for n in on_table]
+        radii = [HAND_FOOTPRINT_RADIUS if n == held else PLACEMENT_RADIUS[n.split()[-1]] for n in on_table]
         keep_clear = self.keep_clear()
         if not regions and not keep_clear:
             xy = sample_placements(rng, len(on_table), min_dist=0.10, radii=radii)
