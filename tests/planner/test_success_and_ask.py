@@ -93,7 +93,7 @@ class FixedPlanner:
 
 
 class Task:
-    def expert_plan(self) -> list[SkillCall]:
+    def expert_plan(self, skills=None) -> list[SkillCall]:
         return [STACK, DONE]
 
 

@@ -58,7 +58,7 @@ class OraclePlanner:
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
         if not isinstance(task, HasExpertPlan):
             raise ConfigError("planner=oracle needs a task with an expert plan")
-        self._plan = list(task.expert_plan())
+        self._plan = list(task.expert_plan(self.skills))
 
     def decide(self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]) -> Decision:
         start = time.perf_counter()

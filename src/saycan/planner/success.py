@@ -58,7 +58,10 @@ class HasExpertPlan(Protocol):
     """A task instance that knows its expert plan (what the oracle planner, the simulated human
     and teacher forcing follow). Episodes without a task have none."""
 
-    def expert_plan(self) -> list[SkillCall]: ...
+    def expert_plan(self, skills: SkillLibrary | None = None) -> list[SkillCall]:
+        """The plan, each move made by the first skill of `skills` that can (None: the
+        default pick_and_place)."""
+        ...
 
 
 def expert_progress(plan: Sequence[SkillCall], history: Sequence[SkillCall | HistoryStep]) -> int:

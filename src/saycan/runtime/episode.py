@@ -166,9 +166,13 @@ def run_episode(
     plan = [c.to_text() for c in outcome.plan]
     if instance is not None:
         success, unmet = instance.success(initial_states, sim.ground_truth())
+        try:
+            expert = instance.expert_plan(components.skills)
+        except ConfigError:  # the library cannot make some move: record the default expert's plan
+            expert = instance.expert_plan()
         extras = {
-            "expert_plan": [c.to_text() for c in instance.expert_plan()],
-            **closed_loop_stats(outcome, instance.expert_plan(), components.feedback),
+            "expert_plan": [c.to_text() for c in expert],
+            **closed_loop_stats(outcome, expert, components.feedback),
             # An instruction naming objects the scene lacks, or not the goal's: said, not silent.
             **instruction_mismatch(instance, text, overridden=instruction is not None),
         }

@@ -19,7 +19,7 @@ import numpy as np
 from saycan.drivers.base import MotionInterface
 from saycan.errors import ConfigError
 from saycan.perception.scene import SceneDescription
-from saycan.skills.types import FailureReason, Placement, SkillCall, SkillResult
+from saycan.skills.types import ExpertMove, FailureReason, Placement, SkillCall, SkillResult
 
 
 @runtime_checkable
@@ -66,6 +66,18 @@ class LearnedFeatures(Protocol):
     feature_names: tuple[str, ...]
 
     def features(self, call: SkillCall, scene: SceneDescription) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ExpertUse(Protocol):
+    """A skill the task expert (the oracle's plan, the simulated human) may use to make a move."""
+
+    name: str
+
+    def expert_call(self, move: ExpertMove) -> SkillCall | None:
+        """This skill's call that makes `move`, or None if it cannot (e.g. it cannot lift a
+        bowl); the library asks its skills in order and takes the first call."""
+        ...
 
 
 @runtime_checkable
@@ -146,6 +158,16 @@ class SkillLibrary:
     def carried(self, call: SkillCall) -> str | None:
         skill = self.skill_of(call)
         return None if skill is None else skill.carried(call)
+
+    def expert_call(self, move: ExpertMove) -> SkillCall:
+        """The call of the first skill (in library order) that can make `move`."""
+        for skill in self._skills.values():
+            if isinstance(skill, ExpertUse):
+                call = skill.expert_call(move)
+                if call is not None:
+                    return call
+        raise ConfigError(f"no skill in the library ({', '.join(self._skills)}) can put the "
+                          f"{move.obj} on/in/at the {move.target}: the task needs another skill")
 
 
 #: The packaged library a component built outside a config (a test, a notebook) asks when it

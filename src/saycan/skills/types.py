@@ -21,6 +21,19 @@ class SkillCall:
 
 
 @dataclass(frozen=True)
+class ExpertMove:
+    """What the task expert wants done, before any skill is chosen for it: `obj` (a block or a
+    bowl) ends up on / in / at `target` (a block, a bowl or a named location). The expert plans
+    on a symbolic copy of the scene in these terms; the skill library says which skill's call
+    makes each move (`ExpertUse`)."""
+
+    obj: str
+    target: str
+    obj_category: str
+    target_category: str  # "block" | "bowl" | "location"
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where a skill's intended effect leaves an object: its centre at `position`, upright.
 

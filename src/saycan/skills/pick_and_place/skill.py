@@ -15,7 +15,7 @@ from saycan.skills import primitives
 from saycan.skills.pick_and_place import expert
 from saycan.skills.pick_and_place.features import NAMES, place_features
 from saycan.skills.pick_and_place.surface import place_surface
-from saycan.skills.types import FailureReason, Placement, SkillCall, SkillResult
+from saycan.skills.types import ExpertMove, FailureReason, Placement, SkillCall, SkillResult
 from saycan.skills.workspace import in_workspace
 from saycan.world import BOWL_INNER_RADIUS, LOCATIONS, is_at, is_in_bowl, is_on, xy_distance
 
@@ -135,6 +135,10 @@ class PickAndPlace:
         if goal.category == "bowl":
             return _rests_in(obj, target, after)
         return any(r.subject == obj and r.predicate == "on" and r.object == target for r in after.relations)
+
+    # -- the task expert ------------------------------------------------------------------------
+    def expert_call(self, move: ExpertMove) -> SkillCall | None:
+        return expert.expert_call(move)
 
     # -- disturbance hooks ----------------------------------------------------------------------
     def carried(self, call: SkillCall) -> str | None:
