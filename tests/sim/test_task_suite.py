@@ -15,9 +15,10 @@ import pytest
 from saycan.perception.oracle import OraclePerception
 from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
 from saycan.skills.teleport import TeleportExecutor
-from saycan.skills.types import DONE
+from saycan.skills.done import DONE
 
 FAMILIES = {
     "single", "paraphrase", "structured", "spatial", "embodiment", "abstract", "long_horizon", "infeasible",

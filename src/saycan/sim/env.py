@@ -20,13 +20,12 @@ from saycan.drivers.types import TOP_DOWN, MotionStatus, Observation, ObjectStat
 from saycan.sim import objects as objs
 from saycan.sim.bullet_client import QuietBulletClient
 from saycan.sim.camera import TOP_DOWN_CAMERA, VIDEO_CAMERA, Camera
-from saycan.sim.geometry import BLOCK_SIZE, BOWL_HEIGHT
 from saycan.sim.layout import default_scene
 from saycan.sim.motion import MotionParams, SimMotion
 from saycan.sim.robots.base import RobotConfig, SimRobot, load_robot_config
 from saycan.sim.scene_spec import WORKSPACE_X, WORKSPACE_Y, ObjectSpec
+from saycan.world import BLOCK_SIZE, BOWL_FLOOR, BOWL_HEIGHT, CONTROL_HZ
 
-CONTROL_HZ = 240.0
 #: Action box margin beyond the workspace (m) and the highest end-effector target.
 ACTION_MARGIN = 0.05
 ACTION_Z = (0.0, 0.40)
@@ -188,7 +187,7 @@ class TabletopEnv(gym.Env):
                     top[s.name] = pos[2] + BLOCK_SIZE / 2
                 else:
                     body = objs.create_bowl(self.client, pos, s.colour)
-                    top[s.name] = pos[2] - BOWL_HEIGHT / 2 + objs.BOWL_FLOOR
+                    top[s.name] = pos[2] - BOWL_HEIGHT / 2 + BOWL_FLOOR
                 xy[s.name] = (float(x), float(y))
                 self.bodies[s.name] = body
                 self.specs[s.name] = s
@@ -308,11 +307,12 @@ class TabletopEnv(gym.Env):
         if self._disturbance_live and self.disturbance is not None:
             self.disturbance.on_step(self, step)
 
-    def disturb(self, skill: str, args: Sequence[str], success: bool) -> list:
-        """After a skill: let the disturbance act; returns its `DisturbanceEvent`s."""
+    def disturb(self, carried: str | None) -> list:
+        """After a skill: let the disturbance act; returns its `DisturbanceEvent`s. `carried`:
+        the object a successful skill lifted and carried to a new place, if any."""
         if not self._disturbance_live or self.disturbance is None:
             return []
-        return list(self.disturbance.after_skill(self, skill, tuple(args), bool(success)))
+        return list(self.disturbance.after_skill(self, carried))
 
     # -- video ----------------------------------------------------------------------------------
     def _capture_hook(self, step: int) -> None:

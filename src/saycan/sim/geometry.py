@@ -1,64 +1,30 @@
-"""Spatial relations between objects, from positions and sizes alone (pure numpy).
-
-Shared by the task predicates (judging the final simulator state) and by perception (describing
-a scene it estimated), so "in" and "on" mean the same thing to the judge and to the planner.
-"""
+"""Spatial relations the task predicates use, from positions alone: zones and sides of the
+table, beside the world's "in", "on" and "at" (`saycan.world`, re-exported here)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
+from saycan.world import (
+    BLOCK_SIZE,
+    BOWL_HEIGHT,
+    BOWL_INNER_RADIUS,
+    ZONES,
+    is_at,
+    is_in_bowl,
+    is_on,
+    xy_distance,
+)
 
-#: Inner radius of a bowl: a block whose centre is this close (in xy) to the bowl is inside it.
-BOWL_INNER_RADIUS = 0.065
-BOWL_HEIGHT = 0.04
-BLOCK_SIZE = 0.04
-
-
-def xy_distance(a: Sequence[float], b: Sequence[float]) -> float:
-    return float(np.hypot(a[0] - b[0], a[1] - b[1]))
-
-
-def is_in_bowl(obj_pos: Sequence[float], bowl_pos: Sequence[float]) -> bool:
-    """The object's centre is within the bowl's inner radius and not above the rim."""
-    bowl_bottom = bowl_pos[2] - BOWL_HEIGHT / 2
-    return (
-        xy_distance(obj_pos, bowl_pos) < BOWL_INNER_RADIUS
-        and obj_pos[2] < bowl_bottom + BOWL_HEIGHT + BLOCK_SIZE
-    )
+# What "in", "on" and "at" mean is a world fact (`saycan.world`), re-exported here beside the
+# zone and side relations the task predicates add.
+__all__ = [
+    "BLOCK_SIZE", "BOWL_HEIGHT", "BOWL_INNER_RADIUS", "ZONES", "in_zone", "is_at", "is_in_bowl",
+    "is_left_of", "is_on", "is_right_of", "xy_distance",
+]
 
 
-def is_on(
-    obj_pos: Sequence[float],
-    obj_size: Sequence[float],
-    support_pos: Sequence[float],
-    support_size: Sequence[float],
-) -> bool:
-    """The object rests directly on top of the support (centres aligned, touching heights)."""
-    expected_dz = (obj_size[2] + support_size[2]) / 2
-    dz = obj_pos[2] - support_pos[2]
-    max_offset = 0.6 * max(support_size[0], support_size[1])
-    return xy_distance(obj_pos, support_pos) < max_offset and abs(dz - expected_dz) < 0.015
-
-
-def is_at(obj_pos: Sequence[float], location: Sequence[float], tolerance: float = 0.05) -> bool:
-    return xy_distance(obj_pos, location) < tolerance
-
-
-# -- regions of the table (task goals "at the left side", "in the middle", ...) ---------------
-#: Side zones as xy boxes ((x_min, x_max), (y_min, y_max)), world frame. "left" is the robot's
-#: left (+y), "top" is far from the robot (+x), matching `scene_spec.LOCATIONS`.
-ZONES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
-    "left side": ((0.25, 0.75), (0.10, 0.30)),
-    "right side": ((0.25, 0.75), (-0.30, -0.10)),
-    "top side": ((0.58, 0.75), (-0.30, 0.30)),
-    "bottom side": ((0.25, 0.42), (-0.30, 0.30)),
-    # Sampling regions (not goal targets in the packaged tasks): a band along the table's centre
-    # line, and the strip beyond the workspace where the arm cannot act.
-    "centre band": ((0.38, 0.62), (-0.07, 0.07)),
-    "out of reach": ((0.80, 0.86), (-0.15, 0.15)),
-}
+# -- regions of the table (task goals "at the left side", ...): `saycan.world.ZONES` ----------
 
 #: How much further left/right (m, along y) an object must be to count as "left of" another.
 SIDE_MARGIN = 0.05
