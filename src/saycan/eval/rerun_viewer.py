@@ -35,7 +35,7 @@ from saycan.errors import ConfigError
 from saycan.eval.run import _fmt as fmt_score
 from saycan.planner.decision import Decision
 from saycan.sim.objects_catalog import COLOURS
-from saycan.skills.types import DONE
+from saycan.skills.done import DONE
 
 if TYPE_CHECKING:
     from saycan.drivers.types import Observation

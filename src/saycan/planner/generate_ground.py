@@ -41,7 +41,8 @@ from saycan.planner.prompts import PromptBuilder
 from saycan.planner.scorers.base import KeepsPromptCache, LanguageScorer
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 MAPPINGS = ("embedding", "logprob")
 

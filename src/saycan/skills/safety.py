@@ -615,8 +615,8 @@ class SafeSimulator(SafeDriver):
     def set_disturbance(self, disturbance: Any) -> None:
         self.inner.set_disturbance(disturbance)
 
-    def disturb(self, call: Any, result: Any) -> list[dict]:
-        return self.inner.disturb(call, result)
+    def disturb(self, carried: str | None) -> list[dict]:
+        return self.inner.disturb(carried)
 
     def teleport_object(self, name: str, position: Vec3) -> int:
         return self.inner.teleport_object(name, position)
