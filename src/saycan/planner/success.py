@@ -59,20 +59,23 @@ class SceneSuccessDetector:
         if call == DONE:
             return None
         if call.skill == "pick_and_place" and len(call.args) == 2:
-            return self._placed(*call.args, after)
+            return self._placed(*call.args, before, after)
         if call.skill == "push" and len(call.args) == 2:
             return self._pushed(*call.args, before, after)
         return None
 
-    def _placed(self, obj: str, target: str, after: SceneDescription) -> bool:
+    def _placed(self, obj: str, target: str, before: SceneDescription, after: SceneDescription) -> bool:
         moved = after.get(obj)
         if moved is None or after.holding == obj:
             return False
         goal = after.get(target)
         if goal is None:
-            if target not in after.locations:
+            # Where the place was when the skill was chosen: a side of the moved block itself
+            # ("a bit to the right of it") has moved with it since.
+            place = before.locations.get(target, after.locations.get(target))
+            if place is None:
                 return False
-            return geometry.xy_distance(moved.position, after.locations[target]) < self.location_tolerance
+            return geometry.xy_distance(moved.position, place) < self.location_tolerance
         if goal.category == "bowl":
             return _rests_in(obj, target, after)
         return any(r.subject == obj and r.predicate == "on" and r.object == target for r in after.relations)

@@ -76,3 +76,120 @@ def is_left_of(obj_pos: Sequence[float], ref_pos: Sequence[float]) -> bool:
 
 def is_right_of(obj_pos: Sequence[float], ref_pos: Sequence[float]) -> bool:
     return ref_pos[1] - obj_pos[1] > SIDE_MARGIN
+
+
+# -- the sides of an object as places ("left of the red block") -------------------------------
+#: Unit xy direction of each side of an object, world frame: "front" faces the robot (-x),
+#: "behind" is further away (+x), "left" is the robot's left (+y).
+SIDES: dict[str, tuple[float, float]] = {
+    "left": (0.0, 1.0),
+    "right": (0.0, -1.0),
+    "front": (-1.0, 0.0),
+    "behind": (1.0, 0.0),
+}
+#: From an object's edge to the centre of a block put at its side: room for the open fingers
+#: between the two, so placing there does not knock the object.
+SIDE_GAP = 0.08
+#: Clearance (m) a side place keeps from every object other than its anchor, edge to edge.
+SIDE_CLEARANCE = 0.015
+
+
+def side_place_name(side: str, anchor: str) -> str:
+    """The place's name as the planner reads it: `left of the red block`, `behind the blue bowl`."""
+    return {"front": f"in front of the {anchor}", "behind": f"behind the {anchor}"}.get(
+        side, f"{side} of the {anchor}"
+    )
+
+
+def side_point(anchor_xy: Sequence[float], anchor_half_width: float, side: str) -> tuple[float, float]:
+    """Where a block put at `side` of an object of that half-width goes (its centre, xy)."""
+    dx, dy = SIDES[side]
+    r = anchor_half_width + SIDE_GAP
+    return (float(anchor_xy[0]) + dx * r, float(anchor_xy[1]) + dy * r)
+
+
+def side_places(
+    anchors: Sequence[tuple[str, Sequence[float], float]],
+    others: Sequence[tuple[str, Sequence[float], float]],
+    workspace: tuple[tuple[float, float], tuple[float, float]],
+) -> dict[str, tuple[float, float]]:
+    """The free side places of `anchors` ((name, xy, half-width) of objects resting on the
+    table): inside the workspace, and with room for a block clear of every object in `others`
+    but the anchor. One rule for perception (the planner's places) and the expert (its plan)."""
+    (x0, x1), (y0, y1) = workspace
+    half = BLOCK_SIZE / 2
+    out: dict[str, tuple[float, float]] = {}
+    for name, xy, width in anchors:
+        for side in SIDES:
+            p = side_point(xy, width, side)
+            if not (x0 <= p[0] <= x1 and y0 <= p[1] <= y1):
+                continue
+            if all(
+                o == name or xy_distance(p, oxy) >= half + ow + SIDE_CLEARANCE for o, oxy, ow in others
+            ):
+                out[side_place_name(side, name)] = p
+    return out
+
+
+def side_offset(obj_xy: Sequence[float], ref_xy: Sequence[float], side: str) -> tuple[float, float]:
+    """(along, across): how far `obj` lies from `ref` towards `side`, and off that axis."""
+    dx, dy = SIDES[side]
+    vx, vy = float(obj_xy[0]) - float(ref_xy[0]), float(obj_xy[1]) - float(ref_xy[1])
+    return vx * dx + vy * dy, abs(vx * dy - vy * dx)
+
+
+def is_beside(
+    obj_xy: Sequence[float], obj_half: float, ref_xy: Sequence[float], ref_half: float, side: str
+) -> bool:
+    """`obj` is next to `ref` on that side: clear of it, at most `BESIDE_REACH` beyond the
+    touching distance, and not off to either side by more than the wider one's half-width."""
+    along, across = side_offset(obj_xy, ref_xy, side)
+    touching = obj_half + ref_half
+    return touching < along <= touching + BESIDE_REACH and across <= max(obj_half, ref_half)
+
+
+#: How far (m) past touching "next to, on the left" still reaches (two and a half block widths).
+BESIDE_REACH = 0.10
+#: "Move it a bit to the left": between one block width and this far (m) that way.
+OFFSET_MAX = 0.20
+
+
+def is_offset(
+    final_xy: Sequence[float], initial_xy: Sequence[float], side: str, max_across: float = BLOCK_SIZE
+) -> bool:
+    """The object moved "a bit" towards `side` from where it was: at least a block width, at
+    most `OFFSET_MAX`, and within `max_across` of straight that way."""
+    along, across = side_offset(final_xy, initial_xy, side)
+    return BLOCK_SIZE <= along <= OFFSET_MAX and across <= max_across
+
+
+#: Directions a line may take, as the range of its angle to the robot's left-right axis (deg).
+LINE_AXES: dict[str, tuple[float, float]] = {
+    "horizontal": (0.0, 10.0),    # left to right, across the robot
+    "vertical": (80.0, 90.0),     # near to far
+    "diagonal": (25.0, 65.0),     # corner to corner
+}
+
+
+def in_line(
+    points: Sequence[Sequence[float]], axis: str, tolerance: float, min_spacing: float = BLOCK_SIZE
+) -> bool:
+    """The points (xy) lie on one straight line in that direction: each within `tolerance` of
+    the best-fit line, no two closer than `min_spacing` (a stack is not a line)."""
+    pts = np.asarray([p[:2] for p in points], dtype=float)
+    if len(pts) < 2:
+        return False
+    if any(
+        np.linalg.norm(pts[i] - pts[j]) < min_spacing
+        for i in range(len(pts)) for j in range(i + 1, len(pts))
+    ):
+        return False
+    centred = pts - pts.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred)
+    direction, normal = vt[0], vt[1]
+    if float(np.max(np.abs(centred @ normal))) > tolerance:
+        return False
+    # 0 deg: along y (the robot's left-right), 90 deg: along x (away from the robot).
+    angle = float(np.degrees(np.arctan2(abs(direction[0]), abs(direction[1]))))
+    lo, hi = LINE_AXES[axis]
+    return lo <= angle <= hi

@@ -40,8 +40,15 @@ MAX_TASK_FILE_BYTES = 1_000_000
 
 Category = Literal["block", "bowl", "location"]
 PredicateName = Literal[
-    "in", "on", "at", "left_of", "right_of", "tower", "all_in_matching_bowl", "nothing_moved"
+    "in", "on", "at", "left_of", "right_of", "tower", "all_in_matching_bowl", "nothing_moved",
+    "beside", "offset", "line",
 ]
+Side = Literal["left", "right", "front", "behind"]
+LineAxis = Literal["horizontal", "vertical", "diagonal"]
+
+#: How far (m) a block may lie off the line through the others and still be "in a line":
+#: about one block width, loose enough for where a real placement lands.
+DEFAULT_LINE_TOLERANCE = 0.03
 
 #: Named colour groups a role or a quantifier may use instead of a list of colours.
 COLOUR_GROUPS: dict[str, tuple[str, ...]] = {
@@ -56,6 +63,7 @@ EACH, ANY = "each", "any"
 ARITY: dict[str, tuple[int, ...] | None] = {
     "in": (2,), "on": (2,), "at": (2,), "left_of": (2,), "right_of": (2,),
     "tower": None, "all_in_matching_bowl": (0,), "nothing_moved": None,
+    "beside": (2,), "offset": (1,), "line": None,
 }
 
 
@@ -88,6 +96,14 @@ def _check_colours(value: str | tuple[str, ...] | None) -> str | tuple[str, ...]
         if not colours:
             raise ValueError("an empty colour list matches nothing")
     return value
+
+
+def _check_places(choices: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if choices is not None:
+        unknown = [c for c in choices if c not in places()]
+        if unknown or not choices:
+            raise ValueError(f"unknown place(s) {unknown}; known: {list(places())}")
+    return choices
 
 
 class _Strict(BaseModel):
@@ -159,14 +175,7 @@ class RoleSpec(_Strict):
             raise ValueError(f"unknown region {region!r}; known: {list(ZONES)}")
         return region
 
-    @field_validator("choices")
-    @classmethod
-    def _known_places(cls, choices: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if choices is not None:
-            unknown = [c for c in choices if c not in places()]
-            if unknown or not choices:
-                raise ValueError(f"unknown place(s) {unknown}; known: {list(places())}")
-        return choices
+    _places_ok = field_validator("choices")(lambda cls, v: _check_places(v))
 
     @model_validator(mode="after")
     def _coherent(self) -> RoleSpec:
@@ -185,14 +194,27 @@ class RoleSpec(_Strict):
 
 
 class Selector(_Strict):
-    """Which objects a quantified predicate ranges over: `each: {category: block, colour: warm}`."""
+    """Which objects a quantified predicate ranges over: `each: {category: block, colour: warm}`;
+    or, for `any` of `at`, which places: `any: {category: location, choices: [...]}`."""
 
-    category: Literal["block", "bowl"]
+    category: Literal["block", "bowl", "location"]
     colour: str | tuple[str, ...] | None = None
     reachable: StrictBool | None = Field(None, description="only objects within (true) / beyond (false) reach")
     exclude: tuple[str, ...] = Field((), description="roles to leave out")
+    choices: tuple[str, ...] | None = Field(None, description="location selectors: these places (default: every location)")
 
     _colour_ok = field_validator("colour")(lambda cls, v: _check_colours(v))
+
+    _places_ok = field_validator("choices")(lambda cls, v: _check_places(v))
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Selector:
+        if self.category == "location":
+            if self.colour is not None or self.reachable is not None or self.exclude:
+                raise ValueError("a location selector takes only `choices`")
+        elif self.choices is not None:
+            raise ValueError("`choices` is for location selectors only")
+        return self
 
 
 class PredicateSpec(_Strict):
@@ -200,6 +222,10 @@ class PredicateSpec(_Strict):
     args: tuple[str, ...] = ()
     each: Selector | None = Field(None, description="binds the `each` argument: the predicate must hold for all")
     any: Selector | None = Field(None, description="binds the `any` argument: some matching object will do")
+    distinct: StrictBool = Field(False, description="with each and any: every `each` object gets its own `any` member")
+    side: Side | None = Field(None, description="beside / offset: which side (left, right, front, behind)")
+    axis: LineAxis | None = Field(None, description="line: horizontal, vertical or diagonal")
+    tolerance: float | None = Field(None, gt=0.0, le=0.1, description="line: how far (m) off the line a block may lie")
 
     @field_validator("pred", mode="before")
     @classmethod
@@ -217,7 +243,37 @@ class PredicateSpec(_Strict):
         for key in (EACH, ANY):
             if (key in self.args) != (getattr(self, key) is not None):
                 raise ValueError(f"the argument {key!r} and the field {key!r} go together")
+            if self.args.count(key) > 1:
+                raise ValueError(f"the argument {key!r} may appear once")
+        if (self.side is not None) != (self.pred in ("beside", "offset")):
+            raise ValueError("`side` goes with beside and offset, which need it")
+        if (self.axis is not None) != (self.pred == "line"):
+            raise ValueError("`axis` goes with line, which needs it")
+        if self.tolerance is not None and self.pred != "line":
+            raise ValueError("`tolerance` is for line only")
+        if self.pred == "line" and self.args != (EACH,) and len(self.args) < 2:
+            raise ValueError("line takes [each] (with a block selector) or at least 2 blocks")
+        if self.distinct and not (EACH in self.args and ANY in self.args):
+            raise ValueError("`distinct` needs both an `each` and an `any` argument")
+        if self.any is not None and self.any.category == "location" and self.pred != "at":
+            raise ValueError("only at() takes a location selector")
+        if self.each is not None and self.each.category == "location":
+            raise ValueError("`each` ranges over objects; use `any` for a set of places")
         return self
+
+    @property
+    def line_tolerance(self) -> float:
+        return self.tolerance if self.tolerance is not None else DEFAULT_LINE_TOLERANCE
+
+
+class Milestones(_Strict):
+    """States that must each hold at some step of the episode (not necessarily at the end):
+    "visit every corner", "go around the corners clockwise"."""
+
+    order: Literal["ordered", "unordered"] = Field(
+        description="ordered: each after the one before it; unordered: in any order"
+    )
+    states: tuple[PredicateSpec, ...] = Field(min_length=1)
 
 
 class Instructions(_Strict):
@@ -232,7 +288,8 @@ class TaskSpec(_Strict):
     scene: SceneSpec
     roles: dict[str, RoleSpec] = Field(default_factory=dict)
     instructions: Instructions
-    goal: tuple[PredicateSpec, ...] = Field(min_length=1)
+    goal: tuple[PredicateSpec, ...] = ()
+    milestones: Milestones | None = Field(None, description="states to pass through on the way")
     max_steps: StrictInt = Field(ge=1, le=50)  # strict: YAML `true` is not a step count
 
     @field_validator("roles")
@@ -249,25 +306,36 @@ class TaskSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
+        if not self.goal and self.milestones is None:
+            raise ValueError("a task needs a goal, milestones, or both")
         known_places = places()
-        for i, p in enumerate(self.goal):
+        states = self.milestones.states if self.milestones is not None else ()
+        for i, p in [*((f"goal.{i}", p) for i, p in enumerate(self.goal)),
+                     *((f"milestones.states.{i}", p) for i, p in enumerate(states))]:
             for arg in p.args:
                 if arg in self.roles or arg in (EACH, ANY):
                     continue
                 if p.pred == "at" and arg == p.args[-1] and arg in known_places:
                     continue
-                raise ValueError(f"goal.{i}: predicate {p.pred!r} names unknown role {arg!r}")
+                raise ValueError(f"{i}: predicate {p.pred!r} names unknown role {arg!r}")
             for key in (EACH, ANY):
                 sel = getattr(p, key)
                 for r in sel.exclude if sel else ():
                     if r not in self.roles:
-                        raise ValueError(f"goal.{i}.{key}.exclude: unknown role {r!r}")
+                        raise ValueError(f"{i}.{key}.exclude: unknown role {r!r}")
             if p.pred == "at":
                 target = p.args[1]
                 if target in self.roles and self.roles[target].category != "location":
-                    raise ValueError(f"goal.{i}: at() needs a place or a location role, {target!r} is a {self.roles[target].category}")
+                    raise ValueError(f"{i}: at() needs a place or a location role, {target!r} is a {self.roles[target].category}")
             elif any(a in self.roles and self.roles[a].category == "location" for a in p.args):
-                raise ValueError(f"goal.{i}: only at() takes a location role")
+                raise ValueError(f"{i}: only at() takes a location role")
+            if p.pred in ("line", "offset", "beside"):
+                cats = [self.roles[a].category for a in p.args if a in self.roles]
+                if p.each is not None:
+                    cats.append(p.each.category)
+                moved = cats[:1] if p.pred == "beside" else cats
+                if any(c != "block" for c in moved):
+                    raise ValueError(f"{i}: {p.pred}() moves blocks; {p.args[0]!r} is not one")
         held = [n for n, r in self.roles.items() if r.held]
         if len(held) > 1:
             raise ValueError(f"roles: the gripper can hold one block, {held} are all held")
