@@ -86,6 +86,28 @@ BAD = [
 ]
 
 
+@pytest.mark.parametrize(("roles", "message"), [
+    ("  A: {category: block, closest_to: B}", ""),
+    ("  A: {category: block, closest_to: A}", "field 'roles.A': closest needs another present block or bowl role"),
+    ("  A: {category: block, farthest_from: B, colour: red}", "field 'roles.A': closest_to / farthest_from pick"),
+    ("  A: {category: block, closest_to: B, farthest_from: B}", "field 'roles.A': a role is either"),
+])
+def test_closest_and_farthest_roles(tmp_path: Path, roles: str, message: str):
+    path = tmp_path / "t.yaml"
+    path.write_text(HEAD.replace("  A: {category: block}", roles) + "goal:\n  - {pred: in, args: [A, B]}\n")
+    if message:
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+            load_task(path)
+        return
+    task = Task(load_task(path))
+    for seed in range(5):  # the bound block is the nearest, by a clear margin
+        inst = task.sample(np.random.default_rng(seed))
+        xy = {o.name: o.xy for o in inst.objects}
+        bowl = xy[str(inst.bindings["B"])]
+        ranked = sorted((geometry.xy_distance(xy[n], bowl), n) for n in xy if n.endswith("block"))
+        assert ranked[0][1] == inst.bindings["A"] and ranked[1][0] - ranked[0][0] >= 0.05
+
+
 @pytest.mark.parametrize(("body", "message"), BAD)
 def test_bad_specs_are_one_line_errors_naming_the_field(tmp_path: Path, body: str, message: str):
     path = spec_file(tmp_path, body)

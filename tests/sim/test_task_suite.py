@@ -23,8 +23,10 @@ from saycan.skills.types import DONE
 #: Families of the richer task language; in the fast suite one task of each runs the expert
 #: under teleport (the temporal one runs through the episode runner in test_task_language),
 #: the rest run with the slow suite, to keep the fast suite's time.
-LANGUAGE_FAMILIES = {"assignment", "temporal", "line", "relative_place"}
-FAST_LANGUAGE_TASKS = {"blocks_in_different_bowls", "blocks_in_horizontal_line", "block_left_of_bowl_place"}
+LANGUAGE_FAMILIES = {"assignment", "temporal", "line", "relative_place", "proximity"}
+FAST_LANGUAGE_TASKS = {
+    "blocks_in_different_bowls", "blocks_in_horizontal_line", "block_left_of_bowl_place", "closest_block_in_bowl",
+}
 FAMILIES = {
     "single", "paraphrase", "structured", "spatial", "embodiment", "abstract", "long_horizon", "infeasible",
 } | LANGUAGE_FAMILIES

@@ -764,13 +764,19 @@ class Task:
             position = _place(rng, on_table, radii, regions, [LOCATIONS[k][:2] for k in keep_clear])
         # A goal that puts a block at a side of an object needs that side free: draw again
         # (from the same generator) until it is, rather than hand the expert a blocked place.
-        sides = self.sides_needed(bindings)
+        # Roles chosen by where they stand ("the block closest to the bowl") are bound now, to
+        # a clear winner only.
         for _ in range(SIDE_ATTEMPTS):
-            if _sides_clear(sides, position, stacked):
+            rebound = _bind_by_nearness(spec, bindings, position, held)
+            if rebound is not None and _sides_clear(self.sides_needed(rebound), position, stacked):
+                bindings = rebound
                 break
             position = _place(rng, on_table, radii, regions, [LOCATIONS[k][:2] for k in keep_clear])
         else:
-            raise ConfigError(f"task {spec.name}: no layout leaves the goal's sides of objects free")
+            raise ConfigError(
+                f"task {spec.name}: no layout leaves the goal's sides of objects free and "
+                "the closest / farthest block clear"
+            )
         objects = tuple(
             ObjectSpec(
                 name=n,
@@ -799,6 +805,35 @@ class Task:
 
 #: Layouts drawn at most to find one with the goal's sides of objects free.
 SIDE_ATTEMPTS = 50
+#: "The block closest to the bowl" must be closer than any other block by this much (m), so
+#: that a person looking at the table would agree which one it is.
+NEARNESS_MARGIN = 0.05
+
+
+def _bind_by_nearness(
+    spec: TaskSpec, bindings: dict[str, Binding], position: Mapping[str, tuple[float, float]], held: str | None
+) -> dict[str, Binding] | None:
+    """Bind each `closest_to` / `farthest_from` role to the block on the table nearest to (or
+    furthest from) its reference; None when the winner is not clear by `NEARNESS_MARGIN`."""
+    out = dict(bindings)
+    for role, rs in spec.roles.items():
+        if rs.nearness is None:
+            continue
+        kind, ref = rs.nearness
+        ref_name = str(out[ref])
+        taken = {str(out[r]) for r, other in spec.roles.items() if r != role and other.nearness is None}
+        ranked = sorted(
+            (geometry.xy_distance(position[n], position[ref_name]), n)
+            for n in position
+            if n.endswith(" block") and n not in taken and n not in (ref_name, held)
+        )
+        if kind == "farthest":
+            ranked.reverse()
+        if not ranked or (len(ranked) > 1 and abs(ranked[0][0] - ranked[1][0]) < NEARNESS_MARGIN):
+            return None
+        name = ranked[0][1]
+        out[role] = Binding(name, name.split()[0], "block")
+    return out
 
 
 def _sides_clear(

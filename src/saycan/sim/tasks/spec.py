@@ -157,6 +157,8 @@ class RoleSpec(_Strict):
     choices: tuple[str, ...] | None = Field(
         None, description="location roles: the places to draw from (default: every location)"
     )
+    closest_to: str | None = Field(None, description="the block on the table nearest to that role's object")
+    farthest_from: str | None = Field(None, description="the block on the table furthest from that role's object")
 
     _colour_ok = field_validator("colour")(lambda cls, v: _check_colours(v))
 
@@ -190,7 +192,24 @@ class RoleSpec(_Strict):
             raise ValueError("a stacked role takes its position from its support (no region/reachable)")
         if self.held and (self.category != "block" or self.absent or self.on or self.region or not self.reachable):
             raise ValueError("only a present, reachable block on the table can start held (no on/region/absent)")
+        if self.closest_to is not None and self.farthest_from is not None:
+            raise ValueError("a role is either closest_to or farthest_from an object, not both")
+        if self.nearness is not None and (
+            self.category != "block" or self.colour or self.absent or self.on or self.region
+            or not self.reachable or self.held
+        ):
+            raise ValueError("closest_to / farthest_from pick a block by where it stands: no colour, on, region, "
+                             "absent, held or reachable")
         return self
+
+    @property
+    def nearness(self) -> tuple[str, str] | None:
+        """('closest', R) or ('farthest', R): the role is the block nearest to / furthest from R."""
+        if self.closest_to is not None:
+            return ("closest", self.closest_to)
+        if self.farthest_from is not None:
+            return ("farthest", self.farthest_from)
+        return None
 
 
 class Selector(_Strict):
@@ -342,10 +361,19 @@ class TaskSpec(_Strict):
         for name, role in self.roles.items():
             if role.on is not None and role.on in held:
                 raise ValueError(f"roles.{name}.on: {role.on!r} starts in the gripper; nothing can be on it")
+            if role.nearness is not None:
+                ref = self.roles.get(role.nearness[1])
+                if ref is None or role.nearness[1] == name or ref.category == "location" or ref.absent:
+                    raise ValueError(f"roles.{name}: {role.nearness[0]} needs another present block or bowl role, "
+                                     f"not {role.nearness[1]!r}")
+                if ref.nearness is not None:
+                    raise ValueError(f"roles.{name}: {role.nearness[1]!r} is itself chosen by where it stands")
             if role.on is not None:
                 if role.on not in self.roles or role.on == name:
                     raise ValueError(f"roles.{name}.on: unknown role {role.on!r}")
                 support = self.roles[role.on]
+                if support.nearness is not None:
+                    raise ValueError(f"roles.{name}.on: {role.on!r} is chosen by where it stands; nothing can start on it")
                 if support.category == "location" or support.absent or role.category != "block":
                     raise ValueError(f"roles.{name}.on: only a block can start on a present block or bowl")
             seen, cur = {name}, role
