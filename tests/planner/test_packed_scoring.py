@@ -16,7 +16,8 @@ from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.planner.scorers.transformers_scorer import TransformersScorer
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EXACT = 1e-3  # nats: the fast path must equal the fp32 reference up to float rounding

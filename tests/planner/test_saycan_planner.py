@@ -14,8 +14,10 @@ from saycan.planner.saycan import SayCanPlanner
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.affordances import AnalyticAffordance, ConstantAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 
 class KeywordScorer:

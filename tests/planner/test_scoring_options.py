@@ -16,8 +16,9 @@ from saycan.planner.saycan import SayCanPlanner
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.affordances import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace
-from saycan.skills.types import DONE
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
+from saycan.skills.done import DONE
 
 INSTRUCTION = "put the red block in the green bowl"
 

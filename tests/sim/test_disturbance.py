@@ -14,7 +14,7 @@ from saycan.sim import geometry
 from saycan.sim.disturbance import FREE_SPOT_CLEARANCE, DropGrasp, KnockPlaced
 from saycan.sim.env import TabletopEnv
 from saycan.sim.scene_spec import ObjectSpec
-from saycan.skills.library import place_surface
+from saycan.skills.pick_and_place import PickAndPlace, place_surface
 from saycan.skills.primitives import pick_and_place
 from saycan.skills.types import SkillCall
 
@@ -24,6 +24,8 @@ OBJECTS = [
     ObjectSpec("green bowl", "bowl", "green", (0.60, -0.10)),
 ]
 PLACE = SkillCall("pick_and_place", ("red block", "green bowl"))
+#: What the place carried, as its skill says (the runner passes this to the simulator).
+CARRIED = PickAndPlace().carried(PLACE)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +45,8 @@ def _knock(env: TabletopEnv, seed: int) -> list:
     env.disturbance = KnockPlaced(probability=1.0, max_per_episode=1)
     env.reset(seed=seed, options={"objects": OBJECTS})
     _teleport_place(env)
-    events = env.disturb(PLACE.skill, PLACE.args, True)
-    events += env.disturb(PLACE.skill, PLACE.args, True)  # capped at one per episode
+    events = env.disturb(CARRIED)
+    events += env.disturb(CARRIED)  # capped at one per episode
     return events
 
 
@@ -64,11 +66,11 @@ def test_knock_placed_moves_the_block_to_a_free_spot_reproducibly(env):
 def test_no_knock_after_a_failed_place_or_with_probability_zero(env):
     env.disturbance = KnockPlaced(probability=1.0)
     env.reset(seed=0, options={"objects": OBJECTS})
-    assert env.disturb(PLACE.skill, PLACE.args, False) == []
+    assert env.disturb(None) == []
     env.disturbance = KnockPlaced(probability=0.0)
     env.reset(seed=0, options={"objects": OBJECTS})
     _teleport_place(env)
-    assert env.disturb(PLACE.skill, PLACE.args, True) == []
+    assert env.disturb(CARRIED) == []
     env.disturbance = None
 
 
@@ -77,7 +79,7 @@ def test_drop_grasp_without_physical_transport_drops_the_block_part_way(env):
     env.reset(seed=3, options={"objects": OBJECTS})
     start = np.array(OBJECTS[0].xy)
     _teleport_place(env)
-    [event] = env.disturb(PLACE.skill, PLACE.args, True)
+    [event] = env.disturb(CARRIED)
     assert event.kind == "drop_grasp"
     states = {s.name: s for s in env.object_states()}
     assert not geometry.is_in_bowl(states["red block"].position, states["green bowl"].position)
@@ -92,7 +94,7 @@ def test_drop_grasp_opens_the_fingers_mid_transport_in_physics(env):
     env.reset(seed=0, options={"objects": OBJECTS})
     scene = scene_from_states({s.name: s for s in env.object_states()})
     result = pick_and_place(env.motion, scene.get("red block"), place_surface(scene, "green bowl"), PLACE)
-    [event] = env.disturb(PLACE.skill, PLACE.args, result.success)
+    [event] = env.disturb(CARRIED if result.success else None)
     assert event.kind == "drop_grasp" and event.object == "red block"
     states = {s.name: s for s in env.object_states()}
     assert not geometry.is_in_bowl(states["red block"].position, states["green bowl"].position)

@@ -13,7 +13,8 @@ from saycan.planner.loop import PhysicsExecutor
 from saycan.sim.tasks import Task, load_task
 from saycan.skills.affordances.analytic import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
 from saycan.skills.teleport import TeleportExecutor
 from saycan.skills.types import SkillCall
 

@@ -11,7 +11,7 @@ import pytest
 from saycan.drivers.types import ObjectState
 from saycan.errors import ConfigError, UnknownTaskError
 from saycan.sim.tasks import Task, available_tasks, load_task
-from saycan.skills.types import DONE
+from saycan.skills.done import DONE
 
 FIRST_TASKS = {
     "put_block_in_bowl",

@@ -16,9 +16,10 @@ from saycan.perception.oracle import OraclePerception
 from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.sim.tasks.instance import MilestoneTracker
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
 from saycan.skills.teleport import TeleportExecutor
-from saycan.skills.types import DONE
+from saycan.skills.done import DONE
 
 #: Families of the richer task language; in the fast suite one task of each runs the expert
 #: under teleport (the temporal one runs through the episode runner in test_task_language),

@@ -19,11 +19,15 @@ from saycan.planner.prompts import PromptBuilder
 from saycan.planner.saycan import SayCanPlanner
 from saycan.planner.scorers.transformers_scorer import TransformersScorer
 from saycan.sim.scene_spec import LOCATIONS
-from saycan.skills.affordances.features import FEATURES, features
+from saycan.skills.affordances.features import features
 from saycan.skills.affordances.learned import LearnedAffordance
-from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace, Push
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.base import SkillLibrary, default_library
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
+from saycan.skills.push import Push
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
+from saycan.train.affordance import evaluate
 from saycan.train.affordance_data import read_jsonl, write_jsonl
 
 BOWL = (0.15, 0.15, 0.04)
@@ -52,7 +56,7 @@ def learned() -> LearnedAffordance:
 def test_shipped_checkpoint_is_small_and_names_its_provenance(learned):
     sizes = [p.stat().st_size for p in SHIPPED.glob("panda.*")]
     assert len(sizes) == 2 and sum(sizes) < 2_000_000
-    assert set(learned.models) == set(FEATURES)
+    assert set(learned.models) == set(default_library().learned()) == {"pick_and_place", "push"}
     training = learned.meta["training"]
     assert training["seeds"][1] < training["heldout_seeds"][0]  # disjoint seed ranges
 
@@ -146,11 +150,19 @@ def test_pruning_with_learned_values_never_removes_done(learned):
     assert pruned and all(np.isnan(c.llm_logprob) for c in pruned)
 
 
+def test_the_shipped_checkpoint_reproduces_its_recorded_heldout_figures(learned):
+    """The skills compute the features the checkpoint was trained on: the held-out figures it
+    recorded when written come out again, to the digit."""
+    meta = json.loads((SHIPPED / "panda.json").read_text())
+    rows = read_jsonl(SHIPPED / "heldout.jsonl.gz")
+    assert evaluate(learned, rows, tuple(meta["families"])) == meta["heldout"]
+
+
 def test_features_come_from_the_scene_only():
     """Features read what perception reports (relations, positions), nothing else."""
     a = features(SkillCall("pick_and_place", ("red block", "blue bowl")), scene())
     b = features(SkillCall("pick_and_place", ("red block", "blue bowl")), scene(stacked=True))
-    names = FEATURES["pick_and_place"]
+    names = PickAndPlace.feature_names
     assert a[names.index("obj_covered")] == 0.0 and b[names.index("obj_covered")] == 1.0
     far = features(SkillCall("pick_and_place", ("green block", "blue bowl")), scene())
     assert far[names.index("obj_r")] > 0.9 and far[names.index("obj_out")] > 0.0

@@ -13,7 +13,7 @@ from saycan.perception.scene import SceneObject
 from saycan.sim import geometry
 from saycan.sim.env import TabletopEnv
 from saycan.sim.scene_spec import LOCATIONS, ObjectSpec
-from saycan.skills.library import place_surface
+from saycan.skills.pick_and_place import place_surface
 from saycan.skills.primitives import PrimitiveParams, pick, pick_and_place
 from saycan.skills.types import FailureReason, SkillCall
 

@@ -17,7 +17,9 @@ from saycan.sim.env import TabletopEnv
 from saycan.sim.scene_spec import ObjectSpec
 from saycan.skills.affordances.analytic import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import PUSH_DIRECTIONS, Done, PickAndPlace, Push
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
+from saycan.skills.push import DIRECTIONS as PUSH_DIRECTIONS, Push
 from saycan.skills.primitives import push
 from saycan.skills.teleport import TeleportExecutor
 from saycan.skills.types import FailureReason, SkillCall
@@ -77,12 +79,13 @@ def test_contact_during_descent_is_a_collision(env):
         ObjectSpec("green block", "block", "green", (0.50, -0.05)),
     ]})
     red = _block(env)
-    res = push(env.motion, red.position, red.size, (0.0, 1.0), 0.10)  # no obstacle list: physical check
+    res = push(env.motion, red.position, red.size, (0.0, 1.0), 0.10, call=SkillCall("push", ("red block", "left")))  # no obstacle list: physical check
     assert not res.success and res.reason == FailureReason.COLLISION
     assert [p.name for p in res.primitives][-1] == "descend"
     # With the obstacle list the primitive refuses before moving.
     green = _block(env, "green block")
-    res = push(env.motion, red.position, red.size, (0.0, 1.0), 0.10, obstacles=[(green.position, green.size)])
+    res = push(env.motion, red.position, red.size, (0.0, 1.0), 0.10, obstacles=[(green.position, green.size)],
+               call=SkillCall("push", ("red block", "left")))
     assert not res.success and res.reason == FailureReason.COLLISION and res.steps == 0
 
 

@@ -13,7 +13,8 @@ from saycan.errors import ConfigError
 from saycan.perception.scene import SceneObject
 from saycan.planner.loop import PhysicsExecutor
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
 from saycan.skills.primitives import pick_and_place
 from saycan.skills.safety import SafetyGate, assert_parallel_ok
 from saycan.skills.types import FailureReason, SkillCall

@@ -14,7 +14,8 @@ import pytest
 from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.seeds import PLANNER_TRAINING
 from saycan.train.planner import parse_call
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 
 def _train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:

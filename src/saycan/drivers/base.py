@@ -100,8 +100,10 @@ class SimulatorExtras(Protocol):
         """Perturb episodes with `disturbance` from the next reset on (None: no disturbance)."""
         ...
 
-    def disturb(self, call: Any, result: Any) -> list[dict]:
-        """After a skill ran: what the disturbance did (one JSON-able dict per event)."""
+    def disturb(self, carried: str | None) -> list[dict]:
+        """After a skill ran: what the disturbance did (one JSON-able dict per event).
+        `carried`: the object a successful skill lifted and carried to a new place (its skill
+        says which, `Skill.carried`), None when there was none."""
         ...
 
     def teleport_object(self, name: str, position: Vec3) -> int:

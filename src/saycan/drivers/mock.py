@@ -28,16 +28,15 @@ from saycan.drivers.types import (
     Workcell,
 )
 from saycan.errors import ConfigError, DriverError
-from saycan.sim.geometry import BLOCK_SIZE, BOWL_HEIGHT, BOWL_INNER_RADIUS
 from saycan.sim.layout import default_scene
 from saycan.sim.scene_spec import ObjectSpec
+from saycan.world import BLOCK_SIZE, BOWL_FLOOR, BOWL_HEIGHT, BOWL_INNER_RADIUS, BOWL_OUTER_RADIUS
 
 HOME: Vec3 = (0.31, 0.0, 0.49)
 SHOULDER = np.array([0.0, 0.0, 0.333])
 REACH = 0.855
 OPEN_WIDTH = 0.08
-BOWL_FLOOR = 0.005
-BOWL_SIZE: Vec3 = (2 * (BOWL_INNER_RADIUS + 0.008),) * 2 + (BOWL_HEIGHT,)
+BOWL_SIZE: Vec3 = (2 * BOWL_OUTER_RADIUS,) * 2 + (BOWL_HEIGHT,)
 #: Metres per control step (the mock's notion of time).
 STEP_LENGTH = 0.002
 
@@ -209,7 +208,7 @@ class MockDriver:
         if disturbance is not None and getattr(disturbance, "name", "none") != "none":
             raise ConfigError(f"disturbance={disturbance.name} needs a physics simulator")
 
-    def disturb(self, call: Any, result: Any) -> list[dict]:
+    def disturb(self, carried: str | None) -> list[dict]:
         return []
 
     def teleport_object(self, name: str, position: tuple[float, float, float]) -> int:

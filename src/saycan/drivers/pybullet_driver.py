@@ -109,9 +109,9 @@ class PyBulletDriver:
         from the next reset on."""
         self.env.disturbance = disturbance
 
-    def disturb(self, call: Any, result: Any) -> list[dict]:
+    def disturb(self, carried: str | None) -> list[dict]:
         """After a skill ran: what the disturbance did (one dict per event, for the trace)."""
-        return [e.to_dict() for e in self.env.disturb(call.skill, call.args, result.success)]
+        return [e.to_dict() for e in self.env.disturb(carried)]
 
     def __enter__(self) -> PyBulletDriver:
         self.connect()

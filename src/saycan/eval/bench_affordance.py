@@ -55,9 +55,11 @@ def bench_affordance(cfg: DictConfig) -> dict[str, Any]:
     driver = instantiate(robot)
     driver.connect()
     results: dict[str, Any] = {}
+    library = instantiate(cfg.skills)
+    families = tuple(library.learned())
     try:
         for name, node in cfg.backends.items():
-            model = instantiate(node, motion=driver.motion)
+            model = instantiate(node, motion=driver.motion, skills=library)
             train_seeds = getattr(model, "meta", {}).get("training", {}).get("seeds")
             if train_seeds is not None:
                 lo, hi = train_seeds
@@ -65,7 +67,7 @@ def bench_affordance(cfg: DictConfig) -> dict[str, Any]:
                 if overlap:
                     raise ConfigError(f"{len(overlap)} held-out attempts use training seeds ({lo}..{hi}) of {name}")
             t = time.perf_counter()
-            results[name] = evaluate(model, rows)
+            results[name] = evaluate(model, rows, families)
             results[name]["ms_per_call"] = round(1000 * (time.perf_counter() - t) / len(rows), 3)
     finally:
         driver.disconnect()
@@ -100,10 +102,10 @@ def _batch_timing(cfg: DictConfig, rows: list[dict[str, Any]]) -> dict[str, floa
     planner's job), across the first 50 held-out scenes."""
     from saycan.skills.affordances.learned import LearnedAffordance
 
-    model = instantiate(cfg.backends.learned)
+    library = instantiate(cfg.skills)
+    model = instantiate(cfg.backends.learned, skills=library)
     if not isinstance(model, LearnedAffordance):
         return None
-    library = instantiate(cfg.skills)
     times, sizes = [], []
     for r in rows[:50]:
         scene = scene_from_json(r["scene"])

@@ -27,12 +27,11 @@ from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.sim import geometry
 from saycan.sim.layout import default_scene
 from saycan.sim.scene_spec import LOCATIONS, ObjectSpec
-from saycan.skills.library import place_surface
+from saycan.skills.pick_and_place import place_surface
+from saycan.skills.pick_and_place.expert import move as place_call
 from saycan.skills.primitives import PrimitiveParams, pick_and_place
-from saycan.skills.types import SkillCall
+from saycan.world import CONTROL_HZ
 
-#: Physics steps per simulated second (the PyBullet driver's control rate).
-CONTROL_HZ = 240.0
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ def run_trial(driver: Any, trial: Trial, params: PrimitiveParams | None = None) 
         driver.motion,
         scene.get(trial.obj),
         place_surface(scene, trial.target),
-        SkillCall("pick_and_place", (trial.obj, trial.target)),
+        place_call(trial.obj, trial.target),
         params=params,
         obstacles=[(s.position, s.size) for n, s in states.items() if n != trial.obj],
     )

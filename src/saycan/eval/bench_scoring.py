@@ -39,7 +39,8 @@ from saycan.planner.scorers.transformers_scorer import (
 )
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
 
 #: Text-only scenes: colours beyond the simulator's palette are fine, nothing is rendered.
 COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "cyan", "brown",

@@ -66,12 +66,12 @@ def eval_command(cfg: DictConfig, run_dir: Path) -> int:
     seeds = seeds_of(cfg)
     episodes = [(t, s) for t in tasks for s in seeds]
     progress = SweepProgress(len(episodes), enabled=not cfg.quiet).start()
-    counts = {"done": 0, "ok": 0}
+    counts = {"finished": 0, "ok": 0}
 
     def tick(record: dict, _new: bool) -> None:
-        counts["done"] += 1
+        counts["finished"] += 1
         counts["ok"] += bool(record.get("success"))
-        progress.update(counts["done"], counts["ok"])
+        progress.update(counts["finished"], counts["ok"])
 
     start = time.perf_counter()
     try:

@@ -24,8 +24,9 @@ from dataclasses import replace
 import numpy as np
 
 from saycan.drivers.types import Vec3
-from saycan.perception.relations import HELD_HEIGHT, HELD_RADIUS
+from saycan.perception.relations import HELD_HEIGHT
 from saycan.perception.scene import SceneObject
+from saycan.world import HELD_DISTANCE
 
 #: A visible block this close (m, in xy) to a remembered block's position, and higher, covers it.
 COVER_RADIUS = 0.03
@@ -41,7 +42,7 @@ def holds_visible_block(objects: Sequence[SceneObject], ee_position: Vec3) -> bo
     return any(
         o.category == "block"
         and o.position[2] > HELD_HEIGHT
-        and float(np.linalg.norm(np.asarray(o.position) - ee)) < HELD_RADIUS
+        and float(np.linalg.norm(np.asarray(o.position) - ee)) < HELD_DISTANCE
         for o in objects
     )
 
@@ -123,6 +124,6 @@ def _visible_held(seen: Sequence[SceneObject], ee_position: Vec3, holding: bool)
     near = [
         o
         for o in seen
-        if o.category == "block" and o.position[2] > HELD_HEIGHT and np.linalg.norm(np.asarray(o.position) - ee) < HELD_RADIUS
+        if o.category == "block" and o.position[2] > HELD_HEIGHT and np.linalg.norm(np.asarray(o.position) - ee) < HELD_DISTANCE
     ]
     return min(near, key=lambda o: float(np.linalg.norm(np.asarray(o.position) - ee))).name if near else None

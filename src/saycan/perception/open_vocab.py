@@ -18,9 +18,8 @@ from saycan.errors import ConfigError, ModelLoadError, SayCanError
 from saycan.perception.geometry import object_centre, world_points
 from saycan.perception.relations import describe_scene
 from saycan.perception.scene import SceneDescription, SceneObject
-from saycan.sim.objects import object_size
-from saycan.sim.objects_catalog import COLOUR_NAMES
 from saycan.weights import check_finite
+from saycan.world import COLOUR_NAMES, object_size
 
 #: Points this high (m) above the table belong to an object, not the table under the box.
 ABOVE_TABLE = 0.008

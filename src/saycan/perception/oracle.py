@@ -8,9 +8,7 @@ from saycan.drivers.types import Observation
 from saycan.errors import SayCanError
 from saycan.perception.relations import describe_scene
 from saycan.perception.scene import SceneDescription, SceneObject
-
-#: Objects below this height have fallen off the table and are no longer part of the scene.
-OFF_TABLE_Z = -0.05
+from saycan.world import OFF_TABLE_Z
 
 
 class OraclePerception:

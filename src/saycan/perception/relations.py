@@ -12,12 +12,12 @@ import numpy as np
 
 from saycan.drivers.types import Observation
 from saycan.perception.scene import Relation, SceneDescription, SceneObject
-from saycan.sim import geometry
-from saycan.sim.scene_spec import LOCATIONS, WORKSPACE_X, WORKSPACE_Y
+from saycan.world import (
+    HELD_DISTANCE, LOCATIONS, WORKSPACE_X, WORKSPACE_Y, is_in_bowl, is_on, side_places,
+)
 
 #: An object whose centre is this far above the table, near the gripper, is held.
 HELD_HEIGHT = 0.06
-HELD_RADIUS = 0.05
 
 
 def relations_of(objects: Sequence[SceneObject]) -> tuple[Relation, ...]:
@@ -28,9 +28,9 @@ def relations_of(objects: Sequence[SceneObject]) -> tuple[Relation, ...]:
         for other in objects:
             if other is obj:
                 continue
-            if other.category == "bowl" and geometry.is_in_bowl(obj.position, other.position):
+            if other.category == "bowl" and is_in_bowl(obj.position, other.position):
                 rels.append(Relation(obj.name, "in", other.name))
-            elif other.category == "block" and geometry.is_on(
+            elif other.category == "block" and is_on(
                 obj.position, obj.size, other.position, other.size
             ):
                 rels.append(Relation(obj.name, "on", other.name))
@@ -49,7 +49,7 @@ def held_object(
         if obj.category != "block":
             continue
         d = float(np.linalg.norm(np.asarray(obj.position) - ee))
-        if d < HELD_RADIUS and obj.position[2] > HELD_HEIGHT and (best is None or d < best[0]):
+        if d < HELD_DISTANCE and obj.position[2] > HELD_HEIGHT and (best is None or d < best[0]):
             best = (d, obj.name)
     return best[1] if best else None
 
@@ -75,5 +75,5 @@ def side_locations(
     resting = {r.subject for r in relations}
     footprint = [(o.name, o.position[:2], max(o.size[0], o.size[1]) / 2) for o in objects]
     anchors = [f for f, o in zip(footprint, objects) if o.name not in resting and o.name != holding]
-    places = geometry.side_places(anchors, footprint, (WORKSPACE_X, WORKSPACE_Y))
+    places = side_places(anchors, footprint, (WORKSPACE_X, WORKSPACE_Y))
     return {name: (x, y, 0.0) for name, (x, y) in places.items()}

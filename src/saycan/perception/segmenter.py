@@ -21,19 +21,15 @@ from saycan.drivers.types import CameraInfo, Observation
 from saycan.errors import ModelLoadError, SayCanError
 from saycan.perception.geometry import RIM_RADIUS_RANGE, circle_fit, footprint, object_centre, top_surface
 from saycan.perception.object_memory import ObjectMemory, holds_visible_block
-from saycan.perception.relations import HELD_RADIUS, describe_scene
+from saycan.perception.relations import describe_scene
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.perception.segmenter_net import TinyUNet, encode_input
-from saycan.sim.geometry import BOWL_INNER_RADIUS, xy_distance
-from saycan.sim.objects import object_size
-from saycan.sim.objects_catalog import CATEGORIES
 from saycan.weights import check_finite
+from saycan.world import BOWL_INNER_RADIUS, CATEGORIES, HELD_DISTANCE, OFF_TABLE_Z, object_size, xy_distance
 
 #: The checkpoint that ships in the package (written by `saycan train perception`).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "perception" / "segmenter.safetensors"
 CHECKPOINT_FORMAT = 1
-#: Objects below this height have fallen off the table (as in the oracle).
-OFF_TABLE_Z = -0.05
 #: Parts of one object split by an occluder (the arm) lie within this distance (m) of its
 #: largest part, per category, and are merged into it.
 MERGE_RADIUS = {"block": 0.04, "bowl": 0.12}
@@ -276,7 +272,7 @@ def _drop_arm(objects: list[SceneObject], ee_position, holding: bool) -> list[Sc
     ee = np.asarray(ee_position, dtype=float)
 
     def in_hand(o: SceneObject) -> bool:
-        return holding and float(np.linalg.norm(np.asarray(o.position) - ee)) < HELD_RADIUS
+        return holding and float(np.linalg.norm(np.asarray(o.position) - ee)) < HELD_DISTANCE
 
     return [o for o in objects if o.category != "block" or o.position[2] <= MAX_RESTING_Z or in_hand(o)]
 

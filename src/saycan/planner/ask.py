@@ -24,7 +24,8 @@ from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import Decision, option_probabilities
 from saycan.planner.prompts import HistoryStep
 from saycan.planner.success import expert_progress
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 
 class NoAnswerError(SayCanError):

@@ -14,7 +14,8 @@ from saycan.errors import ConfigError
 from saycan.planner.success import HasExpertPlan, expert_progress
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 
 class RandomPlanner:
@@ -57,7 +58,7 @@ class OraclePlanner:
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
         if not isinstance(task, HasExpertPlan):
             raise ConfigError("planner=oracle needs a task with an expert plan")
-        self._plan = list(task.expert_plan())
+        self._plan = list(task.expert_plan(self.skills))
 
     def decide(self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]) -> Decision:
         start = time.perf_counter()

@@ -10,7 +10,8 @@ from typing import IO, Protocol, runtime_checkable
 from saycan.planner.ask import NoAnswerError, right_call
 from saycan.planner.prompts import HistoryStep
 from saycan.planner.success import HasExpertPlan
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 
 @runtime_checkable

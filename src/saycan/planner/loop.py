@@ -26,7 +26,8 @@ from saycan.planner.decision import Decision
 from saycan.planner.prompts import HistoryStep
 from saycan.planner.success import SuccessDetector
 from saycan.skills.base import SkillLibrary
-from saycan.skills.types import DONE, SkillCall, SkillResult
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall, SkillResult
 
 #: Called after a skill ran (before the scene is perceived again): returns what disturbed the
 #: world meanwhile (one JSON-able dict per event), e.g. `PyBulletDriver.disturb`.

@@ -34,7 +34,8 @@ from saycan.planner.scorers.base import (
 )
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 
 def _log(p: float) -> float:

@@ -61,7 +61,7 @@ class Components:
         self.skills = instantiate(cfg.skills)
         self.perception = instantiate(cfg.perception)
         motion = self.driver.motion if self.driver is not None else None  # None: no IK checks
-        self.affordance = instantiate(cfg.affordance, motion=motion)
+        self.affordance = instantiate(cfg.affordance, motion=motion, skills=self.skills)
         self.planner = instantiate(cfg.planner, affordance=self.affordance, skills=self.skills)
         # Closed loop: feedback, disturbances, asking for help (docs/feedback.md).
         if cfg.get("ask_for_help") is not None:  # KnowNo: wraps whichever planner was chosen
@@ -71,7 +71,9 @@ class Components:
                 raise ConfigError(f"{type(part).__name__} does not implement the "
                                   f"{contract.__name__} protocol (saycan.planner.loop): "
                                   "it needs reset() as well")
-        self.success_detector = instantiate(cfg.success_detector) if cfg.get("success_detector") else None
+        self.success_detector = (
+            instantiate(cfg.success_detector, skills=self.skills) if cfg.get("success_detector") else None
+        )
         self.disturbance = instantiate(cfg.disturbance) if cfg.get("disturbance") else None
         if self.sim is not None:
             self.sim.set_disturbance(self.disturbance)

@@ -26,6 +26,7 @@ from saycan.runtime.costs import decision_costs
 from saycan.runtime.interrupts import Interrupted, held
 from saycan.runtime.mentions import instruction_mismatch
 from saycan.runtime.trace import TraceWriter, write_video
+from saycan.skills.types import SkillCall, SkillResult
 from saycan.files import write_atomic
 
 #: Step budget of an episode without a task (a task brings its own).
@@ -176,10 +177,14 @@ def run_episode(
     plan = [c.to_text() for c in outcome.plan]
     if instance is not None:
         success, unmet = instance.success(initial_states, sim.ground_truth(), progress)
+        try:
+            expert = instance.expert_plan(components.skills)
+        except ConfigError:  # the library cannot make some move: record the default expert's plan
+            expert = instance.expert_plan()
         extras = {
             **({"milestones": progress.to_dict()} if progress is not None else {}),
-            "expert_plan": [c.to_text() for c in instance.expert_plan()],
-            **closed_loop_stats(outcome, instance.expert_plan(), components.feedback),
+            "expert_plan": [c.to_text() for c in expert],
+            **closed_loop_stats(outcome, expert, components.feedback),
             # An instruction naming objects the scene lacks, or not the goal's: said, not silent.
             **instruction_mismatch(instance, text, overridden=instruction is not None),
         }
@@ -264,5 +269,11 @@ def after_skill_hook(components: Components):
     disturbance = components.disturbance
     if disturbance is None or disturbance.name == "none" or components.sim is None:
         return None
-    return components.sim.disturb
+    sim, skills = components.sim, components.skills
+
+    def after_skill(call: SkillCall, result: SkillResult) -> list[dict]:
+        # The skill says what it carried; the simulator only ever sees that object's name.
+        return sim.disturb(skills.carried(call) if result.success else None)
+
+    return after_skill
 

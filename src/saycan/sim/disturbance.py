@@ -1,7 +1,8 @@
 """Disturbances for evaluating closed-loop planning: the simulator perturbs the world mid-episode.
 
 `knock_placed`: after a successful place, the placed block is knocked to a random free spot.
-`drop_grasp`: the grasp opens mid-transport. Under the physics executor the fingers really open
+`drop_grasp`: the grasp opens mid-transport. Which object a skill carried is the skill's to
+say (`Skill.carried`); the runner passes the name here, so nothing in the simulator knows skills. Under the physics executor the fingers really open
 once the held block has travelled `drop_after` metres (the skill then fails as it would on a real
 arm); under a direct-effect executor (`executor=teleport`, no transport happens) the block is put
 where it would have fallen, part-way along its path. Every random draw comes from the env's
@@ -19,7 +20,7 @@ import numpy as np
 from saycan.errors import ConfigError
 from saycan.sim.geometry import BLOCK_SIZE, xy_distance
 from saycan.sim.layout import DEFAULT_MARGIN
-from saycan.sim.scene_spec import WORKSPACE_X, WORKSPACE_Y
+from saycan.world import WORKSPACE_X, WORKSPACE_Y
 
 if TYPE_CHECKING:  # pragma: no cover
     from saycan.sim.env import TabletopEnv
@@ -55,9 +56,9 @@ class Disturbance(Protocol):
 
     def on_step(self, env: TabletopEnv, step: int) -> None: ...
 
-    def after_skill(
-        self, env: TabletopEnv, skill: str, args: Sequence[str], success: bool
-    ) -> list[DisturbanceEvent]: ...
+    def after_skill(self, env: TabletopEnv, carried: str | None) -> list[DisturbanceEvent]:
+        """After a skill; `carried`: the object a successful skill lifted and carried, if any."""
+        ...
 
 
 class _Base:
@@ -90,7 +91,7 @@ class _Base:
         self.count += hit
         return hit
 
-    def after_skill(self, env, skill, args, success) -> list[DisturbanceEvent]:
+    def after_skill(self, env, carried) -> list[DisturbanceEvent]:
         events, self.pending = self.pending, []
         return events
 
@@ -103,17 +104,18 @@ class NoDisturbance(_Base):
 
 
 class KnockPlaced(_Base):
-    """After a successful `pick_and_place(X, Y)`, X is knocked to a random free spot."""
+    """After a skill carried X to its place (`pick_and_place(X, Y)`), X is knocked to a random
+    free spot."""
 
     name = "knock_placed"
 
-    def after_skill(self, env, skill, args, success) -> list[DisturbanceEvent]:
-        events = super().after_skill(env, skill, args, success)
-        if skill != "pick_and_place" or not success or not args or args[0] not in env.bodies:
+    def after_skill(self, env, carried) -> list[DisturbanceEvent]:
+        events = super().after_skill(env, carried)
+        if carried is None or carried not in env.bodies:
             return events
         if not self._fires(env):
             return events
-        obj = args[0]
+        obj = carried
         xy = free_spot(env, exclude=(obj,))
         pos = (xy[0], xy[1], BLOCK_SIZE / 2 + 0.002)
         env.teleport_object(obj, pos)
@@ -160,18 +162,17 @@ class DropGrasp(_Base):
         elif self._armed is not None and held is None:
             self._armed = None
 
-    def after_skill(self, env, skill, args, success) -> list[DisturbanceEvent]:
-        events = super().after_skill(env, skill, args, success)
+    def after_skill(self, env, carried) -> list[DisturbanceEvent]:
+        events = super().after_skill(env, carried)
         grasped, self._grasped = self._grasped, False
         if events:  # the physical drop happened: record where the block came to rest
             events = [
                 DisturbanceEvent(e.kind, e.object, _position(env, e.object), e.sim_step, e.message) for e in events
             ]
         elif (
-            not grasped and skill == "pick_and_place" and success and args and args[0] in env.bodies
-            and self._fires(env)
+            not grasped and carried is not None and carried in env.bodies and self._fires(env)
         ):  # no physical transport ran (teleport executor): put it where it would have fallen
-            obj = args[0]
+            obj = carried
             start = np.asarray(self._before.get(obj, _position(env, obj))[:2], float)
             end = np.asarray(_position(env, obj)[:2], float)
             frac = float(env.np_random.uniform(0.3, 0.7))

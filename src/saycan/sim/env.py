@@ -25,8 +25,8 @@ from saycan.sim.layout import default_scene
 from saycan.sim.motion import MotionParams, SimMotion
 from saycan.sim.robots.base import RobotConfig, SimRobot, load_robot_config
 from saycan.sim.scene_spec import WORKSPACE_X, WORKSPACE_Y, ObjectSpec
+from saycan.world import CONTROL_HZ
 
-CONTROL_HZ = 240.0
 #: Action box margin beyond the workspace (m) and the highest end-effector target.
 ACTION_MARGIN = 0.05
 ACTION_Z = (0.0, 0.40)
@@ -308,11 +308,12 @@ class TabletopEnv(gym.Env):
         if self._disturbance_live and self.disturbance is not None:
             self.disturbance.on_step(self, step)
 
-    def disturb(self, skill: str, args: Sequence[str], success: bool) -> list:
-        """After a skill: let the disturbance act; returns its `DisturbanceEvent`s."""
+    def disturb(self, carried: str | None) -> list:
+        """After a skill: let the disturbance act; returns its `DisturbanceEvent`s. `carried`:
+        the object a successful skill lifted and carried to a new place, if any."""
         if not self._disturbance_live or self.disturbance is None:
             return []
-        return list(self.disturbance.after_skill(self, skill, tuple(args), bool(success)))
+        return list(self.disturbance.after_skill(self, carried))
 
     # -- video ----------------------------------------------------------------------------------
     def _capture_hook(self, step: int) -> None:

@@ -1,8 +1,5 @@
-"""Spatial relations between objects, from positions and sizes alone (pure numpy).
-
-Shared by the task predicates (judging the final simulator state) and by perception (describing
-a scene it estimated), so "in" and "on" mean the same thing to the judge and to the planner.
-"""
+"""Spatial relations the task predicates use, from positions alone: zones and sides of the
+table, beside the world's "in", "on" and "at" (`saycan.world`, re-exported here)."""
 
 from __future__ import annotations
 
@@ -10,55 +7,33 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: Inner radius of a bowl: a block whose centre is this close (in xy) to the bowl is inside it.
-BOWL_INNER_RADIUS = 0.065
-BOWL_HEIGHT = 0.04
-BLOCK_SIZE = 0.04
+from saycan.world import (
+    BLOCK_SIZE,
+    BOWL_HEIGHT,
+    BOWL_INNER_RADIUS,
+    SIDE_CLEARANCE,
+    SIDES,
+    ZONES,
+    is_at,
+    is_in_bowl,
+    is_on,
+    side_place_name,
+    side_places,
+    side_point,
+    xy_distance,
+)
+
+# What "in", "on" and "at" mean is a world fact (`saycan.world`), re-exported here beside the
+# zone and side relations the task predicates add.
+__all__ = [
+    "BLOCK_SIZE", "BOWL_HEIGHT", "BOWL_INNER_RADIUS", "ZONES", "in_zone", "is_at", "is_in_bowl",
+    "is_left_of", "is_on", "is_right_of", "xy_distance",
+    # the sides of objects as places, a world fact too, beside the relations below that use them
+    "SIDES", "SIDE_CLEARANCE", "side_place_name", "side_places", "side_point",
+]
 
 
-def xy_distance(a: Sequence[float], b: Sequence[float]) -> float:
-    return float(np.hypot(a[0] - b[0], a[1] - b[1]))
-
-
-def is_in_bowl(obj_pos: Sequence[float], bowl_pos: Sequence[float]) -> bool:
-    """The object's centre is within the bowl's inner radius and not above the rim."""
-    bowl_bottom = bowl_pos[2] - BOWL_HEIGHT / 2
-    return (
-        xy_distance(obj_pos, bowl_pos) < BOWL_INNER_RADIUS
-        and obj_pos[2] < bowl_bottom + BOWL_HEIGHT + BLOCK_SIZE
-    )
-
-
-def is_on(
-    obj_pos: Sequence[float],
-    obj_size: Sequence[float],
-    support_pos: Sequence[float],
-    support_size: Sequence[float],
-) -> bool:
-    """The object rests directly on top of the support (centres aligned, touching heights)."""
-    expected_dz = (obj_size[2] + support_size[2]) / 2
-    dz = obj_pos[2] - support_pos[2]
-    max_offset = 0.6 * max(support_size[0], support_size[1])
-    return xy_distance(obj_pos, support_pos) < max_offset and abs(dz - expected_dz) < 0.015
-
-
-def is_at(obj_pos: Sequence[float], location: Sequence[float], tolerance: float = 0.05) -> bool:
-    return xy_distance(obj_pos, location) < tolerance
-
-
-# -- regions of the table (task goals "at the left side", "in the middle", ...) ---------------
-#: Side zones as xy boxes ((x_min, x_max), (y_min, y_max)), world frame. "left" is the robot's
-#: left (+y), "top" is far from the robot (+x), matching `scene_spec.LOCATIONS`.
-ZONES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
-    "left side": ((0.25, 0.75), (0.10, 0.30)),
-    "right side": ((0.25, 0.75), (-0.30, -0.10)),
-    "top side": ((0.58, 0.75), (-0.30, 0.30)),
-    "bottom side": ((0.25, 0.42), (-0.30, 0.30)),
-    # Sampling regions (not goal targets in the packaged tasks): a band along the table's centre
-    # line, and the strip beyond the workspace where the arm cannot act.
-    "centre band": ((0.38, 0.62), (-0.07, 0.07)),
-    "out of reach": ((0.80, 0.86), (-0.15, 0.15)),
-}
+# -- regions of the table (task goals "at the left side", ...): `saycan.world.ZONES` ----------
 
 #: How much further left/right (m, along y) an object must be to count as "left of" another.
 SIDE_MARGIN = 0.05
@@ -78,57 +53,7 @@ def is_right_of(obj_pos: Sequence[float], ref_pos: Sequence[float]) -> bool:
     return ref_pos[1] - obj_pos[1] > SIDE_MARGIN
 
 
-# -- the sides of an object as places ("left of the red block") -------------------------------
-#: Unit xy direction of each side of an object, world frame: "front" faces the robot (-x),
-#: "behind" is further away (+x), "left" is the robot's left (+y).
-SIDES: dict[str, tuple[float, float]] = {
-    "left": (0.0, 1.0),
-    "right": (0.0, -1.0),
-    "front": (-1.0, 0.0),
-    "behind": (1.0, 0.0),
-}
-#: From an object's edge to the centre of a block put at its side: room for the open fingers
-#: between the two, so placing there does not knock the object.
-SIDE_GAP = 0.08
-#: Clearance (m) a side place keeps from every object other than its anchor, edge to edge.
-SIDE_CLEARANCE = 0.015
-
-
-def side_place_name(side: str, anchor: str) -> str:
-    """The place's name as the planner reads it: `left of the red block`, `behind the blue bowl`."""
-    return {"front": f"in front of the {anchor}", "behind": f"behind the {anchor}"}.get(
-        side, f"{side} of the {anchor}"
-    )
-
-
-def side_point(anchor_xy: Sequence[float], anchor_half_width: float, side: str) -> tuple[float, float]:
-    """Where a block put at `side` of an object of that half-width goes (its centre, xy)."""
-    dx, dy = SIDES[side]
-    r = anchor_half_width + SIDE_GAP
-    return (float(anchor_xy[0]) + dx * r, float(anchor_xy[1]) + dy * r)
-
-
-def side_places(
-    anchors: Sequence[tuple[str, Sequence[float], float]],
-    others: Sequence[tuple[str, Sequence[float], float]],
-    workspace: tuple[tuple[float, float], tuple[float, float]],
-) -> dict[str, tuple[float, float]]:
-    """The free side places of `anchors` ((name, xy, half-width) of objects resting on the
-    table): inside the workspace, and with room for a block clear of every object in `others`
-    but the anchor. One rule for perception (the planner's places) and the expert (its plan)."""
-    (x0, x1), (y0, y1) = workspace
-    half = BLOCK_SIZE / 2
-    out: dict[str, tuple[float, float]] = {}
-    for name, xy, width in anchors:
-        for side in SIDES:
-            p = side_point(xy, width, side)
-            if not (x0 <= p[0] <= x1 and y0 <= p[1] <= y1):
-                continue
-            if all(
-                o == name or xy_distance(p, oxy) >= half + ow + SIDE_CLEARANCE for o, oxy, ow in others
-            ):
-                out[side_place_name(side, name)] = p
-    return out
+# -- next to, a bit that way, in a line (the sides themselves: `saycan.world.SIDES`) ----------
 
 
 def side_offset(obj_xy: Sequence[float], ref_xy: Sequence[float], side: str) -> tuple[float, float]:

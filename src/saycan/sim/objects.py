@@ -11,8 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from saycan.sim.geometry import BLOCK_SIZE, BOWL_HEIGHT, BOWL_INNER_RADIUS
-from saycan.sim.objects_catalog import COLOURS
+from saycan.world import (
+    BLOCK_SIZE,
+    BOWL_FLOOR,
+    BOWL_HEIGHT,
+    BOWL_INNER_RADIUS,
+    BOWL_OUTER_RADIUS,
+    BOWL_WALL,
+    COLOURS,
+    object_size,
+)
 
 __all__ = [
     "BLOCK_MASS",
@@ -30,9 +38,6 @@ __all__ = [
 BLOCK_MASS = 0.06
 #: Heavy enough that a brushing finger or a dropped block does not shove the bowl away.
 BOWL_MASS = 0.6
-BOWL_FLOOR = 0.005  # floor thickness (matches saycan.skills.library.BOWL_FLOOR)
-BOWL_WALL = 0.008  # wall thickness
-BOWL_OUTER_RADIUS = BOWL_INNER_RADIUS + BOWL_WALL
 BOWL_SEGMENTS = 16
 #: High friction so the fingers hold a block and a block stops where it is put.
 OBJECT_FRICTION = 1.0
@@ -52,16 +57,6 @@ def rgba(colour: str | Sequence[float]) -> tuple[float, float, float, float]:
             raise ValueError(f"unknown colour {colour!r}; known: {', '.join(COLOURS)}") from None
     c = tuple(float(v) for v in colour)
     return (c[0], c[1], c[2], c[3] if len(c) > 3 else 1.0)
-
-
-def object_size(category: str) -> tuple[float, float, float]:
-    """Bounding-box extent of a category's object (metres)."""
-    if category == "block":
-        return (BLOCK_SIZE, BLOCK_SIZE, BLOCK_SIZE)
-    if category == "bowl":
-        d = 2 * BOWL_OUTER_RADIUS
-        return (d, d, BOWL_HEIGHT)
-    raise ValueError(f"unknown object category {category!r} (use 'block' or 'bowl')")
 
 
 def _set_friction(client, body: int, link: int = -1, lateral: float = OBJECT_FRICTION) -> None:

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Workspace on the table (world frame, metres): where objects are placed and may be moved to.
-WORKSPACE_X = (0.30, 0.70)
-WORKSPACE_Y = (-0.25, 0.25)
+from saycan.world import LOCATIONS, WORKSPACE_X, WORKSPACE_Y
 
-#: Named locations the skills can place at (table height). "top" is far from the robot (+x),
-#: "left" is the robot's left (+y).
-LOCATIONS: dict[str, tuple[float, float, float]] = {
-    "top left corner": (0.66, 0.21, 0.0),
-    "top right corner": (0.66, -0.21, 0.0),
-    "bottom left corner": (0.34, 0.21, 0.0),
-    "bottom right corner": (0.34, -0.21, 0.0),
-    "middle": (0.50, 0.0, 0.0),
-}
+__all__ = ["LOCATIONS", "WORKSPACE_X", "WORKSPACE_Y", "ObjectSpec"]  # the first three: world facts
 
 
 @dataclass(frozen=True)

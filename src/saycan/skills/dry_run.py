@@ -14,7 +14,8 @@ import sys
 from saycan.drivers.base import RobotDriver
 from saycan.perception.scene import SceneDescription
 from saycan.skills.base import SkillLibrary
-from saycan.skills.types import DONE, SkillCall, SkillResult
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall, SkillResult
 
 NOT_EXECUTED = "dry run: not executed"
 

@@ -407,9 +407,10 @@ def push(
     params: PrimitiveParams | None = None,
     push_params: PushParams | None = None,
     obstacles: Sequence[Obstacle] | None = None,
-    call: SkillCall | None = None,
+    call: SkillCall,
 ) -> SkillResult:
-    """Push the object at `obj_position` by `distance` along the unit xy `direction_xy`.
+    """Push the object at `obj_position` by `distance` along the unit xy `direction_xy`; the
+    result is recorded as `call`.
 
     Close the gripper, move above a start point behind the object, guarded descent to the push
     height (any contact there is a collision: the start point is not over the object), push
@@ -417,7 +418,6 @@ def push(
     size) of the other objects) are checked against the start point before anything moves."""
     p = params or PrimitiveParams()
     q = push_params or PushParams()
-    call = call or SkillCall("push")
     run = _Run(motion, p)
     d = _unit(direction_xy)
     start, end = push_waypoints(obj_position, obj_size, d, distance, q)

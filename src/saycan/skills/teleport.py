@@ -3,21 +3,18 @@
 Planning success is judged under this executor, apart from manipulation errors (SayCan's
 "planning" vs "execution" success). Calls that could not succeed physically (object covered,
 target invalid, out of reach) still fail, with the same reasons as the analytic affordance.
-Needs a driver with `SimulatorExtras` (it sets object poses): the runner binds it once.
+Each skill states its effect as `Placement`s on the world (`Skill.effect`); this executor
+applies them through the driver's `SimulatorExtras`, which the runner binds once, so no skill
+imports the simulator.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from saycan.drivers.base import RobotDriver, SimulatorExtras
 from saycan.errors import DriverError
 from saycan.perception.scene import SceneDescription
-from saycan.sim.geometry import BOWL_INNER_RADIUS
-from saycan.skills.affordances.analytic import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import DEFAULT_PUSH_DISTANCE, PUSH_DIRECTIONS, place_surface
-from saycan.skills.types import DONE, FailureReason, SkillCall, SkillResult
+from saycan.skills.types import FailureReason, SkillCall, SkillResult
 
 
 class TeleportExecutor:
@@ -32,45 +29,13 @@ class TeleportExecutor:
         self._sim = sim
 
     def execute(self, call: SkillCall, driver: RobotDriver, scene: SceneDescription) -> SkillResult:
-        if call == DONE:
+        why = self.skills.why_not(call, scene, driver.motion if self.check_reachability else None)
+        if why is not None:
+            return SkillResult(call, False, FailureReason.INVALID_TARGET, why)
+        placements = self.skills.effect(call, scene)
+        if not placements:  # moves nothing (done): nothing for a simulator to do
             return SkillResult(call, True)
         if self._sim is None:
             raise DriverError("executor=teleport needs a simulator driver bound to it")
-        push_distance = _push_distance(self.skills)
-        rules = AnalyticAffordance(driver.motion if self.check_reachability else None, push_distance=push_distance)
-        why = rules.why_not(call, scene)
-        if why is not None:
-            return SkillResult(call, False, FailureReason.INVALID_TARGET, why)
-        if call.skill == "push":
-            obj = scene.get(call.args[0])
-            dx, dy = PUSH_DIRECTIONS[call.args[1]]
-            x, y, z = obj.position
-            target = (x + dx * push_distance, y + dy * push_distance, z + 0.002)
-            steps = self._sim.teleport_object(obj.name, target)
-            return SkillResult(call, True, steps=steps)
-        obj_name, target_name = call.args
-        obj = scene.get(obj_name)
-        x, y, z = place_surface(scene, target_name)
-        target = scene.get(target_name)
-        if target is not None and target.category == "bowl":
-            z = _top_of_contents(scene, obj_name, np.array([x, y]), z)
-        steps = self._sim.teleport_object(obj_name, (x, y, z + obj.size[2] / 2 + 0.002))
+        steps = sum(self._sim.teleport_object(p.object, p.position) for p in placements)
         return SkillResult(call, True, steps=steps)
-
-
-def _push_distance(skills: SkillLibrary) -> float:
-    """The library's `push` skill distance (the default when it has none)."""
-    push = skills.get("push")
-    return float(getattr(push, "distance", DEFAULT_PUSH_DISTANCE))
-
-
-def _top_of_contents(scene: SceneDescription, moving: str, centre: np.ndarray, floor: float) -> float:
-    """A bowl holds one block on its floor; a later one lands on top of what is already there,
-    as a physical place would."""
-    tops = [
-        o.position[2] + o.size[2] / 2
-        for o in scene.objects
-        if o.category == "block" and o.name != moving
-        and np.linalg.norm(np.asarray(o.position[:2]) - centre) < BOWL_INNER_RADIUS
-    ]
-    return max([floor, *tops])

@@ -20,7 +20,29 @@ class SkillCall:
         return self.to_text()
 
 
-DONE = SkillCall("done")
+@dataclass(frozen=True)
+class ExpertMove:
+    """What the task expert wants done, before any skill is chosen for it: `obj` (a block or a
+    bowl) ends up on / in / at `target` (a block, a bowl or a named location). The expert plans
+    on a symbolic copy of the scene in these terms; the skill library says which skill's call
+    makes each move (`ExpertUse`)."""
+
+    obj: str
+    target: str
+    obj_category: str
+    target_category: str  # "block" | "bowl" | "location"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a skill's intended effect leaves an object: its centre at `position`, upright.
+
+    A skill states its effect this way, on the world's state rather than on a simulator, so a
+    direct-effect executor (`executor=teleport`) can apply it without the skill importing the
+    simulator."""
+
+    object: str
+    position: tuple[float, float, float]
 
 
 class FailureReason(str, Enum):

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError
 from saycan.files import atomic_path, write_atomic
-from saycan.skills.affordances.features import FEATURE_VERSION, FEATURES, features
+from saycan.skills.affordances.features import FEATURE_VERSION
+from saycan.skills.base import LearnedFeatures
 from saycan.skills.affordances.learned import CHECKPOINT_FORMAT, LearnedAffordance
 from saycan.skills.types import SkillCall
 from saycan.train.affordance_data import load_or_generate, scene_from_json
@@ -53,12 +55,12 @@ def seed_splits(cfg: DictConfig) -> tuple[list[int], list[int], list[int]]:
     return fit, calib, heldout
 
 
-def design(rows: Sequence[dict[str, Any]], family: str, push_distance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix and labels of one family's attempts."""
-    rows = [r for r in rows if "error" not in r and r["call"][0] == family]
+def design(rows: Sequence[dict[str, Any]], skill: LearnedFeatures) -> tuple[np.ndarray, np.ndarray]:
+    """Feature matrix and labels of one skill family's attempts."""
+    rows = [r for r in rows if "error" not in r and r["call"][0] == skill.name]
     if not rows:
-        return np.zeros((0, len(FEATURES[family])), np.float32), np.zeros(0, bool)
-    x = np.stack([features(SkillCall(r["call"][0], tuple(r["call"][1:])), scene_from_json(r["scene"]), push_distance) for r in rows])
+        return np.zeros((0, len(skill.feature_names)), np.float32), np.zeros(0, bool)
+    x = np.stack([skill.features(SkillCall(r["call"][0], tuple(r["call"][1:])), scene_from_json(r["scene"])) for r in rows])
     return x, np.array([bool(r["success"]) for r in rows])
 
 
@@ -153,8 +155,8 @@ def train_affordance(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     by_seed = {r["seed"]: r for r in train_rows}
     fit_rows = [by_seed[s] for s in fit_seeds]
     calib_rows = [by_seed[s] for s in calib_seeds]
-    push = next((s for s in cfg.skills.skills if str(s.get("_target_", "")).endswith(".Push")), None)
-    push_distance = float(push.distance) if push is not None else 0.10
+    library = instantiate(cfg.skills)
+    learned = library.learned()
 
     m = cfg.model
     mode = str(cfg.get("calibration", "crossfit"))
@@ -163,21 +165,21 @@ def train_affordance(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     tensors: dict[str, np.ndarray] = {}
     families: dict[str, Any] = {}
     report: dict[str, Any] = {}
-    for family in FEATURES:
+    for family, skill in learned.items():
         if mode == "crossfit":  # every training attempt: out-of-fold logits calibrate
-            x, y = design(train_rows, family, push_distance)
+            x, y = design(train_rows, skill)
         else:
-            x, y = design(fit_rows, family, push_distance)
+            x, y = design(fit_rows, skill)
         if len(y) < 2 or y.all() or not y.any():
             raise ConfigError(f"too few {family} attempts with both outcomes to train on ({len(y)}); raise attempts")
         arrays = _fit(x, y, m)
         for k, v in arrays.items():
             tensors[f"{family}.{k}"] = v
-        families[family] = {"features": list(FEATURES[family]), "layers": len(m.hidden) + 1, "platt": [1.0, 0.0]}
+        families[family] = {"features": list(skill.feature_names), "layers": len(m.hidden) + 1, "platt": [1.0, 0.0]}
         if mode == "crossfit":
             raw, yc = _out_of_fold_logits(x, y, m, int(cfg.get("calibration_folds", 5)))
         else:
-            xc, yc = design(calib_rows, family, push_distance)
+            xc, yc = design(calib_rows, skill)
             raw = _logits(arrays, xc)
         if len(yc) >= 2 and yc.any() and not yc.all():
             families[family]["platt"] = list(fit_platt(raw, yc))
@@ -195,7 +197,6 @@ def train_affordance(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "feature_version": FEATURE_VERSION,
         "weights": f"{robot}.safetensors",
         "robot": robot,
-        "push_distance": push_distance,
         "families": families,
         "training": {
             "attempts": len(train_rows),
@@ -214,8 +215,8 @@ def train_affordance(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     json_path = out_dir / f"{robot}.json"
     write_atomic(json_path, json.dumps(meta, indent=2) + "\n")
     # Held-out figures go in the checkpoint too, measured with the checkpoint as loaded.
-    model = LearnedAffordance(json_path)
-    heldout = evaluate(model, heldout_rows)
+    model = LearnedAffordance(json_path, skills=library)
+    heldout = evaluate(model, heldout_rows, tuple(learned))
     meta["heldout"] = heldout
     write_atomic(json_path, json.dumps(meta, indent=2) + "\n")
     return {
@@ -231,7 +232,7 @@ def train_affordance(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
 
 
-def evaluate(model: Any, rows: Sequence[dict[str, Any]], families: Sequence[str] = tuple(FEATURES)) -> dict[str, Any]:
+def evaluate(model: Any, rows: Sequence[dict[str, Any]], families: Sequence[str]) -> dict[str, Any]:
     """Metrics of `model.value` on attempts: all families together and each one."""
     rows = [r for r in rows if "error" not in r]
     p, y, fam = [], [], []

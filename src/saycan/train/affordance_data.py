@@ -10,8 +10,8 @@ gripper.
 
 A record keeps the scene (as perceived) and the call, not features, so the feature layout can
 change without regenerating. Labels: success = the skill reported success, the intended effect
-holds in the simulator (in the bowl / on the block / at the location; moved by the push
-distance), the gripper is empty and no other object moved more than 1 cm.
+holds in the simulator (each skill says what that means: `Trainable.attempt_outcome`), the
+gripper is empty and no other object moved more than 1 cm.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from saycan.perception.oracle import OraclePerception
 from saycan.perception.scene import Relation, SceneDescription, SceneObject
-from saycan.sim import geometry
-from saycan.sim.objects import BOWL_OUTER_RADIUS
-from saycan.sim.objects_catalog import COLOUR_NAMES
-from saycan.sim.scene_spec import LOCATIONS, ObjectSpec
-from saycan.skills.library import PUSH_DIRECTIONS
+from saycan.errors import ConfigError
+from saycan.sim.scene_spec import ObjectSpec
+from saycan.skills.base import SkillLibrary, Trainable
 from saycan.skills.types import SkillCall
+from saycan.world import BOWL_OUTER_RADIUS, COLOUR_NAMES, LOCATIONS
 
 #: Region objects are sampled in when a scene "spreads" beyond the workspace (metres).
 WIDE_X = (0.22, 0.90)
@@ -43,9 +42,6 @@ NORMAL_X = (0.34, 0.66)
 NORMAL_Y = (-0.19, 0.19)
 #: A bystander that moved more than this (m) makes the attempt a failure.
 MOVED = 0.01
-#: Push outcome tolerances (m): along the direction and sideways.
-PUSH_ALONG_TOL = 0.03
-PUSH_SIDEWAYS_TOL = 0.02
 #: Held-out seeds start here; training seeds must stay below it.
 HELDOUT_SEED_START = 900_000
 
@@ -93,48 +89,50 @@ def sample_objects(rng: np.random.Generator) -> tuple[list[ObjectSpec], dict[str
     return specs, factors
 
 
-def sample_call(rng: np.random.Generator, scene: SceneDescription, push_share: float = 0.35) -> SkillCall:
+def sample_call(
+    rng: np.random.Generator, scene: SceneDescription, skills: SkillLibrary, shares: Mapping[str, float]
+) -> SkillCall:
     """Mostly a candidate the planner would consider (uniform within a skill family); about
-    one in twelve is malformed (same object and target, a missing name, a bowl as object)."""
-    blocks, bowls = scene.names("block"), scene.names("bowl")
+    one in twelve is malformed (same object and target, a missing name, a bowl as object).
+    `shares`: the share of attempts per skill; the first learned skill without one gets the rest."""
+    trainable = trainable_skills(skills)
+    blocks = scene.names("block")
     if rng.random() < 1 / 12 or not blocks:
-        odd = [
-            SkillCall("pick_and_place", (b, b)) for b in blocks
-        ] + [SkillCall("pick_and_place", (b, "purple bowl")) for b in blocks if "purple bowl" not in bowls] + [
-            SkillCall("pick_and_place", (w, t)) for w in bowls for t in [*blocks, *LOCATIONS]
-        ] + [SkillCall("pick_and_place", ("missing block", t)) for t in [*bowls, *LOCATIONS]] + [
-            SkillCall("push", (w, d)) for w in bowls for d in PUSH_DIRECTIONS
-        ]
+        odd = [call for skill in trainable for call in skill.malformed_calls(scene)]
         return odd[int(rng.integers(len(odd)))]
     obj = blocks[int(rng.integers(len(blocks)))]
-    if rng.random() < push_share:
-        return SkillCall("push", (obj, list(PUSH_DIRECTIONS)[int(rng.integers(4))]))
-    targets = [t for t in [*blocks, *bowls, *LOCATIONS] if t != obj]
-    return SkillCall("pick_and_place", (obj, targets[int(rng.integers(len(targets)))]))
+    u, acc, chosen = rng.random(), 0.0, None
+    for skill in trainable:
+        if skill.name in shares:
+            acc += float(shares[skill.name])
+            if u < acc:
+                chosen = skill
+                break
+    if chosen is None:
+        chosen = next(s for s in trainable if s.name not in shares)
+    return chosen.sample_call(rng, obj, scene)
 
 
-def judge(call: SkillCall, before: dict, after: dict, skill_ok: bool, holding: bool, push_distance: float) -> str | None:
+def trainable_skills(skills: SkillLibrary) -> list[Trainable]:
+    """The library's skills with a learned affordance, each able to say what to attempt."""
+    out = []
+    for skill in skills.learned().values():
+        if not isinstance(skill, Trainable):
+            raise ConfigError(f"skill {skill.name!r} has learned features but cannot be trained "
+                              "(saycan.skills.base.Trainable; docs/skills.md)")
+        out.append(skill)
+    return out
+
+
+def judge(call: SkillCall, before: dict, after: dict, skill_ok: bool, holding: bool, skills: SkillLibrary) -> str | None:
     """None when the call did what it says, else why not (`goal_not_met`, `disturbed`, ...)."""
     obj = call.args[0]
     if obj not in after:
         return "goal_not_met"
-    moved = after[obj]
-    if call.skill == "push":
-        d = PUSH_DIRECTIONS[call.args[1]]
-        delta = np.subtract(moved.position, before[obj].position)
-        along, sideways = delta[0] * d[0] + delta[1] * d[1], abs(-delta[0] * d[1] + delta[1] * d[0])
-        holds = abs(along - push_distance) < PUSH_ALONG_TOL and sideways < PUSH_SIDEWAYS_TOL and abs(delta[2]) < 0.01
-        exempt = {obj}
-    else:
-        target = call.args[1]
-        if target in LOCATIONS:
-            holds = geometry.is_at(moved.position, LOCATIONS[target]) and moved.position[2] < 0.03
-        elif after[target].category == "bowl":
-            holds = geometry.is_in_bowl(moved.position, after[target].position)
-        else:
-            t = after[target]
-            holds = geometry.is_on(moved.position, moved.size, t.position, t.size)
-        exempt = {obj, target}
+    skill = skills.skill_of(call)
+    if not isinstance(skill, Trainable):
+        return "goal_not_met"
+    holds, exempt = skill.attempt_outcome(call, before, after)
     if not holds:
         return "goal_not_met"
     if holding:
@@ -173,9 +171,8 @@ class AttemptRunner:
         self.driver = self.gate.wrap_driver(driver) if self.gate is not None else driver
         self.driver.connect()
         self.skills = instantiate(cfg.skills)
-        push = self.skills.get("push")
-        self.push_distance = float(getattr(push, "distance", 0.10))
-        self.push_share = float(cfg.get("push_share", 0.35))
+        shares = cfg.get("attempt_shares")
+        self.shares = {str(k): float(v) for k, v in (shares or {}).items()}
         self.perception = OraclePerception()
 
     def close(self) -> None:
@@ -200,7 +197,7 @@ class AttemptRunner:
             self.gate.reset()
         obs = self.sim.env.observation(render=False)
         scene = self.perception.perceive(obs)
-        call = sample_call(rng, scene, self.push_share)
+        call = sample_call(rng, scene, self.skills, self.shares)
         before = {s.name: s for s in obs.ground_truth}
         t0 = time.perf_counter()
         res = self.skills.execute(call, self.driver.motion, scene)
@@ -211,7 +208,7 @@ class AttemptRunner:
         end = env.observation(render=False)
         after = {s.name: s for s in end.ground_truth}
         if res.success:
-            why = judge(call, before, after, True, end.gripper_holding, self.push_distance)
+            why = judge(call, before, after, True, end.gripper_holding, self.skills)
         elif call.args and call.args[0] in before and res.reason is not None:
             why = res.reason.value
         else:

@@ -24,7 +24,7 @@ from saycan.seeds import check_training_seeds
 from saycan.sim.tasks import Task, load_task
 from saycan.sim.tasks.colour_split import seen_colours
 from saycan.sim.tasks.instance import MilestoneTracker
-from saycan.skills.types import DONE
+from saycan.skills.done import DONE
 from saycan.train.affordance_data import scene_to_json
 
 

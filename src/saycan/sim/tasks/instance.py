@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -12,7 +13,6 @@ from saycan.drivers.types import ObjectState
 from saycan.errors import ConfigError
 from saycan.sim import geometry
 from saycan.sim.layout import DEFAULT_MARGIN, sample_placements
-from saycan.sim.objects import object_size
 from saycan.sim.scene_spec import LOCATIONS, WORKSPACE_X, WORKSPACE_Y, ObjectSpec
 from saycan.sim.tasks.spec import (
     ANY,
@@ -25,7 +25,10 @@ from saycan.sim.tasks.spec import (
     load_task,
 )
 from saycan.sim.tasks.colour_split import unseen_colours
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.pick_and_place import expert as place_expert
+from saycan.skills.types import ExpertMove, SkillCall
+from saycan.world import HAND_FOOTPRINT_RADIUS, object_size
 
 #: Footprint radius used to keep sampled objects apart (a bowl is ~0.146 m across).
 PLACEMENT_RADIUS = {"block": 0.03, "bowl": 0.075}
@@ -41,9 +44,6 @@ DIAGONALS = (
     ("top left corner", "middle", "bottom right corner"),
     ("top right corner", "middle", "bottom left corner"),
 )
-
-#: Footprint radius of a block the env grasps at reset: the open fingers sweep ~6 cm.
-HELD_RADIUS = 0.07
 
 #: Extra gap (m) kept between a sampled object and a place a block will be put at.
 KEEP_CLEAR_GAP = 0.05
@@ -231,15 +231,16 @@ class TaskInstance:
         raise ValueError(f"unknown predicate {pred}")  # the schema prevents this
 
     # -- expert --------------------------------------------------------------------------------
-    def expert_plan(self) -> list[SkillCall]:
+    def expert_plan(self, skills: ExpertSkills | None = None) -> list[SkillCall]:
         """A correct plan from the initial state, derived from the goal predicates: each goal in
         order, uncovering blocks first (a covered block cannot be picked) and leaving objects
-        beyond the arm's reach alone."""
+        beyond the arm's reach alone. Each planned move becomes the call of the first skill in
+        `skills` that can make it (`SkillLibrary.expert_call`); without a library, pick_and_place's."""
         world = _World(self)
         milestones = self.spec.milestones.states if self.spec.milestones is not None else ()
         for p in (*milestones, *self.spec.goal):
             world.achieve(p)
-        return world.plan + [DONE]
+        return [_realise(step, skills) for step in world.plan] + [DONE]
 
     def to_dict(self) -> dict:
         return {
@@ -251,6 +252,20 @@ class TaskInstance:
             "objects": [o.__dict__ for o in self.objects],
             "unreachable": list(self.unreachable),
         }
+
+
+class ExpertSkills(Protocol):
+    """What the expert needs of a skill library (`saycan.skills.base.SkillLibrary`)."""
+
+    def expert_call(self, move: ExpertMove) -> SkillCall: ...
+
+
+def _realise(step: ExpertMove | SkillCall, skills: ExpertSkills | None) -> SkillCall:
+    if isinstance(step, SkillCall):
+        return step
+    if skills is None:
+        return place_expert.move(step.obj, step.target)
+    return skills.expert_call(step)
 
 
 def _describe(p: PredicateSpec) -> str:
@@ -358,7 +373,7 @@ class _World:
         ) & set(LOCATIONS)
         self.held = inst.held  # in the gripper: occupies no place; put down before picking another
         self.start_xy = dict(self.xy)
-        self.plan: list[SkillCall] = []
+        self.plan: list[ExpertMove | SkillCall] = []
 
     # -- queries --
     def above(self, x: str) -> list[str]:
@@ -439,7 +454,8 @@ class _World:
         if x == self.held:
             self.held = None
         sides = self.side_places()  # before the move: where the place is when it is chosen
-        self.plan.append(SkillCall("pick_and_place", (x, target)))
+        target_category = "location" if target in LOCATIONS or target in sides else self.category[target]
+        self.plan.append(ExpertMove(x, target, self.category[x], target_category))
         if target in LOCATIONS:
             self.support[x], self.xy[x] = None, LOCATIONS[target][:2]
         elif target in sides:
@@ -755,7 +771,7 @@ class Task:
         )
         held = next((str(bindings[r]) for r, rs in spec.roles.items() if rs.held), None)
         on_table = [n for n in names if n not in stacked]
-        radii = [HELD_RADIUS if n == held else PLACEMENT_RADIUS[n.split()[-1]] for n in on_table]
+        radii = [HAND_FOOTPRINT_RADIUS if n == held else PLACEMENT_RADIUS[n.split()[-1]] for n in on_table]
         keep_clear = self.keep_clear()
         if not regions and not keep_clear:
             xy = sample_placements(rng, len(on_table), min_dist=0.10, radii=radii)

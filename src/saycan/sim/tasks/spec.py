@@ -28,6 +28,7 @@ from saycan.errors import ConfigError, UnknownTaskError
 from saycan.sim.geometry import ZONES
 from saycan.sim.objects_catalog import COLOUR_NAMES
 from saycan.sim.scene_spec import LOCATIONS
+from saycan.world import COLOUR_GROUPS
 
 SPEC_DIR = Path(__file__).parent / "specs"
 # The repository's examples/ (present in a source checkout): relative task file paths that are
@@ -50,11 +51,6 @@ LineAxis = Literal["horizontal", "vertical", "diagonal"]
 #: about one block width, loose enough for where a real placement lands.
 DEFAULT_LINE_TOLERANCE = 0.03
 
-#: Named colour groups a role or a quantifier may use instead of a list of colours.
-COLOUR_GROUPS: dict[str, tuple[str, ...]] = {
-    "warm": ("red", "orange", "yellow", "pink"),
-    "cool": ("blue", "cyan", "green", "purple"),
-}
 
 #: Placeholders a goal predicate may use as an argument, bound by its `each` / `any` selector.
 EACH, ANY = "each", "any"

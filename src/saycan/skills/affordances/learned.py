@@ -19,8 +19,9 @@ import numpy as np
 
 from saycan.errors import ConfigError, ModelLoadError
 from saycan.perception.scene import SceneDescription
-from saycan.skills.affordances.features import FEATURE_VERSION, FEATURES, features
-from saycan.skills.library import DEFAULT_PUSH_DISTANCE
+from saycan.skills.affordances.features import FEATURE_VERSION
+from saycan.skills.base import SkillLibrary, default_library
+from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 from saycan.weights import check_finite
 
@@ -32,11 +33,11 @@ CHECKPOINT_FORMAT = "saycan-affordance-mlp/1"
 class FamilyModel:
     """One skill family's MLP (ReLU hidden layers, one logit) plus Platt calibration."""
 
-    def __init__(self, name: str, meta: dict[str, Any], tensors: dict[str, np.ndarray]):
+    def __init__(self, name: str, meta: dict[str, Any], tensors: dict[str, np.ndarray], layout: tuple[str, ...] | None):
         self.name = name
         self.feature_names = tuple(meta["features"])
-        if self.feature_names != FEATURES.get(name):
-            raise ValueError(f"{name}: the checkpoint's features differ from this version's layout")
+        if self.feature_names != layout:
+            raise ValueError(f"{name}: the checkpoint's features differ from the skill's layout")
         self.mean = _get(tensors, f"{name}.mean")
         self.std = _get(tensors, f"{name}.std")
         self.layers = [(_get(tensors, f"{name}.w{i}"), _get(tensors, f"{name}.b{i}")) for i in range(int(meta["layers"]))]
@@ -72,7 +73,9 @@ class LearnedAffordance:
     gets 0 (no evidence that it can succeed), as the analytic rules do for a call they have no
     rule for. `checkpoint`: a JSON file written by `saycan train affordance` (default: the one
     shipped in the package). A missing, corrupt or incompatible checkpoint raises
-    `ModelLoadError`, naming the file.
+    `ModelLoadError`, naming the file. `skills`: the library whose skills compute the features
+    (the runtime passes the configured one; default: every packaged skill); a model whose skill
+    the library lacks is never asked.
     """
 
     name = "learned"
@@ -82,13 +85,13 @@ class LearnedAffordance:
         checkpoint: str | Path | None = None,
         motion: object | None = None,  # accepted for the common affordance signature; unused
         done_value: float = 1.0,
-        push_distance: float = DEFAULT_PUSH_DISTANCE,
         robot: str | None = None,
+        skills: SkillLibrary | None = None,
     ):
         self.path = Path(checkpoint) if checkpoint else Path(str(resources.files("saycan").joinpath(PACKAGED_CHECKPOINT)))
         self.done_value = float(done_value)
-        self.push_distance = float(push_distance)
-        self.meta, self.models = load_checkpoint(self.path)
+        self.skills = skills if skills is not None else default_library()
+        self.meta, self.models = load_checkpoint(self.path, self.skills)
         trained_on = self.meta.get("robot")
         if robot is not None and trained_on is not None and robot != trained_on:
             # Reach and clearance features are relative to the arm it was trained on: values
@@ -106,19 +109,22 @@ class LearnedAffordance:
         """P(success) for every call in one batch per skill family."""
         out = np.zeros(len(calls), dtype=np.float64)
         rows: dict[str, list[int]] = {}
+        learned = self.skills.learned()
         for i, call in enumerate(calls):
-            if call.skill == "done":
+            if call == DONE:
                 out[i] = self.done_value
-            elif call.skill in self.models:
+            elif call.skill in self.models and call.skill in learned:
                 rows.setdefault(call.skill, []).append(i)
         for family, idx in rows.items():
-            x = np.stack([features(calls[i], scene, self.push_distance) for i in idx])
+            x = np.stack([learned[family].features(calls[i], scene) for i in idx])
             out[idx] = self.models[family].probabilities(x)
         return out
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, FamilyModel]]:
-    """Read and validate a checkpoint (JSON + the safetensors file it names)."""
+def load_checkpoint(path: Path, skills: SkillLibrary | None = None) -> tuple[dict[str, Any], dict[str, FamilyModel]]:
+    """Read and validate a checkpoint (JSON + the safetensors file it names) against the
+    feature layouts of `skills` (default: every packaged skill)."""
+    learned = (skills if skills is not None else default_library()).learned()
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"affordance checkpoint {path} does not exist (train one with `saycan train affordance`)")
@@ -135,13 +141,18 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, FamilyModel]]
 
         tensors = load_file(str(weights))
         check_finite(tensors, weights)
-        models = {name: FamilyModel(name, fam, tensors) for name, fam in meta["families"].items()}
+        # A model whose skill the library lacks is never asked: not loaded.
+        models = {
+            name: FamilyModel(name, fam, tensors, learned[name].feature_names)
+            for name, fam in meta["families"].items()
+            if name in learned
+        }
     except ModelLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - any parse failure means the same thing to the user
         raise ModelLoadError(f"affordance checkpoint {path} is corrupt or incompatible: {type(exc).__name__}: {exc}") from None
     if not models:
-        raise ModelLoadError(f"affordance checkpoint {path} has no models")
+        raise ModelLoadError(f"affordance checkpoint {path} has no models for the skills {sorted(learned)}")
     return meta, models
 
 

@@ -1,0 +1,1 @@
+"""Hydra configs of the example skill plugin (`hydra.searchpath=[pkg://saycan_example_skill.conf]`)."""
