@@ -46,29 +46,33 @@ def _literals(node: ast.AST) -> list[str]:
     return []
 
 
-def name_branches(source: str, names: set[str]) -> list[tuple[int, str]]:
-    """Lines that look at a skill's name: a comparison of something skill-ish with the name, a
-    call built or looked up by the literal name, a dict keyed by it, a `case "name":`."""
-    found: list[tuple[int, str]] = []
+def name_branches(source: str, names: set[str]) -> list[tuple[int, str, set[str]]]:
+    """Lines that look at a skill's name (with the names they look at): a comparison of
+    something skill-ish with the name, a call built or looked up by the literal name, a dict
+    keyed by it, a `case "name":`."""
+    found: list[tuple[int, str, set[str]]] = []
     lines = source.splitlines()
     for node in ast.walk(ast.parse(source)):
-        hit = False
+        hit: set[str] = set()
         if isinstance(node, ast.Compare):
             operands = [node.left, *node.comparators]
             named = [op for op in operands if set(_literals(op)) & names]
-            others = " ".join(ast.unparse(op) for op in operands if op not in named).lower()
-            hit = bool(named) and ("skill" in others or "call" in others or "family" in others)
-        elif isinstance(node, ast.Call):
-            func = ast.unparse(node.func)
-            first = _literals(node.args[0]) if node.args else []
-            hit = bool(set(first) & names) and (func.endswith("SkillCall") or func.endswith(".get")
-                                                 or "skill" in func.lower())
+            if named:
+                others = " ".join(ast.unparse(op) for op in operands if op not in named).lower()
+                if "skill" in others or "call" in others or "family" in others:
+                    hit = {v for op in named for v in _literals(op)} & names
+        elif isinstance(node, ast.Call) and node.args:
+            first = set(_literals(node.args[0])) & names
+            if first:
+                func = ast.unparse(node.func)
+                if func.endswith("SkillCall") or func.endswith(".get") or "skill" in func.lower():
+                    hit = first
         elif isinstance(node, ast.Dict):
-            hit = any(k is not None and set(_literals(k)) & names for k in node.keys)
+            hit = {v for k in node.keys if k is not None for v in _literals(k)} & names
         elif isinstance(node, ast.MatchValue):
-            hit = bool(set(_literals(node.value)) & names)
+            hit = set(_literals(node.value)) & names
         if hit:
-            found.append((node.lineno, lines[node.lineno - 1].strip()))
+            found.append((node.lineno, lines[node.lineno - 1].strip(), hit))
     return found
 
 
@@ -78,11 +82,8 @@ def test_no_code_outside_a_skills_unit_branches_on_its_name():
     assert set(units) == {"pick_and_place", "push", "done"}
     offending = []
     for path in sorted(SRC.rglob("*.py")):
-        source = path.read_text()
-        for name, unit in units.items():
-            if path == unit or unit in path.parents:
-                continue
-            for lineno, line in name_branches(source, {name}):
+        for lineno, line, hit in name_branches(path.read_text(), set(units)):
+            if any(path != units[n] and units[n] not in path.parents for n in hit):
                 offending.append(f"{path.relative_to(SRC.parent)}:{lineno}: {line}")
     assert not offending, "code outside a skill's unit looks at its name:\n" + "\n".join(offending)
 

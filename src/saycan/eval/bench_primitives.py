@@ -26,11 +26,11 @@ from omegaconf import DictConfig, OmegaConf
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.sim import geometry
 from saycan.sim.layout import default_scene
-from saycan.sim.scene_spec import LOCATIONS, ObjectSpec
+from saycan.sim.scene_spec import ObjectSpec
 from saycan.skills.pick_and_place import place_surface
 from saycan.skills.pick_and_place.expert import move as place_call
 from saycan.skills.primitives import PrimitiveParams, pick_and_place
-from saycan.world import CONTROL_HZ
+from saycan.world import CONTROL_HZ, LOCATIONS
 
 
 

@@ -37,10 +37,10 @@ from saycan.planner.scorers.transformers_scorer import (
     _make_cache,
     with_cache,
 )
-from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.base import SkillLibrary
 from saycan.skills.done import Done
 from saycan.skills.pick_and_place import PickAndPlace
+from saycan.world import LOCATIONS
 
 #: Text-only scenes: colours beyond the simulator's palette are fine, nothing is rendered.
 COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "cyan", "brown",

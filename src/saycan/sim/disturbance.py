@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from saycan.errors import ConfigError
-from saycan.sim.geometry import BLOCK_SIZE, xy_distance
 from saycan.sim.layout import DEFAULT_MARGIN
-from saycan.world import WORKSPACE_X, WORKSPACE_Y
+from saycan.world import BLOCK_SIZE, WORKSPACE_X, WORKSPACE_Y, xy_distance
 
 if TYPE_CHECKING:  # pragma: no cover
     from saycan.sim.env import TabletopEnv

@@ -20,12 +20,11 @@ from saycan.drivers.types import TOP_DOWN, MotionStatus, Observation, ObjectStat
 from saycan.sim import objects as objs
 from saycan.sim.bullet_client import QuietBulletClient
 from saycan.sim.camera import TOP_DOWN_CAMERA, VIDEO_CAMERA, Camera
-from saycan.sim.geometry import BLOCK_SIZE, BOWL_HEIGHT
 from saycan.sim.layout import default_scene
 from saycan.sim.motion import MotionParams, SimMotion
 from saycan.sim.robots.base import RobotConfig, SimRobot, load_robot_config
 from saycan.sim.scene_spec import WORKSPACE_X, WORKSPACE_Y, ObjectSpec
-from saycan.world import CONTROL_HZ
+from saycan.world import BLOCK_SIZE, BOWL_FLOOR, BOWL_HEIGHT, CONTROL_HZ
 
 #: Action box margin beyond the workspace (m) and the highest end-effector target.
 ACTION_MARGIN = 0.05
@@ -188,7 +187,7 @@ class TabletopEnv(gym.Env):
                     top[s.name] = pos[2] + BLOCK_SIZE / 2
                 else:
                     body = objs.create_bowl(self.client, pos, s.colour)
-                    top[s.name] = pos[2] - BOWL_HEIGHT / 2 + objs.BOWL_FLOOR
+                    top[s.name] = pos[2] - BOWL_HEIGHT / 2 + BOWL_FLOOR
                 xy[s.name] = (float(x), float(y))
                 self.bodies[s.name] = body
                 self.specs[s.name] = s

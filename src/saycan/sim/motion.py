@@ -16,6 +16,7 @@ import numpy as np
 
 from saycan.drivers.types import GripperResult, MotionResult, MotionStatus, Pose
 from saycan.sim.robots.base import SimRobot
+from saycan.world import CONTROL_HZ
 
 StepHook = Callable[[int], None]
 
@@ -24,7 +25,7 @@ StepHook = Callable[[int], None]
 class MotionParams:
     """Speeds and tolerances of simulated motions."""
 
-    control_hz: float = 240.0  # physics steps per second
+    control_hz: float = CONTROL_HZ  # physics steps per second (the env steps physics at this rate)
     max_speed: float = 0.30  # m/s, free-space Cartesian speed
     guarded_speed: float = 0.04  # m/s, speed of a move with stop_on_contact
     min_speed: float = 0.02  # m/s, speed the waypoint never drops below
