@@ -138,3 +138,56 @@ def is_on(
 
 def is_at(obj_pos: Sequence[float], location: Sequence[float], tolerance: float = 0.05) -> bool:
     return xy_distance(obj_pos, location) < tolerance
+
+
+# -- the sides of an object as places ("left of the red block") -------------------------------
+#: Unit xy direction of each side of an object, world frame: "front" faces the robot (-x),
+#: "behind" is further away (+x), "left" is the robot's left (+y).
+SIDES: dict[str, tuple[float, float]] = {
+    "left": (0.0, 1.0),
+    "right": (0.0, -1.0),
+    "front": (-1.0, 0.0),
+    "behind": (1.0, 0.0),
+}
+#: From an object's edge to the centre of a block put at its side: room for the open fingers
+#: between the two, so placing there does not knock the object.
+SIDE_GAP = 0.08
+#: Clearance (m) a side place keeps from every object other than its anchor, edge to edge.
+SIDE_CLEARANCE = 0.015
+
+
+def side_place_name(side: str, anchor: str) -> str:
+    """The place's name as the planner reads it: `left of the red block`, `behind the blue bowl`."""
+    return {"front": f"in front of the {anchor}", "behind": f"behind the {anchor}"}.get(
+        side, f"{side} of the {anchor}"
+    )
+
+
+def side_point(anchor_xy: Sequence[float], anchor_half_width: float, side: str) -> tuple[float, float]:
+    """Where a block put at `side` of an object of that half-width goes (its centre, xy)."""
+    dx, dy = SIDES[side]
+    r = anchor_half_width + SIDE_GAP
+    return (float(anchor_xy[0]) + dx * r, float(anchor_xy[1]) + dy * r)
+
+
+def side_places(
+    anchors: Sequence[tuple[str, Sequence[float], float]],
+    others: Sequence[tuple[str, Sequence[float], float]],
+    workspace: tuple[tuple[float, float], tuple[float, float]],
+) -> dict[str, tuple[float, float]]:
+    """The free side places of `anchors` ((name, xy, half-width) of objects resting on the
+    table): inside the workspace, and with room for a block clear of every object in `others`
+    but the anchor. One rule for perception (the planner's places) and the expert (its plan)."""
+    (x0, x1), (y0, y1) = workspace
+    half = BLOCK_SIZE / 2
+    out: dict[str, tuple[float, float]] = {}
+    for name, xy, width in anchors:
+        for side in SIDES:
+            p = side_point(xy, width, side)
+            if not (x0 <= p[0] <= x1 and y0 <= p[1] <= y1):
+                continue
+            if all(
+                o == name or xy_distance(p, oxy) >= half + ow + SIDE_CLEARANCE for o, oxy, ow in others
+            ):
+                out[side_place_name(side, name)] = p
+    return out

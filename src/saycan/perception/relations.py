@@ -12,7 +12,9 @@ import numpy as np
 
 from saycan.drivers.types import Observation
 from saycan.perception.scene import Relation, SceneDescription, SceneObject
-from saycan.world import HELD_DISTANCE, LOCATIONS, is_in_bowl, is_on
+from saycan.world import (
+    HELD_DISTANCE, LOCATIONS, WORKSPACE_X, WORKSPACE_Y, is_in_bowl, is_on, side_places,
+)
 
 #: An object whose centre is this far above the table, near the gripper, is held.
 HELD_HEIGHT = 0.06
@@ -55,9 +57,23 @@ def held_object(
 def describe_scene(objects: Sequence[SceneObject], obs: Observation) -> SceneDescription:
     """The one way every backend turns its detected objects into a `SceneDescription`, so the
     planner sees the same relations, holding rule and named locations whatever perceived them."""
+    relations = relations_of(objects)
+    holding = held_object(objects, obs.ee_position, obs.gripper_holding)
     return SceneDescription(
         objects=tuple(objects),
-        relations=relations_of(objects),
-        holding=held_object(objects, obs.ee_position, obs.gripper_holding),
-        locations=dict(LOCATIONS),
+        relations=relations,
+        holding=holding,
+        locations={**LOCATIONS, **side_locations(objects, relations, holding)},
     )
+
+
+def side_locations(
+    objects: Sequence[SceneObject], relations: Sequence[Relation], holding: str | None
+) -> dict[str, tuple[float, float, float]]:
+    """The free sides of every object resting on the table (`left of the red block`, ...), as
+    places a block can be put at: "put it to the left of the bowl", "a bit to the right"."""
+    resting = {r.subject for r in relations}
+    footprint = [(o.name, o.position[:2], max(o.size[0], o.size[1]) / 2) for o in objects]
+    anchors = [f for f, o in zip(footprint, objects) if o.name not in resting and o.name != holding]
+    places = side_places(anchors, footprint, (WORKSPACE_X, WORKSPACE_Y))
+    return {name: (x, y, 0.0) for name, (x, y) in places.items()}

@@ -19,6 +19,7 @@ from saycan.planner.loop import LoopOutcome, StepRecord, run_loop
 from saycan.planner.prompts import clean_instruction
 from saycan.seeds import assert_not_training_seed, built_from
 from saycan.sim.tasks import Task, TaskInstance
+from saycan.sim.tasks.instance import MilestoneTracker
 from saycan.runtime.closed_loop import closed_loop_stats
 from saycan.runtime.components import Components, component_names
 from saycan.runtime.costs import decision_costs
@@ -137,10 +138,20 @@ def run_episode(
 
     trace = TraceWriter(out_dir / "trace.jsonl", out_dir / "frames" if frames else None)
     done_steps: list[StepRecord] = []  # what an interrupted episode still records
+    # States the task must pass through are checked on the world after every step.
+    progress = (
+        MilestoneTracker(instance, initial_states)
+        if instance is not None and instance.spec.milestones is not None
+        else None
+    )
 
     def record(step: StepRecord, obs) -> None:
+        extra = None
+        if progress is not None:
+            new = progress.update(sim.ground_truth())
+            extra = {"milestones": {**progress.to_dict(), "new": new}}
         with held():  # the trace line, the episode's list and the live view: all or none
-            trace.write(step, obs.rgb)
+            trace.write(step, obs.rgb, extra=extra)
             done_steps.append(step)
             viewer.step(step, obs)
         if on_step is not None:
@@ -170,12 +181,13 @@ def run_episode(
         trace.close()
     plan = [c.to_text() for c in outcome.plan]
     if instance is not None:
-        success, unmet = instance.success(initial_states, sim.ground_truth())
+        success, unmet = instance.success(initial_states, sim.ground_truth(), progress)
         try:
             expert = instance.expert_plan(components.skills)
         except ConfigError:  # the library cannot make some move: record the default expert's plan
             expert = instance.expert_plan()
         extras = {
+            **({"milestones": progress.to_dict()} if progress is not None else {}),
             "expert_plan": [c.to_text() for c in expert],
             **closed_loop_stats(outcome, expert, components.feedback),
             # An instruction naming objects the scene lacks, or not the goal's: said, not silent.

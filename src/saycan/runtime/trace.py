@@ -26,15 +26,17 @@ class TraceWriter:
         except OSError as exc:
             raise cannot_write(self.path, exc) from None
 
-    def write(self, record: StepRecord, rgb: np.ndarray | None, scene_format: str = "rich") -> None:
+    def write(
+        self, record: StepRecord, rgb: np.ndarray | None, scene_format: str = "rich", extra: dict | None = None
+    ) -> None:
         """Append `record` as one whole line (a full disk is an `OutputError`: the lines
-        before it stay whole)."""
+        before it stay whole); `extra` adds episode-level fields (a task's milestone progress)."""
         try:
-            self._write(record, rgb, scene_format)
+            self._write(record, rgb, scene_format, extra or {})
         except OSError as exc:
             raise cannot_write(self.path, exc) from None
 
-    def _write(self, record: StepRecord, rgb: np.ndarray | None, scene_format: str) -> None:
+    def _write(self, record: StepRecord, rgb: np.ndarray | None, scene_format: str, extra: dict) -> None:
         frame = None
         if self.frames_dir is not None and rgb is not None:
             frame = self.frames_dir / f"step_{record.index:02d}.png"
@@ -62,6 +64,7 @@ class TraceWriter:
             "feedback": record.feedback,
             **_question(record.decision.help),
             "frame": str(frame.relative_to(self.path.parent)) if frame else None,
+            **extra,
         }
         append_whole(self._file.fileno(), (json.dumps(entry) + "\n").encode("utf-8"))
 

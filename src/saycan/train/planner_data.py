@@ -23,6 +23,7 @@ from saycan.planner.loop import run_loop
 from saycan.seeds import check_training_seeds
 from saycan.sim.tasks import Task, load_task
 from saycan.sim.tasks.colour_split import seen_colours
+from saycan.sim.tasks.instance import MilestoneTracker
 from saycan.skills.done import DONE
 from saycan.train.affordance_data import scene_to_json
 
@@ -34,6 +35,7 @@ def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, A
 
     driver = components.driver
     instance, initial = begin_episode(components, Task(spec, split="seen"), seed)
+    progress = MilestoneTracker(instance, initial)  # states to pass through, checked every step
     # the loop exactly as evaluation wires it: with `disturbance=knock_placed
     # prompt.feedback=success` the data holds the expert recovering from disturbances
     outcome = run_loop(
@@ -42,8 +44,9 @@ def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, A
         success_detector=components.success_detector,
         after_skill=after_skill_hook(components),
         feedback=components.feedback,
+        on_step=lambda step, obs: progress.update(components.sim.ground_truth()),
     )
-    success, unmet = instance.success(initial, components.sim.ground_truth())
+    success, unmet = instance.success(initial, components.sim.ground_truth(), progress)
     steps = outcome.steps
     executed = [
         {

@@ -46,8 +46,11 @@ def seen_colours(spec: TaskSpec) -> TaskSpec:
 
 
 def colour_free_roles(spec: TaskSpec) -> list[str]:
-    """Block/bowl roles whose colour the task leaves open (they can take a held-out colour)."""
-    return [n for n, r in spec.roles.items() if r.category != "location" and r.colour is None]
+    """Block/bowl roles whose colour the task leaves open (they can take a held-out colour);
+    not a role chosen by where it stands ("the block closest to the bowl"), which has none."""
+    return [
+        n for n, r in spec.roles.items() if r.category != "location" and r.colour is None and r.nearness is None
+    ]
 
 
 def supports_unseen_colours(spec: TaskSpec) -> bool:

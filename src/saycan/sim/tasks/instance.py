@@ -28,7 +28,7 @@ from saycan.sim.tasks.colour_split import unseen_colours
 from saycan.skills.done import DONE
 from saycan.skills.pick_and_place import expert as place_expert
 from saycan.skills.types import ExpertMove, SkillCall
-from saycan.world import HAND_FOOTPRINT_RADIUS
+from saycan.world import HAND_FOOTPRINT_RADIUS, object_size
 
 #: Footprint radius used to keep sampled objects apart (a bowl is ~0.146 m across).
 PLACEMENT_RADIUS = {"block": 0.03, "bowl": 0.075}
@@ -38,6 +38,12 @@ MOVED_TOLERANCE = 0.02
 
 #: Places the expert may move a block to, in order of preference, to uncover another one.
 CORNERS = tuple(n for n in LOCATIONS if n.endswith("corner"))
+
+#: Corner-to-corner lines through the middle, for blocks in a diagonal line.
+DIAGONALS = (
+    ("top left corner", "middle", "bottom right corner"),
+    ("top right corner", "middle", "bottom left corner"),
+)
 
 #: Extra gap (m) kept between a sampled object and a place a block will be put at.
 KEEP_CLEAR_GAP = 0.05
@@ -99,7 +105,10 @@ class TaskInstance:
 
     # -- quantifiers ---------------------------------------------------------------------------
     def select(self, sel: Selector) -> list[str]:
-        """Objects of the scene (as built) matching a selector, in build order."""
+        """Objects of the scene (as built) matching a selector, in build order; for a location
+        selector, its places."""
+        if sel.category == "location":
+            return list(sel.choices or LOCATIONS)
         colours = expand_colours(sel.colour)
         excluded = {self.bindings.get(r, r) for r in sel.exclude}
         return [
@@ -122,11 +131,27 @@ class TaskInstance:
 
     # -- judging -------------------------------------------------------------------------------
     def success(
-        self, initial: Sequence[ObjectState], final: Sequence[ObjectState]
+        self,
+        initial: Sequence[ObjectState],
+        final: Sequence[ObjectState],
+        progress: MilestoneTracker | None = None,
     ) -> tuple[bool, list[str]]:
-        """Whether every goal predicate holds on the final state; returns the unmet ones too."""
+        """Whether every goal predicate holds on the final state and every milestone was
+        reached on the way (`progress`, tracked step by step); returns the unmet ones too."""
         unmet = [_describe(p) for p in self.spec.goal if not self._holds(p, initial, final)]
+        if self.spec.milestones is not None:
+            reached = progress.reached if progress is not None else set()
+            unmet += [
+                f"milestone {i}: {_describe(p)}"
+                for i, p in enumerate(self.spec.milestones.states)
+                if i not in reached
+            ]
         return not unmet, unmet
+
+    def holds(self, p: PredicateSpec, initial: Sequence[ObjectState], now: Sequence[ObjectState]) -> bool:
+        """Whether one predicate holds on the state `now` (with `initial` for nothing_moved and
+        offset)."""
+        return self._holds(p, initial, now)
 
     def _holds(
         self, p: PredicateSpec, initial: Sequence[ObjectState], final: Sequence[ObjectState]
@@ -150,6 +175,18 @@ class TaskInstance:
             return all(n in states for n in names) and all(
                 _on(states[top], states[bottom]) for bottom, top in zip(names, names[1:])
             )
+        if p.pred == "line":
+            names = self.select(p.each) if p.each is not None else [str(self.bindings[a]) for a in p.args]
+            return all(n in states for n in names) and geometry.in_line(
+                [states[n].position for n in names], p.axis, p.line_tolerance
+            )
+        if p.pred == "offset":
+            before = {s.name: s for s in initial}
+            return all(
+                row[0] in states and row[0] in before
+                and geometry.is_offset(states[row[0]].position, before[row[0]].position, p.side)
+                for row in self._groundings(p)[0]
+            )
         if p.pred == "all_in_matching_bowl":
             bowls = {s.colour: s for s in final if s.category == "bowl"}
             return all(
@@ -158,14 +195,18 @@ class TaskInstance:
                 if s.category == "block" and s.colour in bowls
             )
         rows, options = self._groundings(p)
-        return all(
-            any(self._relation(p.pred, [o if a == ANY else a for a in row], states)
-                for o in (options if options is not None else [None]))
+        fits = [
+            [o for o in (options if options is not None else [None])
+             if self._relation(p, [o if a == ANY else a for a in row], states)]
             for row in rows
-        )
+        ]
+        if p.distinct:
+            return _distinct_assignment(fits) is not None
+        return all(fits)
 
     @staticmethod
-    def _relation(pred: str, args: list[str], states: dict[str, ObjectState]) -> bool:
+    def _relation(p: PredicateSpec, args: list[str], states: dict[str, ObjectState]) -> bool:
+        pred = p.pred
         a = states.get(args[0])
         if a is None:
             return False  # absent or fell off the table
@@ -185,6 +226,8 @@ class TaskInstance:
             return geometry.is_left_of(a.position, b.position)
         if pred == "right_of":
             return geometry.is_right_of(a.position, b.position)
+        if pred == "beside":
+            return geometry.is_beside(a.position, _half(a), b.position, _half(b), p.side)
         raise ValueError(f"unknown predicate {pred}")  # the schema prevents this
 
     # -- expert --------------------------------------------------------------------------------
@@ -194,7 +237,8 @@ class TaskInstance:
         beyond the arm's reach alone. Each planned move becomes the call of the first skill in
         `skills` that can make it (`SkillLibrary.expert_call`); without a library, pick_and_place's."""
         world = _World(self)
-        for p in self.spec.goal:
+        milestones = self.spec.milestones.states if self.spec.milestones is not None else ()
+        for p in (*milestones, *self.spec.goal):
             world.achieve(p)
         return [_realise(step, skills) for step in world.plan] + [DONE]
 
@@ -225,7 +269,62 @@ def _realise(step: ExpertMove | SkillCall, skills: ExpertSkills | None) -> Skill
 
 
 def _describe(p: PredicateSpec) -> str:
-    return f"{p.pred}({', '.join(p.args)})"
+    extra = [f"{k}={v}" for k, v in (("side", p.side), ("axis", p.axis)) if v is not None]
+    return f"{p.pred}({', '.join([*p.args, *extra])})" + (" distinct" if p.distinct else "")
+
+
+def _half(s: ObjectState) -> float:
+    return max(s.size[0], s.size[1]) / 2
+
+
+def _distinct_assignment(fits: Sequence[Sequence[str]]) -> dict[int, str] | None:
+    """Give each row one of its fitting options, no option twice (bipartite matching by
+    augmenting paths); None if no such assignment exists."""
+    owner: dict[str, int] = {}
+
+    def claim(row: int, seen: set[str]) -> bool:
+        for o in fits[row]:
+            if o in seen:
+                continue
+            seen.add(o)
+            if o not in owner or claim(owner[o], seen):
+                owner[o] = row
+                return True
+        return False
+
+    if not all(claim(row, set()) for row in range(len(fits))):
+        return None
+    return {row: o for o, row in owner.items()}
+
+
+class MilestoneTracker:
+    """Which of a task's milestones have been reached so far, checked on the world state after
+    every step: in order (each only after the one before it) or in any order."""
+
+    def __init__(self, instance: TaskInstance, initial: Sequence[ObjectState]):
+        self.instance = instance
+        self.initial = initial
+        spec = instance.spec.milestones
+        self.states = spec.states if spec is not None else ()
+        self.ordered = spec is not None and spec.order == "ordered"
+        self.reached: set[int] = set()
+        self.update(initial)
+
+    def update(self, now: Sequence[ObjectState]) -> list[int]:
+        """Mark what holds in `now`; returns the milestones newly reached."""
+        new: list[int] = []
+        for i, p in enumerate(self.states):
+            if i in self.reached:
+                continue
+            if self.ordered and i != len(self.reached):
+                break
+            if self.instance.holds(p, self.initial, now):
+                self.reached.add(i)
+                new.append(i)
+        return new
+
+    def to_dict(self) -> dict:
+        return {"reached": sorted(self.reached), "total": len(self.states)}
 
 
 def _on(a: ObjectState, b: ObjectState) -> bool:
@@ -265,8 +364,15 @@ class _World:
             while root.on is not None:
                 root = next(r for r in inst.objects if r.name == root.on)
             self.xy[o.name] = root.xy
-        self.reserved = {str(inst.bindings.get(a, a)) for p in inst.spec.goal for a in p.args} & set(LOCATIONS)
+        states = inst.spec.milestones.states if inst.spec.milestones is not None else ()
+        goals = (*inst.spec.goal, *states)
+        self.reserved = (
+            {str(inst.bindings.get(a, a)) for p in goals for a in p.args}
+            | {c for p in goals if p.any is not None and p.any.category == "location"
+               for c in inst.select(p.any)}
+        ) & set(LOCATIONS)
         self.held = inst.held  # in the gripper: occupies no place; put down before picking another
+        self.start_xy = dict(self.xy)
         self.plan: list[ExpertMove | SkillCall] = []
 
     # -- queries --
@@ -294,6 +400,45 @@ class _World:
             for o in self.support
         )
 
+    def half(self, x: str) -> float:
+        return object_size(self.category[x])[0] / 2
+
+    def side_places(self) -> dict[str, tuple[float, float]]:
+        """The free sides of objects as perception will name them (`geometry.side_places`)."""
+        on_table = [o for o in self.support if o != self.held]
+        footprint = [(o, self.xy[o], self.half(o)) for o in on_table]
+        anchors = [f for f in footprint if self.support[f[0]] is None and f[0] not in self.inst.unreachable]
+        return geometry.side_places(anchors, footprint, (WORKSPACE_X, WORKSPACE_Y))
+
+    def blockers(self, anchor: str, side: str) -> list[str]:
+        """Blocks on the table in the way of a block put at that side of `anchor`."""
+        p = geometry.side_point(self.xy[anchor], self.half(anchor), side)
+        return [
+            o for o in self.support
+            if o not in (anchor, self.held)
+            and geometry.xy_distance(p, self.xy[o])
+            < geometry.BLOCK_SIZE / 2 + self.half(o) + geometry.SIDE_CLEARANCE
+        ]
+
+    def put_beside(self, x: str, anchor: str, side: str) -> bool:
+        """Move `x` to that side of `anchor`, first parking blocks in the way; False when the
+        side is off the workspace or a bowl is in the way."""
+        for _ in range(len(self.support)):
+            in_way = [o for o in self.blockers(anchor, side) if o != x and x not in self.chain(o)]
+            if not in_way:
+                break
+            root = (self.chain(in_way[0]) or [in_way[0]])[-1]
+            if self.category[root] != "block" or root in self.inst.unreachable:
+                return False
+            self.move(root, self.parking())
+        name = geometry.side_place_name(side, anchor)
+        if name not in self.side_places() and x != anchor and x in self.blockers(anchor, side):
+            self.move(x, self.parking())  # it stands half on the place: no place is named there
+        if name not in self.side_places():
+            return False
+        self.move(x, name)
+        return True
+
     def in_bowl(self, x: str, bowl: str) -> bool:
         return bowl in self.chain(x)
 
@@ -308,10 +453,13 @@ class _World:
             self.clear(target)
         if x == self.held:
             self.held = None
-        target_category = "location" if target in LOCATIONS else self.category[target]
+        sides = self.side_places()  # before the move: where the place is when it is chosen
+        target_category = "location" if target in LOCATIONS or target in sides else self.category[target]
         self.plan.append(ExpertMove(x, target, self.category[x], target_category))
         if target in LOCATIONS:
             self.support[x], self.xy[x] = None, LOCATIONS[target][:2]
+        elif target in sides:
+            self.support[x], self.xy[x] = None, sides[target]
         else:
             self.support[x] = self.top_of(target) if self.category[target] == "bowl" else target
             self.xy[x] = self.xy[target]
@@ -353,15 +501,31 @@ class _World:
                     self.move(o.name, bowls[o.colour])
             return
         rows, options = inst._groundings(p)
+        if p.pred == "line":
+            self.make_line([r for row in rows for r in row] if p.each is None else [r[0] for r in rows], p)
+            return
+        used: set[str] = set()  # `any` members taken by earlier rows (distinct assignments)
         for row in rows:
-            x, target = row
+            x = row[0]
             if x in inst.unreachable:
                 continue
+            if p.pred == "offset":
+                if self.support[x] is not None or not geometry.is_offset(self.xy[x], self.start_xy[x], p.side):
+                    self.put_beside(x, x, p.side)
+                continue
+            target = row[1]
             if target == ANY:
-                candidates = [b for b in options or [] if b not in inst.unreachable]
-                if not candidates or any(self.in_bowl(x, b) for b in candidates):
+                candidates = [b for b in options or [] if b not in inst.unreachable and b not in used]
+                met = [b for b in candidates if self.satisfied(p.pred, x, b)]
+                if met or not candidates:
+                    used.update(met[:1] if p.distinct else [])
                     continue
-                target = min(candidates, key=lambda b: sum(self.in_bowl(o, b) for o in self.support))
+                if p.pred == "at":
+                    target = next((c for c in candidates if c not in LOCATIONS or self.free(c)), candidates[0])
+                else:
+                    target = min(candidates, key=lambda b: sum(self.in_bowl(o, b) for o in self.support))
+                if p.distinct:
+                    used.add(target)
             if p.pred == "in" and not self.in_bowl(x, target):
                 self.move(x, target)
             elif p.pred == "on" and self.support[x] != target:
@@ -383,6 +547,90 @@ class _World:
                 )
                 if spots:
                     self.move(x, spots[0])
+            elif p.pred == "beside" and not self.satisfied(p.pred, x, target, p.side):
+                self.put_beside(x, target, p.side)
+
+    def satisfied(self, pred: str, x: str, target: str, side: str | None = None) -> bool:
+        """Whether `pred(x, target)` holds in the symbolic world (in, at, beside)."""
+        if pred == "in":
+            return self.in_bowl(x, target)
+        if pred == "on":
+            return self.support[x] == target
+        if self.support[x] is not None:
+            return False
+        if pred == "at":
+            if target in LOCATIONS:
+                return geometry.xy_distance(self.xy[x], LOCATIONS[target]) < 0.01
+            return geometry.in_zone(self.xy[x], target)
+        if pred == "beside":
+            return geometry.is_beside(self.xy[x], self.half(x), self.xy[target], self.half(target), side)
+        return False
+
+    # -- lines --
+    def make_line(self, names: list[str], p: PredicateSpec) -> None:
+        """Put the blocks in a line: horizontal or vertical ones through the sides of one of
+        them (tried as the anchor in turn, then from the middle of the table); diagonal ones
+        from corner to corner through the middle."""
+        names = [n for n in names if n not in self.inst.unreachable]
+        if self.lined(names, p):
+            return
+        attempts = (
+            [lambda a=a: self.line_from(a, names, p) for a in names]
+            + [lambda: self.line_from(names[0], names, p, via_middle=True)]
+            if p.axis != "diagonal"
+            else [lambda c=c: self.line_through(c, names) for c in DIAGONALS]
+        )
+        for attempt in attempts:
+            saved = self.snapshot()
+            if attempt() and self.lined(names, p):
+                return
+            self.restore(saved)
+
+    def lined(self, names: list[str], p: PredicateSpec) -> bool:
+        return all(self.support[n] is None for n in names) and geometry.in_line(
+            [self.xy[n] for n in names], p.axis, p.line_tolerance
+        )
+
+    def line_from(self, anchor: str, names: list[str], p: PredicateSpec, via_middle: bool = False) -> bool:
+        if via_middle:
+            if not self.free("middle"):
+                return False
+            self.move(anchor, "middle")
+        if self.support[anchor] is not None:
+            return False
+        sides = ("left", "right") if p.axis == "horizontal" else ("front", "behind")
+        others = [n for n in names if n != anchor]
+        # Both sides of the anchor in turn, else all on one side (an anchor near an edge).
+        for pattern in ([i % 2 for i in range(len(others))], [(i + 1) % 2 for i in range(len(others))],
+                        [0] * len(others), [1] * len(others)):
+            saved = self.snapshot()
+            ends = [anchor, anchor]  # the last block on each side
+            for x, k in zip(others, pattern):
+                if not self.put_beside(x, ends[k], sides[k]):
+                    break
+                ends[k] = x
+            else:
+                if self.lined(names, p):
+                    return True
+            self.restore(saved)
+        return False
+
+    def line_through(self, spots: tuple[str, ...], names: list[str]) -> bool:
+        if len(names) > len(spots):
+            return False
+        for x, spot in zip(names, spots):
+            if not self.satisfied("at", x, spot):
+                if not self.free(spot):
+                    return False
+                self.move(x, spot)
+        return True
+
+    def snapshot(self) -> tuple:
+        return dict(self.support), dict(self.xy), self.held, list(self.plan)
+
+    def restore(self, saved: tuple) -> None:
+        support, xy, held, plan = saved
+        self.support, self.xy, self.held, self.plan = dict(support), dict(xy), held, list(plan)
 
 
 #: Evaluation splits: instruction templates seen / unseen in training and example selection, and
@@ -427,15 +675,31 @@ class Task:
                 out += list(CORNERS)  # may be parked to uncover its support
             if role.held:
                 out += list(CORNERS)  # may be put down there to free the gripper
-        for p in spec.goal:
-            if p.pred == "at" and p.args[1] not in spec.roles:
+        states = spec.milestones.states if spec.milestones is not None else ()
+        for p in (*spec.goal, *states):
+            if p.pred == "at" and p.args[1] not in spec.roles and p.args[1] != ANY:
                 place = p.args[1]
                 out += [place] if place in LOCATIONS else [
                     n for n, loc in LOCATIONS.items() if geometry.in_zone(loc, place)
                 ]
             if p.pred in ("left_of", "right_of"):
                 out += list(CORNERS)
+            if p.pred == "line":  # diagonals run through corners and the middle; others may start there
+                out += [c for d in DIAGONALS for c in d] if p.axis == "diagonal" else ["middle"]
+            if p.any is not None and p.any.category == "location":
+                out += [c for c in p.any.choices or LOCATIONS if c in LOCATIONS]
         return list(dict.fromkeys(out))
+
+    def sides_needed(self, bindings: Mapping[str, str]) -> list[tuple[str, str, str]]:
+        """(anchor, side, mover) for each beside / offset goal: the side of `anchor` that
+        `mover` is to be put at."""
+        out = []
+        for p in self.spec.goal:
+            if p.pred == "beside":
+                out.append((str(bindings[p.args[1]]), p.side, str(bindings[p.args[0]])))
+            elif p.pred == "offset" and p.args[0] in bindings:
+                out.append((str(bindings[p.args[0]]), p.side, str(bindings[p.args[0]])))
+        return out
 
     def sample(self, rng: np.random.Generator) -> TaskInstance:
         spec, scene = self.spec, self.spec.scene
@@ -514,6 +778,21 @@ class Task:
             position = dict(zip(on_table, (tuple(map(float, p)) for p in xy)))
         else:
             position = _place(rng, on_table, radii, regions, [LOCATIONS[k][:2] for k in keep_clear])
+        # A goal that puts a block at a side of an object needs that side free: draw again
+        # (from the same generator) until it is, rather than hand the expert a blocked place.
+        # Roles chosen by where they stand ("the block closest to the bowl") are bound now, to
+        # a clear winner only.
+        for _ in range(SIDE_ATTEMPTS):
+            rebound = _bind_by_nearness(spec, bindings, position, held)
+            if rebound is not None and _sides_clear(self.sides_needed(rebound), position, stacked):
+                bindings = rebound
+                break
+            position = _place(rng, on_table, radii, regions, [LOCATIONS[k][:2] for k in keep_clear])
+        else:
+            raise ConfigError(
+                f"task {spec.name}: no layout leaves the goal's sides of objects free and "
+                "the closest / farthest block clear"
+            )
         objects = tuple(
             ObjectSpec(
                 name=n,
@@ -538,6 +817,60 @@ class Task:
             unreachable=unreachable,
             held=held,
         )
+
+
+#: Layouts drawn at most to find one with the goal's sides of objects free.
+SIDE_ATTEMPTS = 50
+#: "The block closest to the bowl" must be closer than any other block by this much (m), so
+#: that a person looking at the table would agree which one it is.
+NEARNESS_MARGIN = 0.05
+
+
+def _bind_by_nearness(
+    spec: TaskSpec, bindings: dict[str, Binding], position: Mapping[str, tuple[float, float]], held: str | None
+) -> dict[str, Binding] | None:
+    """Bind each `closest_to` / `farthest_from` role to the block on the table nearest to (or
+    furthest from) its reference; None when the winner is not clear by `NEARNESS_MARGIN`."""
+    out = dict(bindings)
+    for role, rs in spec.roles.items():
+        if rs.nearness is None:
+            continue
+        kind, ref = rs.nearness
+        ref_name = str(out[ref])
+        taken = {str(out[r]) for r, other in spec.roles.items() if r != role and other.nearness is None}
+        ranked = sorted(
+            (geometry.xy_distance(position[n], position[ref_name]), n)
+            for n in position
+            if n.endswith(" block") and n not in taken and n not in (ref_name, held)
+        )
+        if kind == "farthest":
+            ranked.reverse()
+        if not ranked or (len(ranked) > 1 and abs(ranked[0][0] - ranked[1][0]) < NEARNESS_MARGIN):
+            return None
+        name = ranked[0][1]
+        out[role] = Binding(name, name.split()[0], "block")
+    return out
+
+
+def _sides_clear(
+    sides: Sequence[tuple[str, str, str]], position: Mapping[str, tuple[float, float]], stacked: Mapping
+) -> bool:
+    """Each (anchor, side, mover): the side lies in the workspace and no object but the
+    anchor and the mover is in the way of a block put there."""
+    half = {n: object_size(n.split()[-1])[0] / 2 for n in position}
+    for anchor, side, mover in sides:
+        if anchor in stacked or anchor not in position:
+            continue
+        p = geometry.side_point(position[anchor], half[anchor], side)
+        if not (WORKSPACE_X[0] <= p[0] <= WORKSPACE_X[1] and WORKSPACE_Y[0] <= p[1] <= WORKSPACE_Y[1]):
+            return False
+        if any(
+            n not in (anchor, mover)
+            and geometry.xy_distance(p, xy) < geometry.BLOCK_SIZE / 2 + half[n] + geometry.SIDE_CLEARANCE + 0.02
+            for n, xy in position.items()
+        ):
+            return False
+    return True
 
 
 def _place(

@@ -41,8 +41,15 @@ MAX_TASK_FILE_BYTES = 1_000_000
 
 Category = Literal["block", "bowl", "location"]
 PredicateName = Literal[
-    "in", "on", "at", "left_of", "right_of", "tower", "all_in_matching_bowl", "nothing_moved"
+    "in", "on", "at", "left_of", "right_of", "tower", "all_in_matching_bowl", "nothing_moved",
+    "beside", "offset", "line",
 ]
+Side = Literal["left", "right", "front", "behind"]
+LineAxis = Literal["horizontal", "vertical", "diagonal"]
+
+#: How far (m) a block may lie off the line through the others and still be "in a line":
+#: about one block width, loose enough for where a real placement lands.
+DEFAULT_LINE_TOLERANCE = 0.03
 
 
 #: Placeholders a goal predicate may use as an argument, bound by its `each` / `any` selector.
@@ -52,6 +59,7 @@ EACH, ANY = "each", "any"
 ARITY: dict[str, tuple[int, ...] | None] = {
     "in": (2,), "on": (2,), "at": (2,), "left_of": (2,), "right_of": (2,),
     "tower": None, "all_in_matching_bowl": (0,), "nothing_moved": None,
+    "beside": (2,), "offset": (1,), "line": None,
 }
 
 
@@ -84,6 +92,14 @@ def _check_colours(value: str | tuple[str, ...] | None) -> str | tuple[str, ...]
         if not colours:
             raise ValueError("an empty colour list matches nothing")
     return value
+
+
+def _check_places(choices: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if choices is not None:
+        unknown = [c for c in choices if c not in places()]
+        if unknown or not choices:
+            raise ValueError(f"unknown place(s) {unknown}; known: {list(places())}")
+    return choices
 
 
 class _Strict(BaseModel):
@@ -137,6 +153,8 @@ class RoleSpec(_Strict):
     choices: tuple[str, ...] | None = Field(
         None, description="location roles: the places to draw from (default: every location)"
     )
+    closest_to: str | None = Field(None, description="the block on the table nearest to that role's object")
+    farthest_from: str | None = Field(None, description="the block on the table furthest from that role's object")
 
     _colour_ok = field_validator("colour")(lambda cls, v: _check_colours(v))
 
@@ -155,14 +173,7 @@ class RoleSpec(_Strict):
             raise ValueError(f"unknown region {region!r}; known: {list(ZONES)}")
         return region
 
-    @field_validator("choices")
-    @classmethod
-    def _known_places(cls, choices: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if choices is not None:
-            unknown = [c for c in choices if c not in places()]
-            if unknown or not choices:
-                raise ValueError(f"unknown place(s) {unknown}; known: {list(places())}")
-        return choices
+    _places_ok = field_validator("choices")(lambda cls, v: _check_places(v))
 
     @model_validator(mode="after")
     def _coherent(self) -> RoleSpec:
@@ -177,18 +188,48 @@ class RoleSpec(_Strict):
             raise ValueError("a stacked role takes its position from its support (no region/reachable)")
         if self.held and (self.category != "block" or self.absent or self.on or self.region or not self.reachable):
             raise ValueError("only a present, reachable block on the table can start held (no on/region/absent)")
+        if self.closest_to is not None and self.farthest_from is not None:
+            raise ValueError("a role is either closest_to or farthest_from an object, not both")
+        if self.nearness is not None and (
+            self.category != "block" or self.colour or self.absent or self.on or self.region
+            or not self.reachable or self.held
+        ):
+            raise ValueError("closest_to / farthest_from pick a block by where it stands: no colour, on, region, "
+                             "absent, held or reachable")
         return self
+
+    @property
+    def nearness(self) -> tuple[str, str] | None:
+        """('closest', R) or ('farthest', R): the role is the block nearest to / furthest from R."""
+        if self.closest_to is not None:
+            return ("closest", self.closest_to)
+        if self.farthest_from is not None:
+            return ("farthest", self.farthest_from)
+        return None
 
 
 class Selector(_Strict):
-    """Which objects a quantified predicate ranges over: `each: {category: block, colour: warm}`."""
+    """Which objects a quantified predicate ranges over: `each: {category: block, colour: warm}`;
+    or, for `any` of `at`, which places: `any: {category: location, choices: [...]}`."""
 
-    category: Literal["block", "bowl"]
+    category: Literal["block", "bowl", "location"]
     colour: str | tuple[str, ...] | None = None
     reachable: StrictBool | None = Field(None, description="only objects within (true) / beyond (false) reach")
     exclude: tuple[str, ...] = Field((), description="roles to leave out")
+    choices: tuple[str, ...] | None = Field(None, description="location selectors: these places (default: every location)")
 
     _colour_ok = field_validator("colour")(lambda cls, v: _check_colours(v))
+
+    _places_ok = field_validator("choices")(lambda cls, v: _check_places(v))
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Selector:
+        if self.category == "location":
+            if self.colour is not None or self.reachable is not None or self.exclude:
+                raise ValueError("a location selector takes only `choices`")
+        elif self.choices is not None:
+            raise ValueError("`choices` is for location selectors only")
+        return self
 
 
 class PredicateSpec(_Strict):
@@ -196,6 +237,10 @@ class PredicateSpec(_Strict):
     args: tuple[str, ...] = ()
     each: Selector | None = Field(None, description="binds the `each` argument: the predicate must hold for all")
     any: Selector | None = Field(None, description="binds the `any` argument: some matching object will do")
+    distinct: StrictBool = Field(False, description="with each and any: every `each` object gets its own `any` member")
+    side: Side | None = Field(None, description="beside / offset: which side (left, right, front, behind)")
+    axis: LineAxis | None = Field(None, description="line: horizontal, vertical or diagonal")
+    tolerance: float | None = Field(None, gt=0.0, le=0.1, description="line: how far (m) off the line a block may lie")
 
     @field_validator("pred", mode="before")
     @classmethod
@@ -213,7 +258,37 @@ class PredicateSpec(_Strict):
         for key in (EACH, ANY):
             if (key in self.args) != (getattr(self, key) is not None):
                 raise ValueError(f"the argument {key!r} and the field {key!r} go together")
+            if self.args.count(key) > 1:
+                raise ValueError(f"the argument {key!r} may appear once")
+        if (self.side is not None) != (self.pred in ("beside", "offset")):
+            raise ValueError("`side` goes with beside and offset, which need it")
+        if (self.axis is not None) != (self.pred == "line"):
+            raise ValueError("`axis` goes with line, which needs it")
+        if self.tolerance is not None and self.pred != "line":
+            raise ValueError("`tolerance` is for line only")
+        if self.pred == "line" and self.args != (EACH,) and len(self.args) < 2:
+            raise ValueError("line takes [each] (with a block selector) or at least 2 blocks")
+        if self.distinct and not (EACH in self.args and ANY in self.args):
+            raise ValueError("`distinct` needs both an `each` and an `any` argument")
+        if self.any is not None and self.any.category == "location" and self.pred != "at":
+            raise ValueError("only at() takes a location selector")
+        if self.each is not None and self.each.category == "location":
+            raise ValueError("`each` ranges over objects; use `any` for a set of places")
         return self
+
+    @property
+    def line_tolerance(self) -> float:
+        return self.tolerance if self.tolerance is not None else DEFAULT_LINE_TOLERANCE
+
+
+class Milestones(_Strict):
+    """States that must each hold at some step of the episode (not necessarily at the end):
+    "visit every corner", "go around the corners clockwise"."""
+
+    order: Literal["ordered", "unordered"] = Field(
+        description="ordered: each after the one before it; unordered: in any order"
+    )
+    states: tuple[PredicateSpec, ...] = Field(min_length=1)
 
 
 class Instructions(_Strict):
@@ -228,7 +303,8 @@ class TaskSpec(_Strict):
     scene: SceneSpec
     roles: dict[str, RoleSpec] = Field(default_factory=dict)
     instructions: Instructions
-    goal: tuple[PredicateSpec, ...] = Field(min_length=1)
+    goal: tuple[PredicateSpec, ...] = ()
+    milestones: Milestones | None = Field(None, description="states to pass through on the way")
     max_steps: StrictInt = Field(ge=1, le=50)  # strict: YAML `true` is not a step count
 
     @field_validator("roles")
@@ -245,35 +321,55 @@ class TaskSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:
+        if not self.goal and self.milestones is None:
+            raise ValueError("a task needs a goal, milestones, or both")
         known_places = places()
-        for i, p in enumerate(self.goal):
+        states = self.milestones.states if self.milestones is not None else ()
+        for i, p in [*((f"goal.{i}", p) for i, p in enumerate(self.goal)),
+                     *((f"milestones.states.{i}", p) for i, p in enumerate(states))]:
             for arg in p.args:
                 if arg in self.roles or arg in (EACH, ANY):
                     continue
                 if p.pred == "at" and arg == p.args[-1] and arg in known_places:
                     continue
-                raise ValueError(f"goal.{i}: predicate {p.pred!r} names unknown role {arg!r}")
+                raise ValueError(f"{i}: predicate {p.pred!r} names unknown role {arg!r}")
             for key in (EACH, ANY):
                 sel = getattr(p, key)
                 for r in sel.exclude if sel else ():
                     if r not in self.roles:
-                        raise ValueError(f"goal.{i}.{key}.exclude: unknown role {r!r}")
+                        raise ValueError(f"{i}.{key}.exclude: unknown role {r!r}")
             if p.pred == "at":
                 target = p.args[1]
                 if target in self.roles and self.roles[target].category != "location":
-                    raise ValueError(f"goal.{i}: at() needs a place or a location role, {target!r} is a {self.roles[target].category}")
+                    raise ValueError(f"{i}: at() needs a place or a location role, {target!r} is a {self.roles[target].category}")
             elif any(a in self.roles and self.roles[a].category == "location" for a in p.args):
-                raise ValueError(f"goal.{i}: only at() takes a location role")
+                raise ValueError(f"{i}: only at() takes a location role")
+            if p.pred in ("line", "offset", "beside"):
+                cats = [self.roles[a].category for a in p.args if a in self.roles]
+                if p.each is not None:
+                    cats.append(p.each.category)
+                moved = cats[:1] if p.pred == "beside" else cats
+                if any(c != "block" for c in moved):
+                    raise ValueError(f"{i}: {p.pred}() moves blocks; {p.args[0]!r} is not one")
         held = [n for n, r in self.roles.items() if r.held]
         if len(held) > 1:
             raise ValueError(f"roles: the gripper can hold one block, {held} are all held")
         for name, role in self.roles.items():
             if role.on is not None and role.on in held:
                 raise ValueError(f"roles.{name}.on: {role.on!r} starts in the gripper; nothing can be on it")
+            if role.nearness is not None:
+                ref = self.roles.get(role.nearness[1])
+                if ref is None or role.nearness[1] == name or ref.category == "location" or ref.absent:
+                    raise ValueError(f"roles.{name}: {role.nearness[0]} needs another present block or bowl role, "
+                                     f"not {role.nearness[1]!r}")
+                if ref.nearness is not None:
+                    raise ValueError(f"roles.{name}: {role.nearness[1]!r} is itself chosen by where it stands")
             if role.on is not None:
                 if role.on not in self.roles or role.on == name:
                     raise ValueError(f"roles.{name}.on: unknown role {role.on!r}")
                 support = self.roles[role.on]
+                if support.nearness is not None:
+                    raise ValueError(f"roles.{name}.on: {role.on!r} is chosen by where it stands; nothing can start on it")
                 if support.category == "location" or support.absent or role.category != "block":
                     raise ValueError(f"roles.{name}.on: only a block can start on a present block or bowl")
             seen, cur = {name}, role

@@ -129,9 +129,12 @@ class PickAndPlace:
             return False
         goal = after.get(target)
         if goal is None:
-            if target not in after.locations:
+            # Where the place was when the skill was chosen: a side of the moved block itself
+            # ("a bit to the right of it") has moved with it since.
+            place = before.locations.get(target, after.locations.get(target))
+            if place is None:
                 return False
-            return xy_distance(moved.position, after.locations[target]) < self.location_tolerance
+            return xy_distance(moved.position, place) < self.location_tolerance
         if goal.category == "bowl":
             return _rests_in(obj, target, after)
         return any(r.subject == obj and r.predicate == "on" and r.object == target for r in after.relations)
