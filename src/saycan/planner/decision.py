@@ -39,6 +39,8 @@ class Decision:
     llm_stats: dict = field(default_factory=dict)
     # Ask-for-help (planner/ask.py): the prediction set, the question and the human's answer.
     help: dict | None = None
+    # Planners that let the model write (a program, a goal): what it wrote and how it was read.
+    generation: dict | None = None
 
     def ranked(self) -> list[CandidateScore]:
         return sorted(self.candidates, key=lambda c: c.combined, reverse=True)
@@ -52,6 +54,7 @@ class Decision:
             "seconds": self.seconds,
             "llm_stats": self.llm_stats,
             **({"help": self.help} if self.help is not None else {}),
+            **({"generation": self.generation} if self.generation is not None else {}),
         }
 
 
