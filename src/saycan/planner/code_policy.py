@@ -40,6 +40,7 @@ from saycan.planner.generation import Generation, TextGenerator
 from saycan.planner.prompts import HistoryStep, PromptBuilder, history_calls
 from saycan.planner.robot_api import RobotAPI, api_doc
 from saycan.planner.sandbox import Interpreter, ProgramRefused, SandboxLimits, check_program
+from saycan.planner.scorers.base import KeepsPromptCache
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
 from saycan.skills.types import DONE, SkillCall
@@ -105,7 +106,11 @@ class CodePolicyPlanner:
         self._seen = 0
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
+        """A new episode: no program. A generator's kept prompt cache is dropped (as SayCan
+        drops its scorer's) so a result never depends on the episode before it."""
         self._running, self._written, self._seen = None, 0, 0
+        if isinstance(self.generator, KeepsPromptCache):
+            self.generator.reset_cache()
 
     # -- one decision ------------------------------------------------------------------------------
     def decide(
