@@ -202,6 +202,11 @@ HOSTILE: list[tuple[str, str]] = [
     ("x = 10 // 0", "ZeroDivisionError"),
     ("pick_and_place('red block', 3)", "takes names (text)"),
     ("x = range", "is a function; call it"),
+    ("x = 1\nx //= 0", "ZeroDivisionError"),
+    ("x = 'a'\nx -= 1", "`Sub` needs two numbers"),
+    ("for i in range(3):\n    pass\nbreak", "outside a loop"),
+    ("a = []\nb = []\nfor i in range(900):\n    a = [a]\n    b = [b]\nfor i in range(900):\n"
+     "    a = [a]\n    b = [b]\nc = a == b", "RecursionError"),
 ]
 
 

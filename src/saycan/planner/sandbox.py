@@ -212,6 +212,16 @@ class _Checker:
             raise ProgramRefused(f"{at}multiplying text or lists is not allowed")
 
 
+#: What evaluating plain values can raise (RecursionError: comparing lists nested 5000 deep).
+_PYTHON_ERRORS = (TypeError, ValueError, IndexError, ZeroDivisionError, KeyError, OverflowError,
+                  RecursionError, MemoryError)
+
+
+def _refusal(line: int, exc: BaseException) -> ProgramRefused:
+    text = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return ProgramRefused(f"line {line}: {type(exc).__name__}: {text}")
+
+
 class _Break(Exception):
     pass
 
@@ -240,6 +250,8 @@ class Interpreter:
             yield from self._block(self.tree.body)
         except (_Break, _Continue):
             raise ProgramRefused(f"line {self.line}: `break`/`continue` outside a loop") from None
+        except _PYTHON_ERRORS as exc:  # raised outside an expression, e.g. by `x //= 0`
+            raise _refusal(self.line, exc) from None
 
     # -- statements ------------------------------------------------------------------------------
     def _block(self, body: list[ast.stmt]) -> Iterator[SkillCall]:
@@ -308,8 +320,8 @@ class Interpreter:
             return self._value(node)
         except ProgramRefused:
             raise
-        except (TypeError, ValueError, IndexError, ZeroDivisionError, KeyError, OverflowError) as exc:
-            raise ProgramRefused(f"line {self.line}: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}") from None
+        except _PYTHON_ERRORS as exc:
+            raise _refusal(self.line, exc) from None
 
     def _value(self, node: ast.expr) -> object:
         if isinstance(node, ast.Constant):
