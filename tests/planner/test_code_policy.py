@@ -205,8 +205,8 @@ HOSTILE: list[tuple[str, str]] = [
     ("x = 1\nx //= 0", "ZeroDivisionError"),
     ("x = 'a'\nx -= 1", "`Sub` needs two numbers"),
     ("for i in range(3):\n    pass\nbreak", "outside a loop"),
-    ("a = []\nb = []\nfor i in range(900):\n    a = [a]\n    b = [b]\nfor i in range(900):\n"
-     "    a = [a]\n    b = [b]\nc = a == b", "RecursionError"),
+    ("a = []\nb = []\n" + "for i in range(900):\n    a = [a]\n    b = [b]\n" * 2 + "c = a == b",
+     "RecursionError"),
 ]
 
 
