@@ -62,3 +62,19 @@ def test_bare_gemma_plans_more_than_done(tmp_path):
     record = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(record["plan"]) > 1 and record["plan"][0] != "robot.done()", record["plan"]
     assert any(call.startswith("robot.pick_and_place(") for call in record["plan"])
+
+
+GENERATOR = {"smollm2_planner": "transformers", "smollm2": "transformers", "gemma3_270m": "transformers",
+             "hf": "transformers", "openai": "openai", "openai_chat": "openai_chat"}
+
+
+@pytest.mark.parametrize(("llm", "generator"), sorted(GENERATOR.items()))
+def test_each_llm_option_brings_its_generator_reading_the_llm_settings(llm, generator):
+    """Planners that let the model write generate with the llm option's own backend."""
+    with initialize_config_module("saycan.configs", version_base="1.3"):
+        cfg = compose("eval", overrides=[f"llm={llm}", "llm.model=served-id"], return_hydra_config=True)
+    assert str(cfg.hydra.runtime.choices["generator"]) == generator
+    if generator == "transformers":
+        assert cfg.generator.scorer == cfg.llm  # the same model, adapter and settings
+    else:
+        assert cfg.generator.model == "served-id" and cfg.generator.base_url == cfg.llm.base_url

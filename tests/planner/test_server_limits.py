@@ -359,6 +359,19 @@ def test_many_prompts_that_each_fit_are_400_past_the_request_token_budget(port, 
     assert ok.status == 200 and len(ok.json()["choices"]) == 4
 
 
+def test_generated_tokens_count_against_the_request_token_budget(port, smollm2):
+    # Four short prompts fit the budget as scoring requests; asking 512 new tokens for each
+    # (2048 + prompts > 4096... with 8 prompts) passes it: refused when tokenised, never run.
+    prompts = ["robot.done()"] * 8
+    body = json.dumps({"model": MODEL, "prompt": prompts, "max_tokens": 512}).encode()
+    start = time.perf_counter()
+    error = assert_error(exchange(port, post("/v1/completions", body)), 400, "too_many_tokens")
+    assert "to generate" in error["message"] and time.perf_counter() - start < 10
+    chat = json.dumps({"model": MODEL, "max_tokens": 512, "messages": [
+        {"role": "user", "content": "robot " * 3700}]}).encode()
+    assert_error(exchange(port, post("/v1/chat/completions", chat)), 400, "too_many_tokens")
+
+
 def test_chat_messages_plus_new_tokens_must_fit_the_context(port, smollm2):
     text = "robot " * (smollm2.context_length + 50)
     body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": text}],
@@ -381,8 +394,10 @@ BAD_BODIES = {
     "max_tokens-abc": ("/v1/completions", completion(max_tokens="abc"), 400, "int_type"),
     "chat-max_tokens-abc": ("/v1/chat/completions",
                             json.dumps({**CHAT, "max_tokens": "abc"}).encode(), 400, "int_type"),
-    "chat-max_tokens-99": ("/v1/chat/completions",
-                           json.dumps({**CHAT, "max_tokens": 99}).encode(), 400, None),
+    "chat-logprobs-max_tokens-99": ("/v1/chat/completions", json.dumps(
+        {**CHAT, "max_tokens": 99, "logprobs": True}).encode(), 400, "logprobs_limits"),
+    "chat-max_tokens-999": ("/v1/chat/completions",
+                            json.dumps({**CHAT, "max_tokens": 999}).encode(), 400, None),
     "logprobs-bool": ("/v1/completions", completion(logprobs=True), 400, None),
     "logprobs-99": ("/v1/completions", completion(logprobs=99), 400, "less_than_equal"),
     "prompt-int": ("/v1/completions", completion(5), 400, None),
@@ -392,7 +407,18 @@ BAD_BODIES = {
     "no-model": ("/v1/completions", json.dumps({"prompt": "x", "echo": True}).encode(), 400,
                  "missing"),
     "unknown-model": ("/v1/completions", completion(model="gpt-9"), 404, "model_not_found"),
-    "not-scoring": ("/v1/completions", completion(max_tokens=5), 400, None),
+    "not-scoring": ("/v1/completions", completion(max_tokens=5), 400, "scoring_only"),
+    "generate-nothing": ("/v1/completions", completion(echo=False), 400, "nothing_to_do"),
+    "generate-too-many": ("/v1/completions", completion(echo=False, max_tokens=513), 400,
+                          "too_many_tokens"),
+    "generate-logprobs": ("/v1/completions", completion(echo=False, max_tokens=4, logprobs=1),
+                          400, "logprobs_unsupported"),
+    "stop-empty": ("/v1/completions", completion(echo=False, max_tokens=4, stop=""), 400, None),
+    "stop-five": ("/v1/completions", completion(echo=False, max_tokens=4, stop=list("abcde")),
+                  400, None),
+    "stop-int": ("/v1/completions", completion(echo=False, max_tokens=4, stop=[3]), 400, None),
+    "chat-logprobs-stop": ("/v1/chat/completions", json.dumps(
+        {**CHAT, "logprobs": True, "stop": "\n"}).encode(), 400, "logprobs_limits"),
     "stream": ("/v1/completions", completion(stream=True), 400, None),
     "messages-string": ("/v1/chat/completions",
                         json.dumps({"model": MODEL, "messages": "hi"}).encode(), 400, None),

@@ -39,7 +39,7 @@ CSV_COLUMNS = (
     "planner", "llm", "perception", "affordance", "executor", "variant", "measure", "family", "split",
     "n", "successes", "success_rate", "ci95_low", "ci95_high", "clean_successes", "mean_steps",
     "early_termination_rate", "over_budget_rate", "errors", "llm_tokens_per_episode",
-    "s_per_decision",
+    "s_per_decision", "llm_calls_per_episode", "decision_s_per_episode",
 )
 
 
@@ -187,11 +187,11 @@ def _costs(record: dict) -> dict:
     (read once: a record sits in several groups)."""
     if "_costs" not in record:
         if "decisions" in record and "llm_tokens" in record:
-            costs = {k: record.get(k) for k in ("decisions", "decision_s", "llm_tokens")}
+            costs = {k: record.get(k) for k in ("decisions", "decision_s", "llm_tokens", "llm_calls")}
         elif (path := trace_path(record)) is not None:
             costs = decision_costs(read_trace(path))
         else:
-            costs = {"decisions": None, "decision_s": None, "llm_tokens": None}
+            costs = {"decisions": None, "decision_s": None, "llm_tokens": None, "llm_calls": None}
         record["_costs"] = costs
     return record["_costs"]
 
@@ -223,6 +223,7 @@ def _row(records: Sequence[dict]) -> dict:
     decisions = sum(c["decisions"] or 0 for c in costs)
     decision_s = sum(c["decision_s"] or 0.0 for c in costs)
     tokens = [c["llm_tokens"] for c in costs if c["llm_tokens"] is not None]
+    calls = [c["llm_calls"] for c in costs if c.get("llm_calls") is not None]
     steps = [r["steps"] for r in records if isinstance(r.get("steps"), int) and not r.get("error")]
     return {
         "n": n,
@@ -240,6 +241,8 @@ def _row(records: Sequence[dict]) -> dict:
         "over_budget_rate": _share(records, lambda r: r.get("stopped_by") == "max_steps"),
         "errors": sum(1 for r in records if r.get("error")),
         "llm_tokens_per_episode": round(sum(tokens) / len(tokens), 1) if tokens else None,
+        "llm_calls_per_episode": round(sum(calls) / len(calls), 2) if calls else None,
+        "decision_s_per_episode": round(decision_s / n, 3) if n else None,
         "s_per_decision": round(decision_s / decisions, 4) if decisions else None,
     }
 

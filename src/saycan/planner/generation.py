@@ -22,6 +22,24 @@ class Generation:
     generated_tokens: int
     stopped_by: str  # "stop" (a stop sequence), "length" (the token cap) or "eos"
     seconds: float
+    # What the model actually ran (a kept prompt cache saves the shared head); None: the
+    # backend cannot tell (a remote server), and the cost is prompt + generated tokens.
+    tokens_computed: int | None = None
+
+    @property
+    def tokens(self) -> int:
+        """Tokens this call cost: what the model ran when known, else prompt + generated."""
+        if self.tokens_computed is not None:
+            return self.tokens_computed
+        return self.prompt_tokens + self.generated_tokens
+
+    def to_dict(self) -> dict:
+        """Plain dict for traces (the decision's `llm_stats` and `generation`)."""
+        return {
+            "text": self.text, "prompt_tokens": self.prompt_tokens,
+            "generated_tokens": self.generated_tokens, "stopped_by": self.stopped_by,
+            "seconds": round(self.seconds, 4), "tokens_computed": self.tokens,
+        }
 
 
 @runtime_checkable
@@ -40,3 +58,12 @@ class TextGenerator(Protocol):
         """Return the continuation of `prompt`. Raises `saycan.errors.ScorerError` (or a
         subclass) when the backend fails, like the scorers do."""
         ...
+
+
+@runtime_checkable
+class ScoresToo(Protocol):
+    """A generator whose model can also score options (the same loaded weights, the same
+    server): a planner that grounds by log-prob uses it, so the model is loaded once."""
+
+    scorer: object  # a LanguageScorer (planner/scorers/base.py)
+

@@ -25,6 +25,7 @@ import numpy as np
 from saycan.errors import ConfigError, ScorerError
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import CandidateScore, Decision
+from saycan.planner.embedding import call_words
 from saycan.planner.prompts import PromptBuilder
 from saycan.planner.scorers.base import (
     KeepsPromptCache,
@@ -148,8 +149,7 @@ class SayCanPlanner:
     def _similarity(self, instruction: str, texts: Sequence[str], is_done: Sequence[bool]) -> np.ndarray:
         """Cosine similarity of each call's words to the instruction's (sentence embeddings);
         0 for `done`, whose words never resemble an instruction."""
-        words = [t.removeprefix("robot.").replace("_", " ").replace("(", " ").replace(")", "").replace(",", "") for t in texts]
-        vectors = self.embedder.encode([instruction, *words])
+        vectors = self.embedder.encode([instruction, *(call_words(t) for t in texts)])
         sims = vectors[1:] @ vectors[0]
         return np.where(np.asarray(is_done, dtype=bool), 0.0, sims).astype(float)
 

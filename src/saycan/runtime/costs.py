@@ -24,18 +24,29 @@ def llm_tokens(stats: Mapping[str, Any] | None) -> tuple[int, int]:
     return computed, naive
 
 
+def llm_calls(stats: Mapping[str, Any] | None) -> int:
+    """Model calls in one decision's `llm_stats` (a scoring pass or a generation is one; nested
+    dicts are summed, as for tokens). Older traces without counts give 0."""
+    if not stats:
+        return 0
+    calls = int(stats.get("calls", 0) or 0)
+    return calls + sum(llm_calls(v) for v in stats.values() if isinstance(v, Mapping))
+
+
 def decision_costs(decisions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Totals over an episode's decisions (each with `seconds` and `llm_stats`)."""
-    count, seconds, computed, naive = 0, 0.0, 0, 0
+    count, seconds, computed, naive, calls = 0, 0.0, 0, 0, 0
     for d in decisions:
         count += 1
         seconds += float(d.get("seconds", 0.0) or 0.0)
         c, n = llm_tokens(d.get("llm_stats"))
         computed, naive = computed + c, naive + n
+        calls += llm_calls(d.get("llm_stats"))
     return {
         "decisions": count,
         "decision_s": round(seconds, 4),
         "s_per_decision": round(seconds / count, 4) if count else None,
         "llm_tokens": computed,
         "llm_tokens_naive": naive,
+        "llm_calls": calls,
     }

@@ -256,6 +256,11 @@ class OpenAIScorer:
 
     # ---------------------------------------------------------------------------- errors
 
+    def request(self, stats: ScorerStats, send: Callable[[], T]) -> T:
+        """One API call with this scorer's typed errors: the generator (planner/generators)
+        talks to the same server through the same client and maps failures the same way."""
+        return self._request(stats, send)
+
     def _request(self, stats: ScorerStats, send: Callable[[], T]) -> T:
         """One API call (the client retries inside it); its failures as typed ScorerErrors."""
         import openai

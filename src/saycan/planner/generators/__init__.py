@@ -1,0 +1,1 @@
+"""Text generators (`saycan.planner.generation.TextGenerator`) for every scorer backend."""
