@@ -36,7 +36,7 @@ import numpy as np
 from saycan.errors import ConfigError
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import CandidateScore, Decision
-from saycan.planner.generation import Generation, TextGenerator
+from saycan.planner.generation import Generation, ScoresToo, TextGenerator
 from saycan.planner.prompts import HistoryStep, PromptBuilder, history_calls
 from saycan.planner.robot_api import RobotAPI, api_doc
 from saycan.planner.sandbox import Interpreter, ProgramRefused, SandboxLimits, check_program
@@ -89,6 +89,8 @@ class CodePolicyPlanner:
         except TypeError as exc:
             raise ConfigError(f"planner.limits: {exc}") from None
         self.generator = generator
+        # The generator's own model, when it can say: loaded up front and named in the records.
+        self.scorer = generator.scorer if isinstance(generator, ScoresToo) else None
         self.affordance = affordance
         self.skills = skills
         self.prompt = prompt
@@ -102,13 +104,14 @@ class CodePolicyPlanner:
         self.skill_names = frozenset(skills.names)
         self.header = api_doc({s: docs.get(s, f"{s}(...)") for s in skills.names})
         self._running: _Running | None = None
+        self._last_text = ""  # the program written last (the trace shows it on every decision)
         self._written = 0
         self._seen = 0
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
         """A new episode: no program. A generator's kept prompt cache is dropped (as SayCan
         drops its scorer's) so a result never depends on the episode before it."""
-        self._running, self._written, self._seen = None, 0, 0
+        self._running, self._written, self._seen, self._last_text = None, 0, 0, ""
         if isinstance(self.generator, KeepsPromptCache):
             self.generator.reset_cache()
 
@@ -144,6 +147,8 @@ class CodePolicyPlanner:
             if event:
                 events.append(event)
         generation = {
+            "text": self._running.text if self._running is not None else self._last_text,
+            "summary": "the next call of the running program",
             **written,
             "program_index": self._running.index if self._running is not None else self._written - 1,
             "events": events,
@@ -168,16 +173,20 @@ class CodePolicyPlanner:
         gen = self.generator.generate(prompt, max_new_tokens=self.max_new_tokens, stop=self.stop)
         text = gen.text.rstrip()
         self._written += 1
-        record = {"program": text, "stopped_by": gen.stopped_by}
+        self._last_text = text
+        record = {"program": text, "text": text, "stopped_by": gen.stopped_by,
+                  "generated_tokens": gen.generated_tokens}
         try:
             planned = self._dry_run(text, scene, set(calls))
         except ProgramRefused as exc:
-            return prompt, gen, {**record, "status": "refused", "reason": str(exc)}
+            return prompt, gen, {**record, "status": "refused", "reason": str(exc),
+                                 "summary": f"program refused: {exc}"}
         api = RobotAPI(scene)
         interpreter = Interpreter(check_program(text, self._callables(api), self.skill_names, self.limits),
                                   api.functions(), self.skill_names, self.limits)
         self._running = _Running(text, self._written - 1, api, interpreter, interpreter.run())
-        return prompt, gen, {**record, "status": "accepted", "planned": [program_text(c) for c in planned]}
+        return prompt, gen, {**record, "status": "accepted", "planned": [program_text(c) for c in planned],
+                             "summary": f"program accepted; the dry run plans {len(planned)} call(s)"}
 
     def _callables(self, api: RobotAPI) -> dict[str, object]:
         return {**api.functions(), **{s: None for s in self.skill_names}}
@@ -227,8 +236,7 @@ def _add_stats(stats: dict, gen: Generation) -> dict:
     out = dict(stats)
     for key, value in (
         ("calls", 1), ("prompt_tokens", gen.prompt_tokens), ("generated_tokens", gen.generated_tokens),
-        ("tokens_computed", gen.prompt_tokens + gen.generated_tokens),
-        ("tokens_naive", gen.prompt_tokens + gen.generated_tokens), ("seconds", gen.seconds),
+        ("tokens_computed", gen.tokens), ("seconds", round(gen.seconds, 4)),
     ):
         out[key] = out.get(key, 0) + value
     return out

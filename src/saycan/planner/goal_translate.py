@@ -168,7 +168,9 @@ class GoalTranslatePlanner:
                 chosen = call
                 break
             vetoed.append(call.to_text())
-        generation = {**record, "goal": self._goal, **({"vetoed": vetoed} if vetoed else {})}
+        generation = {**record, "goal": self._goal, "text": self._goal,
+                      "summary": "goal in the task language, chosen line by line from the scene's atoms",
+                      **({"vetoed": vetoed} if vetoed else {})}
         cands = tuple(
             CandidateScore(c, float("nan"), float(values[c]), 0.0 if c == chosen else float("-inf"))
             for c in calls
