@@ -35,7 +35,8 @@ import numpy as np
 
 from saycan.errors import ConfigError
 from saycan.perception.scene import SceneDescription
-from saycan.planner.decision import CandidateScore, Decision
+from saycan.planner.decision import Decision
+from saycan.planner.following import FailureWatch, affordances, followed
 from saycan.planner.generation import Generation, ScoresToo, TextGenerator
 from saycan.planner.prompts import HistoryStep, PromptBuilder, history_calls
 from saycan.planner.robot_api import RobotAPI, api_doc
@@ -106,12 +107,13 @@ class CodePolicyPlanner:
         self._running: _Running | None = None
         self._last_text = ""  # the program written last (the trace shows it on every decision)
         self._written = 0
-        self._seen = 0
+        self._watch = FailureWatch()
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
         """A new episode: no program. A generator's kept prompt cache is dropped (as SayCan
         drops its scorer's) so a result never depends on the episode before it."""
-        self._running, self._written, self._seen, self._last_text = None, 0, 0, ""
+        self._running, self._written, self._last_text = None, 0, ""
+        self._watch.reset()
         if isinstance(self.generator, KeepsPromptCache):
             self.generator.reset_cache()
 
@@ -120,15 +122,12 @@ class CodePolicyPlanner:
         self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall | HistoryStep]
     ) -> Decision:
         start = time.perf_counter()
-        calls = self.skills.candidates(scene)
-        values = {c: self.affordance.value(c, scene) for c in calls}
+        values = affordances(self.skills, self.affordance, scene)
         events: list[str] = []
         stats: dict = {}
         written: dict = {}
         prompt = ""
-        new = list(history)[self._seen:]
-        self._seen = len(history)
-        if self._running is not None and any(isinstance(h, HistoryStep) and h.success is False for h in new):
+        if self._watch.failed_since(history) and self._running is not None:
             events.append("the last step was judged failed: the program ends")
             self._running = None
         chosen: SkillCall | None = None
@@ -138,7 +137,7 @@ class CodePolicyPlanner:
                     events.append(f"no program left (max_programs={self.max_programs})")
                     chosen = DONE
                     break
-                prompt, gen, written = self._write(instruction, scene, history, calls)
+                prompt, gen, written = self._write(instruction, scene, history, list(values))
                 stats = _add_stats(stats, gen)
                 if self._running is None:  # refused: nothing runs, nothing moves
                     chosen = DONE
@@ -155,11 +154,7 @@ class CodePolicyPlanner:
         }
         if chosen == DONE:
             self._running = None
-        cands = tuple(
-            CandidateScore(c, float("nan"), float(values[c]), 0.0 if c == chosen else float("-inf"))
-            for c in calls
-        )
-        return Decision(prompt, cands, chosen, self.name, time.perf_counter() - start, stats,
+        return Decision(prompt, followed(values, chosen), chosen, self.name, time.perf_counter() - start, stats,
                         generation=generation)
 
     def _write(

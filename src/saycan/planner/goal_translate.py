@@ -30,7 +30,8 @@ import numpy as np
 
 from saycan.errors import ConfigError
 from saycan.perception.scene import SceneDescription
-from saycan.planner.decision import CandidateScore, Decision
+from saycan.planner.decision import Decision
+from saycan.planner.following import FailureWatch, affordances, followed
 from saycan.planner.goal_grammar import END, PLACEMENT, Atom, allowed_next, render_goal, scene_atoms
 from saycan.planner.prompts import HistoryStep, PromptBuilder
 from saycan.planner.scorers.base import KeepsPromptCache, LanguageScorer, ScorerStats
@@ -81,8 +82,8 @@ def scene_objects(scene: SceneDescription) -> list[ObjectSpec]:
         below = next((s for s in on + inside
                       if scene.get(s) is not None and s not in (o.name, scene.holding)), None)
         support[o.name] = None if o.name == scene.holding else below
-    for name in support:  # a perceived cycle (a on b on a) would loop the expert forever
-        seen, cur = {name}, support[name]
+    for name, below in list(support.items()):  # a perceived cycle (a on b on a) would loop the expert
+        seen, cur = {name}, below
         while cur is not None:
             if cur in seen:
                 support[name] = None
@@ -129,13 +130,14 @@ class GoalTranslatePlanner:
         self.name = name
         self._plan: list[SkillCall] = []
         self._translations = 0
-        self._seen = 0
+        self._watch = FailureWatch()
         self._goal = ""
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
         """A new episode: no goal yet. The scorer's prompt cache is dropped (as SayCan does) so
         a result never depends on the episode before it."""
-        self._plan, self._translations, self._seen, self._goal = [], 0, 0, ""
+        self._plan, self._translations, self._goal = [], 0, ""
+        self._watch.reset()
         if isinstance(self.scorer, KeepsPromptCache):
             self.scorer.reset_cache()
 
@@ -143,11 +145,8 @@ class GoalTranslatePlanner:
         self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall | HistoryStep]
     ) -> Decision:
         start = time.perf_counter()
-        calls = self.skills.candidates(scene)
-        values = {c: self.affordance.value(c, scene) for c in calls}
-        new = list(history)[self._seen:]
-        self._seen = len(history)
-        failed = any(isinstance(h, HistoryStep) and h.success is False for h in new)
+        values = affordances(self.skills, self.affordance, scene)
+        failed = self._watch.failed_since(history)
         prompt, stats, record = "", {}, {}
         if self._translations == 0 or (failed and self._translations < self.max_translations):
             prompt = self.prompt.build(instruction, scene)
@@ -171,11 +170,7 @@ class GoalTranslatePlanner:
         generation = {**record, "goal": self._goal, "text": self._goal,
                       "summary": "goal in the task language, chosen line by line from the scene's atoms",
                       **({"vetoed": vetoed} if vetoed else {})}
-        cands = tuple(
-            CandidateScore(c, float("nan"), float(values[c]), 0.0 if c == chosen else float("-inf"))
-            for c in calls
-        )
-        return Decision(prompt, cands, chosen, self.name, time.perf_counter() - start, stats,
+        return Decision(prompt, followed(values, chosen), chosen, self.name, time.perf_counter() - start, stats,
                         generation=generation)
 
 
