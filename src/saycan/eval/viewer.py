@@ -240,9 +240,11 @@ def _generation_html(generation: Mapping[str, Any] | None) -> str:
     planner's own one-line `summary`."""
     if not generation:
         return ""
-    how = generation.get("summary") or (f'{generation.get("mapping", "?")} grounding, '
-           + ("written verbatim" if generation.get("exact") else "closest admissible call")
-           + f', {generation.get("generated_tokens", "?")} tokens, stopped by {generation.get("stopped_by", "?")}'))
+    how = generation.get("summary") or (
+        f'{generation.get("mapping", "?")} grounding, '
+        + ("written verbatim" if generation.get("exact") else "closest admissible call")
+        + f', {generation.get("generated_tokens", "?")} tokens, stopped by {generation.get("stopped_by", "?")}'
+    )
     return (f'<p><b>the model wrote</b> <code>{escape(str(generation.get("text", "")))}</code> '
             f'<span class="muted">{escape(how)}</span></p>')
 
