@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 
 from saycan.drivers.mock import MockDriver
 from saycan.errors import ConfigError
+from saycan.eval.viewer import write_episode_html
 from saycan.perception.oracle import OraclePerception
 from saycan.planner.code_policy import CodePolicyPlanner
 from saycan.planner.generation import Generation
@@ -130,7 +131,9 @@ def test_code_policy_solves_a_task_end_to_end_from_its_config(tmp_path: Path):
     assert "for b in blocks():" in generator.prompts[0]  # the few-shot examples
     trace = [json.loads(line) for line in Path(result.trace).read_text().splitlines()]
     assert trace[0]["generation"]["program"].startswith("pick_and_place(")
-    assert result.extras["llm_tokens"] > 0
+    assert result.extras["llm_tokens"] > 0 and result.extras["llm_calls"] == 1
+    page = write_episode_html(tmp_path).read_text()
+    assert "program accepted" in page and "pick_and_place(&#x27;" in page
 
 
 # -- the hostile-program catalogue -------------------------------------------------------------

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from saycan.errors import ConfigError
+from saycan.eval.viewer import write_episode_html
 from saycan.perception.scene import Relation, SceneDescription, SceneObject
 from saycan.planner.goal_grammar import END, Atom, GoalParseError, parse_goal, render_goal
 from saycan.planner.goal_translate import GoalTranslatePlanner, decode_goal, scene_objects
@@ -199,6 +200,9 @@ def test_goal_translate_solves_a_task_end_to_end(tmp_path: Path, task: str, line
     assert trace[0]["generation"]["goal"].endswith(END)
     assert "goal.in(yellow block, red bowl)" in scorer.prompts[0]  # the few-shot examples
     assert result.extras["llm_tokens"] > 0 and all(t.get("llm_stats") == {} for t in trace[1:])
+    assert result.extras["llm_calls"] == len(lines) + 1  # one scoring call per goal line
+    page = write_episode_html(tmp_path).read_text()
+    assert "goal in the task language" in page and "goal.end()" in page
 
 
 def _with_planner(cfg, name: str):
