@@ -127,6 +127,11 @@ def test_min_score_stops_when_the_text_matches_nothing():
     assert d.chosen == DONE and d.generation["matched"] is False
 
 
+def test_an_empty_line_ends_the_plan():
+    d = planner([""]).decide("put the red block in the green bowl", scene(), [])
+    assert d.chosen == DONE and d.generation["matched"] is False
+
+
 def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="mapping"):
         planner([], mapping="fuzzy")

@@ -15,7 +15,8 @@ admissible (`done` always is), so the step can only become a feasible call. They
 re-weight the admissible calls: the paper grounds by meaning alone, and a weight would make
 this family a variant of SayCan's product rule rather than a family of its own. With
 `min_score` set, a best score below it means the text matched nothing, and the robot stops (the
-paper's early termination). The grounded call goes into the next prompt's history, so the model
+paper's early termination); so does an empty line, which ends a plan in the few-shot
+examples. The grounded call goes into the next prompt's history, so the model
 continues from admissible steps (the paper's "translated" LM).
 
 The trace records the generated text, why it stopped, the mapping, and each candidate's
@@ -125,7 +126,7 @@ class GenerateGroundPlanner:
             stats["mapping"] = self.scorer.stats.to_dict()
         chosen = self._argmax(calls, scores)
         matched = chosen != DONE or step == DONE.to_text()
-        if self.min_score is not None and scores.max(initial=-math.inf) < self.min_score:
+        if not step or (self.min_score is not None and scores.max(initial=-math.inf) < self.min_score):
             chosen, matched = DONE, False
         candidates = tuple(
             CandidateScore(c, float(logps[i]), float(values[i]), float(scores[i]), i not in admissible)
