@@ -232,16 +232,17 @@ def test_the_catalogue_is_large_and_varied():
 
 @pytest.mark.slow
 def test_code_policy_with_the_packaged_model(tmp_path: Path):
-    """The bare packaged SmolLM2-135M writes the program (greedy, few-shot prompt) for the
-    simplest task; the sandbox runs it."""
+    """The bare packaged SmolLM2-135M writes the program (greedy, few-shot prompt) for a
+    one-step task; the sandbox runs it. (It does not always: docs/planners.md, code_policy.)"""
     with initialize_config_module("saycan.configs", version_base="1.3"):
         cfg = compose("eval", overrides=["robot=mock", "planner=code_policy", "executor=teleport",
-                                         "task=put_block_in_bowl", "llm=smollm2"])
+                                         "task=move_block_between_bowls", "llm=smollm2"])
     components = Components(cfg)
     try:
-        result = run_episode(components, "put_block_in_bowl", 100000, tmp_path, video=False, frames=False)
+        result = run_episode(components, "move_block_between_bowls", 100000, tmp_path, video=False, frames=False)
     finally:
         components.close()
     trace = [json.loads(line) for line in Path(result.trace).read_text().splitlines()]
     assert trace[0]["generation"]["status"] == "accepted", trace[0]["generation"]
+    assert trace[0]["generation"]["program"] == "pick_and_place('red block', 'green bowl')\ndone()"
     assert result.success, (trace[0]["generation"], result.plan)
