@@ -106,6 +106,8 @@ def test_the_planner_needs_a_generator_and_sane_bounds():
         CodePolicyPlanner(object(), AnalyticAffordance(), SkillLibrary([Done()]), PromptBuilder())
     with pytest.raises(ConfigError, match="limits"):
         make_planner("done()", limits={"max_stepz": 3})
+    with pytest.raises(ConfigError, match="max_steps must be a whole number"):
+        make_planner("done()", limits={"max_steps": "lots"})
 
 
 def test_code_policy_solves_a_task_end_to_end_from_its_config(tmp_path: Path):

@@ -28,9 +28,9 @@ import ast
 import math
 import operator
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from saycan.errors import SayCanError
+from saycan.errors import ConfigError, SayCanError
 from saycan.skills.types import SkillCall
 
 
@@ -50,6 +50,12 @@ class SandboxLimits:
     max_sequence: int = 1000  # items of a list or characters of a string built at run time
     max_literal: int = 200  # characters of one string literal
     max_int: int = 10**9  # magnitude of any number
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"planner.limits.{f.name} must be a whole number >= 1, got {value!r}")
 
 
 #: Builtins a program may call besides the robot API (all pure, all bounded by the limits).
