@@ -235,13 +235,16 @@ def _decision_html(episode_dir: Path, step: Mapping[str, Any]) -> str:
 
 
 def _generation_html(generation: Mapping[str, Any] | None) -> str:
-    """What the model wrote (planners that generate), and how it was grounded: the chart's
-    `combined` bars are the grounding scores."""
+    """What the model wrote (planners that generate), and how it was read: grounded (the
+    chart's `combined` bars are the grounding scores) or, for a goal or a program, the
+    planner's own one-line `summary`."""
     if not generation:
         return ""
-    how = (f'{generation.get("mapping", "?")} grounding, '
-           + ("written verbatim" if generation.get("exact") else "closest admissible call")
-           + f', {generation.get("generated_tokens", "?")} tokens, stopped by {generation.get("stopped_by", "?")}')
+    how = generation.get("summary") or (
+        f'{generation.get("mapping", "?")} grounding, '
+        + ("written verbatim" if generation.get("exact") else "closest admissible call")
+        + f', {generation.get("generated_tokens", "?")} tokens, stopped by {generation.get("stopped_by", "?")}'
+    )
     return (f'<p><b>the model wrote</b> <code>{escape(str(generation.get("text", "")))}</code> '
             f'<span class="muted">{escape(how)}</span></p>')
 

@@ -39,8 +39,8 @@ class Decision:
     llm_stats: dict = field(default_factory=dict)
     # Ask-for-help (planner/ask.py): the prediction set, the question and the human's answer.
     help: dict | None = None
-    # Planners that let the model write (generate_ground): the text, why it stopped, tokens,
-    # and how it was grounded; the candidates' `combined` holds the grounding scores.
+    # Planners that let the model write (a step, a goal, a program): what it wrote and how it was
+    # read; for generate_ground the candidates' `combined` holds the grounding scores.
     generation: dict | None = None
 
     def ranked(self) -> list[CandidateScore]:

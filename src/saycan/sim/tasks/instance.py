@@ -633,6 +633,19 @@ class _World:
         self.support, self.xy, self.held, self.plan = dict(support), dict(xy), held, list(plan)
 
 
+def plan_for_goal(
+    objects: Sequence[ObjectSpec], goal: Sequence[PredicateSpec], held: str | None = None
+) -> list[SkillCall]:
+    """The expert's plan for goal predicates over object *names* (no roles, no quantifiers),
+    from objects described as the expert's own scene builder describes them: how a planner
+    that wrote the goal itself (planner=goal_translate) reaches it over the scene it perceives.
+    The spec is assembled without validation: it holds nothing but the goal, which the expert
+    reads, and `PredicateSpec` has checked each predicate's arity."""
+    spec = TaskSpec.model_construct(name="goal", family="none", goal=tuple(goal))
+    instance = TaskInstance(spec, "", "", "seen", tuple(objects), {}, (), held)
+    return instance.expert_plan()
+
+
 #: Evaluation splits: instruction templates seen / unseen in training and example selection, and
 #: seen templates over objects in colours held out of training (`colour_split.HELD_OUT_COLOURS`).
 SPLITS = ("seen", "unseen", "unseen_colours")

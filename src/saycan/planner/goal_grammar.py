@@ -1,0 +1,97 @@
+"""The goal language planner=goal_translate writes: ground atoms of the task language's
+predicates (docs/tasks.md) over the objects and places of the perceived scene.
+
+A goal is written one atom per line, `goal.in(red block, blue bowl)`, and closed by
+`goal.end()`. The grammar is built from the scene (`scene_atoms`), so the decoder can only
+choose lines that parse; `parse_goal` reads a goal text back against a scene (for users who
+write one and for the tests that check the decoder never writes anything else).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from saycan.errors import SayCanError
+from saycan.perception.scene import SceneDescription
+
+#: The line that closes a goal.
+END = "goal.end()"
+
+#: Predicates an atom may use, with the categories of their arguments (first: a block).
+PREDICATES: dict[str, tuple[str, str]] = {
+    "in": ("block", "bowl"),
+    "on": ("block", "block"),
+    "at": ("block", "place"),
+    "left_of": ("block", "object"),
+    "right_of": ("block", "object"),
+}
+
+#: Where a block goes: a goal names at most one of these per block.
+PLACEMENT = ("in", "on", "at")
+
+
+class GoalParseError(SayCanError):
+    """A goal text that is not in the scene's goal language (one line, naming the line)."""
+
+
+@dataclass(frozen=True)
+class Atom:
+    pred: str
+    args: tuple[str, str]
+
+    def to_text(self) -> str:
+        return f"goal.{self.pred}({', '.join(self.args)})"
+
+
+def scene_atoms(scene: SceneDescription, zones: Sequence[str] = ()) -> list[Atom]:
+    """Every atom the scene allows, in a fixed order (predicate, then scene order)."""
+    blocks, bowls = scene.names("block"), scene.names("bowl")
+    places = [*scene.locations, *zones]
+    targets = {"block": blocks, "bowl": bowls, "place": places, "object": blocks + bowls}
+    return [
+        Atom(pred, (b, t))
+        for pred, (_, target) in PREDICATES.items()
+        for b in blocks
+        for t in targets[target]
+        if t != b
+    ]
+
+
+def allowed_next(atoms: Sequence[Atom], chosen: Sequence[Atom]) -> list[Atom]:
+    """The atoms that may follow `chosen`: no repeat, one placement per block, no 2-cycles of
+    `on` (a goal the expert could never reach is not in the grammar)."""
+    placed = {a.args[0] for a in chosen if a.pred in PLACEMENT}
+    ons = {a.args for a in chosen if a.pred == "on"}
+    taken = set(chosen)
+    return [
+        a for a in atoms
+        if a not in taken
+        and not (a.pred in PLACEMENT and a.args[0] in placed)
+        and not (a.pred == "on" and (a.args[1], a.args[0]) in ons)
+    ]
+
+
+def render_goal(atoms: Iterable[Atom]) -> str:
+    return "\n".join([*(a.to_text() for a in atoms), END])
+
+
+_LINE = re.compile(r"goal\.([a-z_]+)\(([^(),]+), ([^(),]+)\)")
+
+
+def parse_goal(text: str, scene: SceneDescription, zones: Sequence[str] = ()) -> tuple[Atom, ...]:
+    """Read a goal text back; raises `GoalParseError` unless every line is an atom the scene's
+    grammar allows (in an allowed order) and the last line is `goal.end()`."""
+    lines = [line.strip() for line in str(text).strip().split("\n")]
+    if not lines or lines[-1] != END:
+        raise GoalParseError(f"a goal ends with the line {END}")
+    grammar = scene_atoms(scene, zones)
+    atoms: list[Atom] = []
+    for number, line in enumerate(lines[:-1], start=1):
+        m = _LINE.fullmatch(line)
+        atom = Atom(m.group(1), (m.group(2), m.group(3))) if m else None
+        if atom is None or atom not in allowed_next(grammar, atoms):
+            raise GoalParseError(f"goal line {number}: {line[:80]!r} is not an atom this scene allows here")
+        atoms.append(atom)
+    return tuple(atoms)
