@@ -33,6 +33,7 @@ from saycan.eval.records import ResultsStore
 from saycan.runtime.components import build_components
 from saycan.errors import ConfigError
 from saycan.sim.tasks import available_tasks, load_task
+from saycan.sim.tasks.independent_set import independent_tasks
 from saycan.sim.tasks.colour_split import supports_unseen_colours
 
 #: Config keys that select *which* episodes run or how they are logged, never their outcome:
@@ -44,6 +45,9 @@ NON_SEMANTIC_KEYS = frozenset(
 COMPONENT_KEYS = ("robot", "llm", "prompt", "planner", "perception", "affordance", "executor", "skills", "safety")
 
 _CACHE: dict[str, Components] = {}
+
+#: The `tasks=` keyword and the split of the independent evaluation set.
+INDEPENDENT = "independent"
 
 
 @lru_cache(maxsize=1)
@@ -57,13 +61,16 @@ def task_families() -> dict[str, tuple[str, ...]]:
 
 def expand_tasks(value: str | Sequence[str] | ListConfig) -> list[str]:
     """Task arguments to task names: a packaged task or a task file stays itself, a family name
-    (`embodiment`) becomes its tasks, `all` every packaged task. Unknown names raise the task
-    loader's one-line `SayCanError`."""
+    (`embodiment`) becomes its tasks, `all` every packaged task, `independent` the independent
+    set's task files (never part of `all`). Unknown names raise the task loader's one-line
+    `SayCanError`."""
     items = [value] if isinstance(value, str) else [str(v) for v in value]
     tasks: list[str] = []
     for item in items:
         if item == "all":
             tasks.extend(available_tasks())
+        elif item == INDEPENDENT:
+            tasks.extend(independent_tasks())
         elif item in available_tasks() or item.endswith((".yaml", ".yml")):
             load_task(item)  # fail fast on a malformed file
             tasks.append(item)
@@ -77,7 +84,17 @@ def expand_tasks(value: str | Sequence[str] | ListConfig) -> list[str]:
 
 def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
     """The tasks that have `split`: `unseen_colours` exists only for tasks with a role whose
-    colour is free (sim/tasks/colour_split.py); a family sweep over that split runs those."""
+    colour is free (sim/tasks/colour_split.py); a family sweep over that split runs those.
+    The independent set's tasks have only the `independent` split, and it only them: a
+    mismatch is refused before any episode runs."""
+    other = next(
+        (t for t in tasks if bool(load_task(t).instructions.independent) != (str(split) == INDEPENDENT)), None
+    )
+    if other is not None:
+        raise ConfigError(
+            f"task {Path(other).stem!r} has no {str(split)!r} instructions; "
+            "the independent set runs as tasks=independent split=independent"
+        )
     if str(split) != "unseen_colours":
         return list(tasks)
     kept = [t for t in tasks if supports_unseen_colours(load_task(t))]

@@ -368,13 +368,14 @@ class _World:
                     self.move(x, spots[0])
 
 
-#: Evaluation splits: instruction templates seen / unseen in training and example selection, and
-#: seen templates over objects in colours held out of training (`colour_split.HELD_OUT_COLOURS`).
-SPLITS = ("seen", "unseen", "unseen_colours")
+#: Evaluation splits: instruction templates seen / unseen in training and example selection,
+#: seen templates over objects in colours held out of training (`colour_split.HELD_OUT_COLOURS`),
+#: and the independent set (`tasks/independent/`, written outside the project; its own task files).
+SPLITS = ("seen", "unseen", "unseen_colours", "independent")
 
 
 def _template_split(split: str) -> str:
-    return "unseen" if split == "unseen" else "seen"
+    return split if split in ("unseen", "independent") else "seen"
 
 
 class Task:
@@ -389,7 +390,8 @@ class Task:
             self.spec = unseen_colours(self.spec)
         templates = getattr(self.spec.instructions, _template_split(split))
         if not templates:
-            raise ConfigError(f"task {self.spec.name!r} has no {split!r} instructions")
+            hint = " (the independent split runs its own tasks: tasks=independent)" if split == "independent" else ""
+            raise ConfigError(f"task {self.spec.name!r} has no {split!r} instructions{hint}")
         self.split = split
         self.instruction_override = instruction
 
