@@ -33,7 +33,7 @@ from saycan.eval.records import ResultsStore
 from saycan.runtime.components import build_components
 from saycan.errors import ConfigError
 from saycan.sim.tasks import available_tasks, load_task
-from saycan.sim.tasks.independent_set import independent_tasks
+from saycan.sim.tasks.independent_set import INDEPENDENT, independent_tasks
 from saycan.sim.tasks.colour_split import supports_unseen_colours
 
 #: Config keys that select *which* episodes run or how they are logged, never their outcome:
@@ -45,9 +45,6 @@ NON_SEMANTIC_KEYS = frozenset(
 COMPONENT_KEYS = ("robot", "llm", "prompt", "planner", "perception", "affordance", "executor", "skills", "safety")
 
 _CACHE: dict[str, Components] = {}
-
-#: The `tasks=` keyword and the split of the independent evaluation set.
-INDEPENDENT = "independent"
 
 
 @lru_cache(maxsize=1)

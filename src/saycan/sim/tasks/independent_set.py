@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-INDEPENDENT_DIR = Path(__file__).parent / "independent"
+#: The split's name, which is also the `tasks=` keyword that selects its task files.
+INDEPENDENT = "independent"
+INDEPENDENT_DIR = Path(__file__).parent / INDEPENDENT
 INSTRUCTIONS_FILE = INDEPENDENT_DIR / "instructions.txt"
 
 #: A line of the instructions file: id, text, scene note, status (empty: it has a task file).

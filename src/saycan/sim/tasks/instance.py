@@ -24,6 +24,7 @@ from saycan.sim.tasks.spec import (
     load_task,
 )
 from saycan.sim.tasks.colour_split import unseen_colours
+from saycan.sim.tasks.independent_set import INDEPENDENT
 from saycan.skills.types import DONE, SkillCall
 
 #: Footprint radius used to keep sampled objects apart (a bowl is ~0.146 m across).
@@ -371,11 +372,11 @@ class _World:
 #: Evaluation splits: instruction templates seen / unseen in training and example selection,
 #: seen templates over objects in colours held out of training (`colour_split.HELD_OUT_COLOURS`),
 #: and the independent set (`tasks/independent/`, written outside the project; its own task files).
-SPLITS = ("seen", "unseen", "unseen_colours", "independent")
+SPLITS = ("seen", "unseen", "unseen_colours", INDEPENDENT)
 
 
 def _template_split(split: str) -> str:
-    return split if split in ("unseen", "independent") else "seen"
+    return split if split in ("unseen", INDEPENDENT) else "seen"
 
 
 class Task:
@@ -390,7 +391,7 @@ class Task:
             self.spec = unseen_colours(self.spec)
         templates = getattr(self.spec.instructions, _template_split(split))
         if not templates:
-            hint = " (the independent split runs its own tasks: tasks=independent)" if split == "independent" else ""
+            hint = f" (the {INDEPENDENT} split runs its own tasks: tasks={INDEPENDENT})" if split == INDEPENDENT else ""
             raise ConfigError(f"task {self.spec.name!r} has no {split!r} instructions{hint}")
         self.split = split
         self.instruction_override = instruction
