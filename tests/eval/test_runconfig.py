@@ -20,7 +20,7 @@ from saycan.errors import ConfigError, InstructionError
 from saycan.eval.runconfig import literal_free_text, validate_settings
 
 CANARY = "sk-canary-runconfig-0123456789"
-SPLITS = "one of seen, unseen, unseen_colours"
+SPLITS = "one of seen, unseen, unseen_colours, independent"
 
 
 @pytest.fixture(autouse=True)
@@ -316,7 +316,7 @@ ACCEPTS = {
     "seed_start": lambda v: is_int(v) and v >= 0,
     "episodes_per_task": lambda v: is_int(v) and v >= 1,
     "max_steps": lambda v: v is None or (is_int(v) and v >= 1),
-    "split": lambda v: v in ("seen", "unseen", "unseen_colours"),
+    "split": lambda v: v in ("seen", "unseen", "unseen_colours", "independent"),
 }
 
 

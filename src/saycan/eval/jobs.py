@@ -32,6 +32,7 @@ from saycan.eval.records import ResultsStore
 from saycan.runtime.components import build_components
 from saycan.errors import ConfigError
 from saycan.sim.tasks import available_tasks, load_task
+from saycan.sim.tasks.independent_set import INDEPENDENT
 from saycan.sim.tasks.colour_split import supports_unseen_colours
 
 #: Config keys that select *which* episodes run or how they are logged, never their outcome:
@@ -47,7 +48,17 @@ _CACHE: dict[str, Components] = {}
 
 def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
     """The tasks that have `split`: `unseen_colours` exists only for tasks with a role whose
-    colour is free (sim/tasks/colour_split.py); a family sweep over that split runs those."""
+    colour is free (sim/tasks/colour_split.py); a family sweep over that split runs those.
+    The independent set's tasks have only the `independent` split, and it only them: a
+    mismatch is refused before any episode runs."""
+    other = next(
+        (t for t in tasks if bool(load_task(t).instructions.independent) != (str(split) == INDEPENDENT)), None
+    )
+    if other is not None:
+        raise ConfigError(
+            f"task {Path(other).stem!r} has no {str(split)!r} instructions; "
+            "the independent set runs as tasks=independent split=independent"
+        )
     if str(split) != "unseen_colours":
         return list(tasks)
     kept = [t for t in tasks if supports_unseen_colours(load_task(t))]

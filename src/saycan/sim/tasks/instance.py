@@ -25,6 +25,7 @@ from saycan.sim.tasks.spec import (
     load_task,
 )
 from saycan.sim.tasks.colour_split import unseen_colours
+from saycan.sim.tasks.independent_set import INDEPENDENT
 from saycan.skills.done import DONE
 from saycan.skills.pick_and_place import expert as place_expert
 from saycan.skills.types import ExpertMove, SkillCall
@@ -646,13 +647,14 @@ def plan_for_goal(
     return instance.expert_plan()
 
 
-#: Evaluation splits: instruction templates seen / unseen in training and example selection, and
-#: seen templates over objects in colours held out of training (`colour_split.HELD_OUT_COLOURS`).
-SPLITS = ("seen", "unseen", "unseen_colours")
+#: Evaluation splits: instruction templates seen / unseen in training and example selection,
+#: seen templates over objects in colours held out of training (`colour_split.HELD_OUT_COLOURS`),
+#: and the independent set (`tasks/independent/`, written outside the project; its own task files).
+SPLITS = ("seen", "unseen", "unseen_colours", INDEPENDENT)
 
 
 def _template_split(split: str) -> str:
-    return "unseen" if split == "unseen" else "seen"
+    return split if split in ("unseen", INDEPENDENT) else "seen"
 
 
 class Task:
@@ -667,7 +669,8 @@ class Task:
             self.spec = unseen_colours(self.spec)
         templates = getattr(self.spec.instructions, _template_split(split))
         if not templates:
-            raise ConfigError(f"task {self.spec.name!r} has no {split!r} instructions")
+            hint = f" (the {INDEPENDENT} split runs its own tasks: tasks={INDEPENDENT})" if split == INDEPENDENT else ""
+            raise ConfigError(f"task {self.spec.name!r} has no {split!r} instructions{hint}")
         self.split = split
         self.instruction_override = instruction
 

@@ -292,8 +292,21 @@ class Milestones(_Strict):
 
 
 class Instructions(_Strict):
-    seen: tuple[str, ...] = Field(min_length=1)
+    """Templates per split. `independent` is the held-out set written outside the project
+    (`tasks/independent/`): a task holding it holds nothing else, so no trainer or example pool
+    that reads `seen`/`unseen` can ever meet its text."""
+
+    seen: tuple[str, ...] = ()
     unseen: tuple[str, ...] = ()
+    independent: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Instructions:
+        if self.independent and (self.seen or self.unseen):
+            raise ValueError("an independent task has only `independent` instructions (no seen/unseen)")
+        if not self.independent and not self.seen:
+            raise ValueError("`seen` needs at least one template")
+        return self
 
 
 class TaskSpec(_Strict):
@@ -382,7 +395,8 @@ class TaskSpec(_Strict):
                 allowed = set(expand_colours(role.colour) or ())
                 if not role.absent and not allowed & set(self.scene.colours):
                     raise ValueError(f"roles.{name}.colour: none of {sorted(allowed)} is in scene.colours")
-        for split, templates in (("seen", self.instructions.seen), ("unseen", self.instructions.unseen)):
+        for split in ("seen", "unseen", "independent"):
+            templates = getattr(self.instructions, split)
             for i, t in enumerate(templates):
                 where = f"instructions.{split}.{i}"
                 for role in template_roles(t, where):

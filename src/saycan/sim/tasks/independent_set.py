@@ -1,0 +1,53 @@
+"""The independent evaluation set: instructions written outside the project, frozen.
+
+`independent/instructions.txt` holds every instruction as written (before anyone read the
+suite's templates or a training grammar), with the scene it presupposes and, where it has no
+task file, why. Each expressible instruction has one task file beside it, whose only template
+is that text. The files live outside `specs/`, so `available_tasks()` (tasks=all, families,
+training) never lists them: they run as `tasks=independent split=independent`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The split's name, which is also the `tasks=` keyword that selects its task files.
+INDEPENDENT = "independent"
+INDEPENDENT_DIR = Path(__file__).parent / INDEPENDENT
+INSTRUCTIONS_FILE = INDEPENDENT_DIR / "instructions.txt"
+
+#: A line of the instructions file: id, text, scene note, status (empty: it has a task file).
+_LINE = re.compile(r"^(\d{3})\t([^\t]+)\t([^\t]*)(?:\t([^\t]*))?$")
+
+
+@dataclass(frozen=True)
+class FrozenInstruction:
+    id: str
+    text: str
+    scene: str
+    status: str  # "" (has a task file), "not yet expressible: ..." or "excluded: ..."
+
+
+def frozen_instructions() -> list[FrozenInstruction]:
+    """Every instruction of the set, in file order (comment lines skipped)."""
+    out = []
+    for line in INSTRUCTIONS_FILE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        m = _LINE.match(line)
+        if m is None:
+            raise ValueError(f"{INSTRUCTIONS_FILE.name}: malformed line {line[:60]!r}")
+        out.append(FrozenInstruction(m.group(1), m.group(2), m.group(3), m.group(4) or ""))
+    return out
+
+
+def independent_tasks() -> list[str]:
+    """The set's task files (paths), in file-name order (`ind001_...` first)."""
+    return sorted(str(p) for p in INDEPENDENT_DIR.glob("*.yaml"))
+
+
+def instruction_id(task_name: str) -> str:
+    """`ind042_warm_toned_middle` -> `042`: the task file's line in the instructions file."""
+    return task_name.removeprefix("ind")[:3]
