@@ -50,7 +50,7 @@ def test_lockstep_batches_real_decisions_and_changes_no_record(tmp_path: Path):
     serial = _sweep(["lockstep=1", "+llm.num_threads=2"], episodes, tmp_path / "serial")
     together = _sweep(["lockstep=3", "+llm.num_threads=2"], episodes, tmp_path / "lockstep")
     assert together == serial
-    assert all(r["llm"] != "none" and r["decisions"] >= 2 for r in serial.values())
+    assert all(r["llm"] != "none" and r["decisions"] >= 1 for r in serial.values())
     for trace in (tmp_path / "serial").glob("episodes/*/*/*/trace.jsonl"):
         other = tmp_path / "lockstep" / trace.relative_to(tmp_path / "serial")
         for a, b in zip(trace.read_text().splitlines(), other.read_text().splitlines()):
