@@ -13,7 +13,10 @@ from hydra.utils import instantiate
 
 from saycan.errors import ConfigError, ScorerError
 from saycan.perception.scene import SceneDescription, SceneObject
+from saycan.planner.scorers.packing import OptionTrie
+from saycan.planner.scorers.streams import StreamScorer
 from saycan.planner.scorers.transformers_scorer import TransformersScorer
+from saycan.planner.stepping import ScoreRequest, score_together
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.base import SkillLibrary
 from saycan.skills.done import Done
@@ -92,6 +95,30 @@ def test_decisions_of_several_episodes_share_one_pass(
     np.testing.assert_allclose(again, smollm2.score(after, options[:9]), atol=1e-4, rtol=0)
     with pytest.raises(ScorerError, match="one distinct stream per request"):
         smollm2.score_many([(first, options), (other, options)], streams=["a", "a"])
+
+
+def test_episode_views_batch_into_one_pass_and_keep_their_own_caches(
+    smollm2: TransformersScorer, decision
+) -> None:
+    """A lockstep sweep's episodes each hold a `StreamScorer` on the shared model: their
+    requests share one pass, each view gets its own request's stats and numbers, and an
+    episode starting anew (`reset_cache`) never drops another episode's kept prompt."""
+    first, after, options = decision
+    other = first.replace("green block in the yellow bowl", "red block in the pink bowl")
+    smollm2.reset_cache()
+    alone = [smollm2.score(p, options[:9]) for p in (first, other)]
+    views = [StreamScorer(smollm2, "a"), StreamScorer(smollm2, "b")]
+    results = score_together([ScoreRequest(v, p, options[:9]) for v, p in zip(views, (first, other))])
+    assert smollm2.stats.forward_calls == 1
+    for got, want, view, prompt in zip(results, alone, views, (first, other)):
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+        assert view.stats.calls == 1 and view.stats.forward_calls == 1
+        assert view.stats.tokens_computed == len(smollm2._encode_prompt(prompt)) + len(
+            OptionTrie.build([smollm2._encode_option(o) for o in options[:9]]).inner_nodes())
+        assert view.last_token_counts == [len(smollm2._encode_option(o)) for o in options[:9]]
+    views[1].reset_cache()  # episode "b" ended; "a" goes on with its kept prompt
+    views[0].score(after, options[:9])
+    assert views[0].stats.prompt_tokens_reused > 0
 
 
 def test_int8_option_loads_and_scores_in_one_pass(decision) -> None:

@@ -23,14 +23,16 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from saycan.errors import OutputError, SayCanError
-from saycan.runtime.components import Components
-from saycan.runtime.episode import run_episode
+from saycan.errors import ConfigError, OutputError, SayCanError
+from saycan.eval.lockstep import run_lockstep
 from saycan.eval.records import ResultsStore
-from saycan.runtime.components import build_components
-from saycan.errors import ConfigError
+from saycan.planner.scorers.streams import ScoresStreams, StreamScorer
+from saycan.runtime.components import Components, build_components, surfaced
+from saycan.runtime.episode import episode_steps
 from saycan.sim.tasks import available_tasks, load_task
 from saycan.sim.tasks.independent_set import INDEPENDENT
 from saycan.sim.tasks.colour_split import supports_unseen_colours
@@ -38,12 +40,13 @@ from saycan.sim.tasks.colour_split import supports_unseen_colours
 #: Config keys that select *which* episodes run or how they are logged, never their outcome:
 #: left out of the config hash that keys a record.
 NON_SEMANTIC_KEYS = frozenset(
-    {"task", "tasks", "seed", "seed_start", "episodes_per_task", "output_dir", "quiet", "video", "frames"}
+    {"task", "tasks", "seed", "seed_start", "episodes_per_task", "output_dir", "quiet", "video", "frames",
+     "lockstep"}
 )
 #: The config nodes `Components` is built from (the LLM and prompt enter through the planner).
 COMPONENT_KEYS = ("robot", "llm", "prompt", "planner", "perception", "affordance", "executor", "skills", "safety")
 
-_CACHE: dict[str, Components] = {}
+_CACHE: dict[str, Components | LockstepSlots] = {}
 
 
 def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
@@ -134,60 +137,132 @@ def run_episodes(
 ) -> list[dict[str, Any]]:
     """Run each (task, seed) of `cfg` not yet in `results_dir`'s results; return every
     record (found or new) in order. `meta` is merged into new records (choices, job number).
-    `on_record(record, was_new)` is called per episode (progress bars)."""
+    `on_record(record, was_new)` is called per episode (progress bars). `cfg.lockstep` = N > 1
+    runs N episodes at once and batches their decisions (`saycan.eval.lockstep`)."""
     store = ResultsStore(results_dir)
     done = store.by_key()
     cid = config_id(cfg)
     split = str(cfg.split)
     label = (meta or {}).get("label") or cid
-    records: list[dict[str, Any]] = []
-    components: Components | None = None
-    build_error: BaseException | None = None
-    for task, seed in episodes:
+    records: dict[int, dict[str, Any]] = {}
+    todo: list[tuple[int, str, int]] = []
+    for n, (task, seed) in enumerate(episodes):
         key = episode_key(cid, task, seed)
         if key in done:
-            records.append(done[key])
+            records[n] = done[key]
             if on_record:
                 on_record(done[key], False)
-            continue
-        if components is None and build_error is None:
+        else:
+            todo.append((n, task, seed))
+    if not todo:
+        return [records[n] for n in sorted(records)]
+    slots = lockstep_slots(cfg)
+    started: dict[int, float] = {}
+    build_error: list[BaseException] = []
+
+    def start(slot: int, job: tuple[int, str, int]):
+        n, task, seed = job
+        started[n] = time.perf_counter()
+        if not build_error:
             try:
-                components = cached_components(cfg)
-            except Exception as exc:  # noqa: BLE001 - recorded per episode below
+                components = slots.get(slot)
+            except Exception as exc:  # recorded per episode below
                 if raise_build_errors:
                     raise
-                build_error = exc
-        start = time.perf_counter()
-        if build_error is not None:
-            record = _failed_record(task, seed, split, build_error)
+                build_error.append(exc)
+        if build_error:
+            return _failing(build_error[0])
+        episode_dir = Path(results_dir) / "episodes" / f"{_safe(label)}-{cid[:8]}" / episode_dir_name(task) / str(seed)
+        return episode_steps(
+            components, task, seed, episode_dir, split=split,
+            instruction=cfg.instruction, max_steps=cfg.max_steps,
+            video=bool(cfg.video), frames=bool(cfg.frames),
+        )
+
+    def finish(slot: int, job: tuple[int, str, int], ended: Any) -> None:
+        n, task, seed = job
+        key = episode_key(cid, task, seed)
+        if isinstance(ended, OutputError):
+            raise ended  # the disk, not the episode: stop, keeping the records already written
+        if isinstance(ended, Exception):  # one broken episode must not sink the sweep
+            record = _failed_record(task, seed, split, ended)
+            if not build_error:
+                slots.discard(slot)  # its simulator may be in any state: rebuild
         else:
-            episode_dir = Path(results_dir) / "episodes" / f"{_safe(label)}-{cid[:8]}" / episode_dir_name(task) / str(seed)
-            try:
-                record = run_episode(
-                    components, task, seed, episode_dir, split=split,
-                    instruction=cfg.instruction, max_steps=cfg.max_steps,
-                    video=bool(cfg.video), frames=bool(cfg.frames),
-                ).to_dict()
-            except OutputError:
-                raise  # the disk, not the episode: stop, keeping the records already written
-            except Exception as exc:  # noqa: BLE001 - one broken episode must not sink the sweep
-                record = _failed_record(task, seed, split, exc)
-                close_cached_components()  # its simulator may be in any state: rebuild
-                components = None
-        record.setdefault("wall_s", round(time.perf_counter() - start, 3))
+            record = ended.to_dict()
+        record.setdefault("wall_s", round(time.perf_counter() - started[n], 3))
         record.update(
             key=key, config_id=cid, task_arg=task, pid=os.getpid(), torch_threads=_torch_threads(),
             planner=record.get("planner") or OmegaConf.select(cfg, "planner.name")
             or (meta or {}).get("choices", {}).get("planner"),
             **(meta or {}),
         )
-        if store.append(record):
-            records.append(record)
-        else:  # another job recorded this key meanwhile: theirs stands
-            records.append(store.by_key()[key])
+        records[n] = record if store.append(record) else store.by_key()[key]  # else: theirs stands
         if on_record:
-            on_record(records[-1], True)
-    return records
+            on_record(records[n], True)
+
+    run_lockstep(slots.size, todo, start, finish)
+    return [records[n] for n in sorted(records)]
+
+
+def _failing(exc: BaseException):
+    """Steps that fail at once with `exc` (an episode whose components could not be built)."""
+    raise exc
+    yield  # unreachable: makes this a generator
+
+
+class LockstepSlots:
+    """The components of each lockstep slot. One slot: this process's cached components (the
+    serial sweep). More: each slot its own (simulator, planner, perception), all on ONE
+    language model, each through a `StreamScorer` of its own prompt-cache stream."""
+
+    def __init__(self, cfg: DictConfig, size: int):
+        self.cfg, self.size = cfg, size
+        self._slots: dict[int, Components] = {}
+        self._base: Any = None
+        if size > 1 and "scorer" in cfg.planner:
+            self._base = instantiate(cfg.planner.scorer)
+            if not isinstance(self._base, ScoresStreams):
+                raise ConfigError(
+                    f"lockstep={size} batches decisions on a local model; {self._base.name} "
+                    "scores one request at a time: use lockstep=1"
+                )
+
+    def get(self, slot: int) -> Components:
+        if self.size == 1:
+            return cached_components(self.cfg)
+        if slot not in self._slots:
+            view = StreamScorer(self._base, slot) if self._base is not None else None
+            self._slots[slot] = build_components(self.cfg, scorer=view)
+        return self._slots[slot]
+
+    def discard(self, slot: int) -> None:
+        if self.size == 1:
+            close_cached_components()
+        elif slot in self._slots:
+            self._slots.pop(slot).close()
+
+    def close(self) -> None:
+        while self._slots:
+            self._slots.popitem()[1].close()
+
+
+def lockstep_slots(cfg: DictConfig) -> LockstepSlots:
+    """`cfg.lockstep`'s slots, kept in this process like `cached_components` (one model load
+    per worker, however many jobs it runs)."""
+    size = cfg.get("lockstep", 1)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"lockstep must be an integer >= 1, got {size!r}")
+    if size == 1:
+        return LockstepSlots(cfg, 1)
+    key = f"{components_id(cfg)}/lockstep={size}"
+    if key not in _CACHE:
+        close_cached_components()
+        try:
+            _CACHE[key] = LockstepSlots(cfg, size)
+        except InstantiationException as exc:
+            raise surfaced(exc) from None
+    return _CACHE[key]
 
 
 def episode_dir_name(task: str) -> str:

@@ -23,6 +23,7 @@ from saycan.errors import ConfigError, SayCanError
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import Decision, option_probabilities
 from saycan.planner.prompts import HistoryStep
+from saycan.planner.stepping import Steps, decision_steps, drive
 from saycan.planner.success import expert_progress
 from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
@@ -125,7 +126,13 @@ class AskForHelpPlanner:
     def decide(
         self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall | HistoryStep]
     ) -> Decision:
-        d = self.inner.decide(instruction, scene, history)
+        return drive(self.decide_steps(instruction, scene, history))
+
+    def decide_steps(
+        self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall | HistoryStep]
+    ) -> Steps[Decision]:
+        """The inner planner's decision as steps (batched in a lockstep sweep), then the question."""
+        d = yield from decision_steps(self.inner, instruction, scene, list(history))
         probs = option_probabilities(d.candidates)
         chosen_set = prediction_set(d, self.q_hat)
         options = [d.candidates[i].call for i in chosen_set]

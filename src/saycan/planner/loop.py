@@ -24,6 +24,7 @@ from saycan.errors import DisconnectedError
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import Decision
 from saycan.planner.prompts import HistoryStep
+from saycan.planner.stepping import Steps, decision_steps, driven
 from saycan.planner.success import SuccessDetector
 from saycan.skills.base import SkillLibrary
 from saycan.skills.done import DONE
@@ -116,7 +117,7 @@ class LoopOutcome:
         return [s.decision.chosen for s in self.steps]
 
 
-def run_loop(
+def loop_steps(
     instruction: str,
     driver: RobotDriver,
     perception: Perception,
@@ -128,26 +129,31 @@ def run_loop(
     success_detector: SuccessDetector | None = None,
     after_skill: AfterSkill | None = None,
     feedback: bool | str = True,
-) -> LoopOutcome:
+) -> Steps[LoopOutcome]:
     """Closed-loop SayCan: a fresh observation, scene and affordances before every decision;
-    after each skill, disturbances (if any), a fresh scene and the detector's verdict."""
+    after each skill, disturbances (if any), a fresh scene and the detector's verdict. Yields
+    the planner's scoring requests (`planner.stepping`); `run_loop` scores them itself."""
     outcome = LoopOutcome()
     try:
-        _loop(instruction, driver, perception, planner, executor, max_steps, on_step,
-              success_detector, after_skill, feedback, outcome)
+        yield from _loop(instruction, driver, perception, planner, executor, max_steps, on_step,
+                         success_detector, after_skill, feedback, outcome)
     except DisconnectedError as exc:  # the robot is gone: keep every finished step
         outcome.stopped_by, outcome.error = "disconnected", str(exc)
     return outcome
 
 
+#: The loop on its own, each scoring request answered as it comes.
+run_loop = driven(loop_steps)
+
+
 def _loop(instruction, driver, perception, planner, executor, max_steps, on_step,
-          success_detector, after_skill, feedback, outcome: LoopOutcome) -> None:
+          success_detector, after_skill, feedback, outcome: LoopOutcome) -> Steps[None]:
     mode = {True: "success_scene", False: "none"}.get(feedback, feedback)
     obs = driver.get_observation()
     scene = perception.perceive(obs)
     for index in range(max_steps):
         seen = outcome.history if mode != "none" else [HistoryStep(h.call) for h in outcome.history]
-        decision = planner.decide(instruction, scene, list(seen))
+        decision = yield from decision_steps(planner, instruction, scene, list(seen))
         record = StepRecord(index, scene, decision, None, obs.step)
         next_obs, next_scene = obs, scene
         if decision.chosen != DONE:

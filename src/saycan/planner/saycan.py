@@ -27,6 +27,7 @@ from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import CandidateScore, Decision
 from saycan.planner.embedding import call_words
 from saycan.planner.prompts import PromptBuilder
+from saycan.planner.stepping import ScoreRequest, Steps, drive
 from saycan.planner.scorers.base import (
     KeepsPromptCache,
     LanguageScorer,
@@ -109,6 +110,13 @@ class SayCanPlanner:
     def decide(
         self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]
     ) -> Decision:
+        return drive(self.decide_steps(instruction, scene, history))
+
+    def decide_steps(
+        self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]
+    ) -> Steps[Decision]:
+        """The decision, yielding its scoring requests (`planner.stepping`): one episode scores
+        them at once, a lockstep sweep batches them with other episodes'."""
         start = time.perf_counter()
         calls = self.skills.candidates(scene)
         values = np.array([self.affordance.value(c, scene) for c in calls], dtype=float)
@@ -119,11 +127,11 @@ class SayCanPlanner:
             keep = [i for i, c in enumerate(calls) if self._worth_scoring(c, values[i])]
             texts = [calls[i].to_text() for i in keep]
             is_done = [calls[i] == DONE for i in keep]
-            scores = self._normalised(self.scorer.score(prompt, texts))
+            scores = self._normalised((yield ScoreRequest(self.scorer, prompt, texts)))
             stats = _stats_dict(self.scorer)
             if self.calibration == "contextual":
                 prior_prompt = self.prompt.build(self.content_free_instruction, scene, history)
-                prior = self._normalised(self.scorer.score(prior_prompt, texts))
+                prior = self._normalised((yield ScoreRequest(self.scorer, prior_prompt, texts)))
                 stats = {"scoring": stats, "calibration": _stats_dict(self.scorer)}
                 scores = scores - self.calibration_weight * _zero_mean_bias(prior, is_done)
             if self.done_bias:

@@ -36,9 +36,11 @@ class NeedsSimulator(Protocol):
 class Components:
     """Everything an episode needs, built once from the config and reusable across episodes."""
 
-    def __init__(self, cfg: DictConfig, driver: RobotDriver | None = None):
+    def __init__(self, cfg: DictConfig, driver: RobotDriver | None = None, scorer: object | None = None):
         """`driver`: a robot built by the caller (the Python API); None builds `cfg.robot`,
-        and with no `robot` in the config there is no robot at all (planning only)."""
+        and with no `robot` in the config there is no robot at all (planning only).
+        `scorer`: the planner's language scorer, built by the caller (a lockstep sweep's
+        episodes share one model); None builds the config's."""
         self.cfg = cfg
         # The safety gate (cfg.safety) sits between planner and motors: the driver's motion is
         # checked command by command, and every skill passes the gate (budget, e-stop, confirm).
@@ -65,7 +67,8 @@ class Components:
         self.perception = instantiate(cfg.perception)
         motion = self.driver.motion if self.driver is not None else None  # None: no IK checks
         self.affordance = instantiate(cfg.affordance, motion=motion, skills=self.skills)
-        self.planner = instantiate(cfg.planner, affordance=self.affordance, skills=self.skills)
+        given = {"scorer": scorer} if scorer is not None and "scorer" in cfg.planner else {}
+        self.planner = instantiate(cfg.planner, affordance=self.affordance, skills=self.skills, **given)
         # Closed loop: feedback, disturbances, asking for help (docs/feedback.md).
         if cfg.get("ask_for_help") is not None:  # KnowNo: wraps whichever planner was chosen
             self.planner = instantiate(cfg.ask_for_help, planner=self.planner)
@@ -136,10 +139,12 @@ def surfaced(exc: InstantiationException) -> SayCanError:
     return cause or SayCanError(f"could not build a component: {str(exc).splitlines()[0]}")
 
 
-def build_components(cfg: DictConfig, driver: RobotDriver | None = None) -> Components:
+def build_components(
+    cfg: DictConfig, driver: RobotDriver | None = None, scorer: object | None = None
+) -> Components:
     """Build from config; a SayCanError raised inside a constructor is surfaced as itself."""
     try:
-        return Components(cfg, driver)
+        return Components(cfg, driver, scorer)
     except InstantiationException as exc:
         raise surfaced(exc) from None
 

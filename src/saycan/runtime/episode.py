@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from saycan.errors import ConfigError
-from saycan.planner.loop import LoopOutcome, StepRecord, run_loop
+from saycan.planner.loop import LoopOutcome, StepRecord, loop_steps
+from saycan.planner.stepping import Steps, driven
 from saycan.planner.prompts import clean_instruction
 from saycan.seeds import assert_not_training_seed, built_from
 from saycan.sim.tasks import Task, TaskInstance
@@ -103,7 +104,7 @@ def begin_episode(
     return instance, initial_states
 
 
-def run_episode(
+def episode_steps(
     components: Components,
     task_name: str | None,
     seed: int,
@@ -115,8 +116,10 @@ def run_episode(
     video: bool = True,
     frames: bool = True,
     on_step=None,
-) -> EpisodeResult:
-    """One episode of `task_name` (None: no task, `instruction` on what the robot perceives)."""
+) -> Steps[EpisodeResult]:
+    """One episode of `task_name` (None: no task, `instruction` on what the robot perceives).
+    Yields its decisions' scoring requests, so that a lockstep sweep (`saycan.eval.lockstep`)
+    can batch them with other episodes'; `run_episode` scores them itself."""
     start = time.perf_counter()
     step_count = isinstance(max_steps, int) and not isinstance(max_steps, bool)
     if max_steps is not None and not (step_count and max_steps >= 1):  # 0 is not "default"
@@ -158,7 +161,7 @@ def run_episode(
             on_step(step)
 
     try:
-        outcome: LoopOutcome = run_loop(
+        outcome: LoopOutcome = yield from loop_steps(
             text,
             components.driver,
             components.perception,
@@ -241,6 +244,10 @@ def run_episode(
         stop.note = f"episode stopped after {len(done_steps)} step(s); {saved} in {out_dir}"
         raise stop
     return result
+
+
+#: One episode on its own, each scoring request answered as it comes.
+run_episode = driven(episode_steps)
 
 
 def _judge_without_task(

@@ -154,6 +154,7 @@ class TransformersScorer:
         # Kept prompt KV caches, one per stream (an episode of a lockstep batch; None: `score`).
         self._streams: dict[Hashable, _PromptState] = {}
         self.batch_stats: list[ScorerStats] = []  # per request of the last `score_many`
+        self.batch_token_counts: list[list[int]] = []  # per request: its options' token counts
         self._forward_count = 0  # model calls so far (a packed pass is shared by its requests)
 
     # ---------------------------------------------------------------------------- loading
@@ -250,6 +251,7 @@ class TransformersScorer:
             total.add(dataclasses.replace(stats, seconds=0.0))
         total.forward_calls = self._forward_count - calls  # a shared pass counts once
         self.batch_stats = [stats for _, _, stats in prepared]
+        self.batch_token_counts = [[len(o) for o in option_ids] for _, option_ids, _ in prepared]
         self.stats = prepared[-1][2] if len(prepared) == 1 else total
         if prepared:  # base.token_counts (normalize=mean) reads the last request's counts
             self.last_token_counts = [len(o) for o in prepared[-1][1]]
