@@ -32,8 +32,11 @@ class PickAndPlace:
     feature_names = NAMES
 
     def __init__(self, include_locations: bool = True, params: dict | None = None,
-                 location_tolerance: float = LOCATION_TOLERANCE):
+                 location_tolerance: float = LOCATION_TOLERANCE, side_places: bool = True):
         self.include_locations = include_locations
+        # The sides of objects ("left of the red bowl") roughly double the candidate list:
+        # a library may leave them out and keep only the table's fixed named places.
+        self.side_places = side_places
         self.params = primitives.PrimitiveParams(**(params or {}))
         self.location_tolerance = float(location_tolerance)
 
@@ -42,7 +45,7 @@ class PickAndPlace:
         blocks = scene.names("block")
         targets = blocks + scene.names("bowl")
         if self.include_locations:
-            targets += list(scene.locations)
+            targets += [p for p in scene.locations if self.side_places or p in LOCATIONS]
         for obj in blocks:
             for target in targets:
                 if target != obj:
