@@ -30,9 +30,11 @@ from saycan.runtime.episode import run_episode
 from saycan.sim.scene_spec import ObjectSpec
 from saycan.skills.affordances import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
 from saycan.skills.safety import SafetyGate
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 
 class ScriptedGenerator:

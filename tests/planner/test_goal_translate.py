@@ -28,8 +28,10 @@ from saycan.sim.scene_spec import LOCATIONS
 from saycan.sim.tasks.instance import plan_for_goal
 from saycan.skills.affordances import AnalyticAffordance, ConstantAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.library import Done, PickAndPlace
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import Done
+from saycan.skills.pick_and_place import PickAndPlace
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "pink", "cyan"]
 ZONES = ("left side", "right side", "top side", "bottom side")
