@@ -25,10 +25,13 @@ import zmq
 from saycan.drivers import wire
 from saycan.drivers.base import Haltable, RobotDriver, SimulatorExtras
 from saycan.drivers.types import DeclaresWorkcell, MotionResult, MotionStatus
-from saycan.errors import ConfigError, MotionHalted, SayCanError
+from saycan.errors import ConfigError, DriverError, MotionHalted, SayCanError
 
 #: Operations that move the arm: refused while the e-stop is latched.
 MOTION_OPS = frozenset({"move_to_pose", "set_gripper", "home"})
+#: Requests that may wait for the driver thread at once (the client asks one at a time; a
+#: peer that floods the queue is refused rather than growing it without end).
+MAX_PENDING = 8
 #: Operations only a host in simulation-debug mode answers (ground truth, scene control).
 DEBUG_OPS = frozenset({"reset_scene", "ground_truth", "video_frames", "set_render_images",
                        "teleport_object"})
@@ -87,7 +90,8 @@ class RobotHost:
         """One JSON line per event in the host's own record (never the token)."""
         if self.log_path is None:
             return
-        line = json.dumps({"t": round(time.time(), 3), "event": event, **fields})
+        # a client's bytes or ext values are recorded by size: the record never fails to write
+        line = json.dumps({"t": round(time.time(), 3), "event": event, **fields}, default=_json_safe)
         with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
 
@@ -117,7 +121,7 @@ class RobotHost:
                     while self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                         frames = self._sock.recv_multipart()
                         if len(frames) == 2:
-                            self._handle(frames[0], frames[1])
+                            self._answer(frames[0], frames[1])
                 self._collect()
                 self._watchdog()
                 self._flush()
@@ -144,6 +148,15 @@ class RobotHost:
             self._sock.send_multipart([ident, payload])
 
     # -- one message -----------------------------------------------------------------------
+    def _answer(self, ident: bytes, raw: bytes) -> None:
+        """`_handle`, kept from ever ending the loop: this thread is also the e-stop's watchdog,
+        so a message no check foresaw is refused and recorded, and the host keeps serving."""
+        try:
+            self._handle(ident, raw)
+        except Exception as exc:  # noqa: BLE001 - the watchdog must outlive any one message
+            self.log("handler_exception", error=f"{type(exc).__name__}: {exc}")
+            self._error(ident, None, "protocol", f"message refused ({type(exc).__name__})")
+
     def _handle(self, ident: bytes, raw: bytes) -> None:
         try:
             msg = wire.unpack(raw)
@@ -156,6 +169,11 @@ class RobotHost:
         if not wire.token_matches(msg.get("token"), self._token):
             self.log("refused", reason="token", op=str(op))
             self._error(ident, msg_id, "unauthorized", "wrong token: refused, nothing was done")
+            return
+        shape = wire.request_shape_error(msg)
+        if shape is not None:
+            self.log("refused", reason="protocol", message=shape)
+            self._error(ident, msg_id, "protocol", shape)
             return
         if op == "hello":
             self._hello(ident, msg_id)
@@ -182,7 +200,11 @@ class RobotHost:
             args = msg.get("args") or {}
             if op in MOTION_OPS:  # the audit trail of everything the arm was told to do
                 self.log("motion", op=op, args=args)
-            future = self._worker.submit(_CALLS[op], self, args)
+            if len(self._pending) >= MAX_PENDING:
+                self._error(ident, msg_id, "busy", f"{MAX_PENDING} requests already wait for "
+                            "the arm: refused, nothing was done")
+                return
+            future = self._worker.submit(self._run, op, self.session, args)
             self._pending.append((ident, msg_id, future))
         else:
             self._error(ident, msg_id, "unknown_op", f"unknown operation {op!r}")
@@ -210,9 +232,10 @@ class RobotHost:
         }
 
     def _end_session(self, why: str) -> None:
+        # ended first: a motion still queued behind the arm sees it and never starts
+        ended, self.session = self.session, None
         self._log_ground_truth(why)  # before session_end: a reader of that event finds it
-        self.log("session_end", session=self.session, why=why)
-        self.session = None
+        self.log("session_end", session=ended, why=why)
 
     def _collect(self) -> None:
         """Replies for the driver calls that finished."""
@@ -247,26 +270,39 @@ class RobotHost:
                      halted=self.haltable is not None)
 
     # -- the calls the driver thread runs ------------------------------------------------------
+    def _run(self, op: str, session: str, args: dict) -> Any:
+        """One call, on the driver thread. A motion that waited behind another is checked again
+        when its turn comes: one asked for before an e-stop latched or its session ended never
+        starts."""
+        if op in MOTION_OPS and (self.estop is not None or self.session != session):
+            why = f"e-stop latched ({self.estop})" if self.estop is not None else "its session ended"
+            raise DriverError(f"{why} before this motion started: refused, nothing moved")
+        return _CALLS[op](self, args)
+
     def _move(self, args: dict) -> dict:
         pose = wire.pose_from(args.get("pose"))
-        stop = bool(args.get("stop_on_contact", False))
-        if self.cell is not None and not self.cell.contains(pose.position, below=0.02 if stop else 0.0):
+        stop = wire.flag_from(args, "stop_on_contact", False)
+        problem = wire.pose_problem(pose)
+        if problem is not None:  # a typed failure, as every driver answers it
+            res = MotionResult(MotionStatus.REFUSED, 0, None, f"{problem}: refused")
+        elif self.cell is not None and not self.cell.contains(pose.position, below=0.02 if stop else 0.0):
             # the host's own check, whatever the client's safety gate says
             res = MotionResult(MotionStatus.REFUSED, 0, None, f"target outside {self.cell.text()}")
         else:
-            res = self.driver.motion.move_to_pose(pose, max_steps=int(args.get("max_steps", 2000)),
+            res = self.driver.motion.move_to_pose(pose, max_steps=wire.steps_from(args, 2000),
                                                   stop_on_contact=stop)
         return wire.motion_dict(res)
 
     def _gripper(self, args: dict) -> dict:
-        res = self.driver.motion.set_gripper(bool(args["closed"]), max_steps=int(args.get("max_steps", 500)))
+        res = self.driver.motion.set_gripper(wire.flag_from(args, "closed"), max_steps=wire.steps_from(args, 500))
         return wire.gripper_dict(res)
 
     def _home(self, args: dict) -> dict:
-        return wire.motion_dict(self.driver.motion.home(max_steps=int(args.get("max_steps", 3000))))
+        return wire.motion_dict(self.driver.motion.home(max_steps=wire.steps_from(args, 3000)))
 
     def _reachable(self, args: dict) -> bool:
-        return bool(self.driver.motion.is_reachable(wire.pose_from(args.get("pose"))))
+        pose = wire.pose_from(args.get("pose"))
+        return wire.pose_problem(pose) is None and bool(self.driver.motion.is_reachable(pose))
 
     def _observe(self, args: dict) -> dict:
         return wire.observation_dict(self.driver.get_observation(), ground_truth=self.debug)
@@ -287,6 +323,10 @@ class RobotHost:
 
     def _teleport(self, args: dict) -> int:
         return int(self.sim.teleport_object(str(args["name"]), tuple(float(v) for v in args["position"])))
+
+
+def _json_safe(value: Any) -> str:
+    return f"<{len(value)} bytes>" if isinstance(value, bytes) else f"<{type(value).__name__}>"
 
 
 #: Each operation the driver thread runs, by name (data, not a chain of ifs).

@@ -35,6 +35,8 @@ from saycan.sim.scene_spec import ObjectSpec
 
 #: Bumped whenever a message's meaning changes; both ends must speak the same one.
 PROTOCOL_VERSION = 1
+#: The most control steps one motion may be given (7 min at a 240 Hz control rate).
+MAX_STEPS = 100_000
 #: Requests larger than this are refused unread by the host (a scene reset is a few kB).
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 #: Replies the client accepts (a 320x240 RGB-D frame is ~150 kB packed; a long episode's
@@ -67,6 +69,18 @@ def unpack(raw: bytes, limit: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
             f"{version!r}; run the same saycan version on the planner's and the arm's computer"
         )
     return message
+
+
+def request_shape_error(message: dict[str, Any]) -> str | None:
+    """What is wrong with a request's fields (None: nothing), checked before any is used:
+    `op` a string, `session` a string or absent, `args` a map or absent."""
+    if not isinstance(message.get("op"), str):
+        return "op must be a string"
+    if not isinstance(message.get("session"), (str, type(None))):
+        return "session must be a string"
+    if not isinstance(message.get("args"), (dict, type(None))):
+        return "args must be a map"
+    return None
 
 
 def token_matches(given: Any, expected: str) -> bool:
@@ -161,13 +175,48 @@ def pose_dict(pose: Pose) -> dict[str, Any]:
     return {"position": list(pose.position), "orientation": list(pose.orientation)}
 
 
+def _numbers(values: Any, n: int, what: str) -> tuple[float, ...]:
+    """`n` numbers (strings, booleans and nested values are refused: `float("0.5")` would
+    accept what no client sends)."""
+    if not isinstance(values, (list, tuple)) or len(values) != n:
+        raise ProtocolError(f"bad pose: {what} must be a list of {n} numbers")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ProtocolError(f"bad pose: {what} must hold numbers only")
+    return tuple(float(v) for v in values)
+
+
 def pose_from(d: Any) -> Pose:
+    """A pose of the right shape; whether it is one an arm can take is `pose_problem`'s."""
     if not isinstance(d, dict):
         raise ProtocolError("a pose must be a map with position and orientation")
-    try:
-        return Pose(tuple(d["position"]), tuple(d["orientation"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ProtocolError(f"bad pose: {exc}") from None
+    return Pose(_numbers(d.get("position"), 3, "position"), _numbers(d.get("orientation"), 4, "orientation"))
+
+
+def pose_problem(pose: Pose) -> str | None:
+    """Why no arm is ever sent to `pose` (None: nothing): a NaN or infinite coordinate, or a
+    quaternion of zero length (no rotation at all)."""
+    if not all(np.isfinite(pose.position)) or not all(np.isfinite(pose.orientation)):
+        return "a non-finite target"
+    if float(np.linalg.norm(pose.orientation)) < 1e-6:
+        return "a zero-length orientation quaternion"
+    return None
+
+
+def flag_from(args: dict[str, Any], key: str, default: bool | None = None) -> bool:
+    """A yes/no argument: only a boolean (the string "no" is truthy, and would close a gripper)."""
+    value = args.get(key, default)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def steps_from(args: dict[str, Any], default: int) -> int:
+    """A motion's step budget: a whole number in [1, MAX_STEPS] (a budget of 10**18 would hold
+    the driver thread, and every later command, for as long as the motion cannot converge)."""
+    steps = args.get("max_steps", default)
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+        raise ProtocolError(f"max_steps must be a whole number in [1, {MAX_STEPS}], got {steps!r}")
+    return steps
 
 
 def motion_dict(r: MotionResult) -> dict[str, Any]:
