@@ -165,3 +165,44 @@ def test_a_flood_of_requests_is_refused_past_the_queue_limit(served):
     gate.set()
     done = [peer.recv() for _ in range(MAX_PENDING)]
     assert all(r["ok"] and r["result"] is True for r in done)
+
+
+# -- the other way round: a hostile host, read by the client -----------------------------------
+@pytest.mark.parametrize("decode, value", [
+    (wire.observation_from, {"rgb": None}),
+    (wire.observation_from, "not a map"),
+    (wire.motion_from, {"status": "teleported", "steps": 1}),
+    (wire.gripper_from, {"status": "ok"}),
+    (wire.workcell_from, {"low": [0, 0], "high": None, "what": "x"}),
+    (wire.camera_from, {"width": "wide"}),
+    (wire.rgb_from_png, b"not a png"),
+    (wire.depth_from_bytes, {"zlib": b"junk", "shape": [2, 2]}),
+    (wire.depth_from_bytes, {"zlib": __import__("zlib").compress(bytes(10**7)), "shape": [4, 4]}),
+    (wire.depth_from_bytes, {"zlib": b"", "shape": [10**9, 10**9]}),
+])
+def test_a_malformed_reply_is_one_protocol_error(decode, value):
+    with pytest.raises(wire.ProtocolError) as err:
+        decode(value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_host_answering_hello_with_junk_is_a_driver_error(monkeypatch):
+    from saycan.drivers.remote import RemoteDriver
+    from saycan.errors import DriverError
+
+    monkeypatch.setenv("HOSTILE_TOKEN", TOKEN)
+    with zmq.Context() as ctx, ctx.socket(zmq.ROUTER) as sock:
+        port = sock.bind_to_random_port("tcp://127.0.0.1")
+
+        def answer() -> None:  # a host that answers every message with ok and no session
+            if sock.poll(5000):
+                ident, raw = sock.recv_multipart()
+                msg = wire.unpack(raw)
+                sock.send_multipart([ident, wire.pack({"v": wire.PROTOCOL_VERSION, "id": msg["id"],
+                                                       "ok": True, "result": [1, 2]})])
+
+        t = threading.Thread(target=answer)
+        t.start()
+        with pytest.raises(DriverError, match="malformed hello answer"):
+            RemoteDriver(f"tcp://127.0.0.1:{port}", token_env="HOSTILE_TOKEN", connect_timeout_s=3).connect()
+        t.join(5)

@@ -238,7 +238,13 @@ class RemoteDriver:
         if not reply.get("ok"):
             raise DriverError(f"robot host at {self.address} refused the connection: "
                               f"{reply.get('error')}: {reply.get('message')}")
-        return reply["result"]
+        result = reply.get("result")
+        texts = ("name", "session") if op == "hello" else ("name",)
+        if not isinstance(result, dict) or "workcell" not in result \
+                or not all(isinstance(result.get(k), str) for k in texts):
+            raise DriverError(f"robot host at {self.address}: a malformed {op} answer (not this "
+                              "protocol's host?)")
+        return result
 
     def _check_offer(self, info: dict[str, Any]) -> None:
         """The plain client needs nothing beyond what every host offers."""

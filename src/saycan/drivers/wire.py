@@ -11,11 +11,13 @@ next to the arm: RGB as PNG, depth as zlib-compressed float32.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import io
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 import numpy as np
@@ -91,12 +93,33 @@ def token_matches(given: Any, expected: str) -> bool:
 
 
 # -- values --------------------------------------------------------------------------------------
+T = TypeVar("T")
+
+
+def decoder(fn: Callable[..., T]) -> Callable[..., T]:
+    """A value read from the other end: whatever that end sent, a field missing or of the wrong
+    type is one `ProtocolError` line here, never a traceback."""
+
+    @functools.wraps(fn)
+    def read(*args: Any) -> T:
+        try:
+            return fn(*args)
+        except ProtocolError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, zlib.error, OSError) as exc:
+            raise ProtocolError(f"malformed {fn.__name__.removesuffix('_from')} from the other "
+                                f"end ({type(exc).__name__}: {exc})") from None
+
+    return read
+
+
 def png_bytes(rgb: np.ndarray) -> bytes:
     import imageio.v3 as iio
 
     return iio.imwrite("<bytes>", np.ascontiguousarray(rgb, dtype=np.uint8), extension=".png")
 
 
+@decoder
 def rgb_from_png(data: bytes) -> np.ndarray:
     import imageio.v3 as iio
 
@@ -108,9 +131,17 @@ def depth_bytes(depth: np.ndarray) -> dict[str, Any]:
     return {"zlib": zlib.compress(d.tobytes(), 1), "shape": list(d.shape)}
 
 
+@decoder
 def depth_from_bytes(data: dict[str, Any]) -> np.ndarray:
     shape = tuple(int(v) for v in data["shape"])
-    return np.frombuffer(zlib.decompress(data["zlib"]), dtype=np.float32).reshape(shape).copy()
+    size = 4 * int(np.prod(shape, dtype=np.int64)) if all(v >= 0 for v in shape) else -1
+    if not 0 <= size <= MAX_REPLY_BYTES:
+        raise ProtocolError(f"depth image of shape {shape} refused")
+    # at most the bytes the shape needs: a few kB of zeros cannot inflate to gigabytes here
+    raw = zlib.decompressobj().decompress(data["zlib"], size + 1)
+    if len(raw) != size:
+        raise ProtocolError(f"depth image of {len(raw)} bytes for shape {shape}")
+    return np.frombuffer(raw, dtype=np.float32).reshape(shape).copy()
 
 
 def camera_dict(cam: CameraInfo) -> dict[str, Any]:
@@ -121,6 +152,7 @@ def camera_dict(cam: CameraInfo) -> dict[str, Any]:
     }
 
 
+@decoder
 def camera_from(d: dict[str, Any]) -> CameraInfo:
     return CameraInfo(
         int(d["width"]), int(d["height"]), np.asarray(d["intrinsics"], float),
@@ -132,6 +164,7 @@ def state_dict(s: ObjectState) -> dict[str, Any]:
     return asdict(s)
 
 
+@decoder
 def state_from(d: dict[str, Any]) -> ObjectState:
     return ObjectState(
         d["name"], d["category"], d["colour"], tuple(d["position"]),
@@ -156,6 +189,7 @@ def observation_dict(obs: Observation, *, ground_truth: bool) -> dict[str, Any]:
     }
 
 
+@decoder
 def observation_from(d: dict[str, Any]) -> Observation:
     gt = d.get("ground_truth")
     return Observation(
@@ -185,6 +219,7 @@ def _numbers(values: Any, n: int, what: str) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
+@decoder
 def pose_from(d: Any) -> Pose:
     """A pose of the right shape; whether it is one an arm can take is `pose_problem`'s."""
     if not isinstance(d, dict):
@@ -224,6 +259,7 @@ def motion_dict(r: MotionResult) -> dict[str, Any]:
     return {"status": r.status.value, "steps": int(r.steps), "position": pos, "message": r.message}
 
 
+@decoder
 def motion_from(d: dict[str, Any]) -> MotionResult:
     pos = d.get("position")
     return MotionResult(MotionStatus(d["status"]), int(d["steps"]),
@@ -235,6 +271,7 @@ def gripper_dict(r: GripperResult) -> dict[str, Any]:
             "holding": bool(r.holding), "steps": int(r.steps)}
 
 
+@decoder
 def gripper_from(d: dict[str, Any]) -> GripperResult:
     return GripperResult(MotionStatus(d["status"]), bool(d["closed"]), float(d["width"]),
                          bool(d["holding"]), int(d["steps"]))
@@ -244,6 +281,7 @@ def workcell_dict(cell: Workcell | None) -> dict[str, Any] | None:
     return None if cell is None else {"low": list(cell.low), "high": list(cell.high), "what": cell.what}
 
 
+@decoder
 def workcell_from(d: dict[str, Any] | None) -> Workcell | None:
     return None if d is None else Workcell(tuple(d["low"]), tuple(d["high"]), str(d["what"]))
 
@@ -252,5 +290,6 @@ def spec_dict(s: ObjectSpec) -> dict[str, Any]:
     return asdict(s)
 
 
+@decoder
 def spec_from(d: dict[str, Any]) -> ObjectSpec:
     return ObjectSpec(**{**d, "xy": tuple(d["xy"])})
