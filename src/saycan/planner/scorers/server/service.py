@@ -200,6 +200,9 @@ class LLMService:
         texts = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
         counts = [self.engine.scorer.count_tokens(text) for text in texts]
         new = 0 if req.echo else _generated_tokens(req.max_tokens)
+        if new and 0 in counts:  # no token (no BOS either): the model has nothing to continue
+            raise RequestError(400, f"prompt {counts.index(0)} is empty: there is nothing to "
+                               "continue", param="prompt", code="empty_prompt")
         self._check_context(max(counts), new, "prompt")
         self._check_budget(sum(counts), new * len(texts), "prompt")
         return CompletionJob(texts, req.logprobs or 0, new, _stops(req.stop))
