@@ -206,3 +206,29 @@ def test_a_host_answering_hello_with_junk_is_a_driver_error(monkeypatch):
         with pytest.raises(DriverError, match="malformed hello answer"):
             RemoteDriver(f"tcp://127.0.0.1:{port}", token_env="HOSTILE_TOKEN", connect_timeout_s=3).connect()
         t.join(5)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"heartbeat_timeout_s": float("nan")}, "heartbeat_timeout_s must be a finite number > 0"),
+    ({"heartbeat_timeout_s": 0}, "heartbeat_timeout_s must be a finite number > 0"),
+    ({"heartbeat_timeout_s": "2"}, "heartbeat_timeout_s must be a finite number > 0"),
+    ({"delay_s": -1.0}, "delay_s must be a finite number >= 0"),
+    ({"port": "abc"}, "port must be a whole number"),
+    ({"port": -1}, "port must be a whole number"),
+    ({"port": 70000}, "port must be a whole number"),
+    ({"debug": "no"}, "debug must be true or false"),
+    ({"bind": "no.such.interface"}, "serve-robot cannot listen on tcp://no.such.interface"),
+])
+def test_bad_host_settings_are_one_config_error(settings, message):
+    from saycan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        RobotHost(MockDriver(), token=TOKEN, **{"port": 0, **settings})
+
+
+def test_a_taken_port_is_one_config_error(served):
+    from saycan.errors import ConfigError
+
+    host, _, _ = served
+    with pytest.raises(ConfigError, match="cannot listen on .*Address already in use"):
+        RobotHost(MockDriver(), token=TOKEN, port=host.port)

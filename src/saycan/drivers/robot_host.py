@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import secrets
 import threading
 import time
@@ -54,8 +55,13 @@ class RobotHost:
     ) -> None:
         if len(token) < 8:
             raise ConfigError("the robot token must be at least 8 characters")
-        if heartbeat_timeout_s <= 0:
-            raise ConfigError(f"heartbeat_timeout_s must be > 0, got {heartbeat_timeout_s}")
+        # a NaN timeout would never be exceeded: the watchdog would never latch the e-stop
+        heartbeat_timeout_s = _seconds("heartbeat_timeout_s", heartbeat_timeout_s, positive=True)
+        delay_s = _seconds("delay_s", delay_s, positive=False)
+        if not isinstance(debug, bool):  # `debug=no` is the string "no", which bool() reads as yes
+            raise ConfigError(f"debug must be true or false, got {debug!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ConfigError(f"port must be a whole number in [0, 65535] (0: a free one), got {port!r}")
         self.driver = driver
         self._token = token
         self.sim: SimulatorExtras | None = driver if isinstance(driver, SimulatorExtras) else None
@@ -72,9 +78,14 @@ class RobotHost:
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
         address = f"tcp://{bind}"
-        self.port = self._sock.bind_to_random_port(address) if port == 0 else port
-        if port != 0:
-            self._sock.bind(f"{address}:{port}")
+        try:
+            self.port = self._sock.bind_to_random_port(address) if port == 0 else port
+            if port != 0:
+                self._sock.bind(f"{address}:{port}")
+        except zmq.ZMQError as exc:  # no such interface, the port taken, no permission
+            self._sock.close(0)
+            self._ctx.term()
+            raise ConfigError(f"serve-robot cannot listen on {address}:{port}: {exc.strerror}") from None
         self.address = f"{address}:{self.port}"
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="robot-driver")
         self._pending: list[tuple[bytes, int, Future]] = []
@@ -323,6 +334,15 @@ class RobotHost:
 
     def _teleport(self, args: dict) -> int:
         return int(self.sim.teleport_object(str(args["name"]), tuple(float(v) for v in args["position"])))
+
+
+def _seconds(name: str, value: Any, *, positive: bool) -> float:
+    """A duration from the configuration: a finite number, > 0 or >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < 0 or (positive and value == 0):
+        raise ConfigError(f"{name} must be a finite number {'> 0' if positive else '>= 0'} "
+                          f"(seconds), got {value!r}")
+    return float(value)
 
 
 def _json_safe(value: Any) -> str:
