@@ -232,3 +232,13 @@ def test_a_taken_port_is_one_config_error(served):
     host, _, _ = served
     with pytest.raises(ConfigError, match="cannot listen on .*Address already in use"):
         RobotHost(MockDriver(), token=TOKEN, port=host.port)
+
+
+@pytest.mark.parametrize("settings", [{"host_timeout_s": float("inf")}, {"call_timeout_s": "abc"},
+                                      {"connect_timeout_s": float("nan")}])
+def test_bad_client_timeouts_are_one_config_error(settings):
+    from saycan.drivers.remote import RemoteDriver
+    from saycan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"robot\.\w+_s must be a finite number > 0"):
+        RemoteDriver("tcp://127.0.0.1:5555", **settings)

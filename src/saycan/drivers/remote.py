@@ -176,8 +176,7 @@ class RemoteDriver:
         for key, value in (("connect_timeout_s", connect_timeout_s), ("call_timeout_s", call_timeout_s),
                            ("heartbeat_interval_s", heartbeat_interval_s), ("host_timeout_s", host_timeout_s),
                            ("host_silence_s", host_silence_s)):
-            if not value > 0:
-                raise ConfigError(f"robot.{key} must be > 0, got {value}")
+            wire.seconds(f"robot.{key}", value, positive=True)
         if heartbeat_interval_s >= host_timeout_s:
             raise ConfigError("robot.heartbeat_interval_s must be below robot.host_timeout_s")
         self.address = str(address)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import math
 import secrets
 import threading
 import time
@@ -56,8 +55,8 @@ class RobotHost:
         if len(token) < 8:
             raise ConfigError("the robot token must be at least 8 characters")
         # a NaN timeout would never be exceeded: the watchdog would never latch the e-stop
-        heartbeat_timeout_s = _seconds("heartbeat_timeout_s", heartbeat_timeout_s, positive=True)
-        delay_s = _seconds("delay_s", delay_s, positive=False)
+        heartbeat_timeout_s = wire.seconds("heartbeat_timeout_s", heartbeat_timeout_s, positive=True)
+        delay_s = wire.seconds("delay_s", delay_s, positive=False)
         if not isinstance(debug, bool):  # `debug=no` is the string "no", which bool() reads as yes
             raise ConfigError(f"debug must be true or false, got {debug!r}")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -334,15 +333,6 @@ class RobotHost:
 
     def _teleport(self, args: dict) -> int:
         return int(self.sim.teleport_object(str(args["name"]), tuple(float(v) for v in args["position"])))
-
-
-def _seconds(name: str, value: Any, *, positive: bool) -> float:
-    """A duration from the configuration: a finite number, > 0 or >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (positive and value == 0):
-        raise ConfigError(f"{name} must be a finite number {'> 0' if positive else '>= 0'} "
-                          f"(seconds), got {value!r}")
-    return float(value)
 
 
 def _json_safe(value: Any) -> str:

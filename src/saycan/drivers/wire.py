@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hmac
 import io
+import math
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict
@@ -32,7 +33,7 @@ from saycan.drivers.types import (
     Pose,
     Workcell,
 )
-from saycan.errors import DriverError
+from saycan.errors import ConfigError, DriverError
 from saycan.sim.scene_spec import ObjectSpec
 
 #: Bumped whenever a message's meaning changes; both ends must speak the same one.
@@ -83,6 +84,16 @@ def request_shape_error(message: dict[str, Any]) -> str | None:
     if not isinstance(message.get("args"), (dict, type(None))):
         return "args must be a map"
     return None
+
+
+def seconds(name: str, value: Any, *, positive: bool) -> float:
+    """A duration from either end's configuration: a finite number, > 0 or >= 0 (a NaN
+    timeout is never exceeded, an infinite one overflows ZeroMQ's milliseconds)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < 0 or (positive and value == 0):
+        raise ConfigError(f"{name} must be a finite number {'> 0' if positive else '>= 0'} "
+                          f"(seconds), got {value!r}")
+    return float(value)
 
 
 def token_matches(given: Any, expected: str) -> bool:
