@@ -242,3 +242,11 @@ def test_bad_client_timeouts_are_one_config_error(settings):
 
     with pytest.raises(ConfigError, match=r"robot\.\w+_s must be a finite number > 0"):
         RemoteDriver("tcp://127.0.0.1:5555", **settings)
+
+
+def test_a_huge_version_field_is_not_copied_into_the_record(served):
+    host, peer, _ = served
+    peer.sock.send(wire.pack({"v": "9" * 1_000_000, "id": 1, "token": "no"}))
+    reply = peer.recv()
+    assert reply["error"] == "protocol" and len(reply["message"]) < 300
+    assert host.log_path.stat().st_size < 100_000

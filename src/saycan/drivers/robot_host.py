@@ -177,7 +177,7 @@ class RobotHost:
             return
         msg_id, op = msg.get("id"), msg.get("op")
         if not wire.token_matches(msg.get("token"), self._token):
-            self.log("refused", reason="token", op=str(op))
+            self.log("refused", reason="token", op=wire.short_repr(op))
             self._error(ident, msg_id, "unauthorized", "wrong token: refused, nothing was done")
             return
         shape = wire.request_shape_error(msg)
@@ -217,7 +217,7 @@ class RobotHost:
             future = self._worker.submit(self._run, op, self.session, args)
             self._pending.append((ident, msg_id, future))
         else:
-            self._error(ident, msg_id, "unknown_op", f"unknown operation {op!r}")
+            self._error(ident, msg_id, "unknown_op", f"unknown operation {wire.short_repr(op)}")
 
     def _hello(self, ident: bytes, msg_id: Any) -> None:
         now = time.monotonic()
@@ -225,8 +225,9 @@ class RobotHost:
             self._error(ident, msg_id, "busy", "another client holds this robot")
             return
         if self.session is not None:
-            self._end_session("replaced by a new session")
-        self.session, self._last_seen, self.estop = secrets.token_hex(8), now, None
+            self._end_session("replaced by a new session")  # waits for the arm's current call
+        # the new session's silence counts from now, not from before that wait
+        self.session, self._last_seen, self.estop = secrets.token_hex(8), time.monotonic(), None
         if self.haltable is not None:
             self.haltable.clear_halt()
         self.log("session_start", session=self.session)

@@ -69,7 +69,7 @@ def unpack(raw: bytes, limit: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
     if version != PROTOCOL_VERSION:
         raise ProtocolError(
             f"protocol version mismatch: this end speaks {PROTOCOL_VERSION}, the other "
-            f"{version!r}; run the same saycan version on the planner's and the arm's computer"
+            f"{short_repr(version)}; run the same saycan version on the planner's and the arm's computer"
         )
     return message
 
@@ -92,8 +92,15 @@ def seconds(name: str, value: Any, *, positive: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value < 0 or (positive and value == 0):
         raise ConfigError(f"{name} must be a finite number {'> 0' if positive else '>= 0'} "
-                          f"(seconds), got {value!r}")
+                          f"(seconds), got {short_repr(value)}")
     return float(value)
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """`repr(value)` cut to `limit` characters: what the other end sent goes into replies and
+    the host's record, and a 30 MB `v` must not become a 30 MB log line for each message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
 def token_matches(given: Any, expected: str) -> bool:
@@ -252,7 +259,7 @@ def flag_from(args: dict[str, Any], key: str, default: bool | None = None) -> bo
     """A yes/no argument: only a boolean (the string "no" is truthy, and would close a gripper)."""
     value = args.get(key, default)
     if not isinstance(value, bool):
-        raise ProtocolError(f"{key} must be true or false, got {value!r}")
+        raise ProtocolError(f"{key} must be true or false, got {short_repr(value)}")
     return value
 
 
@@ -261,7 +268,7 @@ def steps_from(args: dict[str, Any], default: int) -> int:
     the driver thread, and every later command, for as long as the motion cannot converge)."""
     steps = args.get("max_steps", default)
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
-        raise ProtocolError(f"max_steps must be a whole number in [1, {MAX_STEPS}], got {steps!r}")
+        raise ProtocolError(f"max_steps must be a whole number in [1, {MAX_STEPS}], got {short_repr(steps)}")
     return steps
 
 
