@@ -5,6 +5,7 @@ typed one-line error, nothing moves, and the host keeps serving. The host runs i
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import zmq
 
 from saycan.drivers import wire
 from saycan.drivers.mock import MockDriver
-from saycan.drivers.robot_host import MAX_PENDING, RobotHost
+from saycan.drivers.robot_host import MAX_PENDING, REFUSALS_PER_S, RobotHost
 
 TOKEN = "hostile-test-token-77"
 HOME_POSE = {"position": [0.45, 0.1, 0.2], "orientation": [1, 0, 0, 0]}
@@ -250,3 +251,18 @@ def test_a_huge_version_field_is_not_copied_into_the_record(served):
     reply = peer.recv()
     assert reply["error"] == "protocol" and len(reply["message"]) < 300
     assert host.log_path.stat().st_size < 100_000
+
+
+def test_a_flood_without_the_token_is_answered_but_not_all_recorded(served):
+    host, peer, _ = served
+    for _ in range(300):
+        peer.sock.send(wire.pack({"v": wire.PROTOCOL_VERSION, "id": 1, "token": "wrong-token", "op": "hello"}))
+    answers = [peer.recv() for _ in range(300)]
+    assert all(a["error"] == "unauthorized" for a in answers)  # every one is still answered
+    refused = [json.loads(x) for x in host.log_path.read_text().splitlines() if '"refused"' in x]
+    assert 1 <= len(refused) <= 3 * REFUSALS_PER_S
+    time.sleep(1.05)
+    peer.ask(op="hello", token="wrong-token")  # the next window: its line counts the rest
+    last = [json.loads(x) for x in host.log_path.read_text().splitlines()][-1]
+    counted = len(refused) + sum(r.get("unlogged_before", 0) for r in refused)
+    assert last["event"] == "refused" and counted + last["unlogged_before"] == 300

@@ -32,6 +32,8 @@ MOTION_OPS = frozenset({"move_to_pose", "set_gripper", "home"})
 #: Requests that may wait for the driver thread at once (the client asks one at a time; a
 #: peer that floods the queue is refused rather than growing it without end).
 MAX_PENDING = 8
+#: Refusals written to the record per second (the rest are counted, not written).
+REFUSALS_PER_S = 20
 #: Operations only a host in simulation-debug mode answers (ground truth, scene control).
 DEBUG_OPS = frozenset({"reset_scene", "ground_truth", "video_frames", "set_render_images",
                        "teleport_object"})
@@ -94,6 +96,7 @@ class RobotHost:
         self._last_seen = 0.0
         self.estop: str | None = None  # why the e-stop is latched (None: not latched)
         self._stop = threading.Event()
+        self._refusal_window, self._refusals, self._refusals_unlogged = 0.0, 0, 0
 
     # -- the log ---------------------------------------------------------------------------
     def log(self, event: str, **fields: Any) -> None:
@@ -104,6 +107,20 @@ class RobotHost:
         line = json.dumps({"t": round(time.time(), 3), "event": event, **fields}, default=_json_safe)
         with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
+
+    def _log_refusal(self, **fields: Any) -> None:
+        """A refusal in the record, at most REFUSALS_PER_S a second: a peer without the token
+        can send messages as fast as the network carries them, and must not fill the disk.
+        The refusals left out are counted in the next line that is written."""
+        now = time.monotonic()
+        if now - self._refusal_window >= 1.0:
+            self._refusal_window, self._refusals = now, 0
+        self._refusals += 1
+        if self._refusals > REFUSALS_PER_S:
+            self._refusals_unlogged += 1
+            return
+        unlogged, self._refusals_unlogged = self._refusals_unlogged, 0
+        self.log("refused", **fields, **({"unlogged_before": unlogged} if unlogged else {}))
 
     def _log_ground_truth(self, why: str) -> None:
         """The world as the simulator knows it, kept on this machine (never sent unless debug)."""
@@ -171,18 +188,18 @@ class RobotHost:
         try:
             msg = wire.unpack(raw)
         except wire.ProtocolError as exc:
-            self.log("refused", reason="protocol", message=str(exc))
+            self._log_refusal(reason="protocol", message=str(exc))
             # answered in this version, so the other end can say what is wrong
             self._error(ident, None, "protocol", str(exc))
             return
         msg_id, op = msg.get("id"), msg.get("op")
         if not wire.token_matches(msg.get("token"), self._token):
-            self.log("refused", reason="token", op=wire.short_repr(op))
+            self._log_refusal(reason="token", op=wire.short_repr(op))
             self._error(ident, msg_id, "unauthorized", "wrong token: refused, nothing was done")
             return
         shape = wire.request_shape_error(msg)
         if shape is not None:
-            self.log("refused", reason="protocol", message=shape)
+            self._log_refusal(reason="protocol", message=shape)
             self._error(ident, msg_id, "protocol", shape)
             return
         if op == "hello":
