@@ -176,6 +176,9 @@ class LLMService:
 
     def parse_chat(self, body: dict[str, Any]) -> ChatRequest:
         req = self._parse(ChatRequest, body)
+        if req.top_logprobs and not req.logprobs:  # else a scorer gets prose and no scores
+            raise RequestError(400, "top_logprobs needs logprobs=true (OpenAI's rule)",
+                               param="top_logprobs", code="top_logprobs_without_logprobs")
         if req.logprobs:
             cap = req.max_tokens or req.max_completion_tokens or 1
             if cap > MAX_CHAT_TOKENS or req.stop is not None:
