@@ -41,7 +41,7 @@ def test_packaged_catalogue_covers_every_kind_of_hostile_input():
     assert len(cases) >= 90
     groups = {c.group for c in cases}
     assert {"instruction", "task", "template", "safety", "eval", "run_dir", "llm", "checkpoint",
-            "signals", "disk", "http"} <= groups
+            "signals", "disk", "http", "robot", "viewer"} <= groups
     kinds = {c.kind for c in cases}
     assert {"cli", "signal", "kill_resume", "fsize", "http", "http_desync", "http_slow",
             "http_flood"} <= kinds

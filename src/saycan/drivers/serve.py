@@ -41,9 +41,9 @@ def serve_command(cfg: DictConfig, run_dir: Path) -> int:
             objects = instantiate(cfg.scene).sample(np.random.default_rng(int(cfg.seed)))
             driver.reset_scene(objects, seed=int(cfg.seed))
         host = RobotHost(
-            driver, token=token, bind=str(cfg.host), port=int(cfg.port),
-            heartbeat_timeout_s=float(cfg.heartbeat_timeout_s), debug=bool(cfg.debug),
-            delay_s=float(cfg.delay_s), log_path=Path(run_dir) / "host.jsonl",
+            driver, token=token, bind=str(cfg.host), port=cfg.port,  # checked by RobotHost
+            heartbeat_timeout_s=cfg.heartbeat_timeout_s, debug=cfg.debug,
+            delay_s=cfg.delay_s, log_path=Path(run_dir) / "host.jsonl",
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: host.stop())
