@@ -155,8 +155,14 @@ def run_block(block: Block, tmp_path: Path) -> None:
     else:
         argv = ["bash", "-e", "-o", "pipefail", "-c", block.body]
     proc = subprocess.Popen(
-        argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL, start_new_session=True,
+        argv,
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
@@ -211,8 +217,13 @@ def _check_composes(args: list[str]) -> str | None:
     command, rest = args[0], args[1:]
     if command in ("tasks", "report"):
         return None
-    names = {"run": "config", "eval": "eval", "serve-llm": "serve_llm", "calibrate": "calibrate",
-             "serve-robot": "serve_robot"}
+    names = {
+        "run": "config",
+        "eval": "eval",
+        "serve-llm": "serve_llm",
+        "calibrate": "calibrate",
+        "serve-robot": "serve_robot",
+    }
     if command in ("bench", "train"):
         if not rest or rest[0] not in _available(command):
             return f"unknown {command} target in {args}"

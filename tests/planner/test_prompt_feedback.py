@@ -91,4 +91,7 @@ def test_feedback_prompt_config_shows_a_retry():
         cfg = compose(config_name="config", overrides=["prompt=code_fewshot_feedback"])
     builder = instantiate(cfg.prompt)
     assert builder.feedback == "success"
-    assert "# Success: no\nrobot.pick_and_place(orange block, green block)\n# Success: yes" in builder.prefix
+    assert (
+        "# Success: no\nrobot.pick_and_place(orange block, green block)\n# Success: yes"
+        in builder.prefix
+    )

@@ -87,8 +87,11 @@ def test_evaluation_seeds_are_disjoint_from_what_the_planner_was_built_from():
 
 
 def test_a_task_file_mixing_independent_with_seen_instructions_is_refused(tmp_path):
-    text = (Path(independent_tasks()[0]).read_text()
-            .replace("instructions:\n", "instructions:\n  seen: [put the block away]\n"))
+    text = (
+        Path(independent_tasks()[0])
+        .read_text()
+        .replace("instructions:\n", "instructions:\n  seen: [put the block away]\n")
+    )
     path = tmp_path / "mixed.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError, match="only `independent` instructions"):

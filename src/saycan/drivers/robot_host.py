@@ -30,8 +30,9 @@ from saycan.errors import ConfigError, MotionHalted, SayCanError
 #: Operations that move the arm: refused while the e-stop is latched.
 MOTION_OPS = frozenset({"move_to_pose", "set_gripper", "home"})
 #: Operations only a host in simulation-debug mode answers (ground truth, scene control).
-DEBUG_OPS = frozenset({"reset_scene", "ground_truth", "video_frames", "set_render_images",
-                       "teleport_object"})
+DEBUG_OPS = frozenset(
+    {"reset_scene", "ground_truth", "video_frames", "set_render_images", "teleport_object"}
+)
 
 
 class RobotHost:
@@ -104,8 +105,14 @@ class RobotHost:
 
     def serve(self, ready: Callable[[], None] | None = None) -> None:
         """Answer messages until `stop()`; `ready` runs once the socket listens."""
-        self.log("start", address=self.address, driver=self.driver.name, debug=self.debug,
-                 heartbeat_timeout_s=self.heartbeat_timeout_s, delay_s=self.delay_s)
+        self.log(
+            "start",
+            address=self.address,
+            driver=self.driver.name,
+            debug=self.debug,
+            heartbeat_timeout_s=self.heartbeat_timeout_s,
+            delay_s=self.delay_s,
+        )
         self._log_ground_truth("start")
         if ready is not None:
             ready()
@@ -173,11 +180,19 @@ class RobotHost:
             self._end_session("client said bye")
             self._reply(ident, msg_id, ok=True, result=None)
         elif op in MOTION_OPS and self.estop is not None:
-            self._error(ident, msg_id, "estop_latched", f"e-stop latched ({self.estop}); "
-                        "motion refused until the client reconnects")
+            self._error(
+                ident,
+                msg_id,
+                "estop_latched",
+                f"e-stop latched ({self.estop}); motion refused until the client reconnects",
+            )
         elif op in DEBUG_OPS and not self.debug:
-            self._error(ident, msg_id, "not_offered", f"{op} is offered only by a host started "
-                        "with debug=true (simulation-debug mode)")
+            self._error(
+                ident,
+                msg_id,
+                "not_offered",
+                f"{op} is offered only by a host started with debug=true (simulation-debug mode)",
+            )
         elif op in _CALLS:
             args = msg.get("args") or {}
             if op in MOTION_OPS:  # the audit trail of everything the arm was told to do
@@ -189,7 +204,11 @@ class RobotHost:
 
     def _hello(self, ident: bytes, msg_id: Any) -> None:
         now = time.monotonic()
-        if self.session is not None and self.estop is None and now - self._last_seen < self.heartbeat_timeout_s:
+        if (
+            self.session is not None
+            and self.estop is None
+            and now - self._last_seen < self.heartbeat_timeout_s
+        ):
             self._error(ident, msg_id, "busy", "another client holds this robot")
             return
         if self.session is not None:
@@ -228,7 +247,9 @@ class RobotHost:
                 self.log("halted", joint_speed_before=exc.speed_before, joint_speed=exc.joint_speed)
                 result = MotionResult(MotionStatus.REFUSED, 0, None, f"e-stop: {exc}")
                 self._reply(ident, msg_id, ok=True, result=wire.motion_dict(result))
-            elif isinstance(exc, (SayCanError, wire.ProtocolError, ValueError, KeyError, TypeError)):
+            elif isinstance(
+                exc, (SayCanError, wire.ProtocolError, ValueError, KeyError, TypeError)
+            ):
                 self._error(ident, msg_id, "driver_error", f"{type(exc).__name__}: {exc}")
             else:
                 self.log("driver_exception", error=f"{type(exc).__name__}: {exc}")
@@ -243,23 +264,32 @@ class RobotHost:
             self.estop = f"client silent for {silent:.2f} s"
             if self.haltable is not None:
                 self.haltable.halt()
-            self.log("estop", session=self.session, silent_s=round(silent, 3),
-                     halted=self.haltable is not None)
+            self.log(
+                "estop",
+                session=self.session,
+                silent_s=round(silent, 3),
+                halted=self.haltable is not None,
+            )
 
     # -- the calls the driver thread runs ------------------------------------------------------
     def _move(self, args: dict) -> dict:
         pose = wire.pose_from(args.get("pose"))
         stop = bool(args.get("stop_on_contact", False))
-        if self.cell is not None and not self.cell.contains(pose.position, below=0.02 if stop else 0.0):
+        if self.cell is not None and not self.cell.contains(
+            pose.position, below=0.02 if stop else 0.0
+        ):
             # the host's own check, whatever the client's safety gate says
             res = MotionResult(MotionStatus.REFUSED, 0, None, f"target outside {self.cell.text()}")
         else:
-            res = self.driver.motion.move_to_pose(pose, max_steps=int(args.get("max_steps", 2000)),
-                                                  stop_on_contact=stop)
+            res = self.driver.motion.move_to_pose(
+                pose, max_steps=int(args.get("max_steps", 2000)), stop_on_contact=stop
+            )
         return wire.motion_dict(res)
 
     def _gripper(self, args: dict) -> dict:
-        res = self.driver.motion.set_gripper(bool(args["closed"]), max_steps=int(args.get("max_steps", 500)))
+        res = self.driver.motion.set_gripper(
+            bool(args["closed"]), max_steps=int(args.get("max_steps", 500))
+        )
         return wire.gripper_dict(res)
 
     def _home(self, args: dict) -> dict:
@@ -274,7 +304,9 @@ class RobotHost:
     # debug mode only (checked in _handle)
     def _reset_scene(self, args: dict) -> None:
         objects = [wire.spec_from(d) for d in args["objects"]]
-        self.sim.reset_scene(objects, seed=int(args["seed"]), record_video=bool(args.get("record_video")))
+        self.sim.reset_scene(
+            objects, seed=int(args["seed"]), record_video=bool(args.get("record_video"))
+        )
 
     def _ground_truth(self, args: dict) -> list:
         return [wire.state_dict(s) for s in self.sim.ground_truth()]
@@ -286,7 +318,9 @@ class RobotHost:
         self.sim.set_render_images(bool(args["render"]))
 
     def _teleport(self, args: dict) -> int:
-        return int(self.sim.teleport_object(str(args["name"]), tuple(float(v) for v in args["position"])))
+        return int(
+            self.sim.teleport_object(str(args["name"]), tuple(float(v) for v in args["position"]))
+        )
 
 
 #: Each operation the driver thread runs, by name (data, not a chain of ifs).

@@ -101,7 +101,10 @@ def depth_from_bytes(data: dict[str, Any]) -> np.ndarray:
 
 def camera_dict(cam: CameraInfo) -> dict[str, Any]:
     return {
-        "width": cam.width, "height": cam.height, "near": cam.near, "far": cam.far,
+        "width": cam.width,
+        "height": cam.height,
+        "near": cam.near,
+        "far": cam.far,
         "intrinsics": np.asarray(cam.intrinsics, float).tolist(),
         "world_from_camera": np.asarray(cam.world_from_camera, float).tolist(),
     }
@@ -109,8 +112,12 @@ def camera_dict(cam: CameraInfo) -> dict[str, Any]:
 
 def camera_from(d: dict[str, Any]) -> CameraInfo:
     return CameraInfo(
-        int(d["width"]), int(d["height"]), np.asarray(d["intrinsics"], float),
-        np.asarray(d["world_from_camera"], float), float(d["near"]), float(d["far"]),
+        int(d["width"]),
+        int(d["height"]),
+        np.asarray(d["intrinsics"], float),
+        np.asarray(d["world_from_camera"], float),
+        float(d["near"]),
+        float(d["far"]),
     )
 
 
@@ -120,8 +127,12 @@ def state_dict(s: ObjectState) -> dict[str, Any]:
 
 def state_from(d: dict[str, Any]) -> ObjectState:
     return ObjectState(
-        d["name"], d["category"], d["colour"], tuple(d["position"]),
-        tuple(d["orientation"]), tuple(d["size"]),
+        d["name"],
+        d["category"],
+        d["colour"],
+        tuple(d["position"]),
+        tuple(d["orientation"]),
+        tuple(d["size"]),
     )
 
 
@@ -177,22 +188,40 @@ def motion_dict(r: MotionResult) -> dict[str, Any]:
 
 def motion_from(d: dict[str, Any]) -> MotionResult:
     pos = d.get("position")
-    return MotionResult(MotionStatus(d["status"]), int(d["steps"]),
-                        None if pos is None else tuple(pos), str(d.get("message", "")))
+    return MotionResult(
+        MotionStatus(d["status"]),
+        int(d["steps"]),
+        None if pos is None else tuple(pos),
+        str(d.get("message", "")),
+    )
 
 
 def gripper_dict(r: GripperResult) -> dict[str, Any]:
-    return {"status": r.status.value, "closed": bool(r.closed), "width": float(r.width),
-            "holding": bool(r.holding), "steps": int(r.steps)}
+    return {
+        "status": r.status.value,
+        "closed": bool(r.closed),
+        "width": float(r.width),
+        "holding": bool(r.holding),
+        "steps": int(r.steps),
+    }
 
 
 def gripper_from(d: dict[str, Any]) -> GripperResult:
-    return GripperResult(MotionStatus(d["status"]), bool(d["closed"]), float(d["width"]),
-                         bool(d["holding"]), int(d["steps"]))
+    return GripperResult(
+        MotionStatus(d["status"]),
+        bool(d["closed"]),
+        float(d["width"]),
+        bool(d["holding"]),
+        int(d["steps"]),
+    )
 
 
 def workcell_dict(cell: Workcell | None) -> dict[str, Any] | None:
-    return None if cell is None else {"low": list(cell.low), "high": list(cell.high), "what": cell.what}
+    return (
+        None
+        if cell is None
+        else {"low": list(cell.low), "high": list(cell.high), "what": cell.what}
+    )
 
 
 def workcell_from(d: dict[str, Any] | None) -> Workcell | None:

@@ -62,7 +62,9 @@ class PromptBuilder:
                 f"prompt.feedback must be one of {', '.join(FEEDBACK_MODES)}, got {feedback!r}"
             )
         self.feedback = feedback
-        self.examples = [e if isinstance(e, FewShotExample) else FewShotExample(**e) for e in examples]
+        self.examples = [
+            e if isinstance(e, FewShotExample) else FewShotExample(**e) for e in examples
+        ]
         self.header = header
         self.scene_format = scene_format
         self._prefix = self._render_prefix()
