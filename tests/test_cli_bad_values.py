@@ -65,7 +65,8 @@ def test_hostile_values_and_task_files_exit_2_with_one_line(tmp_path):
         (["run", "seed=abc"], "invalid seed 'abc': expected a non-negative integer"),
         (
             ["run", "hydra.run.dir=afile/run"],
-            f"cannot use run directory '{tmp_path}/afile/run': '{tmp_path}/afile' is not a directory",
+            f"cannot use run directory '{tmp_path}/afile/run': '{tmp_path}/afile' is not a "
+            "directory",
         ),
         (["eval", "seed_start=-1"], "invalid seed_start -1: expected a non-negative integer"),
         (

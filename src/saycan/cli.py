@@ -21,13 +21,18 @@ USAGE = """usage: saycan COMMAND [key=value ...]
 
 commands:
   run    one episode: saycan run task=put_block_in_bowl seed=0 [llm=... planner=... robot=...]
-  eval   many episodes, models loaded once: saycan eval tasks=[a,b] episodes_per_task=10 [executor=...]
+  eval   many episodes, models loaded once:
+         saycan eval tasks=[a,b] episodes_per_task=10 [executor=...]
   bench  a benchmark: saycan bench NAME [key=value ...] (last stdout line: one JSON object)
-  calibrate  conformal calibration for asking for help: saycan calibrate tasks=[ambiguous] epsilon=0.15
-  train  train a shipped model: saycan train NAME [key=value ...] (last stdout line: one JSON object)
+  calibrate  conformal calibration for asking for help:
+         saycan calibrate tasks=[ambiguous] epsilon=0.15
+  train  train a shipped model: saycan train NAME [key=value ...]
+         (last stdout line: one JSON object)
   tasks  list the packaged tasks
-  serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2_planner] port=8000
-  serve-robot  serve a robot to a planner on another computer (robot=remote): saycan serve-robot robot=panda port=5555
+  serve-llm  an OpenAI-compatible server for a local model:
+         saycan serve-llm [llm=smollm2_planner] port=8000
+  serve-robot  serve a robot to a planner on another computer (robot=remote):
+         saycan serve-robot robot=panda port=5555
   report tables, plots and episode pages from a results directory: saycan report DIR
 
 `saycan COMMAND --cfg job [key=value ...]` prints the composed config and runs nothing.

@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 import saycan.configs
 
 CONFIG_DIR = Path(saycan.configs.__file__).parent
-# experiment/ (global-package sweeps of `eval`) and hydra/launcher/ are checked in tests/eval/test_sweep.py.
+# experiment/ (global-package sweeps of `eval`) and hydra/launcher/ are checked in
+# tests/eval/test_sweep.py.
 GROUPS = sorted(
     p.name
     for p in CONFIG_DIR.iterdir()

@@ -124,7 +124,10 @@ def test_simulators_declare_their_extras_and_know_no_tasks(driver):
 def test_mock_driver_does_not_import_pybullet():
     import subprocess
 
-    code = "import sys, saycan.drivers.mock, saycan.skills.primitives; print('pybullet' in sys.modules)"
+    code = (
+        "import sys, saycan.drivers.mock, saycan.skills.primitives; "
+        "print('pybullet' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,4 +1,5 @@
-"""Reports from per-episode records: Wilson intervals, dedupe, aggregates, files, `saycan report`."""
+"""Reports from per-episode records: Wilson intervals, dedupe, aggregates, files,
+`saycan report`."""
 
 from __future__ import annotations
 

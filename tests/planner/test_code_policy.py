@@ -93,7 +93,12 @@ def run(planner: CodePolicyPlanner, max_steps: int = 6):
 
 
 def test_a_program_runs_one_call_per_decision_and_queries_the_new_scene():
-    program = "for b in blocks():\n    if not is_in(b, 'blue bowl'):\n        pick_and_place(b, 'blue bowl')\ndone()"
+    program = (
+        "for b in blocks():\n"
+        "    if not is_in(b, 'blue bowl'):\n"
+        "        pick_and_place(b, 'blue bowl')\n"
+        "done()"
+    )
     outcome, driver = run(make_planner(program))
     assert outcome.plan == [
         SkillCall("pick_and_place", ("red block", "blue bowl")),
@@ -109,7 +114,11 @@ def test_a_program_runs_one_call_per_decision_and_queries_the_new_scene():
 
 def test_a_vetoed_call_ends_the_program_and_a_new_one_is_written():
     # the green block is covered by the red one: picking it is vetoed by the affordance
-    covered = "pick_and_place('red block', 'green block')\npick_and_place('green block', 'blue bowl')\ndone()"
+    covered = (
+        "pick_and_place('red block', 'green block')\n"
+        "pick_and_place('green block', 'blue bowl')\n"
+        "done()"
+    )
     fixed = "pick_and_place('red block', 'blue bowl')\ndone()"
     planner = make_planner(covered, fixed)
     outcome, _ = run(planner)

@@ -45,7 +45,8 @@ def test_packaged_prompt_with_feedback_none_matches_plain_calls():
     steps = [HistoryStep(CALL, False, AFTER), HistoryStep(CALL, True, AFTER)]
     assert builder.build("x", SCENE, steps) == _open_loop_with(builder, "x")
     assert builder.build("x", SCENE, steps).endswith(
-        "# x\nrobot.pick_and_place(red block, blue bowl)\nrobot.pick_and_place(red block, blue bowl)\n"
+        "# x\nrobot.pick_and_place(red block, blue bowl)\nrobot.pick_and_place(red block, blue "
+        "bowl)\n"
     )
 
 

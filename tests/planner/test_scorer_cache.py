@@ -88,7 +88,8 @@ import sys
 from saycan.planner.scorers.cache import ScoreStore
 store = ScoreStore(sys.argv[1])
 for i in range(150):
-    store.put(f"{sys.argv[2]}-{i}", {"scores": [float(i), -float(sys.argv[2])], "token_counts": None})
+    scores = [float(i), -float(sys.argv[2])]
+    store.put(f"{sys.argv[2]}-{i}", {"scores": scores, "token_counts": None})
 """
 
 

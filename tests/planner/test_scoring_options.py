@@ -125,7 +125,8 @@ def test_scoring_options_come_from_the_planner_config_group():
         1.0,
         -2.0,
     )
-    # the default planner scores once: the adapter replaced contextual calibration (docs/planning.md)
+    # the default planner scores once: the adapter replaced contextual calibration
+    # (docs/planning.md)
     assert (
         default.planner.get("calibration", "none") == "none"
         and default.llm.adapter == "smollm2_planner"

@@ -41,8 +41,10 @@ def test_held_role_schema_errors(tmp_path):
 
     text = (
         "name: bad\nfamily: x\nscene: {blocks: 2, bowls: 1}\n"
-        "roles: {A: {category: block, held: true}, B: {category: block, held: true}, C: {category: bowl}}\n"
-        "instructions: {seen: ['put the {A} in the {C}']}\ngoal: [{pred: in, args: [A, C]}]\nmax_steps: 3\n"
+        "roles: {A: {category: block, held: true}, B: {category: block, held: true},"
+        " C: {category: bowl}}\n"
+        "instructions: {seen: ['put the {A} in the {C}']}\n"
+        "goal: [{pred: in, args: [A, C]}]\nmax_steps: 3\n"
     )
     (tmp_path / "bad.yaml").write_text(text)
     with pytest.raises(ConfigError, match="hold one block"):

@@ -40,10 +40,12 @@ def spec_file(tmp_path: Path, body: str) -> Path:
 
 
 GOOD = {
-    "distinct": "goal:\n  - {pred: in, args: [each, any], each: {category: block}, any: {category: bowl}, distinct: true}\n",
+    "distinct": "goal:\n  - {pred: in, args: [each, any], each: {category: block},"
+    " any: {category: bowl}, distinct: true}\n",
     "places": "goal:\n  - {pred: at, args: [each, any], each: {category: block},"
     " any: {category: location, choices: [top left corner, middle]}, distinct: true}\n",
-    "line": "goal:\n  - {pred: line, args: [each], each: {category: block}, axis: diagonal, tolerance: 0.02}\n",
+    "line": "goal:\n  - {pred: line, args: [each], each: {category: block},"
+    " axis: diagonal, tolerance: 0.02}\n",
     "beside": "goal:\n  - {pred: beside, args: [A, B], side: front}\n",
     "offset": "goal:\n  - {pred: offset, args: [A], side: behind}\n",
     "milestones": "milestones:\n  order: ordered\n  states:\n    - {pred: at, args: [A, middle]}\n"
@@ -71,7 +73,8 @@ BAD = [
         "field 'goal.0.axis': Input should be 'horizontal', 'vertical' or 'diagonal'",
     ),
     (
-        "goal:\n  - {pred: line, args: [each], each: {category: block}, axis: vertical, tolerance: 0.5}\n",
+        "goal:\n  - {pred: line, args: [each], each: {category: block},"
+        " axis: vertical, tolerance: 0.5}\n",
         "field 'goal.0.tolerance': Input should be less than or equal to 0.1",
     ),
     (

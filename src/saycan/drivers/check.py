@@ -37,6 +37,8 @@ from saycan.errors import DriverError
 
 #: Statuses that answer "this pose cannot be reached" (the safety gate's REFUSED counts too).
 UNREACHABLE_STATUSES = (MotionStatus.UNREACHABLE, MotionStatus.IK_FAILED, MotionStatus.REFUSED)
+#: 5 m out: beyond the reach of any arm this stack drives, so a correct driver must refuse it.
+FAR_OUT_OF_REACH = Pose((5.0, 0.0, 0.3))
 
 
 class DriverContractError(DriverError):
@@ -51,7 +53,8 @@ class DriverContractError(DriverError):
         lines = "\n".join(f"  - {p}" for p in self.problems)
         n = len(self.problems)
         super().__init__(
-            f"driver {driver_name!r} breaks the driver contract ({n} problem{'s' * (n != 1)}):\n{lines}"
+            f"driver {driver_name!r} breaks the driver contract ({n} "
+            f"problem{'s' * (n != 1)}):\n{lines}"
         )
 
 
@@ -92,7 +95,7 @@ def check_driver(
     driver: Any,
     *,
     reachable_pose: Pose | None = None,
-    unreachable_pose: Pose = Pose((5.0, 0.0, 0.3)),
+    unreachable_pose: Pose = FAR_OUT_OF_REACH,
     position_tolerance: float = 0.02,
     max_steps: int = 3000,
     check_gripper: bool = True,
@@ -124,7 +127,8 @@ def check_driver(
                 if not callable(getattr(motion, m, None))
             ]
             c.problems.append(
-                f"driver.motion ({type(motion).__name__}) is not a MotionInterface: missing {missing}"
+                f"driver.motion ({type(motion).__name__}) is not a MotionInterface: missing "
+                f"{missing}"
             )
             raise DriverContractError(c.name, c.problems)
         _check_home(c, motion, max_steps)
@@ -195,8 +199,8 @@ def _check_connection(c: _Checker) -> None:
         c.report.passed.append("disconnected driver refuses observations")
     except Exception as exc:  # noqa: BLE001
         c.problems.append(
-            f"get_observation() on a disconnected driver raised {type(exc).__name__}; it must raise "
-            "saycan.errors.DriverError (or a subclass)"
+            f"get_observation() on a disconnected driver raised {type(exc).__name__}; it must "
+            "raise saycan.errors.DriverError (or a subclass)"
         )
     for attempt in ("first", "second"):
         if not c.call(f"connect() ({attempt} call, idempotent)", d.connect)[0]:
@@ -227,7 +231,8 @@ def _check_observation(c: _Checker, what: str) -> Observation | None:
             c.problems.append(f"camera.intrinsics has shape {K.shape}; expected (3, 3) (pinhole K)")
         elif not (np.allclose(K[2], (0, 0, 1)) and K[0, 0] > 0 and K[1, 1] > 0 and K[1, 0] == 0):
             c.problems.append(
-                f"camera.intrinsics is not a pinhole K ([[fx,s,cx],[0,fy,cy],[0,0,1]], fx, fy > 0): {K.tolist()}"
+                "camera.intrinsics is not a pinhole K ([[fx,s,cx],[0,fy,cy],[0,0,1]], fx, fy > 0): "
+                f"{K.tolist()}"
             )
         T = np.asarray(cam.world_from_camera, dtype=float)
         if T.shape != (4, 4):
@@ -244,7 +249,8 @@ def _check_observation(c: _Checker, what: str) -> Observation | None:
                 )
             elif np.linalg.norm(T[:3, 3]) > 10:
                 c.problems.append(
-                    f"camera position {T[:3, 3].tolist()} is > 10 m from the world origin: metres expected"
+                    f"camera position {T[:3, 3].tolist()} is > 10 m from the world origin: metres "
+                    "expected"
                 )
     if obs.rgb is None or obs.depth is None:
         c.problems.append("observation.rgb and .depth must be images (RGB-D), not None")
@@ -257,7 +263,8 @@ def _check_observation(c: _Checker, what: str) -> Observation | None:
             )
         if depth.shape != tuple(hw) or depth.dtype != np.float32:
             c.problems.append(
-                f"observation.depth is {depth.dtype}{depth.shape}; expected float32 (H, W) = {tuple(hw)}"
+                f"observation.depth is {depth.dtype}{depth.shape}; expected float32 (H, W) = "
+                f"{tuple(hw)}"
             )
         else:
             finite = depth[np.isfinite(depth)]
@@ -274,11 +281,13 @@ def _check_observation(c: _Checker, what: str) -> Observation | None:
         or not np.all(np.isfinite(q))
     ):
         c.problems.append(
-            f"observation.joint_positions must be a non-empty finite 1-D float array (got {q.dtype}{q.shape})"
+            "observation.joint_positions must be a non-empty finite 1-D float array (got "
+            f"{q.dtype}{q.shape})"
         )
     elif np.abs(q).max() > 4 * math.pi:
         c.problems.append(
-            f"observation.joint_positions has |q| up to {np.abs(q).max():.1f}: radians expected, not degrees"
+            f"observation.joint_positions has |q| up to {np.abs(q).max():.1f}: radians expected, "
+            "not degrees"
         )
     w = obs.gripper_width
     if not isinstance(w, (float, np.floating)) or not math.isfinite(w):
@@ -302,7 +311,8 @@ def _check_observation(c: _Checker, what: str) -> Observation | None:
         )
     elif np.linalg.norm(ee) > 3.0:
         c.problems.append(
-            f"observation.ee_position {ee} is > 3 m from the world origin: metres in the world frame expected"
+            f"observation.ee_position {ee} is > 3 m from the world origin: metres in the world "
+            "frame expected"
         )
     if not isinstance(obs.step, (int, np.integer)) or obs.step < 0:
         c.problems.append(f"observation.step must be a non-negative int (got {obs.step!r})")
@@ -354,14 +364,16 @@ def _check_reachable(
         return
     if res.position is not None and np.linalg.norm(np.subtract(res.position, pose.position)) > tol:
         c.problems.append(
-            f"move_to_pose reported ok but MotionResult.position {res.position} is not at {pose.position}"
+            f"move_to_pose reported ok but MotionResult.position {res.position} is not at "
+            f"{pose.position}"
         )
     obs = c.driver.get_observation()
     err = float(np.linalg.norm(np.subtract(obs.ee_position, pose.position)))
     c.expect(
         err <= tol,
-        f"after move_to_pose({pose.position}) the observation's ee_position is {tuple(round(v, 3) for v in obs.ee_position)} "
-        f"({err:.3f} m away): ee_position and Pose must be the same point in the same (world) frame",
+        f"after move_to_pose({pose.position}) the observation's ee_position is "
+        f"{tuple(round(v, 3) for v in obs.ee_position)} ({err:.3f} m away): ee_position and Pose "
+        "must be the same point in the same (world) frame",
         "reachable pose reached; observation agrees",
     )
     c.expect(obs.step >= before, f"observation.step went backwards ({before} -> {obs.step})")
@@ -382,8 +394,8 @@ def _check_unreachable(c: _Checker, motion: MotionInterface, far: Pose) -> None:
         if ok and _typed_motion(c, f"move_to_pose({label})", res):
             c.expect(
                 res.status in UNREACHABLE_STATUSES,
-                f"move_to_pose({label} {pose.position}) ended {res.status.value}; expected a typed failure "
-                f"({', '.join(s.value for s in UNREACHABLE_STATUSES)})",
+                f"move_to_pose({label} {pose.position}) ended {res.status.value}; expected a "
+                f"typed failure ({', '.join(s.value for s in UNREACHABLE_STATUSES)})",
                 f"{label} answered with {res.status.value}",
             )
         ok, reach = c.call(f"motion.is_reachable({label})", lambda p=pose: motion.is_reachable(p))
@@ -418,7 +430,8 @@ def _check_gripper(c: _Checker, motion: MotionInterface) -> None:
         widths[closed] = obs.gripper_width
         c.expect(
             abs(obs.gripper_width - res.width) < 0.005,
-            f"{what} reported width {res.width:.3f} m but the observation says {obs.gripper_width:.3f} m",
+            f"{what} reported width {res.width:.3f} m but the observation says "
+            f"{obs.gripper_width:.3f} m",
         )
         c.expect(
             not obs.gripper_holding,
@@ -427,6 +440,7 @@ def _check_gripper(c: _Checker, motion: MotionInterface) -> None:
     if len(widths) == 2:
         c.expect(
             widths[False] > widths[True] + 0.01,
-            f"the gripper opening did not change: closed {widths[True]:.3f} m, open {widths[False]:.3f} m",
+            f"the gripper opening did not change: closed {widths[True]:.3f} m, open "
+            f"{widths[False]:.3f} m",
             "gripper close/open reported",
         )

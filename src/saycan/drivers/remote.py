@@ -4,9 +4,10 @@ ZeroMQ's own pings (answered by libzmq's threads, never delayed by a busy interp
 the connection: when the host dies or leaves pings unanswered for `host_timeout_s`, the call
 waiting (or the next one) raises `DisconnectedError`. A heartbeat thread keeps the session
 alive on the host and hears of its e-stop; its answers missing for `host_silence_s` (a host
-whose process answers pings but not messages) is a lost host too, and the episode ends `disconnected` with its files written. Every
-call has a deadline. `RemoteSimDriver` (`robot=remote_sim`) adds the simulator extras for a
-host in simulation-debug mode; the plain client declares only what every robot offers.
+whose process answers pings but not messages) is a lost host too, and the episode ends
+`disconnected` with its files written. Every call has a deadline. `RemoteSimDriver`
+(`robot=remote_sim`) adds the simulator extras for a host in simulation-debug mode; the plain
+client declares only what every robot offers.
 """
 
 from __future__ import annotations

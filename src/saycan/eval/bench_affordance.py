@@ -66,7 +66,8 @@ def bench_affordance(cfg: DictConfig) -> dict[str, Any]:
                 overlap = [r["seed"] for r in rows if lo <= r["seed"] <= hi]
                 if overlap:
                     raise ConfigError(
-                        f"{len(overlap)} held-out attempts use training seeds ({lo}..{hi}) of {name}"
+                        f"{len(overlap)} held-out attempts use training seeds ({lo}..{hi}) of "
+                        f"{name}"
                     )
             t = time.perf_counter()
             results[name] = evaluate(model, rows, families)

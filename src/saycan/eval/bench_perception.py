@@ -50,7 +50,8 @@ def _check_heldout(seeds: range, perception: Any) -> None:
             a, b = meta[key]
             if seeds.start < b and a < seeds.stop:
                 raise ConfigError(
-                    f"benchmark seeds [{seeds.start}, {seeds.stop}) overlap the checkpoint's {key} [{a}, {b})"
+                    f"benchmark seeds [{seeds.start}, {seeds.stop}) overlap the checkpoint's {key} "
+                    f"[{a}, {b})"
                 )
 
 

@@ -176,9 +176,9 @@ def _case(
     }
     for scorer in quantized:
         q_warm_s, _, q_warm = _median_time(
-            lambda: scorer.score(after, options),
+            lambda scorer=scorer: scorer.score(after, options),
             repeats,
-            setup=lambda: (scorer.reset_cache(), scorer.score(first, options)),
+            setup=lambda scorer=scorer: (scorer.reset_cache(), scorer.score(first, options)),
         )
         row[f"{scorer.quantize}_warm_s"] = round(q_warm_s, 4)
         row[f"{scorer.quantize}_max_dev_nats"] = float(np.max(np.abs(q_warm - exact_after)))

@@ -77,12 +77,13 @@ def check_calibration_seeds(seeds: range) -> None:
     clash = sorted(set(seeds) & set(DEV_SEEDS))
     if clash:
         raise ConfigError(
-            f"calibration seeds {clash} are development seeds ({DEV_SEEDS.start}-{DEV_SEEDS.stop - 1})"
+            f"calibration seeds {clash} are development seeds "
+            f"({DEV_SEEDS.start}-{DEV_SEEDS.stop - 1})"
         )
     if seeds.start < 0 or seeds.stop - 1 >= EVAL_SEED_START:
         raise ConfigError(
-            f"calibration seeds {seeds.start}-{seeds.stop - 1} overlap the evaluation seeds (>= {EVAL_SEED_START}) "
-            "or are negative"
+            f"calibration seeds {seeds.start}-{seeds.stop - 1} overlap the evaluation seeds (>= "
+            f"{EVAL_SEED_START}) or are negative"
         )
 
 

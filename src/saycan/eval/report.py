@@ -411,7 +411,8 @@ def markdown_table(rows: Sequence[Mapping]) -> str:
             r["measure"],
             r["family"],
             r["split"],
-            f"{r['successes']}/{r['n']} ({r['success_rate']:.2f}, [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}])",
+            f"{r['successes']}/{r['n']} ({r['success_rate']:.2f}, [{r['ci95_low']:.2f}, "
+            f"{r['ci95_high']:.2f}])",
             f"{r['clean_successes']}/{r['n']}",
             _num(r["mean_steps"], ".2f"),
             _num(r["early_termination_rate"], ".2f"),

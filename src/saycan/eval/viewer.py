@@ -91,7 +91,7 @@ def decision_chart(step: Mapping[str, Any], top_k: int = TOP_K) -> str:
         ("affordance", "affordance"),
         ("combined", "combined (normalised)"),
     )
-    for k, (key, title) in enumerate(titles):
+    for k, (_key, title) in enumerate(titles):
         x = label_w + k * (bar_w + gap)
         out.append(f'<text x="{x}" y="14" class="axis">{escape(title)}</text>')
         out.append(f'<line x1="{x}" y1="{head - 6}" x2="{x}" y2="{height - 6}" class="zero"/>')
@@ -124,7 +124,8 @@ def decision_chart(step: Mapping[str, Any], top_k: int = TOP_K) -> str:
             length = 0.0 if value is None else max(0.0, min(1.0, value)) * bar_w
             out.append(
                 f'<rect x="{x}" y="{y + 2}" width="{length:.1f}" height="{row_h - 8}" '
-                f'fill="{COLOURS[key]}" class="bar {key}"><title>{escape(row["call"])}: {raw[key]}</title></rect>'
+                f'fill="{COLOURS[key]}" class="bar {key}">'
+                f"<title>{escape(row['call'])}: {raw[key]}</title></rect>"
             )
             text = "–" if value is None else f"{value:.2f}"
             out.append(f'<text x="{x + length + 3:.1f}" y="{y + 12}" class="value">{text}</text>')
@@ -189,17 +190,20 @@ def _video_html(episode_dir: Path, recorded: str | None) -> str:
 
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;color:#1b1f24;background:#fff}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;\
+color:#1b1f24;background:#fff}
 h1{font-size:1.3rem;margin:0 0 .3rem}h2{font-size:1.05rem;margin:0 0 .4rem}
 .ok{color:#2b8a3e;font-weight:600}.fail{color:#c92a2a;font-weight:600}.muted{color:#6b7280}
 .decision{border:1px solid #d0d7de;border-radius:6px;padding:.8rem;margin:1rem 0}
 .row{display:flex;gap:1rem;flex-wrap:wrap;align-items:flex-start}
 .frame{border:1px solid #d0d7de;max-width:480px}
-pre{background:#f6f8fa;padding:.5rem;border-radius:4px;white-space:pre-wrap;font-size:.8rem;margin:.3rem 0}
+pre{background:#f6f8fa;padding:.5rem;border-radius:4px;white-space:pre-wrap;font-size:.8rem;\
+margin:.3rem 0}
 svg text{font-size:11px;font-family:ui-monospace,Menlo,Consolas,monospace}
 svg .axis{font-weight:600}svg .zero{stroke:#999;stroke-width:1}
 svg .chosen-row{fill:#fff3bf}.video{max-width:640px;border:1px solid #d0d7de}
-table.meta td{padding:0 .8rem 0 0;vertical-align:top}.interaction{background:#e7f5ff;padding:.4rem;border-radius:4px}
+table.meta td{padding:0 .8rem 0 0;vertical-align:top}\
+.interaction{background:#e7f5ff;padding:.4rem;border-radius:4px}
 """
 
 
@@ -260,7 +264,8 @@ def _decision_html(episode_dir: Path, step: Mapping[str, Any]) -> str:
         f"<h2>step {escape(str(index))}: <code>{escape(str(step.get('chosen')))}</code> "
         f'<span class="muted">{escape(timing)}</span></h2>'
         f'<div class="row"><div>{frame_html}</div><div><b>scene</b>'
-        f'<pre class="scene">{escape(str(step.get("scene_text", "")))}</pre>{prompt_html}</div></div>'
+        f'<pre class="scene">{escape(str(step.get("scene_text", "")))}</pre>'
+        f"{prompt_html}</div></div>"
         f"{_generation_html(step.get('generation'))}{decision_chart(step)}"
         f"{_result_html(step.get('result'), str(step.get('chosen')))}{_interaction_html(step)}"
         "</section>"
@@ -276,7 +281,10 @@ def _generation_html(generation: Mapping[str, Any] | None) -> str:
     how = generation.get("summary") or (
         f"{generation.get('mapping', '?')} grounding, "
         + ("written verbatim" if generation.get("exact") else "closest admissible call")
-        + f", {generation.get('generated_tokens', '?')} tokens, stopped by {generation.get('stopped_by', '?')}"
+        + (
+            f", {generation.get('generated_tokens', '?')} tokens, "
+            f"stopped by {generation.get('stopped_by', '?')}"
+        )
     )
     return (
         f"<p><b>the model wrote</b> <code>{escape(str(generation.get('text', '')))}</code> "
@@ -387,16 +395,20 @@ def write_index_html(
             + "</tr>"
         )
     plots = "".join(
-        f'<p><img src="{escape(quote(os.path.relpath(summary["files"][k], results_dir)))}" alt="{k}" style="max-width:100%"></p>'
+        f'<p><img src="{escape(quote(os.path.relpath(summary["files"][k], results_dir)))}" '
+        f'alt="{k}" style="max-width:100%"></p>'
         for k in ("success_by_family", "score_distributions")
     )
     links = "".join(
-        f'<li><a href="{escape(quote(os.path.relpath(p, results_dir)))}">{escape(str(p.parent.relative_to(results_dir)))}</a></li>'
+        f'<li><a href="{escape(quote(os.path.relpath(p, results_dir)))}">'
+        f"{escape(str(p.parent.relative_to(results_dir)))}</a></li>"
         for p in sorted(pages)
     )
     html = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Evaluation report</title>'
-        f"<style>{CSS} table.report td,table.report th{{border:1px solid #d0d7de;padding:2px 6px;font-size:.85rem}}"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Evaluation report</title>"
+        f"<style>{CSS} table.report td,table.report th"
+        "{border:1px solid #d0d7de;padding:2px 6px;font-size:.85rem}"
         "table.report{border-collapse:collapse}</style></head><body>"
         f"<h1>Evaluation report: {summary['episodes']} episodes</h1>"
         '<table class="report"><tr>'

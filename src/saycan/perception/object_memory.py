@@ -12,8 +12,9 @@ the current frame and proprioception, never from simulator state:
   one last seen nearest the gripper) and is reported at the gripper's position.
 
 A block never seen before that shows up where a missing remembered block was is that block
-(its colour misread). Anything else that disappears (moved out of view, fell off) is forgotten. `reset()` must be
-called when an episode starts (`runtime/episode.py` calls `perception.reset`).
+(its colour misread). Anything else that disappears (moved out of view, fell off) is
+forgotten. `reset()` must be called when an episode starts (`runtime/episode.py` calls
+`perception.reset`).
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ class OpenVocabPerception:
         bad = [q for q in queries if len(q.split()) != 2 or q.split()[1] not in ("block", "bowl")]
         if not queries or bad:
             raise ConfigError(
-                f"open_vocab vocabulary must be '<colour> <block|bowl>' queries; got {bad or 'none'}"
+                "open_vocab vocabulary must be '<colour> <block|bowl>' queries; got "
+                f"{bad or 'none'}"
             )
         self.queries = queries
         self.score_threshold = float(score_threshold)

@@ -140,7 +140,8 @@ class AskForHelpPlanner:
     def decide_steps(
         self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall | HistoryStep]
     ) -> Steps[Decision]:
-        """The inner planner's decision as steps (batched in a lockstep sweep), then the question."""
+        """The inner planner's decision as steps (batched in a lockstep sweep), then the
+        question."""
         d = yield from decision_steps(self.inner, instruction, scene, list(history))
         probs = option_probabilities(d.candidates)
         chosen_set = prediction_set(d, self.q_hat)

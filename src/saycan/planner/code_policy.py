@@ -243,8 +243,8 @@ class CodePolicyPlanner:
                 break
             if call not in admissible:
                 raise ProgramRefused(
-                    f"line {interpreter.line}: {program_text(call)} is not a call the robot can make "
-                    "in this scene (unknown skill arguments or objects)"
+                    f"line {interpreter.line}: {program_text(call)} is not a call the robot can "
+                    "make in this scene (unknown skill arguments or objects)"
                 )
             planned.append(call)
             if len(planned) > self.max_skill_calls:
@@ -271,13 +271,15 @@ class CodePolicyPlanner:
             self._running = None
             return (
                 None,
-                f"{program_text(call)} is not a call the robot can make in this scene: the program ends",
+                f"{program_text(call)} is not a call the robot can make in this scene: the "
+                "program ends",
             )
         if not values[call] > self.min_affordance:
             self._running = None
             return (
                 None,
-                f"the affordance vetoes {program_text(call)} ({values[call]:.2f}): the program ends",
+                f"the affordance vetoes {program_text(call)} ({values[call]:.2f}): the program "
+                "ends",
             )
         return call, ""
 

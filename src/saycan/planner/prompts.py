@@ -119,7 +119,8 @@ def clean_instruction(text: object) -> str:
         raise InstructionError("the instruction is empty")
     if len(cleaned) > MAX_INSTRUCTION_CHARS:
         raise InstructionError(
-            f"the instruction is {len(cleaned)} characters long; the limit is {MAX_INSTRUCTION_CHARS}"
+            f"the instruction is {len(cleaned)} characters long; the limit is "
+            f"{MAX_INSTRUCTION_CHARS}"
         )
     if any(not ch.isprintable() for ch in cleaned):
         raise InstructionError("the instruction contains control characters")

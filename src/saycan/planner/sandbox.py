@@ -347,7 +347,8 @@ class Interpreter:
                 args = [self._eval(a) for a in stmt.value.args]
                 if not all(isinstance(a, str) for a in args):
                     raise ProgramRefused(
-                        f"line {stmt.lineno}: {stmt.value.func.id}() takes names (text) as arguments"
+                        f"line {stmt.lineno}: {stmt.value.func.id}() takes names (text) as "
+                        "arguments"
                     )
                 yield SkillCall(stmt.value.func.id, tuple(args))
             elif isinstance(stmt, ast.Expr):
@@ -377,7 +378,8 @@ class Interpreter:
         items = self._eval(stmt.iter)
         if not isinstance(items, (list, tuple, range, str)):
             raise ProgramRefused(
-                f"line {stmt.lineno}: a for loop runs over a list or a range, not {type(items).__name__}"
+                f"line {stmt.lineno}: a for loop runs over a list or a range, not "
+                f"{type(items).__name__}"
             )
         for item in items:
             self._assign(stmt.target, item)
@@ -456,7 +458,8 @@ class Interpreter:
                 or isinstance(index, bool)
             ):
                 raise ProgramRefused(
-                    f"line {node.lineno}: only lists, tuples and text can be indexed, by a whole number"
+                    f"line {node.lineno}: only lists, tuples and text can be indexed, by a whole "
+                    "number"
                 )
             return seq[index]
         if isinstance(node, ast.Call):
@@ -488,7 +491,8 @@ class Interpreter:
             r = range(*args)
             if len(r) > self.limits.max_range:
                 raise ProgramRefused(
-                    f"line {node.lineno}: range() of {len(r)} items; the limit is {self.limits.max_range}"
+                    f"line {node.lineno}: range() of {len(r)} items; the limit is "
+                    f"{self.limits.max_range}"
                 )
             return r
         if name in ("min", "max", "sorted") and len(args) == 1 and isinstance(args[0], range):
@@ -506,7 +510,8 @@ class Interpreter:
                 raise ProgramRefused(f"{_where(node)}`{type(op).__name__}` needs two numbers here")
             if len(left) + len(right) > self.limits.max_sequence:
                 raise ProgramRefused(
-                    f"{_where(node)}the result would be longer than {self.limits.max_sequence} items"
+                    f"{_where(node)}the result would be longer than {self.limits.max_sequence} "
+                    "items"
                 )
         return self._number(_BINOPS[type(op)](left, right), node)
 

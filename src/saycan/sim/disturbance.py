@@ -2,11 +2,12 @@
 
 `knock_placed`: after a successful place, the placed block is knocked to a random free spot.
 `drop_grasp`: the grasp opens mid-transport. Which object a skill carried is the skill's to
-say (`Skill.carried`); the runner passes the name here, so nothing in the simulator knows skills. Under the physics executor the fingers really open
-once the held block has travelled `drop_after` metres (the skill then fails as it would on a real
-arm); under a direct-effect executor (`executor=teleport`, no transport happens) the block is put
-where it would have fallen, part-way along its path. Every random draw comes from the env's
-`np_random`, so the same seed and the same decisions give the same disturbances.
+say (`Skill.carried`); the runner passes the name here, so nothing in the simulator knows
+skills. Under the physics executor the fingers really open once the held block has travelled
+`drop_after` metres (the skill then fails as it would on a real arm); under a direct-effect
+executor (`executor=teleport`, no transport happens) the block is put where it would have
+fallen, part-way along its path. Every random draw comes from the env's `np_random`, so the
+same seed and the same decisions give the same disturbances.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ with `enabled=false`.
 The wrappers forward exactly the declared protocols (`RobotDriver`, `MotionInterface`), a few
 read-only queries, and, around a simulator, the scene-level `SimulatorExtras` (a
 `SafeSimulator`; none of them commands the arm); anything else (`servo`, `env`, ...) is refused
-with an AttributeError that names the gate. Code that really needs the ungated driver (tests, training data generation)
-holds it itself.
+with an AttributeError that names the gate. Code that really needs the ungated driver (tests,
+training data generation) holds it itself.
 
 `assert_parallel_ok(driver_or_cfg, launcher)` refuses parallel sweep launchers for physical
 drivers (`is_physical = True`): one arm cannot run two episodes at once.
@@ -308,7 +308,10 @@ class SafetyGate:
         if self.estop.triggered:
             why = f"emergency stop: {self.estop.reason}"
         elif self.enabled and self.max_skills is not None and self.skills_run >= self.max_skills:
-            why = f"skill budget exhausted: {self.skills_run} of {self.max_skills} skills this episode"
+            why = (
+                f"skill budget exhausted: {self.skills_run} of {self.max_skills} skills this "
+                "episode"
+            )
         elif self.confirm and not self.confirm_fn(call):
             why = "operator declined (confirm=true)"
         if why is not None:

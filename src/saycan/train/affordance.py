@@ -5,8 +5,8 @@ Model: a small MLP (torch, full-batch Adam on binary cross-entropy, fixed seed) 
 `features` of each (call, scene); then Platt scaling (a, b on the logit) fitted on logits the
 scoring MLP never trained on: out-of-fold logits of every training attempt (`crossfit`, 5
 folds) or a held-back share of the training seeds (`split`). Held-out seeds (disjoint,
-checked) are only evaluated. The checkpoint is a JSON (features, normalisation, calibration, provenance) plus a
-safetensors file of weight arrays.
+checked) are only evaluated. The checkpoint is a JSON (features, normalisation, calibration,
+provenance) plus a safetensors file of weight arrays.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def seed_splits(cfg: DictConfig) -> tuple[list[int], list[int], list[int]]:
     heldout = list(range(h_start, h_start + h_n))
     if set(train) & set(heldout) or not (start + n <= h_start or h_start + h_n <= start):
         raise ConfigError(
-            f"training seeds {start}..{start + n - 1} overlap held-out seeds {h_start}..{h_start + h_n - 1}"
+            f"training seeds {start}..{start + n - 1} overlap held-out seeds "
+            f"{h_start}..{h_start + h_n - 1}"
         )
     rng = np.random.default_rng(int(cfg.model.seed))
     share = float(cfg.calibration_share)
@@ -199,7 +200,8 @@ def train_affordance(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             x, y = design(fit_rows, skill)
         if len(y) < 2 or y.all() or not y.any():
             raise ConfigError(
-                f"too few {family} attempts with both outcomes to train on ({len(y)}); raise attempts"
+                f"too few {family} attempts with both outcomes to train on ({len(y)}); raise "
+                "attempts"
             )
         arrays = _fit(x, y, m)
         for k, v in arrays.items():

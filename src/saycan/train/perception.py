@@ -146,7 +146,8 @@ def _loss(
 
 
 def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Render, train, save (safetensors + JSON), validate the saved checkpoint on held-out scenes."""
+    """Render, train, save (safetensors + JSON), validate the saved checkpoint on held-out
+    scenes."""
     from saycan.perception.evaluation import evaluate
 
     t_start = time.perf_counter()
@@ -190,7 +191,8 @@ def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     weight = torch.tensor([float(w) for w in cfg.category_weights])
     if len(weight) != 2 + len(CATEGORIES):
         raise ConfigError(
-            f"category_weights needs {2 + len(CATEGORIES)} values (background, {', '.join(CATEGORIES)}, other)"
+            f"category_weights needs {2 + len(CATEGORIES)} values (background, "
+            f"{', '.join(CATEGORIES)}, other)"
         )
     t0 = time.perf_counter()
     model.train()

@@ -318,8 +318,8 @@ def fit_lora(
             if step % int(cfg.optim.log_every) == 0 or step == total:
                 k = int(cfg.optim.log_every)
                 log(
-                    f"epoch {epoch} step {step}/{total} loss {np.mean(losses[-k:]):.4f} "
-                    f"train acc {np.mean(hits[-k * batch :]):.3f} ({time.perf_counter() - start:.0f} s)"
+                    f"epoch {epoch} step {step}/{total} loss {np.mean(losses[-k:]):.4f} train acc "
+                    f"{np.mean(hits[-k * batch :]):.3f} ({time.perf_counter() - start:.0f} s)"
                 )
     peft_model.eval()
     return {
@@ -412,8 +412,9 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if not examples:
         raise ConfigError("no training decisions: every expert episode failed or errored")
     print(
-        f"{len(episodes)} expert episodes ({len(errors)} errors, {len(solved)} solved) in {data_seconds:.0f} s; "
-        f"{len(examples)} training decisions ({len(recovery)} after a disturbance)",
+        f"{len(episodes)} expert episodes ({len(errors)} errors, {len(solved)} solved) in "
+        f"{data_seconds:.0f} s; {len(examples)} training decisions ({len(recovery)} after a "
+        "disturbance)",
         flush=True,
     )
 

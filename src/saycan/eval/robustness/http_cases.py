@@ -50,7 +50,7 @@ def _payload(req: HttpRequest, port: int, key: str, model: str) -> bytes:
         body = req.raw_body.encode()
     elif req.nest_depth:
         d = req.nest_depth
-        body = ('{"model": "%s", "prompt": ' % MODEL + "[" * d + '"x"' + "]" * d + "}").encode()
+        body = (f'{{"model": "{MODEL}", "prompt": ' + "[" * d + '"x"' + "]" * d + "}").encode()
     elif req.prompt_words:
         body = json.dumps(completion("word " * req.prompt_words)).encode()
     else:

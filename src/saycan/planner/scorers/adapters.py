@@ -94,7 +94,8 @@ def resolve_adapter(adapter: str | Path) -> Adapter:
                 else []
             )
             raise ModelLoadError(
-                f"adapter {text!r} is neither a directory nor a packaged adapter (packaged: {known})"
+                f"adapter {text!r} is neither a directory nor a packaged adapter (packaged: "
+                f"{known})"
             )
     missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (path / f).is_file()]
     if missing:

@@ -229,7 +229,7 @@ class OpenAIScorer:
             batch = options[start : start + self.batch_size]
             reply = self._request(
                 stats,
-                lambda: self.client.completions.create(
+                lambda batch=batch: self.client.completions.create(
                     model=self.served_model(),
                     prompt=[prompt + o for o in batch],
                     echo=True,
@@ -241,7 +241,9 @@ class OpenAIScorer:
             choices = _field(reply, "choices")
             if not isinstance(choices, list) or len(choices) != len(batch):
                 raise ScorerResponseError(
-                    f"{self._where()} returned {len(choices) if isinstance(choices, list) else 'no'} choices for {len(batch)} prompts"
+                    f"{self._where()} returned "
+                    f"{len(choices) if isinstance(choices, list) else 'no'} choices for "
+                    f"{len(batch)} prompts"
                 )
             for choice in sorted(choices, key=lambda c: _field(c, "index")):
                 option = batch[_field(choice, "index")]
@@ -398,11 +400,13 @@ def _option_logprob(logprobs: Any, begin: int, end: int, option: str) -> tuple[f
     if not picked or picked[0][0] != begin:
         raise ScorerResponseError(
             f"no token starts where option {option!r} starts (a token straddles the prompt/option "
-            "boundary: end the prompt with a newline or space), or the server did not echo the prompt"
+            "boundary: end the prompt with a newline or space), or the server did not echo the "
+            "prompt"
         )
     if any(lp is None for _, lp in picked):
         raise ScorerResponseError(
-            f"the server gave no log-prob for a token of {option!r} (an empty prompt has no context)"
+            f"the server gave no log-prob for a token of {option!r} (an empty prompt has no "
+            "context)"
         )
     try:
         return float(sum(float(lp) for _, lp in picked)), len(picked)

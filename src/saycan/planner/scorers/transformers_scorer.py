@@ -644,7 +644,8 @@ def with_cache(model: Any, past: Any) -> dict[str, Any]:
 
 
 def returned_cache(out: Any) -> Any:
-    """The KV cache a forward returned: `out.cache` on newer transformers, else `past_key_values`."""
+    """The KV cache a forward returned: `out.cache` on newer transformers, else
+    `past_key_values`."""
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values
 

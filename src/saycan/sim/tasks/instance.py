@@ -248,7 +248,8 @@ class TaskInstance:
         """A correct plan from the initial state, derived from the goal predicates: each goal in
         order, uncovering blocks first (a covered block cannot be picked) and leaving objects
         beyond the arm's reach alone. Each planned move becomes the call of the first skill in
-        `skills` that can make it (`SkillLibrary.expert_call`); without a library, pick_and_place's."""
+        `skills` that can make it (`SkillLibrary.expert_call`); without a library,
+        pick_and_place's."""
         world = _World(self)
         milestones = self.spec.milestones.states if self.spec.milestones is not None else ()
         for p in (*milestones, *self.spec.goal):

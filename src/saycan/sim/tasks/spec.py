@@ -239,8 +239,8 @@ class RoleSpec(_Strict):
             or self.held
         ):
             raise ValueError(
-                "closest_to / farthest_from pick a block by where it stands: no colour, on, region, "
-                "absent, held or reachable"
+                "closest_to / farthest_from pick a block by where it stands: no colour, on, "
+                "region, absent, held or reachable"
             )
         return self
 
@@ -419,7 +419,8 @@ class TaskSpec(_Strict):
                 target = p.args[1]
                 if target in self.roles and self.roles[target].category != "location":
                     raise ValueError(
-                        f"{i}: at() needs a place or a location role, {target!r} is a {self.roles[target].category}"
+                        f"{i}: at() needs a place or a location role, {target!r} is a "
+                        f"{self.roles[target].category}"
                     )
             elif any(a in self.roles and self.roles[a].category == "location" for a in p.args):
                 raise ValueError(f"{i}: only at() takes a location role")
@@ -447,8 +448,8 @@ class TaskSpec(_Strict):
                     or ref.absent
                 ):
                     raise ValueError(
-                        f"roles.{name}: {role.nearness[0]} needs another present block or bowl role, "
-                        f"not {role.nearness[1]!r}"
+                        f"roles.{name}: {role.nearness[0]} needs another present block or bowl "
+                        f"role, not {role.nearness[1]!r}"
                     )
                 if ref.nearness is not None:
                     raise ValueError(
@@ -460,7 +461,8 @@ class TaskSpec(_Strict):
                 support = self.roles[role.on]
                 if support.nearness is not None:
                     raise ValueError(
-                        f"roles.{name}.on: {role.on!r} is chosen by where it stands; nothing can start on it"
+                        f"roles.{name}.on: {role.on!r} is chosen by where it stands; nothing can "
+                        "start on it"
                     )
                 if support.category == "location" or support.absent or role.category != "block":
                     raise ValueError(
@@ -494,7 +496,8 @@ class TaskSpec(_Strict):
             available = getattr(self.scene, category + "s").min
             if needed > available:
                 raise ValueError(
-                    f"impossible scene: roles need {needed} {category}(s), scene.{category}s has at least {available}"
+                    f"impossible scene: roles need {needed} {category}(s), scene.{category}s has "
+                    f"at least {available}"
                 )
         if self.scene.matched_pairs > min(self.scene.blocks.min, self.scene.bowls.min):
             raise ValueError(
@@ -508,7 +511,8 @@ class TaskSpec(_Strict):
         )
         if distinct > len(self.scene.colours):
             raise ValueError(
-                f"impossible scene: {distinct} distinct colours needed, scene.colours has {len(self.scene.colours)}"
+                f"impossible scene: {distinct} distinct colours needed, scene.colours has "
+                f"{len(self.scene.colours)}"
             )
         return self
 

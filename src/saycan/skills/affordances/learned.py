@@ -149,7 +149,8 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(
-            f"affordance checkpoint {path} does not exist (train one with `saycan train affordance`)"
+            f"affordance checkpoint {path} does not exist (train one with `saycan train "
+            "affordance`)"
         )
     try:
         meta = json.loads(path.read_text())
@@ -157,7 +158,8 @@ def load_checkpoint(
             raise ValueError(f"format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
         if int(meta.get("feature_version", -1)) != FEATURE_VERSION:
             raise ValueError(
-                f"feature version {meta.get('feature_version')}, this code computes {FEATURE_VERSION}"
+                f"feature version {meta.get('feature_version')}, this code computes "
+                f"{FEATURE_VERSION}"
             )
         weights = path.parent / str(meta["weights"])
         if not weights.is_file():
