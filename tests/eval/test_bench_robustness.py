@@ -71,6 +71,8 @@ def test_packaged_catalogue_covers_every_kind_of_hostile_input():
         "signals",
         "disk",
         "http",
+        "robot",
+        "viewer",
     } <= groups
     kinds = {c.kind for c in cases}
     assert {

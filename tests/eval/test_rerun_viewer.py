@@ -18,7 +18,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from rerun.chunk import RrdReader
 
-from saycan.errors import ConfigError
+from saycan.errors import ConfigError, OutputError
 from saycan.eval.rerun_viewer import RerunViewer
 from saycan.runtime.components import Components
 from saycan.runtime.episode import run_episode
@@ -116,6 +116,20 @@ def test_bad_file_names_and_urls_are_refused_in_one_line():
         RerunViewer(filename="../elsewhere.rrd")
     with pytest.raises(ConfigError, match="must be a Rerun URL"):
         RerunViewer(connect="http://127.0.0.1:9876")
+    for name in (123, ".rrd", None):
+        with pytest.raises(ConfigError, match="must be a file name ending in .rrd"):
+            RerunViewer(filename=name)
+    with pytest.raises(ConfigError, match="viewer.spawn must be true or false"):
+        RerunViewer(spawn="no")  # `viewer.spawn=no` on the command line: not a viewer started
+    with pytest.raises(ConfigError, match="viewer.application_id"):
+        RerunViewer(application_id="")
+
+
+def test_a_run_directory_that_refuses_the_rrd_is_one_output_error(tmp_path: Path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")  # a run "directory" that is a file: nothing can be created in it
+    with pytest.raises(OutputError, match="viewer=rerun cannot write .*episode.rrd"):
+        RerunViewer().begin(not_a_dir, "put the red block in the bowl")
 
 
 @pytest.mark.slow  # Rerun waits ~11 s for a viewer that never answers

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
-from saycan.skills.library import Done, PickAndPlace
 
 from saycan.drivers.mock import MockDriver
 from saycan.errors import ConfigError
@@ -31,8 +30,10 @@ from saycan.runtime.episode import run_episode
 from saycan.sim.scene_spec import ObjectSpec
 from saycan.skills.affordances import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
+from saycan.skills.done import DONE, Done
+from saycan.skills.pick_and_place import PickAndPlace
 from saycan.skills.safety import SafetyGate
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.types import SkillCall
 
 
 class ScriptedGenerator:

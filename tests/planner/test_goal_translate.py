@@ -14,7 +14,6 @@ import pytest
 from hydra import compose, initialize_config_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from saycan.skills.library import Done, PickAndPlace
 
 from saycan.errors import ConfigError
 from saycan.eval.viewer import write_episode_html
@@ -29,7 +28,9 @@ from saycan.sim.scene_spec import LOCATIONS
 from saycan.sim.tasks.instance import plan_for_goal
 from saycan.skills.affordances import AnalyticAffordance, ConstantAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE, Done
+from saycan.skills.pick_and_place import PickAndPlace
+from saycan.skills.types import SkillCall
 
 COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "pink", "cyan"]
 ZONES = ("left side", "right side", "top side", "bottom side")

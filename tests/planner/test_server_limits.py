@@ -465,6 +465,24 @@ BAD_BODIES = {
         400,
         "logprobs_unsupported",
     ),
+    "generate-from-empty": (
+        "/v1/completions",
+        completion("", echo=False, max_tokens=4),
+        400,
+        "empty_prompt",
+    ),
+    "generate-from-empty-in-list": (
+        "/v1/completions",
+        completion(["Hi", ""], echo=False, max_tokens=4),
+        400,
+        "empty_prompt",
+    ),
+    "chat-top_logprobs-alone": (
+        "/v1/chat/completions",
+        json.dumps({**CHAT, "top_logprobs": 5}).encode(),
+        400,
+        "top_logprobs_without_logprobs",
+    ),
     "stop-empty": ("/v1/completions", completion(echo=False, max_tokens=4, stop=""), 400, None),
     "stop-five": (
         "/v1/completions",

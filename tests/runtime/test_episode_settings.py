@@ -50,5 +50,5 @@ def test_bad_split_is_a_config_error(components, tmp_path: Path):
             components, "put_block_in_bowl", 0, tmp_path, split="bogus", video=False, frames=False
         )
     assert str(info.value) == (
-        "split must be one of ['seen', 'unseen', 'unseen_colours'], got 'bogus'"
+        "split must be one of ['seen', 'unseen', 'unseen_colours', 'independent'], got 'bogus'"
     )

@@ -12,9 +12,10 @@ import pytest
 
 import saycan
 from saycan.errors import ConfigError
-from saycan.eval.jobs import expand_tasks, task_families, tasks_for_split
+from saycan.eval.jobs import tasks_for_split
 from saycan.seeds import EVALUATION_START, PLANNER_TRAINING
 from saycan.sim.tasks import Task, available_tasks, load_task
+from saycan.sim.tasks.families import expand_tasks, task_families
 from saycan.sim.tasks.independent_set import frozen_instructions, independent_tasks, instruction_id
 
 FROZEN = {f.id: f for f in frozen_instructions()}

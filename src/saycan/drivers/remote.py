@@ -195,8 +195,7 @@ class RemoteDriver:
             ("host_timeout_s", host_timeout_s),
             ("host_silence_s", host_silence_s),
         ):
-            if not value > 0:
-                raise ConfigError(f"robot.{key} must be > 0, got {value}")
+            wire.seconds(f"robot.{key}", value, positive=True)
         if heartbeat_interval_s >= host_timeout_s:
             raise ConfigError("robot.heartbeat_interval_s must be below robot.host_timeout_s")
         self.address = str(address)
@@ -265,7 +264,17 @@ class RemoteDriver:
                 f"robot host at {self.address} refused the connection: "
                 f"{reply.get('error')}: {reply.get('message')}"
             )
-        return reply["result"]
+        result = reply.get("result")
+        texts = ("name", "session") if op == "hello" else ("name",)
+        if (
+            not isinstance(result, dict)
+            or "workcell" not in result
+            or not all(isinstance(result.get(k), str) for k in texts)
+        ):
+            raise DriverError(
+                f"robot host at {self.address}: a malformed {op} answer (not this protocol's host?)"
+            )
+        return result
 
     def _check_offer(self, info: dict[str, Any]) -> None:
         """The plain client needs nothing beyond what every host offers."""

@@ -25,10 +25,15 @@ import zmq
 from saycan.drivers import wire
 from saycan.drivers.base import Haltable, RobotDriver, SimulatorExtras
 from saycan.drivers.types import DeclaresWorkcell, MotionResult, MotionStatus
-from saycan.errors import ConfigError, MotionHalted, SayCanError
+from saycan.errors import ConfigError, DriverError, MotionHalted, SayCanError
 
 #: Operations that move the arm: refused while the e-stop is latched.
 MOTION_OPS = frozenset({"move_to_pose", "set_gripper", "home"})
+#: Requests that may wait for the driver thread at once (the client asks one at a time; a
+#: peer that floods the queue is refused rather than growing it without end).
+MAX_PENDING = 8
+#: Refusals written to the record per second (the rest are counted, not written).
+REFUSALS_PER_S = 20
 #: Operations only a host in simulation-debug mode answers (ground truth, scene control).
 DEBUG_OPS = frozenset(
     {"reset_scene", "ground_truth", "video_frames", "set_render_images", "teleport_object"}
@@ -52,8 +57,17 @@ class RobotHost:
     ) -> None:
         if len(token) < 8:
             raise ConfigError("the robot token must be at least 8 characters")
-        if heartbeat_timeout_s <= 0:
-            raise ConfigError(f"heartbeat_timeout_s must be > 0, got {heartbeat_timeout_s}")
+        # a NaN timeout would never be exceeded: the watchdog would never latch the e-stop
+        heartbeat_timeout_s = wire.seconds(
+            "heartbeat_timeout_s", heartbeat_timeout_s, positive=True
+        )
+        delay_s = wire.seconds("delay_s", delay_s, positive=False)
+        if not isinstance(debug, bool):  # `debug=no` is the string "no", which bool() reads as yes
+            raise ConfigError(f"debug must be true or false, got {debug!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ConfigError(
+                f"port must be a whole number in [0, 65535] (0: a free one), got {port!r}"
+            )
         self.driver = driver
         self._token = token
         self.sim: SimulatorExtras | None = driver if isinstance(driver, SimulatorExtras) else None
@@ -70,9 +84,16 @@ class RobotHost:
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
         address = f"tcp://{bind}"
-        self.port = self._sock.bind_to_random_port(address) if port == 0 else port
-        if port != 0:
-            self._sock.bind(f"{address}:{port}")
+        try:
+            self.port = self._sock.bind_to_random_port(address) if port == 0 else port
+            if port != 0:
+                self._sock.bind(f"{address}:{port}")
+        except zmq.ZMQError as exc:  # no such interface, the port taken, no permission
+            self._sock.close(0)
+            self._ctx.term()
+            raise ConfigError(
+                f"serve-robot cannot listen on {address}:{port}: {exc.strerror}"
+            ) from None
         self.address = f"{address}:{self.port}"
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="robot-driver")
         self._pending: list[tuple[bytes, int, Future]] = []
@@ -82,15 +103,33 @@ class RobotHost:
         self._last_seen = 0.0
         self.estop: str | None = None  # why the e-stop is latched (None: not latched)
         self._stop = threading.Event()
+        self._refusal_window, self._refusals, self._refusals_unlogged = 0.0, 0, 0
 
     # -- the log ---------------------------------------------------------------------------
     def log(self, event: str, **fields: Any) -> None:
         """One JSON line per event in the host's own record (never the token)."""
         if self.log_path is None:
             return
-        line = json.dumps({"t": round(time.time(), 3), "event": event, **fields})
+        # a client's bytes or ext values are recorded by size: the record never fails to write
+        line = json.dumps(
+            {"t": round(time.time(), 3), "event": event, **fields}, default=_json_safe
+        )
         with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
+
+    def _log_refusal(self, **fields: Any) -> None:
+        """A refusal in the record, at most REFUSALS_PER_S a second: a peer without the token
+        can send messages as fast as the network carries them, and must not fill the disk.
+        The refusals left out are counted in the next line that is written."""
+        now = time.monotonic()
+        if now - self._refusal_window >= 1.0:
+            self._refusal_window, self._refusals = now, 0
+        self._refusals += 1
+        if self._refusals > REFUSALS_PER_S:
+            self._refusals_unlogged += 1
+            return
+        unlogged, self._refusals_unlogged = self._refusals_unlogged, 0
+        self.log("refused", **fields, **({"unlogged_before": unlogged} if unlogged else {}))
 
     def _log_ground_truth(self, why: str) -> None:
         """The world as the simulator knows it, kept on this machine (never sent unless debug)."""
@@ -124,7 +163,7 @@ class RobotHost:
                     while self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                         frames = self._sock.recv_multipart()
                         if len(frames) == 2:
-                            self._handle(frames[0], frames[1])
+                            self._answer(frames[0], frames[1])
                 self._collect()
                 self._watchdog()
                 self._flush()
@@ -151,18 +190,32 @@ class RobotHost:
             self._sock.send_multipart([ident, payload])
 
     # -- one message -----------------------------------------------------------------------
+    def _answer(self, ident: bytes, raw: bytes) -> None:
+        """`_handle`, kept from ever ending the loop: this thread is also the e-stop's watchdog,
+        so a message no check foresaw is refused and recorded, and the host keeps serving."""
+        try:
+            self._handle(ident, raw)
+        except Exception as exc:  # noqa: BLE001 - the watchdog must outlive any one message
+            self.log("handler_exception", error=f"{type(exc).__name__}: {exc}")
+            self._error(ident, None, "protocol", f"message refused ({type(exc).__name__})")
+
     def _handle(self, ident: bytes, raw: bytes) -> None:
         try:
             msg = wire.unpack(raw)
         except wire.ProtocolError as exc:
-            self.log("refused", reason="protocol", message=str(exc))
+            self._log_refusal(reason="protocol", message=str(exc))
             # answered in this version, so the other end can say what is wrong
             self._error(ident, None, "protocol", str(exc))
             return
         msg_id, op = msg.get("id"), msg.get("op")
         if not wire.token_matches(msg.get("token"), self._token):
-            self.log("refused", reason="token", op=str(op))
+            self._log_refusal(reason="token", op=wire.short_repr(op))
             self._error(ident, msg_id, "unauthorized", "wrong token: refused, nothing was done")
+            return
+        shape = wire.request_shape_error(msg)
+        if shape is not None:
+            self._log_refusal(reason="protocol", message=shape)
+            self._error(ident, msg_id, "protocol", shape)
             return
         if op == "hello":
             self._hello(ident, msg_id)
@@ -197,10 +250,18 @@ class RobotHost:
             args = msg.get("args") or {}
             if op in MOTION_OPS:  # the audit trail of everything the arm was told to do
                 self.log("motion", op=op, args=args)
-            future = self._worker.submit(_CALLS[op], self, args)
+            if len(self._pending) >= MAX_PENDING:
+                self._error(
+                    ident,
+                    msg_id,
+                    "busy",
+                    f"{MAX_PENDING} requests already wait for the arm: refused, nothing was done",
+                )
+                return
+            future = self._worker.submit(self._run, op, self.session, args)
             self._pending.append((ident, msg_id, future))
         else:
-            self._error(ident, msg_id, "unknown_op", f"unknown operation {op!r}")
+            self._error(ident, msg_id, "unknown_op", f"unknown operation {wire.short_repr(op)}")
 
     def _hello(self, ident: bytes, msg_id: Any) -> None:
         now = time.monotonic()
@@ -212,8 +273,9 @@ class RobotHost:
             self._error(ident, msg_id, "busy", "another client holds this robot")
             return
         if self.session is not None:
-            self._end_session("replaced by a new session")
-        self.session, self._last_seen, self.estop = secrets.token_hex(8), now, None
+            self._end_session("replaced by a new session")  # waits for the arm's current call
+        # the new session's silence counts from now, not from before that wait
+        self.session, self._last_seen, self.estop = secrets.token_hex(8), time.monotonic(), None
         if self.haltable is not None:
             self.haltable.clear_halt()
         self.log("session_start", session=self.session)
@@ -229,9 +291,10 @@ class RobotHost:
         }
 
     def _end_session(self, why: str) -> None:
+        # ended first: a motion still queued behind the arm sees it and never starts
+        ended, self.session = self.session, None
         self._log_ground_truth(why)  # before session_end: a reader of that event finds it
-        self.log("session_end", session=self.session, why=why)
-        self.session = None
+        self.log("session_end", session=ended, why=why)
 
     def _collect(self) -> None:
         """Replies for the driver calls that finished."""
@@ -272,31 +335,46 @@ class RobotHost:
             )
 
     # -- the calls the driver thread runs ------------------------------------------------------
+    def _run(self, op: str, session: str, args: dict) -> Any:
+        """One call, on the driver thread. A motion that waited behind another is checked again
+        when its turn comes: one asked for before an e-stop latched or its session ended never
+        starts."""
+        if op in MOTION_OPS and (self.estop is not None or self.session != session):
+            why = (
+                f"e-stop latched ({self.estop})" if self.estop is not None else "its session ended"
+            )
+            raise DriverError(f"{why} before this motion started: refused, nothing moved")
+        return _CALLS[op](self, args)
+
     def _move(self, args: dict) -> dict:
         pose = wire.pose_from(args.get("pose"))
-        stop = bool(args.get("stop_on_contact", False))
-        if self.cell is not None and not self.cell.contains(
+        stop = wire.flag_from(args, "stop_on_contact", False)
+        problem = wire.pose_problem(pose)
+        if problem is not None:  # a typed failure, as every driver answers it
+            res = MotionResult(MotionStatus.REFUSED, 0, None, f"{problem}: refused")
+        elif self.cell is not None and not self.cell.contains(
             pose.position, below=0.02 if stop else 0.0
         ):
             # the host's own check, whatever the client's safety gate says
             res = MotionResult(MotionStatus.REFUSED, 0, None, f"target outside {self.cell.text()}")
         else:
             res = self.driver.motion.move_to_pose(
-                pose, max_steps=int(args.get("max_steps", 2000)), stop_on_contact=stop
+                pose, max_steps=wire.steps_from(args, 2000), stop_on_contact=stop
             )
         return wire.motion_dict(res)
 
     def _gripper(self, args: dict) -> dict:
         res = self.driver.motion.set_gripper(
-            bool(args["closed"]), max_steps=int(args.get("max_steps", 500))
+            wire.flag_from(args, "closed"), max_steps=wire.steps_from(args, 500)
         )
         return wire.gripper_dict(res)
 
     def _home(self, args: dict) -> dict:
-        return wire.motion_dict(self.driver.motion.home(max_steps=int(args.get("max_steps", 3000))))
+        return wire.motion_dict(self.driver.motion.home(max_steps=wire.steps_from(args, 3000)))
 
     def _reachable(self, args: dict) -> bool:
-        return bool(self.driver.motion.is_reachable(wire.pose_from(args.get("pose"))))
+        pose = wire.pose_from(args.get("pose"))
+        return wire.pose_problem(pose) is None and bool(self.driver.motion.is_reachable(pose))
 
     def _observe(self, args: dict) -> dict:
         return wire.observation_dict(self.driver.get_observation(), ground_truth=self.debug)
@@ -321,6 +399,10 @@ class RobotHost:
         return int(
             self.sim.teleport_object(str(args["name"]), tuple(float(v) for v in args["position"]))
         )
+
+
+def _json_safe(value: Any) -> str:
+    return f"<{len(value)} bytes>" if isinstance(value, bytes) else f"<{type(value).__name__}>"
 
 
 #: Each operation the driver thread runs, by name (data, not a chain of ifs).

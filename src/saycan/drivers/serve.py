@@ -46,10 +46,10 @@ def serve_command(cfg: DictConfig, run_dir: Path) -> int:
             driver,
             token=token,
             bind=str(cfg.host),
-            port=int(cfg.port),
-            heartbeat_timeout_s=float(cfg.heartbeat_timeout_s),
-            debug=bool(cfg.debug),
-            delay_s=float(cfg.delay_s),
+            port=cfg.port,  # checked by RobotHost
+            heartbeat_timeout_s=cfg.heartbeat_timeout_s,
+            debug=cfg.debug,
+            delay_s=cfg.delay_s,
             log_path=Path(run_dir) / "host.jsonl",
         )
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from saycan.errors import ConfigError
+from saycan.errors import ConfigError, OutputError
 from saycan.eval.run import _fmt as fmt_score
 from saycan.planner.decision import Decision
 from saycan.sim.objects_catalog import COLOURS
@@ -76,7 +76,20 @@ class RerunViewer:
     ) -> None:
         """`spawn`: start a viewer on this machine and stream to it; `connect`: stream to a
         running viewer at that URL (say, the operator's laptop); the `.rrd` is saved either way."""
-        if Path(filename).name != filename or not filename.endswith(".rrd"):
+        # Hydra hands over what the override said: `viewer.spawn=no` is the string "no", which
+        # bool() would read as yes; a number is no file name
+        if not isinstance(spawn, bool):
+            raise ConfigError(f"viewer.spawn must be true or false, got {spawn!r}")
+        if not isinstance(application_id, str) or not application_id:
+            raise ConfigError(
+                f"viewer.application_id must be non-empty text, got {application_id!r}"
+            )
+        if (
+            not isinstance(filename, str)
+            or Path(filename).name != filename
+            or not filename.endswith(".rrd")
+            or filename == ".rrd"
+        ):
             raise ConfigError(
                 f"viewer.filename must be a file name ending in .rrd, got {filename!r}"
             )
@@ -86,7 +99,7 @@ class RerunViewer:
                 f"...), e.g. rerun+http://127.0.0.1:9876/proxy; got {connect!r}"
             )
         self.rr = _import_rerun()
-        self.spawn, self.connect = bool(spawn), connect
+        self.spawn, self.connect = spawn, connect
         self.filename, self.application_id = filename, application_id
         self.path: Path | None = None  # the .rrd of the current (or last) episode
         self._rec = None
@@ -103,7 +116,10 @@ class RerunViewer:
             rr.spawn(connect=False, executable_path=_viewer_binary(), recording=rec)
         if self.spawn or self.connect:
             sinks.append(rr.GrpcSink(self.connect) if self.connect else rr.GrpcSink())
-        rec.set_sinks(*sinks)
+        try:  # the file is created here: Rerun's I/O error (no such directory, no permission)
+            rec.set_sinks(*sinks)
+        except RuntimeError as exc:
+            raise OutputError(f"viewer=rerun cannot write {self.path}: {exc}") from None
         rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)  # +z up, table at z=0
         rec.log("episode/instruction", rr.TextDocument(instruction), static=True)
         self._rec = rec

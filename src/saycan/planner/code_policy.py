@@ -44,7 +44,8 @@ from saycan.planner.sandbox import Interpreter, ProgramRefused, SandboxLimits, c
 from saycan.planner.scorers.base import KeepsPromptCache
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 
 def program_text(call: SkillCall) -> str:

@@ -41,7 +41,8 @@ from saycan.sim.tasks.instance import plan_for_goal
 from saycan.sim.tasks.spec import PredicateSpec
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
-from saycan.skills.types import DONE, SkillCall
+from saycan.skills.done import DONE
+from saycan.skills.types import SkillCall
 
 
 def decode_goal(

@@ -212,6 +212,13 @@ class LLMService:
 
     def parse_chat(self, body: dict[str, Any]) -> ChatRequest:
         req = self._parse(ChatRequest, body)
+        if req.top_logprobs and not req.logprobs:  # else a scorer gets prose and no scores
+            raise RequestError(
+                400,
+                "top_logprobs needs logprobs=true (OpenAI's rule)",
+                param="top_logprobs",
+                code="top_logprobs_without_logprobs",
+            )
         if req.logprobs:
             cap = req.max_tokens or req.max_completion_tokens or 1
             if cap > MAX_CHAT_TOKENS or req.stop is not None:
@@ -243,6 +250,13 @@ class LLMService:
         texts = [req.prompt] if isinstance(req.prompt, str) else list(req.prompt)
         counts = [self.engine.scorer.count_tokens(text) for text in texts]
         new = 0 if req.echo else _generated_tokens(req.max_tokens)
+        if new and 0 in counts:  # no token (no BOS either): the model has nothing to continue
+            raise RequestError(
+                400,
+                f"prompt {counts.index(0)} is empty: there is nothing to continue",
+                param="prompt",
+                code="empty_prompt",
+            )
         self._check_context(max(counts), new, "prompt")
         self._check_budget(sum(counts), new * len(texts), "prompt")
         return CompletionJob(texts, req.logprobs or 0, new, _stops(req.stop))
