@@ -33,7 +33,11 @@ browser:
 run: setup  ## one episode of the default task, end to end; prints where the video and trace are
 	$(BIN)/saycan run $(RUN_ARGS)
 
-test: setup browser  ## the fast suite (< 10 min on 2 cores)
+LINTED := src tests examples
+
+test: setup browser  ## lint, then the fast suite (< 10 min on 2 cores)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/python -m pytest -q
 
 test-all: setup browser  ## everything, slow checks included

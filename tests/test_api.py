@@ -16,8 +16,9 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "python_api" / "dec
 
 
 def test_the_example_decides_on_a_hand_built_scene():
-    proc = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True,
-                          timeout=180)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, proc.stderr
     assert "pybullet" not in proc.stderr.lower()  # no simulator was started
     lines = proc.stdout.strip().splitlines()

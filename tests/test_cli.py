@@ -11,7 +11,10 @@ import pytest
 def saycan(*args: str, timeout: float = 120, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "saycan.cli", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
     )
 
 
@@ -23,7 +26,10 @@ def saycan(*args: str, timeout: float = 120, cwd=None) -> subprocess.CompletedPr
         (["run", "planner=no_such_planner"], "no_such_planner"),
         (["run", "instruction="], "instruction is empty"),
         (["run", "instruction='   '"], "instruction is empty"),
-        (["run", "task=/nonexistent/task.yaml"], "task file '/nonexistent/task.yaml' not found; looked in"),
+        (
+            ["run", "task=/nonexistent/task.yaml"],
+            "task file '/nonexistent/task.yaml' not found; looked in",
+        ),
         (["frobnicate"], "unknown command"),
     ],
 )

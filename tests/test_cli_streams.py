@@ -11,10 +11,19 @@ def test_a_bad_value_is_one_stderr_line_with_no_simulator_banner(tmp_path):
     # has loaded.
     # pybullet's C banner would otherwise precede every one-line error of a sim command.
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from saycan.cli import main; sys.exit(main())",
-         "run", "safety.limits.workspace_max=[0.3,0.3,0.9]", "planner=oracle",
-         "executor=teleport", f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from saycan.cli import main; sys.exit(main())",
+            "run",
+            "safety.limits.workspace_max=[0.3,0.3,0.9]",
+            "planner=oracle",
+            "executor=teleport",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1
@@ -30,9 +39,16 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
     os.close(read_end)
     try:
         done = subprocess.run(
-            [sys.executable, "-c", "import sys; from saycan.cli import main; sys.exit(main())",
-             "tasks"],
-            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
+            [
+                sys.executable,
+                "-c",
+                "import sys; from saycan.cli import main; sys.exit(main())",
+                "tasks",
+            ],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
         )
     finally:
         os.close(write_end)

@@ -28,7 +28,14 @@ def test_wilson_matches_reference_values(k, n, lo, hi):
 
 def test_rate_and_summary():
     assert rate(3, 4)["success_rate"] == 0.75
-    s = summarise([{"task": "a", "success": True}, {"task": "a", "success": False}, {"task": "b", "success": True}], "task")
+    s = summarise(
+        [
+            {"task": "a", "success": True},
+            {"task": "a", "success": False},
+            {"task": "b", "success": True},
+        ],
+        "task",
+    )
     assert s["a"]["n"] == 2 and s["a"]["successes"] == 1 and s["b"]["success_rate"] == 1.0
 
 

@@ -50,8 +50,10 @@ def test_weights_that_overflow_when_cast_are_refused(tmp_path):
     from saycan.perception.segmenter import SegmenterPerception
     from saycan.skills.affordances.learned import LearnedAffordance
 
-    for sub, names in (("perception", ("segmenter.safetensors", "segmenter.json")),
-                       ("affordance", ("panda.json", "panda.safetensors"))):
+    for sub, names in (
+        ("perception", ("segmenter.safetensors", "segmenter.json")),
+        ("affordance", ("panda.json", "panda.safetensors")),
+    ):
         for name in names:
             shutil.copy(ASSETS / sub / name, tmp_path / name)
     for weights in (tmp_path / "segmenter.safetensors", tmp_path / "panda.safetensors"):
@@ -61,8 +63,11 @@ def test_weights_that_overflow_when_cast_are_refused(tmp_path):
         big.flat[0] = 1e300
         save_file({**tensors, key: big}, str(weights))
     checkpoint = tmp_path / "segmenter.safetensors"
-    with pytest.raises(ModelLoadError, match=rf"^{checkpoint}: non-finite weights \(NaN or inf\) "
-                                            r"in .*: 1 of \d+ values"):
+    with pytest.raises(
+        ModelLoadError,
+        match=rf"^{checkpoint}: non-finite weights \(NaN or inf\) "
+        r"in .*: 1 of \d+ values",
+    ):
         SegmenterPerception(checkpoint=str(checkpoint))
     with pytest.raises(ModelLoadError, match=r"is not finite as float32 \(NaN, inf or too large\)"):
         LearnedAffordance(checkpoint=tmp_path / "panda.json")
@@ -77,9 +82,19 @@ def test_saycan_run_with_a_nan_segmenter_is_one_line_and_exit_2(tmp_path, capsys
     _poison_numpy(checkpoint)
     argv = sys.argv
     try:
-        code = main(["run", "planner=oracle", "executor=teleport", "perception=segmenter",
-                     f"perception.checkpoint={checkpoint}", "video=false", "frames=false",
-                     "quiet=true", f"hydra.run.dir={tmp_path / 'run'}"])
+        code = main(
+            [
+                "run",
+                "planner=oracle",
+                "executor=teleport",
+                "perception=segmenter",
+                f"perception.checkpoint={checkpoint}",
+                "video=false",
+                "frames=false",
+                "quiet=true",
+                f"hydra.run.dir={tmp_path / 'run'}",
+            ]
+        )
     except SystemExit as exc:
         code = exc.code
     finally:
@@ -102,8 +117,11 @@ def test_learned_affordance_with_inf_weights_is_refused(tmp_path):
     key = sorted(tensors)[-1]
     tensors[key] = np.full_like(tensors[key], np.inf)
     save_file(tensors, str(weights))
-    with pytest.raises(ModelLoadError, match=rf"^{weights}: non-finite weights \(NaN or inf\) in "
-                                            rf"{key}: {tensors[key].size} of {tensors[key].size}"):
+    with pytest.raises(
+        ModelLoadError,
+        match=rf"^{weights}: non-finite weights \(NaN or inf\) in "
+        rf"{key}: {tensors[key].size} of {tensors[key].size}",
+    ):
         LearnedAffordance(checkpoint=tmp_path / "panda.json")
 
 
@@ -122,8 +140,11 @@ def test_planner_adapter_with_nan_weights_is_refused_before_merging(tmp_path):
     save_file(tensors, str(weights))
     adapter = resolve_adapter(adapter_dir)
     base = adapter.meta["base"]
-    with pytest.raises(ModelLoadError, match=rf"^{weights}: non-finite weights \(NaN or inf\) in "
-                                            rf"{key}: 1 of"):
+    with pytest.raises(
+        ModelLoadError,
+        match=rf"^{weights}: non-finite weights \(NaN or inf\) in "
+        rf"{key}: 1 of",
+    ):
         adapter.merge_into(None, base["model"], base["gguf_file"])  # no model is touched
 
 
@@ -134,14 +155,29 @@ def test_transformers_models_with_nan_weights_are_refused(tmp_path, kind):
 
     torch.manual_seed(0)
     if kind == "causal_lm":
-        net = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32,
-                                           num_hidden_layers=1, num_attention_heads=2,
-                                           num_key_value_heads=2))
+        net = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=64,
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+            )
+        )
     else:
-        net = BertModel(BertConfig(vocab_size=64, hidden_size=16, intermediate_size=32,
-                                   num_hidden_layers=1, num_attention_heads=2))
-    name, param = next((n, p) for n, p in net.named_parameters() if "layers.0" in n or
-                       "layer.0" in n)
+        net = BertModel(
+            BertConfig(
+                vocab_size=64,
+                hidden_size=16,
+                intermediate_size=32,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+            )
+        )
+    name, param = next(
+        (n, p) for n, p in net.named_parameters() if "layers.0" in n or "layer.0" in n
+    )
     with torch.no_grad():
         param.view(-1)[0] = float("nan")
     net.save_pretrained(tmp_path)
@@ -170,7 +206,10 @@ def _save_tokenizer(directory: Path) -> None:
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
         sep_token="[SEP]",
     ).save_pretrained(directory)
 

@@ -90,8 +90,14 @@ class SayCan:
         `out_dir` (a fresh temporary directory when None)."""
         out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="saycan-"))
         return _run_episode(
-            self.components, None, seed, out, instruction=instruction, max_steps=max_steps,
-            video=False, frames=frames,
+            self.components,
+            None,
+            seed,
+            out,
+            instruction=instruction,
+            max_steps=max_steps,
+            video=False,
+            frames=frames,
         )
 
     def close(self) -> None:

@@ -21,13 +21,18 @@ USAGE = """usage: saycan COMMAND [key=value ...]
 
 commands:
   run    one episode: saycan run task=put_block_in_bowl seed=0 [llm=... planner=... robot=...]
-  eval   many episodes, models loaded once: saycan eval tasks=[a,b] episodes_per_task=10 [executor=...]
+  eval   many episodes, models loaded once:
+         saycan eval tasks=[a,b] episodes_per_task=10 [executor=...]
   bench  a benchmark: saycan bench NAME [key=value ...] (last stdout line: one JSON object)
-  calibrate  conformal calibration for asking for help: saycan calibrate tasks=[ambiguous] epsilon=0.15
-  train  train a shipped model: saycan train NAME [key=value ...] (last stdout line: one JSON object)
+  calibrate  conformal calibration for asking for help:
+         saycan calibrate tasks=[ambiguous] epsilon=0.15
+  train  train a shipped model: saycan train NAME [key=value ...]
+         (last stdout line: one JSON object)
   tasks  list the packaged tasks
-  serve-llm  an OpenAI-compatible server for a local model: saycan serve-llm [llm=smollm2_planner] port=8000
-  serve-robot  serve a robot to a planner on another computer (robot=remote): saycan serve-robot robot=panda port=5555
+  serve-llm  an OpenAI-compatible server for a local model:
+         saycan serve-llm [llm=smollm2_planner] port=8000
+  serve-robot  serve a robot to a planner on another computer (robot=remote):
+         saycan serve-robot robot=panda port=5555
   report tables, plots and episode pages from a results directory: saycan report DIR
 
 `saycan COMMAND --cfg job [key=value ...]` prints the composed config and runs nothing.
@@ -56,15 +61,29 @@ def _error(message: str) -> int:
 #: --config-name, --config-path or --config-dir Hydra would run another config than the one
 #: checked here, --experimental-rerun unpickles a file (running any code in it), and an
 #: abbreviation (`--multi`) would switch modes behind the checks' back.
-HYDRA_FLAGS = frozenset({"-m", "--multirun", "-h", "--help", "--hydra-help", "--version",
-                         "--cfg", "--resolve", "--package", "--info"})
+HYDRA_FLAGS = frozenset(
+    {
+        "-m",
+        "--multirun",
+        "-h",
+        "--help",
+        "--hydra-help",
+        "--version",
+        "--cfg",
+        "--resolve",
+        "--package",
+        "--info",
+    }
+)
 
 
 def _unsupported_flag(args: Sequence[str]) -> str | None:
     for arg in args:
         if arg.startswith("-") and arg.split("=", 1)[0] not in HYDRA_FLAGS:
-            return (f"unsupported option {arg.split('=', 1)[0]!r}; options: "
-                    f"{', '.join(sorted(HYDRA_FLAGS))} (a value after '=': --cfg=job)")
+            return (
+                f"unsupported option {arg.split('=', 1)[0]!r}; options: "
+                f"{', '.join(sorted(HYDRA_FLAGS))} (a value after '=': --cfg=job)"
+            )
     return None
 
 
@@ -75,14 +94,15 @@ def _is_config_group(key: str) -> bool:
     return "/" in key or (Path(saycan.configs.__file__).parent / key).is_dir()
 
 
-def _validate_overrides(config_name: str, overrides: Sequence[str], multirun: bool = False) -> str | None:
+def _validate_overrides(
+    config_name: str, overrides: Sequence[str], multirun: bool = False
+) -> str | None:
     """Compose once with the overrides; return a one-line error, or None if they are valid."""
     from hydra import compose, initialize_config_module
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import Glob
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     from saycan.eval.runconfig import check_sweep_size, sweep_strings
 
@@ -126,11 +146,11 @@ def _one_line(exc: Exception) -> str:
     if at is None:
         return " ".join(lines[:3])
     options = []
-    for line in raw[at + 1:]:  # the options are the indented lines that follow
+    for line in raw[at + 1 :]:  # the options are the indented lines that follow
         if not line[:1].isspace():
             break
         options.append(line.strip())
-    head = " ".join(line.strip() for line in raw[:at + 1] if line.strip())
+    head = " ".join(line.strip() for line in raw[: at + 1] if line.strip())
     return f"{head} {', '.join(options)}"
 
 
@@ -303,7 +323,9 @@ def _dispatch(argv: Sequence[str] | None = None) -> int:
         "serve-robot": (_serve_robot_app, "serve_robot"),
     }
     if command not in apps:
-        return _error(f"unknown command {command!r}; commands: {', '.join([*apps, 'tasks', 'report'])}")
+        return _error(
+            f"unknown command {command!r}; commands: {', '.join([*apps, 'tasks', 'report'])}"
+        )
     task_fn, config_name = apps[command]
     if command in ("bench", "train"):
         names = ", ".join(_available(command)) or "(none)"
@@ -322,8 +344,10 @@ def _dispatch(argv: Sequence[str] | None = None) -> int:
     flags = [a for i, a in enumerate(rest) if i not in positions]  # with their values (--cfg job)
     multirun = bool({"-m", "--multirun"} & set(flags))
     if multirun and command != "eval":  # each job exits the process: job 0 ended the sweep
-        return _error(f"--multirun is for saycan eval (saycan {command} runs one job); "
-                      "sweep episodes with saycan eval -m ...")
+        return _error(
+            f"--multirun is for saycan eval (saycan {command} runs one job); "
+            "sweep episodes with saycan eval -m ..."
+        )
     problem = _validate_overrides(config_name, overrides, multirun=multirun)
     if problem:
         return _error(problem)

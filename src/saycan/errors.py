@@ -60,8 +60,9 @@ class MotionHalted(DriverError):
     """A motion was stopped mid-way by `halt()` (a robot host's e-stop). `speed_before` and
     `joint_speed` are the arm's largest joint speed (rad/s) when halted and once stopped."""
 
-    def __init__(self, message: str, joint_speed: float | None = None,
-                 speed_before: float | None = None) -> None:
+    def __init__(
+        self, message: str, joint_speed: float | None = None, speed_before: float | None = None
+    ) -> None:
         super().__init__(message)
         self.joint_speed = joint_speed
         self.speed_before = speed_before

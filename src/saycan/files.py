@@ -66,7 +66,7 @@ def append_whole(fd: int, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]  # a nearly full disk takes only part of it
+            view = view[os.write(fd, view) :]  # a nearly full disk takes only part of it
         os.fsync(fd)
     except OSError:
         try:

@@ -26,8 +26,9 @@ def check_training_seeds(seeds: Iterable[int], allowed: range = PLANNER_TRAINING
     bad = sorted({int(s) for s in seeds if int(s) not in allowed})
     if bad:
         raise ConfigError(
-            f"training seeds {bad[:5]}{'...' if len(bad) > 5 else ''} are outside the training range "
-            f"{allowed.start}..{allowed.stop - 1}; evaluation and development seeds must never be trained on"
+            f"training seeds {bad[:5]}{'...' if len(bad) > 5 else ''} are outside the training "
+            f"range {allowed.start}..{allowed.stop - 1}; evaluation and development seeds must "
+            "never be trained on"
         )
 
 
@@ -35,8 +36,8 @@ def assert_not_training_seed(seed: int, trained_on: range | None, what: str) -> 
     """Refuse to evaluate on a seed that `what` (an adapter, an example pool) was built from."""
     if trained_on is not None and int(seed) in trained_on:
         raise ConfigError(
-            f"seed {seed} is one {what} was built from ({trained_on.start}..{trained_on.stop - 1}); "
-            "evaluate on other seeds"
+            f"seed {seed} is one {what} was built from "
+            f"({trained_on.start}..{trained_on.stop - 1}); evaluate on other seeds"
         )
 
 

@@ -163,7 +163,9 @@ def side_place_name(side: str, anchor: str) -> str:
     )
 
 
-def side_point(anchor_xy: Sequence[float], anchor_half_width: float, side: str) -> tuple[float, float]:
+def side_point(
+    anchor_xy: Sequence[float], anchor_half_width: float, side: str
+) -> tuple[float, float]:
     """Where a block put at `side` of an object of that half-width goes (its centre, xy)."""
     dx, dy = SIDES[side]
     r = anchor_half_width + SIDE_GAP
@@ -187,7 +189,8 @@ def side_places(
             if not (x0 <= p[0] <= x1 and y0 <= p[1] <= y1):
                 continue
             if all(
-                o == name or xy_distance(p, oxy) >= half + ow + SIDE_CLEARANCE for o, oxy, ow in others
+                o == name or xy_distance(p, oxy) >= half + ow + SIDE_CLEARANCE
+                for o, oxy, ow in others
             ):
                 out[side_place_name(side, name)] = p
     return out

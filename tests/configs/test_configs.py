@@ -13,9 +13,11 @@ from omegaconf import OmegaConf
 import saycan.configs
 
 CONFIG_DIR = Path(saycan.configs.__file__).parent
-# experiment/ (global-package sweeps of `eval`) and hydra/launcher/ are checked in tests/eval/test_sweep.py.
+# experiment/ (global-package sweeps of `eval`) and hydra/launcher/ are checked in
+# tests/eval/test_sweep.py.
 GROUPS = sorted(
-    p.name for p in CONFIG_DIR.iterdir()
+    p.name
+    for p in CONFIG_DIR.iterdir()
     if p.is_dir() and not p.name.startswith("_") and p.name not in ("experiment", "hydra")
 )
 

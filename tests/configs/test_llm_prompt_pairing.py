@@ -54,9 +54,21 @@ def test_bare_gemma_plans_more_than_done(tmp_path):
     """The README's `saycan run task=blocks_in_matching_bowls llm=gemma3_270m`: with the paired
     few-shot prompt the bare model places blocks (with code_rich it said only done)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "task=blocks_in_matching_bowls",
-         "llm=gemma3_270m", "video=false", "frames=false", "quiet=true"],
-        capture_output=True, text=True, timeout=1200, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "task=blocks_in_matching_bowls",
+            "llm=gemma3_270m",
+            "video=false",
+            "frames=false",
+            "quiet=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=tmp_path,
     )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     record = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -64,15 +76,23 @@ def test_bare_gemma_plans_more_than_done(tmp_path):
     assert any(call.startswith("robot.pick_and_place(") for call in record["plan"])
 
 
-GENERATOR = {"smollm2_planner": "transformers", "smollm2": "transformers", "gemma3_270m": "transformers",
-             "hf": "transformers", "openai": "openai", "openai_chat": "openai_chat"}
+GENERATOR = {
+    "smollm2_planner": "transformers",
+    "smollm2": "transformers",
+    "gemma3_270m": "transformers",
+    "hf": "transformers",
+    "openai": "openai",
+    "openai_chat": "openai_chat",
+}
 
 
 @pytest.mark.parametrize(("llm", "generator"), sorted(GENERATOR.items()))
 def test_each_llm_option_brings_its_generator_reading_the_llm_settings(llm, generator):
     """Planners that let the model write generate with the llm option's own backend."""
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("eval", overrides=[f"llm={llm}", "llm.model=served-id"], return_hydra_config=True)
+        cfg = compose(
+            "eval", overrides=[f"llm={llm}", "llm.model=served-id"], return_hydra_config=True
+        )
     assert str(cfg.hydra.runtime.choices["generator"]) == generator
     if generator == "transformers":
         assert cfg.generator.scorer == cfg.llm  # the same model, adapter and settings

@@ -14,7 +14,17 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "BENCHMARKS.md"
 HISTORY = ROOT / "docs" / "history" / "benchmarks-history.md"
 NEW = "## New measurements"
-COMMANDS = {"run", "eval", "bench", "train", "calibrate", "report", "tasks", "serve-llm", "serve-robot"}
+COMMANDS = {
+    "run",
+    "eval",
+    "bench",
+    "train",
+    "calibrate",
+    "report",
+    "tasks",
+    "serve-llm",
+    "serve-robot",
+}
 
 
 def _areas() -> dict[str, str]:
@@ -40,8 +50,10 @@ def test_every_area_is_one_table_of_figures_with_command_and_date():
         for figure, value, command, date in rows:
             assert figure and value, (name, figure)
             assert re.fullmatch(r"20\d\d-\d\d-\d\d", date), (name, figure, date)
-            assert "saycan" in command or "pytest" in command or command.startswith(
-                ("the same", "as above")
+            assert (
+                "saycan" in command
+                or "pytest" in command
+                or command.startswith(("the same", "as above"))
             ), (name, figure, command)
 
 

@@ -10,13 +10,13 @@ before its fence says how it is tested:
 
 Bash blocks run in a temporary directory with `saycan` and `.venv/bin/saycan` pointing at a
 shim that runs `python -m saycan.cli` from this checkout with **tiny sizes** (one episode per
-task, one seed of a `range` or of a sweep, 2 trials or scenes, 8 fresh affordance attempts, one small
-scoring case, no video), records
-every call, and lets an episode that fails (exit 1) pass: the doc promises a command that
-works, not an outcome. Relative output paths land in the temporary directory. Every `saycan`
-command of a block that is run (fast or slow) is also checked in the fast suite: its config
-composes with its overrides, without running anything. A whole file can be marked on its first
-line (``<!-- doc-test: not run: REASON -->``), e.g. the benchmarks history.
+task, one seed of a `range` or of a sweep, 2 trials or scenes, 8 fresh affordance attempts, one
+small scoring case, no video), records every call, and lets an episode that fails (exit 1)
+pass: the doc promises a command that works, not an outcome. Relative output paths land in the
+temporary directory. Every `saycan` command of a block that is run (fast or slow) is also
+checked in the fast suite: its config composes with its overrides, without running anything. A
+whole file can be marked on its first line (``<!-- doc-test: not run: REASON -->``), e.g. the
+benchmarks history.
 """
 
 from __future__ import annotations
@@ -155,8 +155,14 @@ def run_block(block: Block, tmp_path: Path) -> None:
     else:
         argv = ["bash", "-e", "-o", "pipefail", "-c", block.body]
     proc = subprocess.Popen(
-        argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL, start_new_session=True,
+        argv,
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
@@ -211,8 +217,13 @@ def _check_composes(args: list[str]) -> str | None:
     command, rest = args[0], args[1:]
     if command in ("tasks", "report"):
         return None
-    names = {"run": "config", "eval": "eval", "serve-llm": "serve_llm", "calibrate": "calibrate",
-             "serve-robot": "serve_robot"}
+    names = {
+        "run": "config",
+        "eval": "eval",
+        "serve-llm": "serve_llm",
+        "calibrate": "calibrate",
+        "serve-robot": "serve_robot",
+    }
     if command in ("bench", "train"):
         if not rest or rest[0] not in _available(command):
             return f"unknown {command} target in {args}"

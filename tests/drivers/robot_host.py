@@ -53,7 +53,8 @@ def robot_host(run_dir: Path, *overrides: str) -> Iterator[Host]:
     """`saycan serve-robot` with `overrides`, ready when it prints its address."""
     env = {**os.environ, TOKEN_ENV: TOKEN}
     proc, address, output = spawn_host(
-        ["port=0", f"token_env={TOKEN_ENV}", f"hydra.run.dir={run_dir}", *overrides], env)
+        ["port=0", f"token_env={TOKEN_ENV}", f"hydra.run.dir={run_dir}", *overrides], env
+    )
     try:
         yield Host(proc, address, Path(run_dir) / "host.jsonl", output)
     finally:

@@ -83,7 +83,9 @@ class UntypedMotion(MockDriver):
 class ReachesEverything(MockDriver):
     def __init__(self):
         super().__init__()
-        self._motion.move_to_pose = lambda pose, **kw: MotionResult(MotionStatus.OK, 1, tuple(pose.position))
+        self._motion.move_to_pose = lambda pose, **kw: MotionResult(
+            MotionStatus.OK, 1, tuple(pose.position)
+        )
 
 
 @pytest.mark.parametrize(

@@ -83,15 +83,23 @@ def test_skill_runs_the_same_on_both(driver):
     gt = {s.name: s for s in driver.get_observation().ground_truth}
     red, bowl = gt["red block"], gt["blue bowl"]
     obj = SceneObject(red.name, red.category, red.colour, red.position, red.size)
-    surface = (bowl.position[0], bowl.position[1], bowl.position[2] - geometry.BOWL_HEIGHT / 2 + 0.005)
-    res = pick_and_place(driver.motion, obj, surface, SkillCall("pick_and_place", ("red block", "blue bowl")))
+    surface = (
+        bowl.position[0],
+        bowl.position[1],
+        bowl.position[2] - geometry.BOWL_HEIGHT / 2 + 0.005,
+    )
+    res = pick_and_place(
+        driver.motion, obj, surface, SkillCall("pick_and_place", ("red block", "blue bowl"))
+    )
     assert res.success, res
     gt = {s.name: s for s in driver.get_observation().ground_truth}
     assert geometry.is_in_bowl(gt["red block"].position, gt["blue bowl"].position)
     assert driver.get_observation().step >= res.steps > 0
     # Missing object: the gripper closes on nothing.
     ghost = SceneObject("ghost", "block", "gray", (0.4, -0.2, 0.02))
-    res = pick_and_place(driver.motion, ghost, (0.5, 0.0, 0.0), SkillCall("pick_and_place", ("ghost", "middle")))
+    res = pick_and_place(
+        driver.motion, ghost, (0.5, 0.0, 0.0), SkillCall("pick_and_place", ("ghost", "middle"))
+    )
     assert res.reason == FailureReason.GRASP_MISSED
     assert driver.motion.move_to_pose(Pose((3.0, 0.0, 0.0))).status == MotionStatus.UNREACHABLE
     assert driver.motion.is_reachable(Pose((0.5, 0.0, 0.1)))
@@ -116,7 +124,10 @@ def test_simulators_declare_their_extras_and_know_no_tasks(driver):
 def test_mock_driver_does_not_import_pybullet():
     import subprocess
 
-    code = "import sys, saycan.drivers.mock, saycan.skills.primitives; print('pybullet' in sys.modules)"
+    code = (
+        "import sys, saycan.drivers.mock, saycan.skills.primitives; "
+        "print('pybullet' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -33,8 +33,17 @@ class Peer:
         self.session: str | None = None
 
     def send(self, **fields) -> None:
-        self.sock.send(wire.pack({"v": wire.PROTOCOL_VERSION, "id": 1, "token": TOKEN,
-                                  "session": self.session, **fields}))
+        self.sock.send(
+            wire.pack(
+                {
+                    "v": wire.PROTOCOL_VERSION,
+                    "id": 1,
+                    "token": TOKEN,
+                    "session": self.session,
+                    **fields,
+                }
+            )
+        )
 
     def recv(self) -> dict:
         assert self.sock.poll(5000), "the host did not answer"
@@ -53,8 +62,9 @@ class Peer:
 def served(tmp_path: Path) -> Iterator[tuple[RobotHost, Peer, MockDriver]]:
     driver = MockDriver()
     driver.connect()
-    host = RobotHost(driver, token=TOKEN, port=0, heartbeat_timeout_s=5.0,
-                     log_path=tmp_path / "host.jsonl")
+    host = RobotHost(
+        driver, token=TOKEN, port=0, heartbeat_timeout_s=5.0, log_path=tmp_path / "host.jsonl"
+    )
     thread = threading.Thread(target=host.serve, daemon=True)
     thread.start()
     peer = Peer(host.address)
@@ -73,13 +83,16 @@ def ee(driver: MockDriver) -> tuple[float, ...]:
     return tuple(np.round(driver.motion.ee_position(), 9))
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"op": [1, 2]}, "op must be a string"),
-    ({"op": {"nested": {"map": 1}}}, "op must be a string"),
-    ({"op": "heartbeat", "session": [1]}, "session must be a string"),
-    ({"op": "move_to_pose", "args": [1, 2]}, "args must be a map"),
-    ({"op": "move_to_pose", "args": "pose"}, "args must be a map"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"op": [1, 2]}, "op must be a string"),
+        ({"op": {"nested": {"map": 1}}}, "op must be a string"),
+        ({"op": "heartbeat", "session": [1]}, "session must be a string"),
+        ({"op": "move_to_pose", "args": [1, 2]}, "args must be a map"),
+        ({"op": "move_to_pose", "args": "pose"}, "args must be a map"),
+    ],
+)
 def test_a_request_of_the_wrong_shape_is_a_protocol_error(served, fields, message):
     _, peer, _ = served
     reply = peer.ask(**fields)
@@ -93,19 +106,34 @@ def pose(position, orientation=(1, 0, 0, 0)) -> dict:
 nan, inf = float("nan"), float("inf")
 
 
-@pytest.mark.parametrize("op, args, message", [
-    ("move_to_pose", {"pose": b"\x00\x01"}, "a pose must be a map"),
-    ("move_to_pose", pose([0.5, 0]), "position must be a list of 3 numbers"),
-    ("move_to_pose", pose([0.5, 0, 0.1, 9]), "position must be a list of 3 numbers"),
-    ("move_to_pose", pose(["0.5", 0, 0.1]), "position must hold numbers only"),
-    ("move_to_pose", pose([{"x": 1}, 0, 0.1]), "position must hold numbers only"),
-    ("move_to_pose", {**pose([0.5, 0, 0.1]), "max_steps": inf}, "max_steps must be a whole number"),
-    ("move_to_pose", {**pose([0.5, 0, 0.1]), "max_steps": 10**18}, "max_steps must be a whole number"),
-    ("move_to_pose", {**pose([0.5, 0, 0.1]), "stop_on_contact": "no"}, "stop_on_contact must be"),
-    ("home", {"max_steps": -1}, "max_steps must be a whole number"),
-    ("set_gripper", {"closed": "no"}, "closed must be true or false"),
-    ("set_gripper", {}, "closed must be true or false"),
-])
+@pytest.mark.parametrize(
+    "op, args, message",
+    [
+        ("move_to_pose", {"pose": b"\x00\x01"}, "a pose must be a map"),
+        ("move_to_pose", pose([0.5, 0]), "position must be a list of 3 numbers"),
+        ("move_to_pose", pose([0.5, 0, 0.1, 9]), "position must be a list of 3 numbers"),
+        ("move_to_pose", pose(["0.5", 0, 0.1]), "position must hold numbers only"),
+        ("move_to_pose", pose([{"x": 1}, 0, 0.1]), "position must hold numbers only"),
+        (
+            "move_to_pose",
+            {**pose([0.5, 0, 0.1]), "max_steps": inf},
+            "max_steps must be a whole number",
+        ),
+        (
+            "move_to_pose",
+            {**pose([0.5, 0, 0.1]), "max_steps": 10**18},
+            "max_steps must be a whole number",
+        ),
+        (
+            "move_to_pose",
+            {**pose([0.5, 0, 0.1]), "stop_on_contact": "no"},
+            "stop_on_contact must be",
+        ),
+        ("home", {"max_steps": -1}, "max_steps must be a whole number"),
+        ("set_gripper", {"closed": "no"}, "closed must be true or false"),
+        ("set_gripper", {}, "closed must be true or false"),
+    ],
+)
 def test_a_bad_argument_moves_nothing(served, op, args, message):
     _, peer, driver = served
     before, closed = ee(driver), driver.motion.closed
@@ -115,9 +143,15 @@ def test_a_bad_argument_moves_nothing(served, op, args, message):
     assert ee(driver) == before and driver.motion.closed == closed
 
 
-@pytest.mark.parametrize("args", [
-    pose([nan, 0, 0.1]), pose([0.5, 0, inf]), pose([0.5, 0, 0.1], [nan] * 4), pose([0.5, 0, 0.1], [0, 0, 0, 0]),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        pose([nan, 0, 0.1]),
+        pose([0.5, 0, inf]),
+        pose([0.5, 0, 0.1], [nan] * 4),
+        pose([0.5, 0, 0.1], [0, 0, 0, 0]),
+    ],
+)
 def test_a_target_no_arm_can_take_is_a_typed_refusal(served, args):
     _, peer, driver = served
     before = ee(driver)
@@ -129,7 +163,9 @@ def test_a_target_no_arm_can_take_is_a_typed_refusal(served, args):
 
 def test_bytes_and_ext_values_are_recorded_not_fatal(served):
     host, peer, _ = served
-    reply = peer.ask(op="move_to_pose", args={"pose": msgpack.ExtType(7, b"x"), "junk": b"\xff" * 9})
+    reply = peer.ask(
+        op="move_to_pose", args={"pose": msgpack.ExtType(7, b"x"), "junk": b"\xff" * 9}
+    )
     assert reply["ok"] is False
     assert '"junk": "<9 bytes>"' in host.log_path.read_text()  # the audit line was written
 
@@ -147,7 +183,9 @@ def test_motions_queued_before_the_session_ends_never_start(served):
     gate.set()
     replies = [peer.recv() for _ in range(4)]
     refused = [r for r in replies if r.get("error") == "driver_error"]
-    assert len(refused) == 3 and all("session ended before this motion" in r["message"] for r in refused)
+    assert len(refused) == 3 and all(
+        "session ended before this motion" in r["message"] for r in refused
+    )
     assert ee(driver) == before
     peer.session = None
 
@@ -169,18 +207,24 @@ def test_a_flood_of_requests_is_refused_past_the_queue_limit(served):
 
 
 # -- the other way round: a hostile host, read by the client -----------------------------------
-@pytest.mark.parametrize("decode, value", [
-    (wire.observation_from, {"rgb": None}),
-    (wire.observation_from, "not a map"),
-    (wire.motion_from, {"status": "teleported", "steps": 1}),
-    (wire.gripper_from, {"status": "ok"}),
-    (wire.workcell_from, {"low": [0, 0], "high": None, "what": "x"}),
-    (wire.camera_from, {"width": "wide"}),
-    (wire.rgb_from_png, b"not a png"),
-    (wire.depth_from_bytes, {"zlib": b"junk", "shape": [2, 2]}),
-    (wire.depth_from_bytes, {"zlib": __import__("zlib").compress(bytes(10**7)), "shape": [4, 4]}),
-    (wire.depth_from_bytes, {"zlib": b"", "shape": [10**9, 10**9]}),
-])
+@pytest.mark.parametrize(
+    "decode, value",
+    [
+        (wire.observation_from, {"rgb": None}),
+        (wire.observation_from, "not a map"),
+        (wire.motion_from, {"status": "teleported", "steps": 1}),
+        (wire.gripper_from, {"status": "ok"}),
+        (wire.workcell_from, {"low": [0, 0], "high": None, "what": "x"}),
+        (wire.camera_from, {"width": "wide"}),
+        (wire.rgb_from_png, b"not a png"),
+        (wire.depth_from_bytes, {"zlib": b"junk", "shape": [2, 2]}),
+        (
+            wire.depth_from_bytes,
+            {"zlib": __import__("zlib").compress(bytes(10**7)), "shape": [4, 4]},
+        ),
+        (wire.depth_from_bytes, {"zlib": b"", "shape": [10**9, 10**9]}),
+    ],
+)
 def test_a_malformed_reply_is_one_protocol_error(decode, value):
     with pytest.raises(wire.ProtocolError) as err:
         decode(value)
@@ -199,27 +243,43 @@ def test_a_host_answering_hello_with_junk_is_a_driver_error(monkeypatch):
             if sock.poll(5000):
                 ident, raw = sock.recv_multipart()
                 msg = wire.unpack(raw)
-                sock.send_multipart([ident, wire.pack({"v": wire.PROTOCOL_VERSION, "id": msg["id"],
-                                                       "ok": True, "result": [1, 2]})])
+                sock.send_multipart(
+                    [
+                        ident,
+                        wire.pack(
+                            {
+                                "v": wire.PROTOCOL_VERSION,
+                                "id": msg["id"],
+                                "ok": True,
+                                "result": [1, 2],
+                            }
+                        ),
+                    ]
+                )
 
         t = threading.Thread(target=answer)
         t.start()
         with pytest.raises(DriverError, match="malformed hello answer"):
-            RemoteDriver(f"tcp://127.0.0.1:{port}", token_env="HOSTILE_TOKEN", connect_timeout_s=3).connect()
+            RemoteDriver(
+                f"tcp://127.0.0.1:{port}", token_env="HOSTILE_TOKEN", connect_timeout_s=3
+            ).connect()
         t.join(5)
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"heartbeat_timeout_s": float("nan")}, "heartbeat_timeout_s must be a finite number > 0"),
-    ({"heartbeat_timeout_s": 0}, "heartbeat_timeout_s must be a finite number > 0"),
-    ({"heartbeat_timeout_s": "2"}, "heartbeat_timeout_s must be a finite number > 0"),
-    ({"delay_s": -1.0}, "delay_s must be a finite number >= 0"),
-    ({"port": "abc"}, "port must be a whole number"),
-    ({"port": -1}, "port must be a whole number"),
-    ({"port": 70000}, "port must be a whole number"),
-    ({"debug": "no"}, "debug must be true or false"),
-    ({"bind": "no.such.interface"}, "serve-robot cannot listen on tcp://no.such.interface"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"heartbeat_timeout_s": float("nan")}, "heartbeat_timeout_s must be a finite number > 0"),
+        ({"heartbeat_timeout_s": 0}, "heartbeat_timeout_s must be a finite number > 0"),
+        ({"heartbeat_timeout_s": "2"}, "heartbeat_timeout_s must be a finite number > 0"),
+        ({"delay_s": -1.0}, "delay_s must be a finite number >= 0"),
+        ({"port": "abc"}, "port must be a whole number"),
+        ({"port": -1}, "port must be a whole number"),
+        ({"port": 70000}, "port must be a whole number"),
+        ({"debug": "no"}, "debug must be true or false"),
+        ({"bind": "no.such.interface"}, "serve-robot cannot listen on tcp://no.such.interface"),
+    ],
+)
 def test_bad_host_settings_are_one_config_error(settings, message):
     from saycan.errors import ConfigError
 
@@ -235,8 +295,14 @@ def test_a_taken_port_is_one_config_error(served):
         RobotHost(MockDriver(), token=TOKEN, port=host.port)
 
 
-@pytest.mark.parametrize("settings", [{"host_timeout_s": float("inf")}, {"call_timeout_s": "abc"},
-                                      {"connect_timeout_s": float("nan")}])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"host_timeout_s": float("inf")},
+        {"call_timeout_s": "abc"},
+        {"connect_timeout_s": float("nan")},
+    ],
+)
 def test_bad_client_timeouts_are_one_config_error(settings):
     from saycan.drivers.remote import RemoteDriver
     from saycan.errors import ConfigError
@@ -256,7 +322,9 @@ def test_a_huge_version_field_is_not_copied_into_the_record(served):
 def test_a_flood_without_the_token_is_answered_but_not_all_recorded(served):
     host, peer, _ = served
     for _ in range(300):
-        peer.sock.send(wire.pack({"v": wire.PROTOCOL_VERSION, "id": 1, "token": "wrong-token", "op": "hello"}))
+        peer.sock.send(
+            wire.pack({"v": wire.PROTOCOL_VERSION, "id": 1, "token": "wrong-token", "op": "hello"})
+        )
     answers = [peer.recv() for _ in range(300)]
     assert all(a["error"] == "unauthorized" for a in answers)  # every one is still answered
     refused = [json.loads(x) for x in host.log_path.read_text().splitlines() if '"refused"' in x]

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-plugin = pytest.importorskip("saycan_example_driver", reason="pip install -e examples/driver_plugin --no-deps")
+plugin = pytest.importorskip(
+    "saycan_example_driver", reason="pip install -e examples/driver_plugin --no-deps"
+)
 
 
 def test_plugin_driver_conforms():
@@ -21,11 +23,22 @@ def test_plugin_driver_conforms():
 def test_plugin_robot_runs_an_episode(tmp_path):
     proc = subprocess.run(
         [
-            sys.executable, "-m", "saycan.cli", "run", "robot=example_arm",
-            "hydra.searchpath=[pkg://saycan_example_driver.conf]", "planner=oracle",
-            "video=false", "frames=false", "quiet=true", f"hydra.run.dir={tmp_path}",
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "robot=example_arm",
+            "hydra.searchpath=[pkg://saycan_example_driver.conf]",
+            "planner=oracle",
+            "video=false",
+            "frames=false",
+            "quiet=true",
+            f"hydra.run.dir={tmp_path}",
         ],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -72,8 +72,12 @@ def test_a_wrong_token_is_refused_and_nothing_moves(host, monkeypatch):
             assert reply["ok"] is False and reply["error"] == "unauthorized"
             # a command carrying a live session but the wrong token is refused the same way
             session = good._auth["session"]
-            reply = raw.ask(token="not-the-token", session=session, op="move_to_pose",
-                            args={"pose": {"position": [0.5, 0.2, 0.1], "orientation": [1, 0, 0, 0]}})
+            reply = raw.ask(
+                token="not-the-token",
+                session=session,
+                op="move_to_pose",
+                args={"pose": {"position": [0.5, 0.2, 0.1], "orientation": [1, 0, 0, 0]}},
+            )
             assert reply["ok"] is False and reply["error"] == "unauthorized"
         finally:
             raw.close()
@@ -97,14 +101,19 @@ def test_a_protocol_version_mismatch_is_one_clear_error(host):
     finally:
         raw.close()
     assert reply["ok"] is False and reply["error"] == "protocol"
-    assert f"this end speaks {PROTOCOL_VERSION}, the other {PROTOCOL_VERSION + 1}" in reply["message"]
+    assert (
+        f"this end speaks {PROTOCOL_VERSION}, the other {PROTOCOL_VERSION + 1}" in reply["message"]
+    )
     with pytest.raises(ProtocolError, match="protocol version mismatch"):
         unpack(pack({"v": 0, "id": 1}))
 
 
 def test_a_silent_client_latches_the_e_stop_until_it_reconnects(host):
     raw = Raw(host.address)
-    move = {"op": "move_to_pose", "args": {"pose": {"position": [0.45, 0.1, 0.2], "orientation": [1, 0, 0, 0]}}}
+    move = {
+        "op": "move_to_pose",
+        "args": {"pose": {"position": [0.45, 0.1, 0.2], "orientation": [1, 0, 0, 0]}},
+    }
     try:
         session = raw.ask(token=TOKEN, op="hello")["result"]["session"]
         started = len(host.events("estop"))
@@ -144,5 +153,7 @@ def test_no_host_is_a_typed_error_within_the_connect_timeout():
         port = sock.bind_to_random_port("tcp://127.0.0.1")  # a port nobody answers on
         t0 = time.monotonic()
         with pytest.raises(DriverError, match="no robot host answered"):
-            RemoteDriver(f"tcp://127.0.0.1:{port}", token_env=TOKEN_ENV, connect_timeout_s=0.5).connect()
+            RemoteDriver(
+                f"tcp://127.0.0.1:{port}", token_env=TOKEN_ENV, connect_timeout_s=0.5
+            ).connect()
         assert time.monotonic() - t0 < 2.0

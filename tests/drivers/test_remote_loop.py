@@ -64,7 +64,9 @@ def test_the_whole_loop_over_the_wire_on_a_sampled_scene(tmp_path):
 
 def test_with_200_ms_of_latency_the_episode_still_succeeds(tmp_path):
     client_env()
-    with robot_host(tmp_path / "host", "robot=panda", "scene=random", "seed=5", "delay_s=0.2") as host:
+    with robot_host(
+        tmp_path / "host", "robot=panda", "scene=random", "seed=5", "delay_s=0.2"
+    ) as host:
         solve_over_the_wire(host, tmp_path / "episode")
         assert host.events("start")[0]["delay_s"] == 0.2
 
@@ -110,8 +112,12 @@ def test_client_killed_mid_motion_latches_the_e_stop_and_the_arm_stops(tmp_path)
     timeout = 0.5
     with robot_host(tmp_path / "host", "robot=panda", f"heartbeat_timeout_s={timeout}") as host:
         env = {**os.environ, TOKEN_ENV: TOKEN}
-        client = subprocess.Popen([sys.executable, "-c", CLIENT, host.address, TOKEN_ENV],
-                                  stdout=subprocess.PIPE, text=True, env=env)
+        client = subprocess.Popen(
+            [sys.executable, "-c", CLIENT, host.address, TOKEN_ENV],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         assert client.stdout.readline().strip() == "moving"
         host.wait_for("motion")
         time.sleep(0.3)  # the slow guarded move is under way
@@ -128,8 +134,20 @@ def test_client_killed_mid_motion_latches_the_e_stop_and_the_arm_stops(tmp_path)
 
 def test_bench_remote_prints_success_over_the_wire_and_the_overhead_ratio(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "bench", "remote", "trials=2",
-         f"hydra.run.dir={tmp_path}"], capture_output=True, text=True, timeout=600, check=False)
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "bench",
+            "remote",
+            "trials=2",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["trials"] == 2 and 0.0 <= result["success_rate"] <= 1.0

@@ -21,17 +21,36 @@ from saycan.eval.robustness.http_cases import exchange
 from saycan.eval.robustness.judge import classify_cli, scan_tree
 
 PACKAGED = Path(str(resources.files("saycan").joinpath("assets/robustness/cases.yaml")))
-COUNTS = {"cases", "clear_errors", "tracebacks", "secrets_leaked", "server_alive_after",
-          "records_lost", "hangs", "unexpected"}
+COUNTS = {
+    "cases",
+    "clear_errors",
+    "tracebacks",
+    "secrets_leaked",
+    "server_alive_after",
+    "records_lost",
+    "hangs",
+    "unexpected",
+}
 
 
-def _bench(tmp_path: Path, *overrides: str,
-           timeout: float) -> tuple[subprocess.CompletedProcess, dict]:
+def _bench(
+    tmp_path: Path, *overrides: str, timeout: float
+) -> tuple[subprocess.CompletedProcess, dict]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "bench", "robustness", *overrides,
-         f"hydra.run.dir={tmp_path / 'bench'}"],
-        capture_output=True, text=True, timeout=timeout, env=env,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "bench",
+            "robustness",
+            *overrides,
+            f"hydra.run.dir={tmp_path / 'bench'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
     return proc, json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -40,11 +59,32 @@ def test_packaged_catalogue_covers_every_kind_of_hostile_input():
     cases = load_cases(PACKAGED)
     assert len(cases) >= 90
     groups = {c.group for c in cases}
-    assert {"instruction", "task", "template", "safety", "eval", "run_dir", "llm", "checkpoint",
-            "signals", "disk", "http", "robot", "viewer"} <= groups
+    assert {
+        "instruction",
+        "task",
+        "template",
+        "safety",
+        "eval",
+        "run_dir",
+        "llm",
+        "checkpoint",
+        "signals",
+        "disk",
+        "http",
+        "robot",
+        "viewer",
+    } <= groups
     kinds = {c.kind for c in cases}
-    assert {"cli", "signal", "kill_resume", "fsize", "http", "http_desync", "http_slow",
-            "http_flood"} <= kinds
+    assert {
+        "cli",
+        "signal",
+        "kill_resume",
+        "fsize",
+        "http",
+        "http_desync",
+        "http_slow",
+        "http_flood",
+    } <= kinds
     # cases that already hold are in the catalogue too, not only the holes
     assert sum("runs" in c.expect for c in cases if c.kind in CLI_KINDS) >= 10
 
@@ -125,8 +165,13 @@ def test_bench_runs_representative_cases_through_the_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert COUNTS <= set(out)
     assert out["cases"] == 4 and out["clear_errors"] == 2
-    assert (out["tracebacks"], out["secrets_leaked"], out["records_lost"], out["hangs"],
-            out["unexpected"]) == (0, 0, 0, 0, 0)
+    assert (
+        out["tracebacks"],
+        out["secrets_leaked"],
+        out["records_lost"],
+        out["hangs"],
+        out["unexpected"],
+    ) == (0, 0, 0, 0, 0)
     assert out["server_alive_after"] is None  # no HTTP case selected: no server started
     rows = json.loads((tmp_path / "bench" / "results.json").read_text())["cases"]
     assert [r["observed"] for r in rows] == ["clear_error", "clear_error", "runs", "runs"]

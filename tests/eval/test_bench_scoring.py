@@ -15,16 +15,35 @@ import pytest
 @pytest.mark.slow
 def test_bench_scoring_reports_speed_and_exactness(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "bench", "scoring",
-         "cases=[{name: small, prompt: prompt, blocks: 2, bowls: 2}]", "repeats=1"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "bench",
+            "scoring",
+            "cases=[{name: small, prompt: prompt, blocks: 2, bowls: 2}]",
+            "repeats=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     (case,) = result["cases"]
     assert case["options"] == 2 * (1 + 2 + 5) + 1
-    for key in ("prompt_tokens", "naive_s", "fast_cold_s", "fast_warm_s", "speedup_cold",
-                "floor_cold_s", "floor_warm_s", "ratio_cold", "ratio_warm"):
+    for key in (
+        "prompt_tokens",
+        "naive_s",
+        "fast_cold_s",
+        "fast_warm_s",
+        "speedup_cold",
+        "floor_cold_s",
+        "floor_warm_s",
+        "ratio_cold",
+        "ratio_warm",
+    ):
         assert case[key] > 0
     assert case["forward_calls_cold"] == case["forward_calls_warm"] == 1  # one pass a decision
     assert case["tokens_warm"] < case["tokens_cold"] < case["tokens_naive"]

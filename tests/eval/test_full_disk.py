@@ -26,8 +26,13 @@ def _limited(max_file_bytes: int):
 
 def _saycan(args: list[str], cwd: Path, limit: int) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "saycan.cli", *args], cwd=cwd, capture_output=True, text=True,
-        timeout=180, preexec_fn=_limited(limit), env=_env(),
+        [sys.executable, "-m", "saycan.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        preexec_fn=_limited(limit),
+        env=_env(),
     )
 
 
@@ -60,15 +65,24 @@ def test_full_disk_during_a_run_is_one_line_and_exit_2(tmp_path):
 def test_full_disk_in_a_sweep_keeps_results_jsonl_intact(tmp_path):
     # Records of an earlier, bigger sweep in the same results file (large enough that the new
     # episode's trace and episode.json still fit under the limit and the append is what fails).
-    earlier = [{"key": f"earlier/put_block_in_bowl/{i}", "success": True, "log": "x" * 4000}
-               for i in range(5)]
+    earlier = [
+        {"key": f"earlier/put_block_in_bowl/{i}", "success": True, "log": "x" * 4000}
+        for i in range(5)
+    ]
     results = tmp_path / "results.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in earlier))
     before = results.read_bytes()
     proc = _saycan(
-        ["eval", *CHEAP, "tasks=[put_block_in_bowl]", "episodes_per_task=1",
-         f"output_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"],
-        tmp_path, limit=len(before) + 200,
+        [
+            "eval",
+            *CHEAP,
+            "tasks=[put_block_in_bowl]",
+            "episodes_per_task=1",
+            f"output_dir={tmp_path}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        tmp_path,
+        limit=len(before) + 200,
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert _stderr_lines(proc.stderr) == [
@@ -83,8 +97,12 @@ def test_full_disk_in_a_sweep_keeps_results_jsonl_intact(tmp_path):
 def _child(code: str, limit: int, cwd: Path) -> subprocess.CompletedProcess:
     script = f"import resource\nresource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
     return subprocess.run(
-        [sys.executable, "-c", script + textwrap.dedent(code)], cwd=cwd, capture_output=True,
-        text=True, timeout=60, env=_env(),
+        [sys.executable, "-c", script + textwrap.dedent(code)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
     )
 
 
@@ -99,7 +117,8 @@ def test_write_atomic_on_a_full_disk_keeps_the_old_file(tmp_path):
         except OutputError as exc:
             print(exc)
         """,
-        limit=1000, cwd=tmp_path,
+        limit=1000,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == (

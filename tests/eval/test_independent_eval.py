@@ -14,7 +14,11 @@ from saycan.sim.tasks.independent_set import independent_tasks
 
 def saycan(*args: str, cwd, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "saycan.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
+        [sys.executable, "-m", "saycan.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
     )
 
 
@@ -22,8 +26,16 @@ def saycan(*args: str, cwd, timeout: float) -> subprocess.CompletedProcess:
 def test_the_expert_solves_every_independent_task_on_the_evaluation_seeds(tmp_path):
     """About 10 minutes on 2 busy cores: every task file x 5 seeds, oracle planner, teleport."""
     proc = saycan(
-        "eval", "tasks=independent", "split=independent", "planner=oracle", "executor=teleport",
-        "episodes_per_task=5", "quiet=true", f"output_dir={tmp_path / 'out'}", cwd=tmp_path, timeout=3000,
+        "eval",
+        "tasks=independent",
+        "split=independent",
+        "planner=oracle",
+        "executor=teleport",
+        "episodes_per_task=5",
+        "quiet=true",
+        f"output_dir={tmp_path / 'out'}",
+        cwd=tmp_path,
+        timeout=3000,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -35,7 +47,9 @@ def test_the_expert_solves_every_independent_task_on_the_evaluation_seeds(tmp_pa
 
 @pytest.mark.slow  # a CLI start-up: about 15 s on a busy machine
 def test_the_independent_split_refuses_the_packaged_tasks(tmp_path):
-    proc = saycan("eval", "tasks=all", "split=independent", "planner=oracle", cwd=tmp_path, timeout=120)
+    proc = saycan(
+        "eval", "tasks=all", "split=independent", "planner=oracle", cwd=tmp_path, timeout=120
+    )
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "has no 'independent' instructions" in lines[0], proc.stderr

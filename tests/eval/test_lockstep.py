@@ -18,7 +18,6 @@ from saycan.eval.jobs import close_cached_components, run_episodes
 NOT_COMPARED = {"wall_s", "decision_s", "s_per_decision", "pid", "trace", "traceback"}
 
 
-
 def _sweep(overrides: list[str], episodes: list[tuple[str, int]], out: Path) -> dict[str, dict]:
     with initialize_config_module("saycan.configs", version_base="1.3"):
         cfg = compose("eval", overrides=["executor=teleport", *overrides])
@@ -45,8 +44,12 @@ def test_lockstep_records_equal_serial_and_failures_stay_records(tmp_path: Path)
 def test_lockstep_batches_real_decisions_and_changes_no_record(tmp_path: Path):
     """The default planner and model (SmolLM2 + adapter): one batched pass per round, and
     every record as the serial sweep's; traced log-probs agree to float rounding."""
-    episodes = [("put_block_in_bowl", 100000), ("stack_blocks", 100000),
-                ("blocks_in_matching_bowls", 100000), ("put_block_on_block", 100001)]
+    episodes = [
+        ("put_block_in_bowl", 100000),
+        ("stack_blocks", 100000),
+        ("blocks_in_matching_bowls", 100000),
+        ("put_block_on_block", 100001),
+    ]
     serial = _sweep(["lockstep=1", "+llm.num_threads=2"], episodes, tmp_path / "serial")
     together = _sweep(["lockstep=3", "+llm.num_threads=2"], episodes, tmp_path / "lockstep")
     assert together == serial

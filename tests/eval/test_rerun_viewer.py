@@ -62,20 +62,32 @@ def test_the_rrd_holds_every_decision_image_and_score_of_the_trace(episode_dir: 
     rows = _rows(episode_dir / "episode.rrd")
 
     steps = list(range(len(trace)))
-    for path in ("/decisions/log", "/decisions/table", "/decisions/candidates", "/decisions/outcome",
-                 "/world/camera/rgb", "/world/camera/depth", "/world/objects", "/world/ee_path"):
+    for path in (
+        "/decisions/log",
+        "/decisions/table",
+        "/decisions/candidates",
+        "/decisions/outcome",
+        "/world/camera/rgb",
+        "/world/camera/depth",
+        "/world/objects",
+        "/world/ee_path",
+    ):
         assert [r["step"] for r in rows[path]] == steps, path  # one row per decision, in order
     assert len(rows["/episode/result"]) == 1 and len(rows["/episode/instruction"]) == 1
     assert {"Pinhole:image_from_camera", "Transform3D:translation"} <= {
-        k for r in rows["/world/camera"] for k, v in r.items() if v is not None}
+        k for r in rows["/world/camera"] for k, v in r.items() if v is not None
+    }
 
-    for step, cands, outcome, log in zip(trace, rows["/decisions/candidates"],
-                                         rows["/decisions/outcome"], rows["/decisions/log"]):
+    for step, cands, outcome, log in zip(
+        trace, rows["/decisions/candidates"], rows["/decisions/outcome"], rows["/decisions/log"]
+    ):
         assert cands["call"] == [c["call"] for c in step["candidates"]]
         assert cands["affordance"] == pytest.approx([c["affordance"] for c in step["candidates"]])
-        for logged, c in zip(cands["llm_logprob"] + cands["combined"],
-                             [c["llm_logprob"] for c in step["candidates"]]
-                             + [c["combined"] for c in step["candidates"]]):
+        for logged, c in zip(
+            cands["llm_logprob"] + cands["combined"],
+            [c["llm_logprob"] for c in step["candidates"]]
+            + [c["combined"] for c in step["candidates"]],
+        ):
             assert math.isnan(logged) if c is None else logged == pytest.approx(c)
         assert outcome["chosen"] == [step["chosen"]]
         assert outcome["success"] == [step["result"]["success"] if step["result"] else True]
@@ -87,9 +99,13 @@ def test_the_rrd_holds_every_decision_image_and_score_of_the_trace(episode_dir: 
         assert logged == pytest.approx([v for v in chosen if v is not None]), what
 
     first = rows["/world/objects"][0]
-    assert sorted(first["Boxes3D:labels"]) == sorted(o["name"] for o in trace[0]["scene"]["objects"])
+    assert sorted(first["Boxes3D:labels"]) == sorted(
+        o["name"] for o in trace[0]["scene"]["objects"]
+    )
     # the path: where the arm was at each decision plus where each motion of the skills ended
-    motions = sum(1 for s in trace if s["result"] for p in s["result"]["primitives"] if p["position"])
+    motions = sum(
+        1 for s in trace if s["result"] for p in s["result"]["primitives"] if p["position"]
+    )
     path = rows["/world/ee_path"][-1]["LineStrips3D:strips"][0]
     assert len(path) == len(trace) + motions
     assert motions >= 4 or episode["executor"] == "teleport"
@@ -122,12 +138,20 @@ def test_a_viewer_that_never_answers_loses_nothing(tmp_path: Path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "viewer=rerun", f"viewer.connect=rerun+http://127.0.0.1:{port}/proxy",
-            "planner=oracle", "executor=teleport"])
+        cfg = compose(
+            "config",
+            overrides=[
+                "viewer=rerun",
+                f"viewer.connect=rerun+http://127.0.0.1:{port}/proxy",
+                "planner=oracle",
+                "executor=teleport",
+            ],
+        )
     components = Components(cfg)
     try:
-        result = run_episode(components, "put_block_in_bowl", 0, tmp_path, video=False, frames=False)
+        result = run_episode(
+            components, "put_block_in_bowl", 0, tmp_path, video=False, frames=False
+        )
     finally:
         components.close()
     assert result.success
@@ -143,17 +167,35 @@ def test_the_default_run_never_imports_rerun():
         "viewer = instantiate(compose_config().viewer)\n"
         "print(viewer.name, 'rerun' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120
+    )
     assert out.stdout.split() == ["none", "False"], out.stderr
 
 
 @pytest.mark.slow  # a whole `saycan run` process
 def test_an_interrupted_episode_leaves_a_complete_rrd(tmp_path: Path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "saycan.cli", "run", "viewer=rerun", "planner=oracle",
-         "executor=teleport", "safety.confirm=true", "quiet=true", "video=false",
-         "task=stack_blocks", "seed=0", f"hydra.run.dir={tmp_path}"],
-        cwd=tmp_path, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "viewer=rerun",
+            "planner=oracle",
+            "executor=teleport",
+            "safety.confirm=true",
+            "quiet=true",
+            "video=false",
+            "task=stack_blocks",
+            "seed=0",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=tmp_path,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     proc.stdin.write("y\n")  # the first skill runs; the second waits for its "y"
     proc.stdin.flush()

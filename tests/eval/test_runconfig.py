@@ -70,71 +70,119 @@ def unwritable(tmp_path) -> Path:
         (["run", "max_steps=-1"], "invalid max_steps -1: expected null or an integer >= 1"),
         (["run", "max_steps=2.5"], "invalid max_steps 2.5: expected null or an integer >= 1"),
         (["run", "video=maybe"], "invalid video 'maybe': expected true or false"),
-        (["run", "instruction=3"],
-         "invalid instruction 3: expected null or a line of text "
-         "(quote one that looks like a number or a list)"),
-        (["run", "seed=${oc.env:OPENAI_API_KEY}"],
-         "invalid seed '${oc.env:OPENAI_API_KEY}': expected a non-negative integer"),
+        (
+            ["run", "instruction=3"],
+            "invalid instruction 3: expected null or a line of text "
+            "(quote one that looks like a number or a list)",
+        ),
+        (
+            ["run", "seed=${oc.env:OPENAI_API_KEY}"],
+            "invalid seed '${oc.env:OPENAI_API_KEY}': expected a non-negative integer",
+        ),
         (["eval", "seed_start=-1"], "invalid seed_start -1: expected a non-negative integer"),
-        (["eval", "episodes_per_task=-3"],
-         "invalid episodes_per_task -3: expected an integer >= 1"),
+        (
+            ["eval", "episodes_per_task=-3"],
+            "invalid episodes_per_task -3: expected an integer >= 1",
+        ),
         (["eval", "episodes_per_task=0"], "invalid episodes_per_task 0: expected an integer >= 1"),
-        (["eval", "tasks=[]"],
-         "invalid tasks []: expected a task, family or file name, or a non-empty list of them"),
+        (
+            ["eval", "tasks=[]"],
+            "invalid tasks []: expected a task, family or file name, or a non-empty list of them",
+        ),
         (["eval", "-m", "seed=range(-2,2)"], "invalid seed -2: expected a non-negative integer"),
-        (["eval", "-m", "episodes_per_task=2,0"],
-         "invalid episodes_per_task 0: expected an integer >= 1"),
+        (
+            ["eval", "-m", "episodes_per_task=2,0"],
+            "invalid episodes_per_task 0: expected an integer >= 1",
+        ),
         (["eval", "-m", "split=seen,bogus"], f"invalid split 'bogus': expected {SPLITS}"),
-        (["eval", "-m", "seed=glob(*)"],
-         "'seed=glob(*)': glob() is not supported; list the values"),
-        (["calibrate", "epsilon=1.5"],
-         "invalid epsilon 1.5: expected a number strictly between 0 and 1"),
+        (
+            ["eval", "-m", "seed=glob(*)"],
+            "'seed=glob(*)': glob() is not supported; list the values",
+        ),
+        (
+            ["calibrate", "epsilon=1.5"],
+            "invalid epsilon 1.5: expected a number strictly between 0 and 1",
+        ),
         # a sweep over nothing (it raised StopIteration with a traceback, exit 1)
         (["eval", "-m", "seed=range(3,3)"], "'seed=range(3,3)' sweeps over no values"),
         # a multirun of anything but eval ran job 0 only (its sys.exit ended the sweep), exit 0
-        (["run", "-m", "seed=0,1"], "--multirun is for saycan eval (saycan run runs one job); "
-         "sweep episodes with saycan eval -m ..."),
-        (["calibrate", "--multirun", "seed_start=0,1"], "--multirun is for saycan eval "
-         "(saycan calibrate runs one job); sweep episodes with saycan eval -m ..."),
+        (
+            ["run", "-m", "seed=0,1"],
+            "--multirun is for saycan eval (saycan run runs one job); "
+            "sweep episodes with saycan eval -m ...",
+        ),
+        (
+            ["calibrate", "--multirun", "seed_start=0,1"],
+            "--multirun is for saycan eval "
+            "(saycan calibrate runs one job); sweep episodes with saycan eval -m ...",
+        ),
         (["eval", "-m", "seed=range(0,3,-1)"], "'seed=range(0,3,-1)' sweeps over no values"),
         # a sweep too large to list (the check hung, silently, for minutes)
-        (["eval", "-m", "seed=range(0,100000000)"],
-         "'seed=range(0,100000000)' sweeps over more than 10000 values; split the sweep"),
-        (["eval", "-m", "seed=range(0,5000)", "planner=oracle,random,llm_only"],
-         "the sweep makes 15000 jobs; the limit is 10000: split it"),
+        (
+            ["eval", "-m", "seed=range(0,100000000)"],
+            "'seed=range(0,100000000)' sweeps over more than 10000 values; split the sweep",
+        ),
+        (
+            ["eval", "-m", "seed=range(0,5000)", "planner=oracle,random,llm_only"],
+            "the sweep makes 15000 jobs; the limit is 10000: split it",
+        ),
         # Hydra refuses to sweep its own settings with two lines and exit 1
-        (["eval", "-m", "hydra.sweeper.params.seed=range(-2,0)"],
-         "'hydra.sweeper.params.seed=range(-2,0)': a hydra setting cannot be swept; "
-         "quote the value"),
+        (
+            ["eval", "-m", "hydra.sweeper.params.seed=range(-2,0)"],
+            "'hydra.sweeper.params.seed=range(-2,0)': a hydra setting cannot be swept; "
+            "quote the value",
+        ),
         # the sweeper's params are sweep values too (they ran seed -2 as error records, exit 0)
-        (["eval", "-m", "experiment=smoke", "hydra.sweeper.params.seed='range(-2,0)'"],
-         "invalid seed -2: expected a non-negative integer"),
-        (["eval", "-m", "experiment=smoke", "+hydra.sweeper.params.episodes_per_task=0"],
-         "invalid episodes_per_task 0: expected an integer >= 1"),
-        (["eval", "-m", "experiment=smoke", "hydra.sweeper.params.seed='range(0,20000)'"],
-         "'seed=range(0,20000)' sweeps over more than 10000 values; split the sweep"),
+        (
+            ["eval", "-m", "experiment=smoke", "hydra.sweeper.params.seed='range(-2,0)'"],
+            "invalid seed -2: expected a non-negative integer",
+        ),
+        (
+            ["eval", "-m", "experiment=smoke", "+hydra.sweeper.params.episodes_per_task=0"],
+            "invalid episodes_per_task 0: expected an integer >= 1",
+        ),
+        (
+            ["eval", "-m", "experiment=smoke", "hydra.sweeper.params.seed='range(0,20000)'"],
+            "'seed=range(0,20000)' sweeps over more than 10000 values; split the sweep",
+        ),
         # the check reads task files and output paths where saycan starts, the job read them
         # from its run directory: a relative task passed, then failed after the dir was made
-        (["run", "hydra.job.chdir=true", "task=src/x.yaml"],
-         "hydra.job.chdir must stay false: paths are relative to where saycan runs"),
-        (["eval", "-m", "hydra.job.chdir=true", "seed=1,2"],
-         "hydra.job.chdir must stay false: paths are relative to where saycan runs"),
+        (
+            ["run", "hydra.job.chdir=true", "task=src/x.yaml"],
+            "hydra.job.chdir must stay false: paths are relative to where saycan runs",
+        ),
+        (
+            ["eval", "-m", "hydra.job.chdir=true", "seed=1,2"],
+            "hydra.job.chdir must stay false: paths are relative to where saycan runs",
+        ),
         # a resolver's message quoted what the inner interpolation resolved to: the API key
-        (["run", "seed='${${oc.env:OPENAI_API_KEY}}'"],
-         "invalid seed '${${oc.env:OPENAI_API_KEY}}': it does not resolve "
-         "(InterpolationKeyError)"),
+        (
+            ["run", "seed='${${oc.env:OPENAI_API_KEY}}'"],
+            "invalid seed '${${oc.env:OPENAI_API_KEY}}': it does not resolve "
+            "(InterpolationKeyError)",
+        ),
         # Hydra resolved a group choice and named the result in its error: the API key
-        (["run", "planner='${oc.env:OPENAI_API_KEY}'"],
-         "planner: a config group choice cannot hold '${'"),
-        (["eval", "-m", "planner=oracle,${oc.env:OPENAI_API_KEY}"],
-         "planner: a config group choice cannot hold '${'"),
-        (["eval", "experiment='${oc.env:OPENAI_API_KEY}'"],
-         "experiment: a config group choice cannot hold '${'"),
-        (["run", "hydra/launcher='${oc.env:OPENAI_API_KEY}'"],
-         "hydra/launcher: a config group choice cannot hold '${'"),
+        (
+            ["run", "planner='${oc.env:OPENAI_API_KEY}'"],
+            "planner: a config group choice cannot hold '${'",
+        ),
+        (
+            ["eval", "-m", "planner=oracle,${oc.env:OPENAI_API_KEY}"],
+            "planner: a config group choice cannot hold '${'",
+        ),
+        (
+            ["eval", "experiment='${oc.env:OPENAI_API_KEY}'"],
+            "experiment: a config group choice cannot hold '${'",
+        ),
+        (
+            ["run", "hydra/launcher='${oc.env:OPENAI_API_KEY}'"],
+            "hydra/launcher: a config group choice cannot hold '${'",
+        ),
         # OmegaConf asserts here (there are no params to add to): it was a traceback
-        (["eval", "-m", "+hydra.sweeper.params.seed=1"],
-         "invalid configuration: Unexpected type for root: NoneType"),
+        (
+            ["eval", "-m", "+hydra.sweeper.params.seed=1"],
+            "invalid configuration: Unexpected type for root: NoneType",
+        ),
     ],
 )
 def test_bad_setting_is_one_line_and_exit_2(capsys, tmp_path, argv, line):
@@ -155,8 +203,10 @@ def test_the_task_is_checked_before_the_run_starts(capsys, tmp_path):
     )
     run_dir = tmp_path / "never"
     task.write_text(base + "instructions: {seen: ['put {A} in {B}']}\n")
-    assert error_line(capsys, "run", f"task={task}", "split=unseen", f"hydra.run.dir={run_dir}") \
+    assert (
+        error_line(capsys, "run", f"task={task}", "split=unseen", f"hydra.run.dir={run_dir}")
         == "saycan: error: task 't' has no 'unseen' instructions"
+    )
     task.write_text(base + "instructions: {seen: ['{A.__init__.__globals__}']}\n")
     assert error_line(capsys, "run", f"task={task}", f"hydra.run.dir={run_dir}") == (
         f"saycan: error: {task}: field 'instructions.seen.0': '{{A.__init__.__globals__}}' is "
@@ -203,8 +253,10 @@ def test_an_unresolvable_run_directory_is_one_line(capsys, tmp_path, monkeypatch
     for command, key in (("run", "hydra.run.dir"), ("eval", "hydra.sweep.dir")):
         argv = [command, "-m", "seed=1,2"] if command == "eval" else [command]
         line = error_line(capsys, *argv, f"{key}='r/${{oc.env:SAYCAN_TEST_UNSET_VARIABLE}}'")
-        assert line == (f"saycan: error: invalid {key} 'r/${{oc.env:SAYCAN_TEST_UNSET_VARIABLE}}'"
-                        ": it does not resolve (InterpolationResolutionError)")
+        assert line == (
+            f"saycan: error: invalid {key} 'r/${{oc.env:SAYCAN_TEST_UNSET_VARIABLE}}'"
+            ": it does not resolve (InterpolationResolutionError)"
+        )
 
 
 def test_hydras_config_directory_is_checked_too(capsys, unwritable, tmp_path):
@@ -213,26 +265,41 @@ def test_hydras_config_directory_is_checked_too(capsys, unwritable, tmp_path):
     run_dir = tmp_path / "run"
     reason = "Permission denied" if unwritable != Path("/sys") else "Operation not permitted"
     for argv in (["run"], ["eval", "-m", "seed=1,2"]):
-        line = error_line(capsys, *argv, f"hydra.output_subdir={unwritable}/x",
-                          f"hydra.run.dir={run_dir}", f"hydra.sweep.dir={run_dir}")
-        assert line == f"saycan: error: cannot write in hydra.output_subdir '{unwritable}/x': " \
-            f"{reason}"
-    line = error_line(capsys, "eval", "-m", "seed=1,2", f"hydra.sweep.subdir={unwritable}/x",
-                      f"hydra.sweep.dir={run_dir}")  # each job's directory: Hydra's traceback
+        line = error_line(
+            capsys,
+            *argv,
+            f"hydra.output_subdir={unwritable}/x",
+            f"hydra.run.dir={run_dir}",
+            f"hydra.sweep.dir={run_dir}",
+        )
+        assert (
+            line == f"saycan: error: cannot write in hydra.output_subdir '{unwritable}/x': {reason}"
+        )
+    line = error_line(
+        capsys,
+        "eval",
+        "-m",
+        "seed=1,2",
+        f"hydra.sweep.subdir={unwritable}/x",
+        f"hydra.sweep.dir={run_dir}",
+    )  # each job's directory: Hydra's traceback
     assert line == f"saycan: error: cannot write in hydra.sweep.subdir '{unwritable}/x': {reason}"
     (tmp_path / "afile").write_text("")
-    assert error_line(capsys, "run", "hydra.output_subdir=afile/x",
-                      f"hydra.run.dir={tmp_path}") == (
+    assert error_line(
+        capsys, "run", "hydra.output_subdir=afile/x", f"hydra.run.dir={tmp_path}"
+    ) == (
         f"saycan: error: cannot use hydra.output_subdir '{tmp_path}/afile/x': "
-        f"'{tmp_path}/afile' is not a directory")
+        f"'{tmp_path}/afile' is not a directory"
+    )
     assert not run_dir.exists()
 
 
 def test_free_text_is_literal(capsys, tmp_path):
     """`${...}` in a free-text value is those characters: the task name below is reported as
     typed, not as the key it would have resolved to."""
-    line = error_line(capsys, "run", "task=${oc.env:OPENAI_API_KEY}",
-                      f"hydra.run.dir={tmp_path / 'r'}")
+    line = error_line(
+        capsys, "run", "task=${oc.env:OPENAI_API_KEY}", f"hydra.run.dir={tmp_path / 'r'}"
+    )
     assert line.startswith("saycan: error: unknown task '${oc.env:OPENAI_API_KEY}'; available: ")
     [rewritten] = literal_free_text(["instruction='${oc.env:OPENAI_API_KEY}'"])
     assert rewritten == "instruction='\\${oc.env:OPENAI_API_KEY}'"
@@ -243,18 +310,37 @@ def test_a_sweeper_param_never_resolves_an_interpolation(capsys, tmp_path):
     escaping keeps `${` literal there, so it is refused. (This put the API key into every
     record, episode page, directory name and the report.)"""
     out = tmp_path / "never"
-    for param in ("+hydra.sweeper.params.instruction", "hydra.sweeper.params.task",
-                  "hydra.sweeper.params.planner"):
-        line = error_line(capsys, "eval", "-m", "experiment=smoke",
-                          f"{param}='${{oc.env:OPENAI_API_KEY}}'", f"hydra.sweep.dir={out}")
+    for param in (
+        "+hydra.sweeper.params.instruction",
+        "hydra.sweeper.params.task",
+        "hydra.sweeper.params.planner",
+    ):
+        line = error_line(
+            capsys,
+            "eval",
+            "-m",
+            "experiment=smoke",
+            f"{param}='${{oc.env:OPENAI_API_KEY}}'",
+            f"hydra.sweep.dir={out}",
+        )
         assert line == (f"saycan: error: {param.lstrip('+')}: a swept value cannot hold '${{'")
     assert not out.exists()
 
 
 @pytest.mark.parametrize(
     "flag",
-    ["--experimental-rerun", "--config-dir", "--config-name", "--config-path", "-cd", "-cn",
-     "--multi", "--exp", "--shell-completion", "--"],
+    [
+        "--experimental-rerun",
+        "--config-dir",
+        "--config-name",
+        "--config-path",
+        "-cd",
+        "-cn",
+        "--multi",
+        "--exp",
+        "--shell-completion",
+        "--",
+    ],
 )
 def test_hydra_flags_that_bypass_the_checks_are_refused(capsys, tmp_path, flag):
     """--experimental-rerun unpickles the file it names (any code in it runs); the --config-*
@@ -271,13 +357,19 @@ def test_hydra_flags_that_bypass_the_checks_are_refused(capsys, tmp_path, flag):
 
 def test_structured_free_text_with_an_interpolation_is_refused(capsys, tmp_path):
     run_dir = tmp_path / "never"
-    assert error_line(capsys, "run", "instruction={a:${oc.env:OPENAI_API_KEY}}",
-                      f"hydra.run.dir={run_dir}") == (
-        "saycan: error: instruction: this value cannot be taken literally; remove '${'")
     assert error_line(
-        capsys, "run", "prompt=code_fewshot",
-        "prompt.examples.0.instruction='${oc.env:OPENAI_API_KEY}'", f"hydra.run.dir={run_dir}"
-    ) == "saycan: error: prompt.examples.0.instruction: free text cannot hold '${'"
+        capsys, "run", "instruction={a:${oc.env:OPENAI_API_KEY}}", f"hydra.run.dir={run_dir}"
+    ) == ("saycan: error: instruction: this value cannot be taken literally; remove '${'")
+    assert (
+        error_line(
+            capsys,
+            "run",
+            "prompt=code_fewshot",
+            "prompt.examples.0.instruction='${oc.env:OPENAI_API_KEY}'",
+            f"hydra.run.dir={run_dir}",
+        )
+        == "saycan: error: prompt.examples.0.instruction: free text cannot hold '${'"
+    )
     assert not run_dir.exists()
 
 
@@ -288,22 +380,35 @@ def test_the_prompt_refuses_interpolation(capsys, tmp_path):
     from hydra import compose, initialize_config_module
     from hydra.utils import instantiate
 
-    for typed in ("prompt.header='${oc.env:OPENAI_API_KEY}'",
-                  "++prompt.header='a \\${oc.env:OPENAI_API_KEY}'"):
+    for typed in (
+        "prompt.header='${oc.env:OPENAI_API_KEY}'",
+        "++prompt.header='a \\${oc.env:OPENAI_API_KEY}'",
+    ):
         assert error_line(capsys, "run", typed, f"hydra.run.dir={tmp_path / 'r'}") == (
-            "saycan: error: prompt.header: free text cannot hold '${'")
+            "saycan: error: prompt.header: free text cannot hold '${'"
+        )
     with initialize_config_module("saycan.configs", version_base="1.3"):  # why: escaping fails
         cfg = compose("config", overrides=["prompt.header='\\${oc.env:OPENAI_API_KEY}'"])
     assert instantiate(cfg.prompt).header == CANARY
 
 
 # ------------------------------------------------------------------------- properties
-RUN = {"task": "put_block_in_bowl", "seed": 0, "split": "seen", "instruction": None,
-       "max_steps": None}
+RUN = {
+    "task": "put_block_in_bowl",
+    "seed": 0,
+    "split": "seen",
+    "instruction": None,
+    "max_steps": None,
+}
 EVAL = {**RUN, "tasks": ["put_block_in_bowl"], "seed_start": 100, "episodes_per_task": 2}
 VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10**12), st.floats(), st.text(max_size=8),
-    st.lists(st.integers(0, 3), max_size=2), st.sampled_from(["seen", "unseen", "0", "1"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 10**12),
+    st.floats(),
+    st.text(max_size=8),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.sampled_from(["seen", "unseen", "0", "1"]),
 )
 
 
@@ -344,15 +449,16 @@ def test_instruction_setting_is_text_or_one_line(value):
 
 
 FREE_TEXT = st.lists(
-    st.sampled_from(list("ab ,:'\"\\$={}[]()") + ["${", "oc.env:OPENAI_API_KEY", "}", "\\${",
-                                                  "${oc.env:OPENAI_API_KEY}", "${seed}"]),
+    st.sampled_from(
+        list("ab ,:'\"\\$={}[]()")
+        + ["${", "oc.env:OPENAI_API_KEY", "}", "\\${", "${oc.env:OPENAI_API_KEY}", "${seed}"]
+    ),
     max_size=8,
 ).map("".join)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(key=st.sampled_from(["instruction", "task", "tasks"]), text=FREE_TEXT,
-       quoted=st.booleans())
+@given(key=st.sampled_from(["instruction", "task", "tasks"]), text=FREE_TEXT, quoted=st.booleans())
 def test_free_text_resolves_to_exactly_what_was_typed(key, text, quoted):
     """Whatever the user types after `key=`, the job reads exactly the value Hydra parsed,
     with no interpolation resolved; or the override is refused with one line."""
@@ -403,6 +509,7 @@ def test_literal_instruction_composes_to_the_typed_text():
 def test_packaged_experiments_pass_the_sweeper_param_checks(tmp_path, experiment):
     from saycan.eval.runconfig import check_command
 
-    settings = check_command("eval", "eval", [f"experiment={experiment}",
-                                              f"hydra.sweep.dir={tmp_path / 'never'}"], True)
+    settings = check_command(
+        "eval", "eval", [f"experiment={experiment}", f"hydra.sweep.dir={tmp_path / 'never'}"], True
+    )
     assert settings.split == "seen" and not (tmp_path / "never").exists()

@@ -12,12 +12,25 @@ from pathlib import Path
 def test_saycan_run_default_llm_physics_put_block_in_bowl(tmp_path: Path):
     proc = subprocess.run(
         [sys.executable, "-m", "saycan.cli", "run", "task=put_block_in_bowl", "seed=0"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
     result = json.loads(last)
-    for key in ("task", "seed", "instruction", "success", "steps", "plan", "trace", "video", "wall_s"):
+    for key in (
+        "task",
+        "seed",
+        "instruction",
+        "success",
+        "steps",
+        "plan",
+        "trace",
+        "video",
+        "wall_s",
+    ):
         assert key in result, key
     assert result["task"] == "put_block_in_bowl" and result["seed"] == 0
     assert result["success"] is True

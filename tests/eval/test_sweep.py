@@ -40,7 +40,11 @@ max_steps: 4
 
 def saycan(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "saycan.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
+        [sys.executable, "-m", "saycan.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
     )
 
 
@@ -52,7 +56,11 @@ def last_json(proc: subprocess.CompletedProcess) -> dict:
 
 
 def records(results_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (results_dir / "results.jsonl").read_text().splitlines() if line.strip()]
+    return [
+        json.loads(line)
+        for line in (results_dir / "results.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
 
 
 def test_joblib_two_workers_one_shared_file_and_failures_as_records(tmp_path: Path):
@@ -60,8 +68,17 @@ def test_joblib_two_workers_one_shared_file_and_failures_as_records(tmp_path: Pa
     task.write_text(SEEN_ONLY)
     out = tmp_path / "sweep"
     proc = saycan(
-        "eval", "-m", "planner=oracle,random", "split=seen,unseen", f"task={task}", "seed=3", *CHEAP,
-        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={out}", cwd=tmp_path,
+        "eval",
+        "-m",
+        "planner=oracle,random",
+        "split=seen,unseen",
+        f"task={task}",
+        "seed=3",
+        *CHEAP,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={out}",
+        cwd=tmp_path,
     )
     summary = last_json(proc)
     assert summary["episodes"] == 4 and summary["results_dir"] == str(out)
@@ -75,7 +92,9 @@ def test_joblib_two_workers_one_shared_file_and_failures_as_records(tmp_path: Pa
     assert len(recs) == 4 and len({r["key"] for r in recs}) == 4
     assert len({r["pid"] for r in recs}) <= 2  # two joblib workers, models cached per worker
     failed = [r for r in recs if r.get("error")]
-    assert {r["split"] for r in failed} == {"unseen"} and all("no 'unseen' instructions" in r["error"] for r in failed)
+    assert {r["split"] for r in failed} == {"unseen"} and all(
+        "no 'unseen' instructions" in r["error"] for r in failed
+    )
     ok = next(r for r in recs if r["planner"] == "oracle" and r["split"] == "seen")
     assert ok["success"] and ok["choices"]["planner"] == "oracle" and Path(ok["trace"]).is_file()
     assert json.loads((out / "summary.json").read_text())["episodes"] == 4
@@ -92,18 +111,40 @@ def _wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float =
     raise AssertionError(f"fewer than {n} records after {timeout} s")
 
 
-@pytest.mark.parametrize("launcher", [
-    pytest.param([], id="serial"),
-    pytest.param(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], id="joblib", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        pytest.param([], id="serial"),
+        pytest.param(
+            ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+            id="joblib",
+            marks=pytest.mark.slow,
+        ),
+    ],
+)
 def test_killed_sweep_rerun_loses_and_duplicates_nothing(launcher, tmp_path: Path):
     out = tmp_path / "sweep"
     args = [
-        sys.executable, "-m", "saycan.cli", "eval", "-m", "planner=oracle,random", "task=put_block_in_bowl",
-        "seed=range(0,4)", *CHEAP, "quiet=true", *launcher, f"hydra.sweep.dir={out}",
+        sys.executable,
+        "-m",
+        "saycan.cli",
+        "eval",
+        "-m",
+        "planner=oracle,random",
+        "task=put_block_in_bowl",
+        "seed=range(0,4)",
+        *CHEAP,
+        "quiet=true",
+        *launcher,
+        f"hydra.sweep.dir={out}",
     ]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         _wait_for_lines(out / "results.jsonl", 2, proc)
     finally:
@@ -126,10 +167,21 @@ def test_killed_sweep_rerun_loses_and_duplicates_nothing(launcher, tmp_path: Pat
 
 def test_single_run_eval_expands_families_and_resumes(tmp_path: Path):
     out = tmp_path / "eval"
-    base = ["eval", "planner=oracle", *CHEAP, "quiet=true", f"output_dir={out}", "episodes_per_task=1"]
+    base = [
+        "eval",
+        "planner=oracle",
+        *CHEAP,
+        "quiet=true",
+        f"output_dir={out}",
+        "episodes_per_task=1",
+    ]
     first = last_json(saycan(*base, "tasks=[single]", cwd=tmp_path))
     assert first["episodes"] == 3 and first["success_rate"] == 1.0  # the `single` family: 3 tasks
-    assert set(first["per_task"]) == {"move_block_between_bowls", "put_block_in_bowl", "put_block_on_block"}
+    assert set(first["per_task"]) == {
+        "move_block_between_bowls",
+        "put_block_in_bowl",
+        "put_block_on_block",
+    }
     again = last_json(saycan(*base, "tasks=[put_block_on_block,single]", cwd=tmp_path))
     assert again["episodes"] == 3 and again["per_task"] == first["per_task"]
     recs = records(out)
@@ -145,35 +197,64 @@ def test_single_run_eval_expands_families_and_resumes(tmp_path: Path):
         (["task=put_block_in_bowl,stack_blocks"], "add --multirun"),
     ],
 )
-def test_bad_sweeps_fail_before_any_job_with_one_line(args, needle, tmp_path: Path, capsys, monkeypatch):
+def test_bad_sweeps_fail_before_any_job_with_one_line(
+    args, needle, tmp_path: Path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     assert main(["eval", *args]) == 2
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err + captured.out
     lines = [line for line in captured.err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("saycan: error:") and needle in lines[0], captured.err
+    assert len(lines) == 1 and lines[0].startswith("saycan: error:") and needle in lines[0], (
+        captured.err
+    )
     assert not (tmp_path / "runs").exists()  # no job ran
 
 
 @pytest.mark.slow
 def test_ray_local_launcher_runs_a_tiny_sweep(tmp_path: Path):
     out = tmp_path / "sweep"
-    summary = last_json(saycan(
-        "eval", "-m", "planner=oracle,random", "task=put_block_in_bowl", "seed=0", *CHEAP, "quiet=true",
-        "hydra/launcher=ray_local", f"hydra.sweep.dir={out}", cwd=tmp_path,
-    ))
+    summary = last_json(
+        saycan(
+            "eval",
+            "-m",
+            "planner=oracle,random",
+            "task=put_block_in_bowl",
+            "seed=0",
+            *CHEAP,
+            "quiet=true",
+            "hydra/launcher=ray_local",
+            f"hydra.sweep.dir={out}",
+            cwd=tmp_path,
+        )
+    )
     assert summary["launcher"].endswith("RayLauncher")
-    assert summary["per_planner"]["oracle"] == {"n": 1, "successes": 1, "success_rate": 1.0, "ci95": [0.2065, 1.0]}
+    assert summary["per_planner"]["oracle"] == {
+        "n": 1,
+        "successes": 1,
+        "success_rate": 1.0,
+        "ci95": [0.2065, 1.0],
+    }
     assert summary["per_planner"]["random"]["n"] == 1 and len(records(out)) == 2
 
 
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_a_tiny_sweep(tmp_path: Path):
     out = "relative/sweep"  # resolved against the launch directory, as SLURM workers must
-    summary = last_json(saycan(
-        "eval", "-m", "planner=oracle", "task=put_block_in_bowl", "seed=0,1", *CHEAP, "quiet=true",
-        "hydra/launcher=submitit_local", f"hydra.sweep.dir={out}", cwd=tmp_path,
-    ))
+    summary = last_json(
+        saycan(
+            "eval",
+            "-m",
+            "planner=oracle",
+            "task=put_block_in_bowl",
+            "seed=0,1",
+            *CHEAP,
+            "quiet=true",
+            "hydra/launcher=submitit_local",
+            f"hydra.sweep.dir={out}",
+            cwd=tmp_path,
+        )
+    )
     assert summary["launcher"].endswith("LocalLauncher")
     assert summary["results_dir"] == str(tmp_path / out)
     assert summary["per_planner"]["oracle"]["successes"] == 2 and len(records(tmp_path / out)) == 2
@@ -183,10 +264,21 @@ def test_submitit_local_launcher_runs_a_tiny_sweep(tmp_path: Path):
 def test_real_llm_planners_sweep_with_two_workers(tmp_path: Path):
     """The default language model (packaged SmolLM2) behind two planners, one job each."""
     out = tmp_path / "sweep"
-    summary = last_json(saycan(
-        "eval", "-m", "planner=saycan,llm_only", "task=put_block_in_bowl", "seed=100000", "executor=teleport",
-        "quiet=true", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={out}", cwd=tmp_path,
-    ))
+    summary = last_json(
+        saycan(
+            "eval",
+            "-m",
+            "planner=saycan,llm_only",
+            "task=put_block_in_bowl",
+            "seed=100000",
+            "executor=teleport",
+            "quiet=true",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={out}",
+            cwd=tmp_path,
+        )
+    )
     assert set(summary["per_planner"]) == {"saycan", "llm_only"} and summary["errors"] == 0
     recs = records(out)
     assert all(r["llm"] != "none" and r["steps"] >= 1 for r in recs)
@@ -202,18 +294,35 @@ def test_task_files_named_alike_keep_their_own_episode_directories(tmp_path: Pat
         (tmp_path / sub / "x.yaml").write_text(SEEN_ONLY.replace("seen_only", name))
     files = [str(tmp_path / "a" / "x.yaml"), str(tmp_path / "b" / "x.yaml")]
     out = tmp_path / "results"
-    last_json(saycan("eval", f"tasks=[{','.join(files)}]", "episodes_per_task=1", "quiet=true",
-                     "planner=oracle", "executor=teleport", f"output_dir={out}",
-                     f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path))
+    last_json(
+        saycan(
+            "eval",
+            f"tasks=[{','.join(files)}]",
+            "episodes_per_task=1",
+            "quiet=true",
+            "planner=oracle",
+            "executor=teleport",
+            f"output_dir={out}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            cwd=tmp_path,
+        )
+    )
     recs = records(out)
     assert sorted(r["task"] for r in recs) == ["first", "second"]
     for r in recs:
         assert Path(r["trace"]).is_relative_to(out)
-        assert json.loads((Path(r["trace"]).parent / "episode.json").read_text())["task"] \
-            == r["task"]
+        assert (
+            json.loads((Path(r["trace"]).parent / "episode.json").read_text())["task"] == r["task"]
+        )
     run = tmp_path / "calibrate"
-    proc = saycan("calibrate", "planner=oracle", f"tasks=[{files[0]}]", "episodes_per_task=1",
-                  f"hydra.run.dir={run}", cwd=tmp_path)
+    proc = saycan(
+        "calibrate",
+        "planner=oracle",
+        f"tasks=[{files[0]}]",
+        "episodes_per_task=1",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     [episode] = (run / "episodes").glob("x-*/2000/trace.jsonl")
     assert (tmp_path / "a" / "x.yaml").is_file()  # nothing was made beside the task file

@@ -13,10 +13,12 @@ from hydra.utils import get_class
 import saycan.configs
 from saycan.errors import SayCanError
 from saycan.eval.callbacks import planned_episodes
-from saycan.sim.tasks.families import expand_tasks, task_families
 from saycan.eval.records import ResultsStore
+from saycan.sim.tasks.families import expand_tasks, task_families
 
-EXPERIMENTS = sorted(p.stem for p in (Path(saycan.configs.__file__).parent / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(
+    p.stem for p in (Path(saycan.configs.__file__).parent / "experiment").glob("*.yaml")
+)
 
 
 def test_results_store_records_each_key_once_and_survives_a_cut_line(tmp_path: Path):
@@ -59,10 +61,23 @@ def test_results_file_that_is_not_a_file_is_one_line_and_exit_2(tmp_path: Path, 
     with pytest.raises(SayCanError, match=r"not a regular file; move it away"):
         list(ResultsStore(path.parent))
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "eval", "planner=oracle", "executor=teleport",
-         "tasks=[put_block_in_bowl]", "episodes_per_task=1", "video=false", "quiet=true",
-         f"output_dir={path.parent}", f"hydra.run.dir={tmp_path / 'run'}"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "eval",
+            "planner=oracle",
+            "executor=teleport",
+            "tasks=[put_block_in_bowl]",
+            "episodes_per_task=1",
+            "video=false",
+            "quiet=true",
+            f"output_dir={path.parent}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     err = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("pybullet")]
     assert proc.returncode == 2, proc.stderr[-2000:]
@@ -73,8 +88,10 @@ def test_task_arguments_expand_families_and_reject_unknown_names():
     fams = task_families()
     assert {"embodiment", "structured", "single", "infeasible"} <= set(fams)
     assert expand_tasks("structured") == list(fams["structured"])
-    assert expand_tasks(["put_block_in_bowl", "single"]) == ["put_block_in_bowl", *[
-        t for t in fams["single"] if t != "put_block_in_bowl"]]
+    assert expand_tasks(["put_block_in_bowl", "single"]) == [
+        "put_block_in_bowl",
+        *[t for t in fams["single"] if t != "put_block_in_bowl"],
+    ]
     assert len(expand_tasks("all")) == sum(len(v) for v in fams.values())
     with pytest.raises(SayCanError, match="no_such_family"):
         expand_tasks("no_such_family")
@@ -91,21 +108,30 @@ def test_every_experiment_composes_and_its_sweep_is_runnable(name):
             assert expand_tasks(task.strip())
     for planner in str(params.get("planner", "")).split(","):
         if planner:
-            assert (Path(saycan.configs.__file__).parent / "planner" / f"{planner.strip()}.yaml").is_file()
+            assert (
+                Path(saycan.configs.__file__).parent / "planner" / f"{planner.strip()}.yaml"
+            ).is_file()
     assert planned_episodes(cfg) > 0
 
 
 def test_planned_episodes_counts_families_times_seeds_times_planners():
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("eval", overrides=["experiment=planners_embodiment"], return_hydra_config=True)
+        cfg = compose(
+            "eval", overrides=["experiment=planners_embodiment"], return_hydra_config=True
+        )
     fams = task_families()
     assert planned_episodes(cfg) == 2 * 10 * (len(fams["embodiment"]) + len(fams["structured"]))
 
 
-@pytest.mark.parametrize(("launcher", "target"), [
-    ("joblib", "JoblibLauncher"), ("ray_local", "RayLauncher"),
-    ("submitit_local", "LocalLauncher"), ("slurm", "SlurmLauncher"),
-])
+@pytest.mark.parametrize(
+    ("launcher", "target"),
+    [
+        ("joblib", "JoblibLauncher"),
+        ("ray_local", "RayLauncher"),
+        ("submitit_local", "LocalLauncher"),
+        ("slurm", "SlurmLauncher"),
+    ],
+)
 def test_launcher_configs_compose_and_import(launcher, target):
     with initialize_config_module("saycan.configs", version_base="1.3"):
         cfg = compose("eval", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)

@@ -12,14 +12,20 @@ import pytest
 from hydra import compose, initialize_config_module
 from PIL import Image
 
+from saycan.eval.viewer import TOP_K, ViewerError, chart_rows, write_episode_html
 from saycan.runtime.components import Components
 from saycan.runtime.episode import run_episode
-from saycan.eval.viewer import TOP_K, ViewerError, chart_rows, write_episode_html
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -39,7 +45,9 @@ def episode_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _browser():
     """Headless Debian Chromium through Playwright; a missing browser is a failure, not a skip."""
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
+        pytest.fail(
+            f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -70,11 +78,18 @@ def test_episode_page_renders_one_chart_per_decision(episode_dir: Path, tmp_path
                 rows = chart_rows(step)  # top-K by combined score, plus the chosen call
                 assert len(step["candidates"]) > TOP_K >= len(rows) - 1
                 assert chart.locator("rect.bar.combined").count() == len(rows)
-                assert chart.locator("text.call").filter(has_text="▶").first.text_content().endswith(step["chosen"])
+                assert (
+                    chart.locator("text.call")
+                    .filter(has_text="▶")
+                    .first.text_content()
+                    .endswith(step["chosen"])
+                )
                 assert chart.bounding_box()["width"] > 300  # laid out, not collapsed
             frames = page.locator("section.decision img.frame")
             assert frames.count() == len(trace)
-            assert all(frames.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(frames.count()))
+            assert all(
+                frames.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(frames.count())
+            )
             assert page.locator("video").count() == 1
             assert page.locator("details pre.prompt").count() == len(trace)
             assert episode["instruction"] in page.locator("body").inner_text()
@@ -91,10 +106,15 @@ def test_feedback_question_and_answer_are_shown(episode_dir: Path, tmp_path: Pat
     shutil.copytree(episode_dir, copy)
     lines = (copy / "trace.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
-    first.update(feedback="the red block slipped <b>", question="which bowl?", answer="the blue one")
+    first.update(
+        feedback="the red block slipped <b>", question="which bowl?", answer="the blue one"
+    )
     (copy / "trace.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
     html = write_episode_html(copy).read_text()
-    assert '<p class="interaction feedback"><b>feedback:</b> the red block slipped &lt;b&gt;</p>' in html
+    assert (
+        '<p class="interaction feedback"><b>feedback:</b> the red block slipped &lt;b&gt;</p>'
+        in html
+    )
     assert "which bowl?" in html and "the blue one" in html
 
 
@@ -112,15 +132,28 @@ def test_interrupted_episode_still_renders(episode_dir: Path, tmp_path: Path):
 
 
 def test_chart_rows_keep_top_k_and_the_chosen_call():
-    cands = [{"call": f"robot.c{i}()", "llm_logprob": -float(i), "affordance": 1.0, "combined": -float(i)}
-             for i in range(30)]
-    cands.append({"call": "robot.forbidden()", "llm_logprob": None, "affordance": 0.0, "combined": None})
+    cands = [
+        {
+            "call": f"robot.c{i}()",
+            "llm_logprob": -float(i),
+            "affordance": 1.0,
+            "combined": -float(i),
+        }
+        for i in range(30)
+    ]
+    cands.append(
+        {"call": "robot.forbidden()", "llm_logprob": None, "affordance": 0.0, "combined": None}
+    )
     rows = chart_rows({"candidates": cands, "chosen": "robot.c25()"})
     assert [r["call"] for r in rows[:TOP_K]] == [f"robot.c{i}()" for i in range(TOP_K)]
     assert rows[-1]["call"] == "robot.c25()" and rows[-1]["chosen"] and len(rows) == TOP_K + 1
     shares = chart_rows({"candidates": cands, "chosen": "robot.c0()"}, top_k=100)
     assert sum(r["combined"] for r in shares) == pytest.approx(1.0)
-    assert shares[-1]["call"] == "robot.forbidden()" and shares[-1]["combined"] == 0.0 and shares[-1]["llm"] is None
+    assert (
+        shares[-1]["call"] == "robot.forbidden()"
+        and shares[-1]["combined"] == 0.0
+        and shares[-1]["llm"] is None
+    )
 
 
 def test_missing_trace_is_a_typed_error(tmp_path: Path):
@@ -136,6 +169,6 @@ def test_report_of_a_single_run_directory(episode_dir: Path, tmp_path: Path):
     shutil.copytree(episode_dir, copy)
     summary = build_report(copy)
     assert summary["episodes"] == 1 and summary["episode_pages"] == 1
-    (label, entry), = summary["per_planner"].items()
+    ((label, entry),) = summary["per_planner"].items()
     assert label == "saycan" and set(entry) >= {"success_rate", "ci95", "planning"}
     assert 'href="episode.html"' in (copy / "index.html").read_text()

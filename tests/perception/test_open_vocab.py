@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tokenizers.pre_tokenizers import ByteLevel
 from transformers import (
     CLIPTokenizer,
     OwlViTConfig,
@@ -17,7 +18,6 @@ from transformers import (
     OwlViTImageProcessor,
     OwlViTProcessor,
 )
-from tokenizers.pre_tokenizers import ByteLevel
 
 from saycan.errors import ConfigError, ModelLoadError
 from saycan.perception.open_vocab import OpenVocabPerception
@@ -30,21 +30,37 @@ from saycan.sim.scene_spec import ObjectSpec
 def tiny_owlvit(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("tiny_owlvit")
     chars = sorted(ByteLevel.alphabet())  # byte-level characters: every text is encodable
-    vocab = {t: i for i, t in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    vocab = {
+        t: i
+        for i, t in enumerate(
+            chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
+        )
+    }
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=16)
-    image_processor = OwlViTImageProcessor(size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32})
+    image_processor = OwlViTImageProcessor(
+        size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32}
+    )
     OwlViTProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
     torch.manual_seed(0)
     config = OwlViTConfig(
         text_config={
-            "vocab_size": len(vocab), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-            "num_attention_heads": 2, "max_position_embeddings": 16,
-            "bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"],
+            "vocab_size": len(vocab),
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+            "bos_token_id": vocab["<|startoftext|>"],
+            "eos_token_id": vocab["<|endoftext|>"],
             "pad_token_id": vocab["<|endoftext|>"],
         },
         vision_config={
-            "image_size": 32, "patch_size": 8, "hidden_size": 16, "intermediate_size": 32,
-            "num_hidden_layers": 1, "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 16,
+            "intermediate_size": 32,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
         },
         projection_dim=16,
     )
@@ -56,10 +72,15 @@ def tiny_owlvit(tmp_path_factory) -> str:
 def observation():
     env = TabletopEnv(camera_width=160, camera_height=120)
     try:
-        env.reset(seed=0, options={"objects": [
-            ObjectSpec("red block", "block", "red", (0.45, 0.1)),
-            ObjectSpec("blue bowl", "bowl", "blue", (0.55, -0.1)),
-        ]})
+        env.reset(
+            seed=0,
+            options={
+                "objects": [
+                    ObjectSpec("red block", "block", "red", (0.45, 0.1)),
+                    ObjectSpec("blue bowl", "bowl", "blue", (0.55, -0.1)),
+                ]
+            },
+        )
         yield env.observation()
     finally:
         env.close()

@@ -17,7 +17,12 @@ import pytest
 from saycan.errors import ModelLoadError
 from saycan.perception.evaluation import evaluate
 from saycan.perception.geometry import footprint
-from saycan.perception.segmenter import DEFAULT_CHECKPOINT, SegmenterPerception, metadata_path, plausible_shape
+from saycan.perception.segmenter import (
+    DEFAULT_CHECKPOINT,
+    SegmenterPerception,
+    metadata_path,
+    plausible_shape,
+)
 from saycan.sim.scene_spec import ObjectSpec
 from saycan.train.perception_data import make_env, render_scene
 
@@ -55,15 +60,22 @@ def test_shipped_checkpoint_meets_a_floor_on_rendered_scenes(segmenter, env):
 
 def _flat_patch(w: float, h: float, yaw: float, z: float = 0.04) -> np.ndarray:
     """Points (N, 3) of a flat w x h rectangle rotated by yaw, sampled every 2 mm."""
-    u, v = np.meshgrid(np.arange(-w / 2, w / 2 + 1e-9, 0.002), np.arange(-h / 2, h / 2 + 1e-9, 0.002))
+    u, v = np.meshgrid(
+        np.arange(-w / 2, w / 2 + 1e-9, 0.002), np.arange(-h / 2, h / 2 + 1e-9, 0.002)
+    )
     c, s = np.cos(yaw), np.sin(yaw)
-    xy = np.stack([u.ravel() * c - v.ravel() * s, u.ravel() * s + v.ravel() * c], axis=1) + [0.5, 0.1]
+    xy = np.stack([u.ravel() * c - v.ravel() * s, u.ravel() * s + v.ravel() * c], axis=1) + [
+        0.5,
+        0.1,
+    ]
     return np.column_stack([xy, np.full(len(xy), z)])
 
 
 def test_footprint_measures_a_rotated_square():
     long_side, short_side, area = footprint(_flat_patch(0.04, 0.04, np.radians(30))[:, :2])
-    assert long_side == pytest.approx(0.04, abs=0.002) and short_side == pytest.approx(0.04, abs=0.002)
+    assert long_side == pytest.approx(0.04, abs=0.002) and short_side == pytest.approx(
+        0.04, abs=0.002
+    )
     assert area == pytest.approx(0.0016, rel=0.05)
     assert footprint(np.zeros((2, 2))) == (0.0, 0.0, 0.0)  # degenerate: no area, no error
 
@@ -77,18 +89,26 @@ def test_block_shape_check_rejects_long_or_large_tops():
 
 def test_unseen_distractors_are_rarely_taken_for_blocks(segmenter, env):
     # Distractor ids 600-699: never trained on, and not the benchmark's (700-999).
-    scenes = [render_scene(env, s, distractor_prob=1.0, distractor_ids=range(600, 700)) for s in TEST_SEEDS]
+    scenes = [
+        render_scene(env, s, distractor_prob=1.0, distractor_ids=range(600, 700))
+        for s in TEST_SEEDS
+    ]
     assert sum(s.distractors for s in scenes) >= 4
     m = evaluate(segmenter, scenes, uses_ground_truth=False)
     assert m["precision"] >= 0.85 and m["recall"] >= 0.85, m
 
 
 def test_relations_and_rich_text_from_pixels(segmenter, env):
-    env.reset(seed=1, options={"objects": [
-        ObjectSpec("red block", "block", "red", (0.45, 0.12)),
-        ObjectSpec("green bowl", "bowl", "green", (0.55, -0.1)),
-        ObjectSpec("yellow block", "block", "yellow", on="green bowl"),
-    ]})
+    env.reset(
+        seed=1,
+        options={
+            "objects": [
+                ObjectSpec("red block", "block", "red", (0.45, 0.12)),
+                ObjectSpec("green bowl", "bowl", "green", (0.55, -0.1)),
+                ObjectSpec("yellow block", "block", "yellow", on="green bowl"),
+            ]
+        },
+    )
     obs = env.observation()
     obs.ground_truth = None
     scene = segmenter.perceive(obs)
@@ -118,9 +138,19 @@ def test_corrupt_checkpoint_is_a_model_load_error(tmp_path):
 
 def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "perception=segmenter",
-         f"perception.checkpoint={tmp_path}/absent.safetensors", "video=false"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "perception=segmenter",
+            f"perception.checkpoint={tmp_path}/absent.safetensors",
+            "video=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -132,9 +162,22 @@ def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path):
 def test_train_perception_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "seg.safetensors"
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "train", "perception", "train_scenes=6", "val_scenes=2",
-         "steps=4", "log_every=2", f"output={out}"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "train",
+            "perception",
+            "train_scenes=6",
+            "val_scenes=2",
+            "steps=4",
+            "log_every=2",
+            f"output={out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -147,9 +190,19 @@ def test_train_perception_writes_a_loadable_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_train_refuses_overlapping_seed_ranges(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "train", "perception", "val_seed_start=400010",
-         f"output={tmp_path}/x.safetensors"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "train",
+            "perception",
+            "val_seed_start=400010",
+            f"output={tmp_path}/x.safetensors",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2 and "overlap" in proc.stderr
 
@@ -158,23 +211,48 @@ def test_train_refuses_overlapping_seed_ranges(tmp_path):
 def test_bench_perception_prints_figures_per_backend(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "saycan.cli", "bench", "perception", "scenes=3"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for backend in ("oracle", "segmenter"):
-        for key in ("scenes", "precision", "recall", "f1", "attribute_accuracy", "mean_position_error_m"):
+        for key in (
+            "scenes",
+            "precision",
+            "recall",
+            "f1",
+            "attribute_accuracy",
+            "mean_position_error_m",
+        ):
             assert key in result[backend] and key in result[backend]["distractors"]
     assert result["oracle"]["f1"] == 1.0
-    assert result["open_vocab"]["run"] is False and "could not be loaded" in result["open_vocab"]["reason"]
+    assert (
+        result["open_vocab"]["run"] is False
+        and "could not be loaded" in result["open_vocab"]["reason"]
+    )
 
 
 @pytest.mark.slow
 def test_run_with_segmenter_perception_succeeds(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "perception=segmenter", "task=put_block_in_bowl",
-         "seed=0", "video=false", f"hydra.run.dir={tmp_path}/run"],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "perception=segmenter",
+            "task=put_block_in_bowl",
+            "seed=0",
+            "video=false",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["success"] is True

@@ -131,7 +131,9 @@ def test_build_up_takes_towers_apart_level_by_level():
 def test_benchmark_scores_a_hidden_block_with_and_without_history(env):
     # Seed 700151: the first from 700100 with a block under another one that shows < 50 pixels.
     scene = render_scene(env, 700151)
-    assert any(sp.on and sp.on.endswith("block") and scene.visible_pixels[sp.on] < 50 for sp in scene.specs)
+    assert any(
+        sp.on and sp.on.endswith("block") and scene.visible_pixels[sp.on] < 50 for sp in scene.specs
+    )
     hiding, history = render_history(env, [scene])
     assert hiding == [scene] and len(history[scene.seed]) >= 1
     seg = SegmenterPerception()
@@ -153,4 +155,6 @@ def test_holding_task_block_seen_before_the_grasp_is_reported_held(env):
     scene = seg.perceive(frame(env, list(instance.objects), seed=0))
     assert scene.holding == held
     seg.reset()
-    assert seg.perceive(frame(env, list(instance.objects), seed=0)).holding is None  # never seen: unknown
+    assert (
+        seg.perceive(frame(env, list(instance.objects), seed=0)).holding is None
+    )  # never seen: unknown

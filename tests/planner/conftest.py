@@ -38,16 +38,24 @@ class Scripted:
                 while (await receive()).get("more_body"):
                     pass
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(b"content-type", b"application/json")]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
                 await send({"type": "http.response.body", "body": data})
                 return
         await self.app(scope, receive, send)
 
 
-def start_server(scorer: TransformersScorer, api_key: str | None = None,
-                 limits: ServerLimits | None = None,
-                 model_name: str | None = MODEL_NAME) -> LLMServer:
+def start_server(
+    scorer: TransformersScorer,
+    api_key: str | None = None,
+    limits: ServerLimits | None = None,
+    model_name: str | None = MODEL_NAME,
+) -> LLMServer:
     scripted: list[Scripted] = []
 
     def wrap(app: Any) -> Scripted:

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 
 from saycan.errors import ConfigError, ModelLoadError
-from saycan.sim.tasks.families import expand_tasks
 from saycan.planner.scorers.adapters import META_FILE, PACKAGED_DIR, resolve_adapter
 from saycan.planner.scorers.cache import fingerprint
 from saycan.planner.scorers.transformers_scorer import TransformersScorer
 from saycan.seeds import DEVELOPMENT, EVALUATION, PLANNER_TRAINING, assert_not_training_seed
 from saycan.sim.tasks import load_task
 from saycan.sim.tasks.colour_split import HELD_OUT_COLOURS
+from saycan.sim.tasks.families import expand_tasks
 
 ADAPTER = "smollm2_planner"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -59,9 +59,22 @@ def test_evaluating_on_a_training_seed_is_refused_with_one_line(tmp_path: Path):
     with pytest.raises(ConfigError, match="built from"):
         assert_not_training_seed(PLANNER_TRAINING.start + 3, PLANNER_TRAINING, "adapter x")
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "llm=smollm2_planner", "prompt=code_rich",
-         "planner=saycan", f"seed={PLANNER_TRAINING.start + 1}", "video=false", "frames=false"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "llm=smollm2_planner",
+            "prompt=code_rich",
+            "planner=saycan",
+            f"seed={PLANNER_TRAINING.start + 1}",
+            "video=false",
+            "frames=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode != 0
     assert "saycan: error:" in proc.stderr and "built from" in proc.stderr

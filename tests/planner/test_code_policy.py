@@ -30,10 +30,9 @@ from saycan.runtime.episode import run_episode
 from saycan.sim.scene_spec import ObjectSpec
 from saycan.skills.affordances import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.done import Done
+from saycan.skills.done import DONE, Done
 from saycan.skills.pick_and_place import PickAndPlace
 from saycan.skills.safety import SafetyGate
-from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 
 
@@ -49,8 +48,13 @@ class ScriptedGenerator:
     def generate(self, prompt, *, max_new_tokens, stop=()):
         self.prompts.append(prompt)
         text = self.programs[min(len(self.prompts), len(self.programs)) - 1]
-        return Generation(text, prompt_tokens=len(prompt) // 4, generated_tokens=len(text) // 4,
-                          stopped_by="stop", seconds=0.0)
+        return Generation(
+            text,
+            prompt_tokens=len(prompt) // 4,
+            generated_tokens=len(text) // 4,
+            stopped_by="stop",
+            seconds=0.0,
+        )
 
 
 SCENE = [
@@ -61,8 +65,13 @@ SCENE = [
 
 
 def make_planner(*programs: str, **kw) -> CodePolicyPlanner:
-    return CodePolicyPlanner(ScriptedGenerator(*programs), AnalyticAffordance(),
-                             SkillLibrary([PickAndPlace(), Done()]), PromptBuilder(), **kw)
+    return CodePolicyPlanner(
+        ScriptedGenerator(*programs),
+        AnalyticAffordance(),
+        SkillLibrary([PickAndPlace(), Done()]),
+        PromptBuilder(),
+        **kw,
+    )
 
 
 def run(planner: CodePolicyPlanner, max_steps: int = 6):
@@ -72,16 +81,31 @@ def run(planner: CodePolicyPlanner, max_steps: int = 6):
     driver.connect()
     executor = gate.wrap_executor(PhysicsExecutor(planner.skills))
     planner.reset(np.random.default_rng(0))
-    outcome = run_loop("put the blocks in the blue bowl", driver, OraclePerception(), planner,
-                       executor, max_steps, success_detector=SceneSuccessDetector())
+    outcome = run_loop(
+        "put the blocks in the blue bowl",
+        driver,
+        OraclePerception(),
+        planner,
+        executor,
+        max_steps,
+        success_detector=SceneSuccessDetector(),
+    )
     return outcome, driver
 
 
 def test_a_program_runs_one_call_per_decision_and_queries_the_new_scene():
-    program = "for b in blocks():\n    if not is_in(b, 'blue bowl'):\n        pick_and_place(b, 'blue bowl')\ndone()"
+    program = (
+        "for b in blocks():\n"
+        "    if not is_in(b, 'blue bowl'):\n"
+        "        pick_and_place(b, 'blue bowl')\n"
+        "done()"
+    )
     outcome, driver = run(make_planner(program))
-    assert outcome.plan == [SkillCall("pick_and_place", ("red block", "blue bowl")),
-                            SkillCall("pick_and_place", ("green block", "blue bowl")), DONE]
+    assert outcome.plan == [
+        SkillCall("pick_and_place", ("red block", "blue bowl")),
+        SkillCall("pick_and_place", ("green block", "blue bowl")),
+        DONE,
+    ]
     assert all(s.detected_success for s in outcome.steps[:2])
     first = outcome.steps[0].decision
     assert first.generation["program"] == program and first.generation["status"] == "accepted"
@@ -91,14 +115,21 @@ def test_a_program_runs_one_call_per_decision_and_queries_the_new_scene():
 
 def test_a_vetoed_call_ends_the_program_and_a_new_one_is_written():
     # the green block is covered by the red one: picking it is vetoed by the affordance
-    covered = "pick_and_place('red block', 'green block')\npick_and_place('green block', 'blue bowl')\ndone()"
+    covered = (
+        "pick_and_place('red block', 'green block')\n"
+        "pick_and_place('green block', 'blue bowl')\n"
+        "done()"
+    )
     fixed = "pick_and_place('red block', 'blue bowl')\ndone()"
     planner = make_planner(covered, fixed)
     outcome, _ = run(planner)
     assert outcome.plan[0] == SkillCall("pick_and_place", ("red block", "green block"))
     second = outcome.steps[1].decision
     assert any("affordance vetoes" in e for e in second.generation["events"])
-    assert second.generation["program"] == fixed and second.chosen.args == ("red block", "blue bowl")
+    assert second.generation["program"] == fixed and second.chosen.args == (
+        "red block",
+        "blue bowl",
+    )
     assert "# done: pick_and_place('red block', 'green block')" in planner.generator.prompts[1]
     assert outcome.plan[-1] == DONE and len(planner.generator.prompts) == 2
 
@@ -115,19 +146,33 @@ def test_the_planner_needs_a_generator_and_sane_bounds():
 def test_code_policy_solves_a_task_end_to_end_from_its_config(tmp_path: Path):
     """The packaged config (prompt, API docs) with a scripted generator, on a sampled task."""
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("eval", overrides=["robot=mock", "planner=oracle", "executor=teleport",
-                                         "task=put_block_in_bowl"])
+        cfg = compose(
+            "eval",
+            overrides=[
+                "robot=mock",
+                "planner=oracle",
+                "executor=teleport",
+                "task=put_block_in_bowl",
+            ],
+        )
         code_cfg = compose("eval", overrides=["planner=code_policy"]).planner
     components = Components(cfg)
     try:
         seed = 100000
         from saycan.sim.tasks import Task
+
         instance = Task("put_block_in_bowl").sample(np.random.default_rng(seed))
         obj, bowl = instance.bindings["A"], instance.bindings["B"]  # the task's roles
         generator = ScriptedGenerator(f"pick_and_place('{obj}', '{bowl}')\ndone()")
-        components.planner = instantiate(code_cfg, generator=generator,
-                                         affordance=components.affordance, skills=components.skills)
-        result = run_episode(components, "put_block_in_bowl", seed, tmp_path, video=False, frames=False)
+        components.planner = instantiate(
+            code_cfg,
+            generator=generator,
+            affordance=components.affordance,
+            skills=components.skills,
+        )
+        result = run_episode(
+            components, "put_block_in_bowl", seed, tmp_path, video=False, frames=False
+        )
     finally:
         components.close()
     assert result.success and result.planner == "code_policy"
@@ -178,7 +223,10 @@ HOSTILE: list[tuple[str, str]] = [
     ("x = [b for b in blocks()]", "comprehensions are not allowed"),
     ("try:\n    pass\nexcept Exception:\n    pass", "`try` is not allowed"),
     ("with open('x') as f:\n    pass", "`with` is not allowed"),
-    ("pick_and_place(pick_and_place('red block', 'blue bowl'), 'blue bowl')", "must be a statement of its own"),
+    (
+        "pick_and_place(pick_and_place('red block', 'blue bowl'), 'blue bowl')",
+        "must be a statement of its own",
+    ),
     ("x = position(position(position('red block')))", "no object named"),
     ("pick_and_place('red block', 'blue bowl')\nx = 'a' + 5", "`Add` needs two numbers"),
     ("pick_and_place('red block', 'the moon')", "not a call the robot can make"),
@@ -198,7 +246,10 @@ HOSTILE: list[tuple[str, str]] = [
     ("pass\n" * 1000, "characters long"),
     ("x = b'bytes'", "bytes literals"),
     ("x = 1e308 * 10", "out of range"),
-    ("for i in range(25):\n    pick_and_place('red block', 'blue bowl')", "more than 20 skill calls"),
+    (
+        "for i in range(25):\n    pick_and_place('red block', 'blue bowl')",
+        "more than 20 skill calls",
+    ),
     ("for x in 5:\n    pass", "runs over a list or a range"),
     ("pick_and_place('red block', 'blue bowl')\0", "not valid Python"),
     ("pick_and_place('red block',", "not valid Python"),
@@ -212,12 +263,16 @@ HOSTILE: list[tuple[str, str]] = [
     ("x = 1\nx //= 0", "ZeroDivisionError"),
     ("x = 'a'\nx -= 1", "`Sub` needs two numbers"),
     ("for i in range(3):\n    pass\nbreak", "outside a loop"),
-    ("a = []\nb = []\n" + "for i in range(900):\n    a = [a]\n    b = [b]\n" * 2 + "c = a == b",
-     "RecursionError"),
+    (
+        "a = []\nb = []\n" + "for i in range(900):\n    a = [a]\n    b = [b]\n" * 2 + "c = a == b",
+        "RecursionError",
+    ),
 ]
 
 
-@pytest.mark.parametrize("program,reason", HOSTILE, ids=[f"hostile{i:02d}" for i in range(len(HOSTILE))])
+@pytest.mark.parametrize(
+    "program,reason", HOSTILE, ids=[f"hostile{i:02d}" for i in range(len(HOSTILE))]
+)
 def test_a_hostile_program_is_refused_and_nothing_moves(program: str, reason: str):
     planner = make_planner(program)
     outcome, driver = run(planner)
@@ -239,11 +294,21 @@ def test_code_policy_with_the_packaged_model(tmp_path: Path):
     """The bare packaged SmolLM2-135M writes the program (greedy, few-shot prompt) for a
     one-step task; the sandbox runs it. (It does not always: docs/planners.md, code_policy.)"""
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("eval", overrides=["robot=mock", "planner=code_policy", "executor=teleport",
-                                         "task=move_block_between_bowls", "llm=smollm2"])
+        cfg = compose(
+            "eval",
+            overrides=[
+                "robot=mock",
+                "planner=code_policy",
+                "executor=teleport",
+                "task=move_block_between_bowls",
+                "llm=smollm2",
+            ],
+        )
     components = Components(cfg)
     try:
-        result = run_episode(components, "move_block_between_bowls", 100000, tmp_path, video=False, frames=False)
+        result = run_episode(
+            components, "move_block_between_bowls", 100000, tmp_path, video=False, frames=False
+        )
     finally:
         components.close()
     trace = [json.loads(line) for line in Path(result.trace).read_text().splitlines()]

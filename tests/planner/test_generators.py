@@ -53,8 +53,12 @@ def test_transformers_generator_token_cap_and_multi_token_stops(local):
 
 
 def test_bad_generation_arguments_are_config_errors(local):
-    for kwargs in ({"max_new_tokens": 0}, {"max_new_tokens": True}, {"max_new_tokens": 4, "stop": [""]},
-                   {"max_new_tokens": 4, "stop": list("abcde")}):
+    for kwargs in (
+        {"max_new_tokens": 0},
+        {"max_new_tokens": True},
+        {"max_new_tokens": 4, "stop": [""]},
+        {"max_new_tokens": 4, "stop": list("abcde")},
+    ):
         with pytest.raises(ConfigError):
             local.generate(PROMPT, **kwargs)
 
@@ -83,8 +87,9 @@ def test_openai_chat_generator_against_serve_llm(llm_server, smollm2, local):
     assert got.stopped_by in ("stop", "length") and "\n" not in got.text
     assert 1 <= got.generated_tokens <= 8
     tok = smollm2.load().tokenizer
-    ids = tok.apply_chat_template([{"role": "user", "content": PROMPT}], add_generation_prompt=True,
-                                  tokenize=False)
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": PROMPT}], add_generation_prompt=True, tokenize=False
+    )
     want = local.continue_ids(list(tok(ids, add_special_tokens=False).input_ids), 8, ["\n"])
     assert got.text == want.text and got.prompt_tokens == want.prompt_tokens
     assert llm_server.requests == ["/v1/chat/completions"]
@@ -92,10 +97,18 @@ def test_openai_chat_generator_against_serve_llm(llm_server, smollm2, local):
 
 @pytest.mark.slow
 def test_serve_llm_generates_for_several_prompts_with_usage(llm_server):
-    body = {"model": MODEL_NAME, "prompt": [PROMPT, PROMPT], "max_tokens": 24, "stop": "\n",
-            "temperature": 0}
-    request = urllib.request.Request(f"{llm_server.base_url}/completions", json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})
+    body = {
+        "model": MODEL_NAME,
+        "prompt": [PROMPT, PROMPT],
+        "max_tokens": 24,
+        "stop": "\n",
+        "temperature": 0,
+    }
+    request = urllib.request.Request(
+        f"{llm_server.base_url}/completions",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=60) as reply:
         data = json.load(reply)
     assert [c["text"] for c in data["choices"]] == [STEP, STEP]

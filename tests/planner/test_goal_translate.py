@@ -28,9 +28,8 @@ from saycan.sim.scene_spec import LOCATIONS
 from saycan.sim.tasks.instance import plan_for_goal
 from saycan.skills.affordances import AnalyticAffordance, ConstantAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.done import Done
+from saycan.skills.done import DONE, Done
 from saycan.skills.pick_and_place import PickAndPlace
-from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 
 COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "pink", "cyan"]
@@ -81,7 +80,9 @@ def scenes(draw) -> SceneDescription:
     bowls = [f"{c} bowl" for c in colours[n_blocks : n_blocks + n_bowls]]
     xy = st.tuples(st.floats(0.3, 0.7), st.floats(-0.25, 0.25))
     objects = [SceneObject(n, "block", n.split()[0], (*draw(xy), 0.02)) for n in blocks]
-    objects += [SceneObject(n, "bowl", n.split()[0], (*draw(xy), 0.02), (0.15, 0.15, 0.04)) for n in bowls]
+    objects += [
+        SceneObject(n, "bowl", n.split()[0], (*draw(xy), 0.02), (0.15, 0.15, 0.04)) for n in bowls
+    ]
     names = blocks + bowls
     relations = []
     for b in blocks:  # random (even cyclic, as noisy perception could report) supports
@@ -123,17 +124,27 @@ def _scene() -> SceneDescription:
 def test_parse_goal_refuses_what_the_grammar_does_not_allow():
     scene = _scene()
     assert parse_goal("goal.in(red block, green bowl)\ngoal.end()", scene) == (
-        Atom("in", ("red block", "green bowl")),)
-    for bad in ("goal.in(red block, green bowl)", "goal.in(red block, purple bowl)\ngoal.end()",
-                "goal.in(red block, green bowl)\ngoal.on(red block, blue block)\ngoal.end()",
-                "import os\ngoal.end()", "goal.on(red block, red block)\ngoal.end()"):
+        Atom("in", ("red block", "green bowl")),
+    )
+    for bad in (
+        "goal.in(red block, green bowl)",
+        "goal.in(red block, purple bowl)\ngoal.end()",
+        "goal.in(red block, green bowl)\ngoal.on(red block, blue block)\ngoal.end()",
+        "import os\ngoal.end()",
+        "goal.on(red block, red block)\ngoal.end()",
+    ):
         with pytest.raises(GoalParseError):
             parse_goal(bad, scene)
 
 
 def planner(scorer, affordance=None, **kw) -> GoalTranslatePlanner:
-    p = GoalTranslatePlanner(scorer, affordance or ConstantAffordance(),
-                             SkillLibrary([PickAndPlace(), Done()]), PromptBuilder(), **kw)
+    p = GoalTranslatePlanner(
+        scorer,
+        affordance or ConstantAffordance(),
+        SkillLibrary([PickAndPlace(), Done()]),
+        PromptBuilder(),
+        **kw,
+    )
     p.reset(np.random.default_rng(0))
     return p
 
@@ -150,7 +161,9 @@ def test_the_goal_is_written_once_and_re_translated_after_a_failed_step():
     assert ok.chosen == DONE and ok.llm_stats == {} and len(scorer.prompts) == 2  # no model call
     p = planner(ScriptedScorer("in(red block, green bowl)", END, "in(red block, green bowl)", END))
     first = p.decide("put the red block in the green bowl", scene, [])
-    retry = p.decide("put the red block in the green bowl", scene, [HistoryStep(first.chosen, False)])
+    retry = p.decide(
+        "put the red block in the green bowl", scene, [HistoryStep(first.chosen, False)]
+    )
     assert retry.generation["translation"] == 2 and retry.generation["reason"] == "a step failed"
     assert retry.chosen == first.chosen  # the world did not change: the same call again
 
@@ -159,8 +172,11 @@ def test_an_unaffordable_planned_call_is_vetoed():
     far = SceneObject("far block", "block", "red", (0.95, 0.0, 0.02))
     scene = SceneDescription((far, *_scene().objects[1:]), (), None, locations=dict(LOCATIONS))
     d = planner(ScriptedScorer("in(far block, green bowl)", END), AnalyticAffordance()).decide(
-        "put the red block in the bowl", scene, [])
-    assert d.chosen == DONE and d.generation["vetoed"] == ["robot.pick_and_place(far block, green bowl)"]
+        "put the red block in the bowl", scene, []
+    )
+    assert d.chosen == DONE and d.generation["vetoed"] == [
+        "robot.pick_and_place(far block, green bowl)"
+    ]
 
 
 def test_the_planner_refuses_bad_config():
@@ -170,10 +186,13 @@ def test_the_planner_refuses_bad_config():
         planner(ScriptedScorer(), zones=["the moon"])
 
 
-@pytest.mark.parametrize("task,lines", [
-    ("put_block_in_bowl", ["in({A}, {B})"]),
-    ("stack_blocks", []),  # filled below from the instance's blocks
-])
+@pytest.mark.parametrize(
+    "task,lines",
+    [
+        ("put_block_in_bowl", ["in({A}, {B})"]),
+        ("stack_blocks", []),  # filled below from the instance's blocks
+    ],
+)
 def test_goal_translate_solves_a_task_end_to_end(tmp_path: Path, task: str, lines: list[str]):
     """The packaged config (prompt, zones) with a scripted scorer, on the mock robot."""
     from saycan.sim.tasks import Task
@@ -185,15 +204,24 @@ def test_goal_translate_solves_a_task_end_to_end(tmp_path: Path, task: str, line
         lines = [f"on({top}, {bottom})" for bottom, top in zip(blocks, blocks[1:])]
     scorer = ScriptedScorer(*(line.format(**instance.bindings) for line in lines), END)
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("eval", overrides=["robot=mock", "planner=goal_translate", "executor=teleport",
-                                         f"task={task}", "llm=smollm2"])
+        cfg = compose(
+            "eval",
+            overrides=[
+                "robot=mock",
+                "planner=goal_translate",
+                "executor=teleport",
+                f"task={task}",
+                "llm=smollm2",
+            ],
+        )
     from hydra.utils import instantiate
 
     cfg.planner.scorer = None  # built below: the scripted scorer stands in for the model
     components = Components(_with_planner(cfg, "oracle"))
     try:
-        components.planner = instantiate(cfg.planner, scorer=scorer, affordance=components.affordance,
-                                         skills=components.skills)
+        components.planner = instantiate(
+            cfg.planner, scorer=scorer, affordance=components.affordance, skills=components.skills
+        )
         result = run_episode(components, task, seed, tmp_path, video=False, frames=False)
     finally:
         components.close()
@@ -219,11 +247,21 @@ def _with_planner(cfg, name: str):
 def test_goal_translate_with_the_packaged_model(tmp_path: Path):
     """The bare packaged SmolLM2-135M with the few-shot goal prompt, on the simplest task."""
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("eval", overrides=["robot=mock", "planner=goal_translate", "executor=teleport",
-                                         "task=put_block_in_bowl", "llm=smollm2"])
+        cfg = compose(
+            "eval",
+            overrides=[
+                "robot=mock",
+                "planner=goal_translate",
+                "executor=teleport",
+                "task=put_block_in_bowl",
+                "llm=smollm2",
+            ],
+        )
     components = Components(cfg)
     try:
-        result = run_episode(components, "put_block_in_bowl", 100000, tmp_path, video=False, frames=False)
+        result = run_episode(
+            components, "put_block_in_bowl", 100000, tmp_path, video=False, frames=False
+        )
     finally:
         components.close()
     assert result.success, result.plan

@@ -13,8 +13,9 @@ from saycan.planner.prompts import MAX_INSTRUCTION_CHARS, clean_instruction
 
 ANY_TEXT = st.one_of(
     st.text(max_size=MAX_INSTRUCTION_CHARS + 40),
-    st.text(alphabet=st.sampled_from(" \t\n\r\x0b\x0c\x1c\x85\u2028\u3000ab\x00\x1b\u200b"),
-            max_size=20),
+    st.text(
+        alphabet=st.sampled_from(" \t\n\r\x0b\x0c\x1c\x85\u2028\u3000ab\x00\x1b\u200b"), max_size=20
+    ),
     st.text(alphabet="ab ", min_size=MAX_INSTRUCTION_CHARS - 2, max_size=MAX_INSTRUCTION_CHARS + 5),
 )
 
@@ -34,8 +35,15 @@ def test_cleaned_text_is_one_bounded_printable_line_or_a_typed_error(text):
 
 
 @settings(max_examples=50, deadline=None)
-@given(value=st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_size=8),
-                       st.lists(st.text(max_size=3), max_size=2)))
+@given(
+    value=st.one_of(
+        st.none(),
+        st.integers(),
+        st.floats(),
+        st.binary(max_size=8),
+        st.lists(st.text(max_size=3), max_size=2),
+    )
+)
 def test_non_text_is_a_typed_error(value):
     try:
         clean_instruction(value)

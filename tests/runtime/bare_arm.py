@@ -15,7 +15,6 @@ from saycan.errors import DisconnectedError, DriverError
 from saycan.sim.env import TabletopEnv
 from saycan.sim.scene_spec import ObjectSpec
 
-
 #: What is on the table unless a test says otherwise.
 TABLE = (
     ObjectSpec("red block", "block", "red", (0.45, 0.12)),

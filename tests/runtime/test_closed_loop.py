@@ -5,24 +5,27 @@ calibrate` writes q_hat on calibration seeds only."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
 
 from saycan.errors import ConfigError
 from saycan.eval.calibrate import calibrate_command, check_calibration_seeds
+from saycan.eval.viewer import write_episode_html
 from saycan.runtime.closed_loop import gain_interval
 from saycan.runtime.components import Components
 from saycan.runtime.episode import run_episode
-from saycan.eval.viewer import write_episode_html
 
 KNOCK_ONCE = [
-    "planner=oracle", "executor=teleport", "task=stack_blocks",
-    "disturbance=knock_placed", "disturbance.probability=1.0", "disturbance.max_per_episode=1",
+    "planner=oracle",
+    "executor=teleport",
+    "task=stack_blocks",
+    "disturbance=knock_placed",
+    "disturbance.probability=1.0",
+    "disturbance.max_per_episode=1",
 ]
 
 
@@ -31,7 +34,9 @@ def _episode(tmp_path: Path, overrides: list[str], seed: int = 100000, task: str
         cfg = compose("eval", overrides=overrides)
     components = Components(cfg)
     try:
-        return run_episode(components, task or str(cfg.task), seed, tmp_path, video=False, frames=False)
+        return run_episode(
+            components, task or str(cfg.task), seed, tmp_path, video=False, frames=False
+        )
     finally:
         components.close()
 
@@ -61,7 +66,9 @@ ASK = ["executor=teleport", "planner=affordance_only", "ask_for_help=conformal"]
 def test_the_simulated_human_resolves_an_ambiguous_task(tmp_path: Path):
     # affordance_only spreads its probability over the ~20 feasible calls: with q_hat = 0.99
     # every call with p >= 0.01 is in the set, so the robot asks, and the answer is the binding.
-    helped = _episode(tmp_path / "ask", [*ASK, "ask_for_help.q_hat=0.99"], task="ambiguous_block_in_bowl")
+    helped = _episode(
+        tmp_path / "ask", [*ASK, "ask_for_help.q_hat=0.99"], task="ambiguous_block_in_bowl"
+    )
     assert helped.success, helped.plan
     assert helped.extras["questions"] >= 1
     assert helped.extras["covered_decisions"] == helped.extras["on_track_decisions"] >= 1
@@ -74,20 +81,35 @@ def test_the_simulated_human_resolves_an_ambiguous_task(tmp_path: Path):
 
 def test_calibrate_writes_q_hat_on_calibration_seeds(tmp_path: Path, capsys):
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("calibrate", overrides=[
-            "planner=oracle", "tasks=[ambiguous_bowl]", "episodes_per_task=2", "epsilon=0.5", f"output={tmp_path / 'q.json'}",
-        ])
+        cfg = compose(
+            "calibrate",
+            overrides=[
+                "planner=oracle",
+                "tasks=[ambiguous_bowl]",
+                "episodes_per_task=2",
+                "epsilon=0.5",
+                f"output={tmp_path / 'q.json'}",
+            ],
+        )
     assert calibrate_command(cfg, tmp_path) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert json.loads((tmp_path / "q.json").read_text())["q_hat"] == result["q_hat"] == 0.0  # oracle: certain
+    assert (
+        json.loads((tmp_path / "q.json").read_text())["q_hat"] == result["q_hat"] == 0.0
+    )  # oracle: certain
     assert result["decisions"] == 4 and result["seeds"] == [2000, 2001]
     # At the calibrated level this planner never asks on unambiguous tasks (it is certain
     # there, as on the calibration set): no question, and the task is solved.
     for task in ("put_block_in_bowl", "put_block_on_block"):
-        episode = _episode(tmp_path / task, [
-            "planner=oracle", "executor=teleport", "ask_for_help=conformal",
-            f"ask_for_help.quantile_file={tmp_path / 'q.json'}",
-        ], task=task)
+        episode = _episode(
+            tmp_path / task,
+            [
+                "planner=oracle",
+                "executor=teleport",
+                "ask_for_help=conformal",
+                f"ask_for_help.quantile_file={tmp_path / 'q.json'}",
+            ],
+            task=task,
+        )
         assert episode.success and episode.extras["questions"] == 0
         assert episode.extras["covered_decisions"] == episode.extras["on_track_decisions"] == 2
 
@@ -101,11 +123,25 @@ def test_calibration_seeds_must_avoid_dev_and_eval_seeds(seeds):
 
 def test_calibrate_cli_reports_bad_seeds_in_one_line(tmp_path: Path):
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "calibrate", "seed_start=1003", f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "calibrate",
+            "seed_start=1003",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("saycan: error: calibration seeds [1003, 1004]")
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("saycan: error: calibration seeds [1003, 1004]")
+    )
 
 
 def test_gain_interval_matches_newcombe():

@@ -13,14 +13,23 @@ from saycan.sim.tasks import Task
 
 def _components(perception: str) -> Components:
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("eval", overrides=["planner=oracle", "executor=teleport", f"perception={perception}"])
+        cfg = compose(
+            "eval", overrides=["planner=oracle", "executor=teleport", f"perception={perception}"]
+        )
     return Components(cfg)
 
 
-@pytest.mark.parametrize("perception, frames, rendered", [
-    ("oracle", False, False), ("oracle", True, True), ("segmenter", False, True),
-])
-def test_observations_carry_images_only_when_something_reads_them(perception: str, frames: bool, rendered: bool):
+@pytest.mark.parametrize(
+    "perception, frames, rendered",
+    [
+        ("oracle", False, False),
+        ("oracle", True, True),
+        ("segmenter", False, True),
+    ],
+)
+def test_observations_carry_images_only_when_something_reads_them(
+    perception: str, frames: bool, rendered: bool
+):
     components = _components(perception)
     try:
         begin_episode(components, Task("put_block_in_bowl"), 100000, frames=frames)

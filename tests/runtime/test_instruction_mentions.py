@@ -30,9 +30,22 @@ def test_absent_and_unmentioned():
 
 def _run(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "planner=oracle", "executor=teleport",
-         "video=false", "frames=false", "quiet=true", *overrides],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "planner=oracle",
+            "executor=teleport",
+            "video=false",
+            "frames=false",
+            "quiet=true",
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
 
 

@@ -23,8 +23,12 @@ CHEAP = ["planner=oracle", "executor=teleport", "safety.confirm=true", "frames=f
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "saycan.cli", *args], cwd=cwd, text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "saycan.cli", *args],
+        cwd=cwd,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -47,8 +51,15 @@ def _stderr_lines(text: str) -> list[str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_after_the_first_step_writes_the_episode_and_exits_130(tmp_path, sig):
-    proc = _start("run", *CHEAP, "task=stack_blocks", "seed=0", "video=true",
-                  f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    proc = _start(
+        "run",
+        *CHEAP,
+        "task=stack_blocks",
+        "seed=0",
+        "video=true",
+        f"hydra.run.dir={tmp_path}",
+        cwd=tmp_path,
+    )
     proc.stdin.write("y\n")  # the first skill runs; the second waits for its "y"
     proc.stdin.flush()
     _wait_for_lines(tmp_path / "trace.jsonl", 1, proc)
@@ -71,8 +82,14 @@ def test_signal_after_the_first_step_writes_the_episode_and_exits_130(tmp_path, 
 
 
 def test_interrupted_sweep_keeps_finished_records_and_resumes(tmp_path):
-    args = ["eval", *CHEAP, "tasks=[put_block_in_bowl]", "episodes_per_task=3",
-            f"output_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"]
+    args = [
+        "eval",
+        *CHEAP,
+        "tasks=[put_block_in_bowl]",
+        "episodes_per_task=3",
+        f"output_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
     results = tmp_path / "results.jsonl"
     proc = _start(*args, cwd=tmp_path)
     proc.stdin.write("y\n")  # episode 1's one skill; episode 2 then waits for its "y"
@@ -115,9 +132,18 @@ def test_signal_before_the_episode_starts_is_one_line_and_130(tmp_path, sig):
     # A real signal delivered while the run settings are checked (before Hydra runs the
     # episode): this was a 40-line KeyboardInterrupt traceback (SIGINT) or a silent kill.
     proc = subprocess.run(
-        [sys.executable, "-c", _SIGNAL_DURING_CHECKS.format(sig=sig.name), "run", *CHEAP,
-         f"hydra.run.dir={tmp_path / 'r'}"],
-        cwd=tmp_path, text=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            _SIGNAL_DURING_CHECKS.format(sig=sig.name),
+            "run",
+            *CHEAP,
+            f"hydra.run.dir={tmp_path / 'r'}",
+        ],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=120,
     )
     assert proc.returncode == 130, proc.stderr[-2000:]
     assert _stderr_lines(proc.stderr) == [f"saycan: interrupted by {sig.name}"]

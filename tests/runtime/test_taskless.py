@@ -60,10 +60,25 @@ def test_a_lost_link_ends_the_episode_disconnected_with_its_files(tmp_path):
 
 def _run(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "robot=mock", "scene=random", "seed=7",
-         "instruction=put the red block in the blue bowl", "video=false", "frames=false",
-         "quiet=true", f"hydra.run.dir={tmp_path}", *overrides],
-        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "robot=mock",
+            "scene=random",
+            "seed=7",
+            "instruction=put the red block in the blue bowl",
+            "video=false",
+            "frames=false",
+            "quiet=true",
+            f"hydra.run.dir={tmp_path}",
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
     )
 
 
@@ -79,8 +94,9 @@ def test_saycan_run_without_a_task_records_the_planners_outcome(tmp_path):
     assert record["success"] == done and proc.returncode == (0 if done else 1)
     scene = json.loads((tmp_path / "trace.jsonl").read_text().splitlines()[0])["scene"]
     names = sorted(o["name"] for o in scene["objects"])  # the scene group's sample for seed 7
-    assert names == sorted(["blue block", "pink block", "gray block", "red block", "blue bowl",
-                            "orange bowl"])
+    assert names == sorted(
+        ["blue block", "pink block", "gray block", "red block", "blue bowl", "orange bowl"]
+    )
 
 
 @pytest.mark.slow
@@ -97,9 +113,19 @@ def test_saycan_run_without_a_task_on_a_sampled_scene(tmp_path):
 
 def test_saycan_run_without_a_task_needs_an_instruction(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "robot=mock", "scene=random",
-         f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "robot=mock",
+            "scene=random",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert 'needs instruction="..."' in proc.stderr
@@ -109,11 +135,28 @@ def test_the_operator_answers_for_the_outcome(tmp_path):
     """outcome_from_human=true: the operator's y/n at the end is the outcome, whatever the
     planner did (here a random planner cut off after one step)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "robot=mock", "scene=random", "seed=7",
-         "instruction=put the red block in the blue bowl", "planner=random", "max_steps=1",
-         "outcome_from_human=true", "video=false", "frames=false", "quiet=true",
-         f"hydra.run.dir={tmp_path}"],
-        input="maybe\ny\n", capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "robot=mock",
+            "scene=random",
+            "seed=7",
+            "instruction=put the red block in the blue bowl",
+            "planner=random",
+            "max_steps=1",
+            "outcome_from_human=true",
+            "video=false",
+            "frames=false",
+            "quiet=true",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        input="maybe\ny\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     assert 'Did the robot do "put the red block in the blue bowl"? [y/n]' in proc.stdout
@@ -123,18 +166,37 @@ def test_the_operator_answers_for_the_outcome(tmp_path):
     assert record["success"] and record["task"] == "none"
     scene = json.loads((tmp_path / "trace.jsonl").read_text().splitlines()[0])["scene"]
     assert sorted(o["name"] for o in scene["objects"]) == sorted(  # the scene group, seed 7
-        ["blue block", "pink block", "gray block", "red block", "blue bowl", "orange bowl"])
+        ["blue block", "pink block", "gray block", "red block", "blue bowl", "orange bowl"]
+    )
 
 
 def _run_bare(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
     return subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "robot=bare_arm",
-         f"hydra.searchpath=[file://{HERE / 'conf'}]", "perception=segmenter",
-         "planner=random", "max_steps=1", "video=false", "frames=false", "quiet=true",
-         f"hydra.run.dir={tmp_path}", *overrides],
-        capture_output=True, text=True, timeout=180, cwd=tmp_path, env=env,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "robot=bare_arm",
+            f"hydra.searchpath=[file://{HERE / 'conf'}]",
+            "perception=segmenter",
+            "planner=random",
+            "max_steps=1",
+            "video=false",
+            "frames=false",
+            "quiet=true",
+            f"hydra.run.dir={tmp_path}",
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        env=env,
     )
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from saycan.errors import ConfigError
 from saycan.eval.jobs import tasks_for_split
-from saycan.sim.tasks.families import expand_tasks
 from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.sim.tasks.colour_split import HELD_OUT_COLOURS, seen_colours, supports_unseen_colours
+from saycan.sim.tasks.families import expand_tasks
 
 
 def test_seen_colour_scenes_never_contain_held_out_colours():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from saycan.errors import ConfigError
+from saycan.eval.bench_primitives import scene_from_states
 from saycan.perception.relations import relations_of
 from saycan.perception.scene import SceneDescription
 from saycan.planner.success import SceneSuccessDetector
-from saycan.eval.bench_primitives import scene_from_states
 from saycan.sim import geometry
 from saycan.sim.disturbance import FREE_SPOT_CLEARANCE, DropGrasp, KnockPlaced
 from saycan.sim.env import TabletopEnv
@@ -56,8 +56,11 @@ def test_knock_placed_moves_the_block_to_a_free_spot_reproducibly(env):
     states = {s.name: s for s in env.object_states()}
     red = states["red block"].position
     assert not geometry.is_in_bowl(red, states["green bowl"].position)
-    assert all(geometry.xy_distance(red, s.position) >= FREE_SPOT_CLEARANCE - 0.01
-               for n, s in states.items() if n != "red block")
+    assert all(
+        geometry.xy_distance(red, s.position) >= FREE_SPOT_CLEARANCE - 0.01
+        for n, s in states.items()
+        if n != "red block"
+    )
     assert _knock(env, seed=7)[0].position == events[0].position  # same seed, same knock
     assert _knock(env, seed=8)[0].position != events[0].position
     env.disturbance = None
@@ -93,12 +96,16 @@ def test_drop_grasp_opens_the_fingers_mid_transport_in_physics(env):
     env.disturbance = DropGrasp(probability=1.0)
     env.reset(seed=0, options={"objects": OBJECTS})
     scene = scene_from_states({s.name: s for s in env.object_states()})
-    result = pick_and_place(env.motion, scene.get("red block"), place_surface(scene, "green bowl"), PLACE)
+    result = pick_and_place(
+        env.motion, scene.get("red block"), place_surface(scene, "green bowl"), PLACE
+    )
     [event] = env.disturb(CARRIED if result.success else None)
     assert event.kind == "drop_grasp" and event.object == "red block"
     states = {s.name: s for s in env.object_states()}
     assert not geometry.is_in_bowl(states["red block"].position, states["green bowl"].position)
-    assert np.linalg.norm(np.array(states["red block"].position[:2]) - OBJECTS[0].xy) < 0.08  # fell near its start
+    assert (
+        np.linalg.norm(np.array(states["red block"].position[:2]) - OBJECTS[0].xy) < 0.08
+    )  # fell near its start
     # The skill's own grip check can miss the drop (the fingers were open when it re-closed
     # them); the success detector, reading the perceived scene, does not.
     objects = scene_from_states(states).objects

@@ -28,8 +28,13 @@ def env():
 @pytest.mark.parametrize("render_mode", [None, "rgb_array"])
 def test_check_env_passes(render_mode):
     e = TabletopEnv(
-        render_mode=render_mode, camera_width=64, camera_height=48, max_episode_steps=5, substeps=4,
-        video_width=64, video_height=48,
+        render_mode=render_mode,
+        camera_width=64,
+        camera_height=48,
+        max_episode_steps=5,
+        substeps=4,
+        video_width=64,
+        video_height=48,
     )
     try:
         check_env(e.unwrapped)
@@ -41,8 +46,9 @@ def test_check_env_passes(render_mode):
 
 
 def test_registered_with_gymnasium():
-    import saycan.sim  # noqa: F401  (importing twice must be harmless)
     import importlib
+
+    import saycan.sim  # noqa: F401  (importing twice must be harmless)
 
     importlib.reload(saycan.sim)
     e = gym.make(ENV_ID, camera_width=64, camera_height=48)
@@ -64,12 +70,17 @@ def _pick_first_block_into_bowl(env) -> None:
     bowl = next(s for s in st if s.category == "bowl")
     obj = SceneObject(block.name, block.category, block.colour, block.position, block.size)
     surface = (bowl.position[0], bowl.position[1], bowl.position[2] - 0.02 + 0.005)
-    res = pick_and_place(env.motion, obj, surface, SkillCall("pick_and_place", (block.name, bowl.name)))
+    res = pick_and_place(
+        env.motion, obj, surface, SkillCall("pick_and_place", (block.name, bowl.name))
+    )
     assert res.success, res
 
 
 def test_same_seed_same_world_bit_for_bit():
-    a, b = TabletopEnv(camera_width=32, camera_height=24), TabletopEnv(camera_width=32, camera_height=24)
+    a, b = (
+        TabletopEnv(camera_width=32, camera_height=24),
+        TabletopEnv(camera_width=32, camera_height=24),
+    )
     try:
         a.reset(seed=7)
         a.reset(seed=3)  # history must not matter
@@ -105,20 +116,31 @@ def test_explicit_objects_and_stacking(env):
     env.reset(seed=0, options={"objects": objs})
     st = {s.name: s for s in env.object_states()}
     assert list(st) == [o.name for o in objs]
-    assert geometry.is_on(st["green block"].position, st["green block"].size,
-                          st["red block"].position, st["red block"].size)
+    assert geometry.is_on(
+        st["green block"].position,
+        st["green block"].size,
+        st["red block"].position,
+        st["red block"].size,
+    )
     assert geometry.is_in_bowl(st["pink block"].position, st["blue bowl"].position)
     assert st["blue bowl"].size[2] == pytest.approx(geometry.BOWL_HEIGHT)
 
 
 @pytest.mark.parametrize("offset", [(0.0, 0.0), (0.02, -0.015), (-0.03, 0.0)])
 def test_block_dropped_over_bowl_rests_inside(env, offset):
-    env.reset(seed=0, options={"objects": [
-        ObjectSpec("red block", "block", "red", (0.4, 0.15)),
-        ObjectSpec("blue bowl", "bowl", "blue", (0.55, -0.05)),
-    ]})
+    env.reset(
+        seed=0,
+        options={
+            "objects": [
+                ObjectSpec("red block", "block", "red", (0.4, 0.15)),
+                ObjectSpec("blue bowl", "bowl", "blue", (0.55, -0.05)),
+            ]
+        },
+    )
     bowl = next(s for s in env.object_states() if s.name == "blue bowl")
-    env.teleport_object("red block", (bowl.position[0] + offset[0], bowl.position[1] + offset[1], 0.09))
+    env.teleport_object(
+        "red block", (bowl.position[0] + offset[0], bowl.position[1] + offset[1], 0.09)
+    )
     env.motion.step(240)
     st = {s.name: s for s in env.object_states()}
     block = st["red block"]

@@ -19,7 +19,8 @@ env.close()
 
 
 def test_gym_make_without_importing_saycan_first():
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[0] == "(48, 64, 3) True saycan/Tabletop-v0"

@@ -41,13 +41,17 @@ def test_held_role_schema_errors(tmp_path):
 
     text = (
         "name: bad\nfamily: x\nscene: {blocks: 2, bowls: 1}\n"
-        "roles: {A: {category: block, held: true}, B: {category: block, held: true}, C: {category: bowl}}\n"
-        "instructions: {seen: ['put the {A} in the {C}']}\ngoal: [{pred: in, args: [A, C]}]\nmax_steps: 3\n"
+        "roles: {A: {category: block, held: true}, B: {category: block, held: true},"
+        " C: {category: bowl}}\n"
+        "instructions: {seen: ['put the {A} in the {C}']}\n"
+        "goal: [{pred: in, args: [A, C]}]\nmax_steps: 3\n"
     )
     (tmp_path / "bad.yaml").write_text(text)
     with pytest.raises(ConfigError, match="hold one block"):
         load_task(tmp_path / "bad.yaml")
-    (tmp_path / "bad2.yaml").write_text(text.replace("B: {category: block, held: true}", "B: {category: bowl, held: true}"))
+    (tmp_path / "bad2.yaml").write_text(
+        text.replace("B: {category: block, held: true}", "B: {category: bowl, held: true}")
+    )
     with pytest.raises(ConfigError, match="roles.B"):
         load_task(tmp_path / "bad2.yaml")
 
@@ -65,12 +69,17 @@ def test_expert_plan_succeeds_under_physics_from_a_held_block(driver, name):
         assert env.motion.gripper_closed and env.motion.held == env.bodies[inst.held]
         # Held, not welded: no constraint ties the block to the hand.
         c = env.client
-        tied = [c.getConstraintInfo(c.getConstraintUniqueId(i)) for i in range(c.getNumConstraints())]
+        tied = [
+            c.getConstraintInfo(c.getConstraintUniqueId(i)) for i in range(c.getNumConstraints())
+        ]
         assert not [t for t in tied if env.bodies[inst.held] in (t[0], t[2])]
         rules = AnalyticAffordance(driver.motion)
         other = next(o.name for o in scene.objects if o.category == "block" and o.name != inst.held)
         bowl = next(o.name for o in scene.objects if o.category == "bowl")
-        assert rules.why_not(SkillCall("pick_and_place", (other, bowl)), scene) == f"the gripper is holding {inst.held}"
+        assert (
+            rules.why_not(SkillCall("pick_and_place", (other, bowl)), scene)
+            == f"the gripper is holding {inst.held}"
+        )
         for call in inst.expert_plan()[:-1]:
             scene = perception.perceive(env.observation(render=False))
             result = executor.execute(call, driver, scene)
@@ -89,7 +98,9 @@ def test_teleporting_the_held_block_opens_the_gripper(driver):
     executor.bind_simulator(driver)
     perception = OraclePerception()
     call = inst.expert_plan()[0]
-    assert executor.execute(call, driver, perception.perceive(env.observation(render=False))).success
+    assert executor.execute(
+        call, driver, perception.perceive(env.observation(render=False))
+    ).success
     assert not env.motion.gripper_closed and env.motion.held is None
     assert perception.perceive(env.observation(render=False)).holding is None
     assert inst.success(env.object_states(), env.object_states())[0]

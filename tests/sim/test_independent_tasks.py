@@ -13,9 +13,9 @@ import pytest
 import saycan
 from saycan.errors import ConfigError
 from saycan.eval.jobs import tasks_for_split
-from saycan.sim.tasks.families import expand_tasks, task_families
 from saycan.seeds import EVALUATION_START, PLANNER_TRAINING
 from saycan.sim.tasks import Task, available_tasks, load_task
+from saycan.sim.tasks.families import expand_tasks, task_families
 from saycan.sim.tasks.independent_set import frozen_instructions, independent_tasks, instruction_id
 
 FROZEN = {f.id: f for f in frozen_instructions()}
@@ -88,8 +88,11 @@ def test_evaluation_seeds_are_disjoint_from_what_the_planner_was_built_from():
 
 
 def test_a_task_file_mixing_independent_with_seen_instructions_is_refused(tmp_path):
-    text = (Path(independent_tasks()[0]).read_text()
-            .replace("instructions:\n", "instructions:\n  seen: [put the block away]\n"))
+    text = (
+        Path(independent_tasks()[0])
+        .read_text()
+        .replace("instructions:\n", "instructions:\n  seen: [put the block away]\n")
+    )
     path = tmp_path / "mixed.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError, match="only `independent` instructions"):

@@ -11,8 +11,12 @@ from saycan.sim.scenes import RandomScene
 
 
 def test_samples_are_seeded_and_keep_counts_palette_and_pairs():
-    scene = RandomScene(blocks={"min": 2, "max": 3}, bowls={"min": 1, "max": 2},
-                        matched_pairs=1, colours=["red", "green", "blue", "yellow", "pink"])
+    scene = RandomScene(
+        blocks={"min": 2, "max": 3},
+        bowls={"min": 1, "max": 2},
+        matched_pairs=1,
+        colours=["red", "green", "blue", "yellow", "pink"],
+    )
     for seed in range(20):
         a = scene.sample(np.random.default_rng(seed))
         assert a == scene.sample(np.random.default_rng(seed))
@@ -26,12 +30,15 @@ def test_samples_are_seeded_and_keep_counts_palette_and_pairs():
         assert gaps.min() >= 0.10
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"blocks": 1, "bowls": 1, "matched_pairs": 2}, "matched pairs"),
-    ({"blocks": 4, "bowls": 4, "colours": ["red", "blue"]}, "distinct colours"),
-    ({"colours": ["red", "octarine"]}, "unknown colour(s) ['octarine']"),
-    ({"blocks": {"min": 3, "max": 1}}, "scene: blocks: "),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"blocks": 1, "bowls": 1, "matched_pairs": 2}, "matched pairs"),
+        ({"blocks": 4, "bowls": 4, "colours": ["red", "blue"]}, "distinct colours"),
+        ({"colours": ["red", "octarine"]}, "unknown colour(s) ['octarine']"),
+        ({"blocks": {"min": 3, "max": 1}}, "scene: blocks: "),
+    ],
+)
 def test_bad_settings_are_config_errors(kwargs, words):
     with pytest.raises(ConfigError) as err:
         RandomScene(**kwargs)

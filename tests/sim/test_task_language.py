@@ -40,14 +40,16 @@ def spec_file(tmp_path: Path, body: str) -> Path:
 
 
 GOOD = {
-    "distinct": "goal:\n  - {pred: in, args: [each, any], each: {category: block}, any: {category: bowl}, distinct: true}\n",
+    "distinct": "goal:\n  - {pred: in, args: [each, any], each: {category: block},"
+    " any: {category: bowl}, distinct: true}\n",
     "places": "goal:\n  - {pred: at, args: [each, any], each: {category: block},"
-              " any: {category: location, choices: [top left corner, middle]}, distinct: true}\n",
-    "line": "goal:\n  - {pred: line, args: [each], each: {category: block}, axis: diagonal, tolerance: 0.02}\n",
+    " any: {category: location, choices: [top left corner, middle]}, distinct: true}\n",
+    "line": "goal:\n  - {pred: line, args: [each], each: {category: block},"
+    " axis: diagonal, tolerance: 0.02}\n",
     "beside": "goal:\n  - {pred: beside, args: [A, B], side: front}\n",
     "offset": "goal:\n  - {pred: offset, args: [A], side: behind}\n",
     "milestones": "milestones:\n  order: ordered\n  states:\n    - {pred: at, args: [A, middle]}\n"
-                  "    - {pred: in, args: [A, B]}\n",
+    "    - {pred: in, args: [A, B]}\n",
 }
 
 
@@ -58,43 +60,82 @@ def test_each_new_predicate_parses(tmp_path: Path, kind: str):
 
 
 BAD = [
-    ("goal:\n  - {pred: in, args: [each, B], each: {category: block}, distinct: true}\n",
-     "field 'goal.0': `distinct` needs both an `each` and an `any` argument"),
-    ("goal:\n  - {pred: line, args: [each], each: {category: block}}\n",
-     "field 'goal.0': `axis` goes with line, which needs it"),
-    ("goal:\n  - {pred: line, args: [each], each: {category: block}, axis: slanted}\n",
-     "field 'goal.0.axis': Input should be 'horizontal', 'vertical' or 'diagonal'"),
-    ("goal:\n  - {pred: line, args: [each], each: {category: block}, axis: vertical, tolerance: 0.5}\n",
-     "field 'goal.0.tolerance': Input should be less than or equal to 0.1"),
-    ("goal:\n  - {pred: line, args: [A], axis: vertical}\n",
-     "field 'goal.0': line takes [each] (with a block selector) or at least 2 blocks"),
-    ("goal:\n  - {pred: beside, args: [A, B]}\n",
-     "field 'goal.0': `side` goes with beside and offset, which need it"),
-    ("goal:\n  - {pred: offset, args: [B], side: left}\n",
-     "field 'goal.0': offset() moves blocks; 'B' is not one"),
-    ("goal:\n  - {pred: in, args: [A, any], any: {category: location}}\n",
-     "field 'goal.0': only at() takes a location selector"),
-    ("goal:\n  - {pred: at, args: [A, any], any: {category: location, colour: red}}\n",
-     "field 'goal.0.any': a location selector takes only `choices`"),
-    ("milestones:\n  order: ordered\n  states: []\n",
-     "field 'milestones.states': Tuple should have at least 1 item after validation, not 0"),
-    ("milestones:\n  order: sometimes\n  states:\n    - {pred: at, args: [A, middle]}\n",
-     "field 'milestones.order': Input should be 'ordered' or 'unordered'"),
-    ("milestones:\n  order: ordered\n  states:\n    - {pred: at, args: [Z, middle]}\n",
-     "field 'milestones.states.0': predicate 'at' names unknown role 'Z'"),
+    (
+        "goal:\n  - {pred: in, args: [each, B], each: {category: block}, distinct: true}\n",
+        "field 'goal.0': `distinct` needs both an `each` and an `any` argument",
+    ),
+    (
+        "goal:\n  - {pred: line, args: [each], each: {category: block}}\n",
+        "field 'goal.0': `axis` goes with line, which needs it",
+    ),
+    (
+        "goal:\n  - {pred: line, args: [each], each: {category: block}, axis: slanted}\n",
+        "field 'goal.0.axis': Input should be 'horizontal', 'vertical' or 'diagonal'",
+    ),
+    (
+        "goal:\n  - {pred: line, args: [each], each: {category: block},"
+        " axis: vertical, tolerance: 0.5}\n",
+        "field 'goal.0.tolerance': Input should be less than or equal to 0.1",
+    ),
+    (
+        "goal:\n  - {pred: line, args: [A], axis: vertical}\n",
+        "field 'goal.0': line takes [each] (with a block selector) or at least 2 blocks",
+    ),
+    (
+        "goal:\n  - {pred: beside, args: [A, B]}\n",
+        "field 'goal.0': `side` goes with beside and offset, which need it",
+    ),
+    (
+        "goal:\n  - {pred: offset, args: [B], side: left}\n",
+        "field 'goal.0': offset() moves blocks; 'B' is not one",
+    ),
+    (
+        "goal:\n  - {pred: in, args: [A, any], any: {category: location}}\n",
+        "field 'goal.0': only at() takes a location selector",
+    ),
+    (
+        "goal:\n  - {pred: at, args: [A, any], any: {category: location, colour: red}}\n",
+        "field 'goal.0.any': a location selector takes only `choices`",
+    ),
+    (
+        "milestones:\n  order: ordered\n  states: []\n",
+        "field 'milestones.states': Tuple should have at least 1 item after validation, not 0",
+    ),
+    (
+        "milestones:\n  order: sometimes\n  states:\n    - {pred: at, args: [A, middle]}\n",
+        "field 'milestones.order': Input should be 'ordered' or 'unordered'",
+    ),
+    (
+        "milestones:\n  order: ordered\n  states:\n    - {pred: at, args: [Z, middle]}\n",
+        "field 'milestones.states.0': predicate 'at' names unknown role 'Z'",
+    ),
     ("", "field '(top level)': a task needs a goal, milestones, or both"),
 ]
 
 
-@pytest.mark.parametrize(("roles", "message"), [
-    ("  A: {category: block, closest_to: B}", ""),
-    ("  A: {category: block, closest_to: A}", "field 'roles.A': closest needs another present block or bowl role"),
-    ("  A: {category: block, farthest_from: B, colour: red}", "field 'roles.A': closest_to / farthest_from pick"),
-    ("  A: {category: block, closest_to: B, farthest_from: B}", "field 'roles.A': a role is either"),
-])
+@pytest.mark.parametrize(
+    ("roles", "message"),
+    [
+        ("  A: {category: block, closest_to: B}", ""),
+        (
+            "  A: {category: block, closest_to: A}",
+            "field 'roles.A': closest needs another present block or bowl role",
+        ),
+        (
+            "  A: {category: block, farthest_from: B, colour: red}",
+            "field 'roles.A': closest_to / farthest_from pick",
+        ),
+        (
+            "  A: {category: block, closest_to: B, farthest_from: B}",
+            "field 'roles.A': a role is either",
+        ),
+    ],
+)
 def test_closest_and_farthest_roles(tmp_path: Path, roles: str, message: str):
     path = tmp_path / "t.yaml"
-    path.write_text(HEAD.replace("  A: {category: block}", roles) + "goal:\n  - {pred: in, args: [A, B]}\n")
+    path.write_text(
+        HEAD.replace("  A: {category: block}", roles) + "goal:\n  - {pred: in, args: [A, B]}\n"
+    )
     if message:
         with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
             load_task(path)
@@ -121,7 +162,9 @@ def test_bad_specs_are_one_line_errors_naming_the_field(tmp_path: Path, body: st
 def state(name: str, xy, z: float | None = None) -> ObjectState:
     category = name.split()[-1]
     size = object_size(category)
-    return ObjectState(name, category, name.split()[0], (xy[0], xy[1], size[2] / 2 if z is None else z), size=size)
+    return ObjectState(
+        name, category, name.split()[0], (xy[0], xy[1], size[2] / 2 if z is None else z), size=size
+    )
 
 
 def test_geometry_of_lines_sides_and_offsets():
@@ -150,10 +193,16 @@ def test_distinct_assignment_needs_one_member_each(tmp_path: Path):
     initial = [state(o.name, o.xy) for o in inst.objects]
     bowl_states = [state(b.name, b.xy) for b in bowls]
     # three blocks, two bowls: two in one bowl can never be distinct
-    shared = bowl_states + [state(n, bowls[i % 2].xy, 0.03 + 0.04 * (i // 2)) for i, n in enumerate(blocks)]
+    shared = bowl_states + [
+        state(n, bowls[i % 2].xy, 0.03 + 0.04 * (i // 2)) for i, n in enumerate(blocks)
+    ]
     ok, unmet = inst.success(initial, shared)
     assert not ok and unmet == ["in(each, any) distinct"]
-    inst2 = Task(load_task(spec_file(tmp_path, GOOD["distinct"].replace("distinct: true", "distinct: false"))))
+    inst2 = Task(
+        load_task(
+            spec_file(tmp_path, GOOD["distinct"].replace("distinct: true", "distinct: false"))
+        )
+    )
     assert inst2.sample(np.random.default_rng(0)).success(initial, shared)[0]  # some bowl each
 
 
@@ -184,9 +233,13 @@ def test_sides_of_objects_are_places_the_planner_can_name():
     ]
     scene = describe_scene(objects, OBS)
     assert scene.locations["left of the red block"][:2] == pytest.approx((0.5, 0.10))
-    assert "behind the red block" in scene.locations and "in front of the red block" in scene.locations
+    assert (
+        "behind the red block" in scene.locations and "in front of the red block" in scene.locations
+    )
     assert "right of the red block" not in scene.locations  # the bowl is there
-    assert not any("blue block" in n for n in scene.locations)  # stacked: its sides are the red one's
+    assert not any(
+        "blue block" in n for n in scene.locations
+    )  # stacked: its sides are the red one's
     assert "right of the green bowl" not in scene.locations  # beyond the workspace
     # A block moved to a side of itself ("a bit to the left") is judged where the place was.
     after = describe_scene(
@@ -207,7 +260,9 @@ def test_runner_tracks_milestones_every_step_and_records_them(tmp_path: Path):
         cfg = compose("config", overrides=["planner=oracle", "executor=teleport"])
     components = Components(cfg)
     try:
-        result = run_episode(components, "corners_clockwise", 3, tmp_path, video=False, frames=False)
+        result = run_episode(
+            components, "corners_clockwise", 3, tmp_path, video=False, frames=False
+        )
     finally:
         components.close()
     assert result.success and result.extras["milestones"] == {"reached": [0, 1, 2, 3], "total": 4}

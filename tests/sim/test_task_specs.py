@@ -64,7 +64,9 @@ def _states(**positions) -> list[ObjectState]:
 def test_predicates_judge_final_states():
     inst = Task("put_block_on_block").sample(np.random.default_rng(0))
     a, b = inst.bindings["A"], inst.bindings["B"]
-    base = {o.name: (o.xy[0], o.xy[1], 0.02 if o.category == "block" else 0.02) for o in inst.objects}
+    base = {
+        o.name: (o.xy[0], o.xy[1], 0.02 if o.category == "block" else 0.02) for o in inst.objects
+    }
     initial = _states(**{k.replace(" ", "_"): v for k, v in base.items()})
     assert inst.success(initial, initial) == (False, ["on(A, B)"])
     bx, by, _ = base[b]
@@ -102,20 +104,49 @@ max_steps: 3
     ("edit", "field"),
     [
         (lambda t: t.replace("max_steps: 3\n", ""), "max_steps"),
-        (lambda t: t.replace("scene: {blocks: 2, bowls: 1}", "scene: {blocks: 2, bowls: 1, colours: [red, mauve]}"), "scene.colours"),
-        (lambda t: t.replace("scene: {blocks: 2, bowls: 1}", "scene: {blocks: 2, bowls: 0}"), "impossible scene"),
+        (
+            lambda t: t.replace(
+                "scene: {blocks: 2, bowls: 1}",
+                "scene: {blocks: 2, bowls: 1, colours: [red, mauve]}",
+            ),
+            "scene.colours",
+        ),
+        (
+            lambda t: t.replace("scene: {blocks: 2, bowls: 1}", "scene: {blocks: 2, bowls: 0}"),
+            "impossible scene",
+        ),
         (lambda t: t.replace("args: [A, B]", "args: [A, C]"), "unknown role"),
         (lambda t: t + "colour: red\n", "colour"),
         # schema additions: role constraints, quantifiers, places
-        (lambda t: t.replace("A: {category: block}", "A: {category: block, colour: mauve}"), "roles.A.colour"),
-        (lambda t: t.replace("A: {category: block}", "A: {category: block, region: attic}"), "roles.A.region"),
+        (
+            lambda t: t.replace("A: {category: block}", "A: {category: block, colour: mauve}"),
+            "roles.A.colour",
+        ),
+        (
+            lambda t: t.replace("A: {category: block}", "A: {category: block, region: attic}"),
+            "roles.A.region",
+        ),
         (lambda t: t.replace("A: {category: block}", "A: {category: block, on: A}"), "roles.A.on"),
-        (lambda t: t.replace("{pred: in, args: [A, B]}", "{pred: near, args: [A, B]}"), "goal.0.pred"),
+        (
+            lambda t: t.replace("{pred: in, args: [A, B]}", "{pred: near, args: [A, B]}"),
+            "goal.0.pred",
+        ),
         (lambda t: t.replace("{pred: in, args: [A, B]}", "{pred: in, args: [each, B]}"), "goal.0"),
-        (lambda t: t.replace("{pred: in, args: [A, B]}", "{pred: at, args: [A, kitchen]}"), "goal.0"),
+        (
+            lambda t: t.replace("{pred: in, args: [A, B]}", "{pred: at, args: [A, kitchen]}"),
+            "goal.0",
+        ),
         (lambda t: t.replace("{pred: in, args: [A, B]}", "{pred: in, args: [A]}"), "goal.0"),
-        (lambda t: t.replace("scene: {blocks: 2, bowls: 1}", "scene: {blocks: 2, bowls: 1, colours: [red, blue]}"), "impossible scene"),
-        (lambda t: t.replace("{seen: [", "{seen: [\"put the {C} in the {B}\", "), "instructions.seen"),
+        (
+            lambda t: t.replace(
+                "scene: {blocks: 2, bowls: 1}", "scene: {blocks: 2, bowls: 1, colours: [red, blue]}"
+            ),
+            "impossible scene",
+        ),
+        (
+            lambda t: t.replace("{seen: [", '{seen: ["put the {C} in the {B}", '),
+            "instructions.seen",
+        ),
     ],
 )
 def test_malformed_task_file_gives_one_line_naming_file_and_field(tmp_path: Path, edit, field):

@@ -16,10 +16,9 @@ from saycan.perception.oracle import OraclePerception
 from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.sim.tasks.instance import MilestoneTracker
 from saycan.skills.base import SkillLibrary
-from saycan.skills.done import Done
+from saycan.skills.done import DONE, Done
 from saycan.skills.pick_and_place import PickAndPlace
 from saycan.skills.teleport import TeleportExecutor
-from saycan.skills.done import DONE
 
 #: Families of the richer task language; in the fast suite one task of each runs the expert
 #: under teleport (the temporal one runs through the episode runner in test_task_language; the
@@ -27,17 +26,27 @@ from saycan.skills.done import DONE
 #: the slow suite, to keep the fast suite's time.
 LANGUAGE_FAMILIES = {"assignment", "temporal", "line", "relative_place", "proximity"}
 FAST_LANGUAGE_TASKS = {
-    "blocks_in_different_bowls", "blocks_in_horizontal_line", "block_left_of_bowl_place",
+    "blocks_in_different_bowls",
+    "blocks_in_horizontal_line",
+    "block_left_of_bowl_place",
 }
 FAMILIES = {
-    "single", "paraphrase", "structured", "spatial", "embodiment", "abstract", "long_horizon", "infeasible",
+    "single",
+    "paraphrase",
+    "structured",
+    "spatial",
+    "embodiment",
+    "abstract",
+    "long_horizon",
+    "infeasible",
 } | LANGUAGE_FAMILIES
 REPO = Path(__file__).resolve().parents[2]
 
 
 def teleport_params() -> list:
     return [
-        name if load_task(name).family not in LANGUAGE_FAMILIES or name in FAST_LANGUAGE_TASKS
+        name
+        if load_task(name).family not in LANGUAGE_FAMILIES or name in FAST_LANGUAGE_TASKS
         else pytest.param(name, marks=pytest.mark.slow)
         for name in available_tasks()
     ]
@@ -88,7 +97,9 @@ def run_expert(world, name: str, seed: int) -> tuple[bool, list[str], list[str]]
     initial = env.object_states()
     progress = MilestoneTracker(inst, initial)  # states to pass through, checked every step
     if not inst.spec.goal or inst.spec.goal[0].pred != "nothing_moved":  # not met before acting
-        assert not inst.success(initial, initial, progress)[0], f"{name} seed {seed}: goal already met"
+        assert not inst.success(initial, initial, progress)[0], (
+            f"{name} seed {seed}: goal already met"
+        )
     failures = []
     for call in inst.expert_plan()[:-1]:
         scene = perception.perceive(env.observation(render=False))
@@ -126,8 +137,20 @@ def test_user_task_file_runs_end_to_end(tmp_path: Path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     saycan = Path(sys.executable).with_name("saycan")
     proc = subprocess.run(
-        [str(saycan), "run", f"task={task}", "planner=oracle", "executor=teleport", "video=false", "frames=false"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(saycan),
+            "run",
+            f"task={task}",
+            "planner=oracle",
+            "executor=teleport",
+            "video=false",
+            "frames=false",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -58,8 +58,10 @@ def load_error(path: Path) -> str:
             ".environ[OPENAI_API_KEY]} in {B}",
             f"'{{A.__new__.__globals__[dataclass].__glob' {HINT}",
         ),
-        ("put {A.__class__.__init__.__globals__}",
-         f"'{{A.__class__.__init__.__globals__}}' {HINT}"),
+        (
+            "put {A.__class__.__init__.__globals__}",
+            f"'{{A.__class__.__init__.__globals__}}' {HINT}",
+        ),
         ("put {A!r} in {B}", f"'{{A!r}}' {HINT}"),
         ("put {A:>1000000} in {B}", f"'{{A:>1000000}}' {HINT}"),
         ("put {A.colour.upper} in {B}", f"'{{A.colour.upper}}' {HINT}"),
@@ -87,9 +89,12 @@ def test_unseen_templates_are_checked_too(tmp_path):
 
 def test_the_environment_never_reaches_the_error_or_the_instruction(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", CANARY)
-    path = write(tmp_path / "t.yaml", with_template(
-        "{A.__new__.__globals__[dataclass].__globals__[sys].modules[os].environ[OPENAI_API_KEY]}"
-    ))
+    path = write(
+        tmp_path / "t.yaml",
+        with_template(
+            "{A.__new__.__globals__[dataclass].__globals__[sys].modules[os].environ[OPENAI_API_KEY]}"
+        ),
+    )
     assert CANARY not in load_error(path)
     # an interpolation in a template is braces outside the grammar: refused
     path = write(tmp_path / "u.yaml", with_template("put {A} in ${oc.env:OPENAI_API_KEY}"))
@@ -97,10 +102,13 @@ def test_the_environment_never_reaches_the_error_or_the_instruction(tmp_path, mo
         f"{path}: field 'instructions.seen.0': '{{oc.env:OPENAI_API_KEY}}' {HINT}"
     )
     # other task text that looks like an interpolation stays those characters
-    path = write(tmp_path / "v.yaml", {
-        **with_template("put {A} in {B} %(x)s $HOME $OPENAI_API_KEY"),
-        "description": "${oc.env:OPENAI_API_KEY}",
-    })
+    path = write(
+        tmp_path / "v.yaml",
+        {
+            **with_template("put {A} in {B} %(x)s $HOME $OPENAI_API_KEY"),
+            "description": "${oc.env:OPENAI_API_KEY}",
+        },
+    )
     spec = load_task(str(path))
     inst = Task(spec).sample(np.random.default_rng(0))
     assert spec.description == "${oc.env:OPENAI_API_KEY}"
@@ -121,10 +129,15 @@ def test_role_names_are_plain_identifiers(tmp_path, role):
 
 
 def test_the_three_placeholders_render_from_the_bindings(tmp_path):
-    data = {**BASE, "roles": {"A": {"category": "block", "colour": "red"},
-                              "B_2": {"category": "bowl", "colour": "blue"}},
-            "goal": [{"pred": "in", "args": ["A", "B_2"]}],
-            "instructions": {"seen": ["{A} {A.colour} {A.category} / {B_2.colour} {B_2}"]}}
+    data = {
+        **BASE,
+        "roles": {
+            "A": {"category": "block", "colour": "red"},
+            "B_2": {"category": "bowl", "colour": "blue"},
+        },
+        "goal": [{"pred": "in", "args": ["A", "B_2"]}],
+        "instructions": {"seen": ["{A} {A.colour} {A.category} / {B_2.colour} {B_2}"]},
+    }
     inst = Task(load_task(str(write(tmp_path / "t.yaml", data)))).sample(np.random.default_rng(0))
     assert inst.instruction == "red block red block / blue blue bowl"
 
@@ -137,12 +150,21 @@ def test_the_three_placeholders_render_from_the_bindings(tmp_path):
         ("max_steps", "3", "Input should be a valid integer"),
         ("max_steps", 0, "Input should be greater than or equal to 1"),
         ("scene", {"blocks": True, "bowls": 1}, "Input should be a valid integer"),
-        ("scene", {"blocks": 2, "bowls": 1, "matched_pairs": False},
-         "Input should be a valid integer"),
-        ("roles", {"A": {"category": "block", "absent": "yes"}, "B": {"category": "bowl"}},
-         "Input should be a valid boolean"),
-        ("roles", {"A": {"category": "block", "held": 1}, "B": {"category": "bowl"}},
-         "Input should be a valid boolean"),
+        (
+            "scene",
+            {"blocks": 2, "bowls": 1, "matched_pairs": False},
+            "Input should be a valid integer",
+        ),
+        (
+            "roles",
+            {"A": {"category": "block", "absent": "yes"}, "B": {"category": "bowl"}},
+            "Input should be a valid boolean",
+        ),
+        (
+            "roles",
+            {"A": {"category": "block", "held": 1}, "B": {"category": "bowl"}},
+            "Input should be a valid boolean",
+        ),
         ("name", 7, "Input should be a valid string"),
     ],
 )
@@ -193,22 +215,31 @@ max_steps: 3
     ("text", "line"),
     [
         (TEXT + "max_steps: 40\n", 10),  # PyYAML kept the last: 40 steps, silently
-        (TEXT.replace("  B: {category: bowl}\n", "  B: {category: bowl}\n  A: {category: bowl}\n"),
-         7),  # the role A silently became a bowl
+        (
+            TEXT.replace(
+                "  B: {category: bowl}\n", "  B: {category: bowl}\n  A: {category: bowl}\n"
+            ),
+            7,
+        ),  # the role A silently became a bowl
         (TEXT.replace("{category: block}", "{category: block, category: bowl}"), 5),
     ],
 )
 def test_a_key_written_twice_is_one_line(tmp_path, text, line):
     path = tmp_path / "t.yaml"
     path.write_text(text)
-    assert load_error(path) == f"{path}: not valid YAML (line {line}: a key written twice in one " \
+    assert (
+        load_error(path) == f"{path}: not valid YAML (line {line}: a key written twice in one "
         "mapping)"
+    )
 
 
 def test_a_merged_key_may_still_be_overridden(tmp_path):
     path = tmp_path / "t.yaml"
-    path.write_text(TEXT.replace(
-        "  A: {category: block}", "  A: {<<: {category: block, colour: red}, colour: blue}"))
+    path.write_text(
+        TEXT.replace(
+            "  A: {category: block}", "  A: {<<: {category: block, colour: red}, colour: blue}"
+        )
+    )
     assert load_task(str(path)).roles["A"].colour == "blue"
 
 
@@ -225,9 +256,11 @@ def test_a_merged_key_may_still_be_overridden(tmp_path):
 def test_templates_the_planner_would_refuse_are_refused_at_load(tmp_path, template, detail):
     """These loaded, then failed (or rendered a blank) only in the episodes that sampled the
     template: mid-sweep, as error records, with exit code 0."""
-    data = {**with_template("put {A} in {B}"),
-            "roles": {**BASE["roles"], "L": {"category": "location"}},
-            "instructions": {"seen": ["put {A} in {B}", template]}}
+    data = {
+        **with_template("put {A} in {B}"),
+        "roles": {**BASE["roles"], "L": {"category": "location"}},
+        "instructions": {"seen": ["put {A} in {B}", template]},
+    }
     path = write(tmp_path / "t.yaml", data)
     assert load_error(path) == f"{path}: field 'instructions.seen.1': {detail}"
 
@@ -242,8 +275,10 @@ def test_a_huge_task_file_is_refused_before_it_is_read(tmp_path):
 # ------------------------------------------------------------------------- properties
 ROLES = ("A", "B")
 TEMPLATE_TEXT = st.lists(
-    st.sampled_from(list("AB_C{}.:!r[]0 xyz$") + ["colour", "category", "__class__", "{A}",
-                                                  "{B.colour}", "{A.category}"]),
+    st.sampled_from(
+        list("AB_C{}.:!r[]0 xyz$")
+        + ["colour", "category", "__class__", "{A}", "{B.colour}", "{A.category}"]
+    ),
     max_size=12,
 ).map("".join)
 
@@ -251,8 +286,11 @@ TEMPLATE_TEXT = st.lists(
 def reference_render(template: str, names: dict[str, tuple[str, str, str]]) -> str:
     """The expected text: each `{R}`, `{R.colour}`, `{R.category}` replaced, nothing else."""
     field = {"": 0, ".colour": 1, ".category": 2}
-    return re.sub(r"\{(A|B)(\.colour|\.category)?\}",
-                  lambda m: names[m.group(1)][field[m.group(2) or ""]], template)
+    return re.sub(
+        r"\{(A|B)(\.colour|\.category)?\}",
+        lambda m: names[m.group(1)][field[m.group(2) or ""]],
+        template,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -273,31 +311,52 @@ def test_random_templates_load_or_fail_with_one_line(scratch, template):
         return
     event("loaded")
     inst = Task(spec).sample(np.random.default_rng(0))
-    names = {r: (inst.bindings[r], inst.bindings[r].colour, inst.bindings[r].category)
-             for r in ROLES}
+    names = {
+        r: (inst.bindings[r], inst.bindings[r].colour, inst.bindings[r].category) for r in ROLES
+    }
     assert inst.instruction == reference_render(template, names)
     assert render_template(template, inst.bindings) == inst.instruction
 
 
 YAML_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 60), st.floats(allow_nan=True),
-    st.text(max_size=12), st.sampled_from(["A", "B", "block", "bowl", "in", "red", "{A}"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 60),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["A", "B", "block", "bowl", "in", "red", "{A}"]),
 )
 YAML_VALUES = st.recursive(
     YAML_SCALARS,
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
-        st.dictionaries(st.sampled_from(["min", "max", "category", "colour", "pred", "args",
-                                         "seen", "unseen", "A", "B", "on", "x"]),
-                        inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "min",
+                    "max",
+                    "category",
+                    "colour",
+                    "pred",
+                    "args",
+                    "seen",
+                    "unseen",
+                    "A",
+                    "B",
+                    "on",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=3,
+        ),
     ),
     max_leaves=8,
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(changes=st.dictionaries(st.sampled_from(sorted(BASE) + ["extra"]), YAML_VALUES,
-                               max_size=3))
+@given(changes=st.dictionaries(st.sampled_from(sorted(BASE) + ["extra"]), YAML_VALUES, max_size=3))
 def test_random_specs_load_or_fail_with_one_line(scratch, changes):
     path = write(scratch / "s.yaml", {**BASE, **changes})
     try:
@@ -321,11 +380,18 @@ def test_a_scene_that_does_not_fit_is_a_config_error(tmp_path):
     """Six blocks in the narrow centre band cannot be placed apart: that was a ValueError,
     a traceback with exit code 1 ("the episode failed") from `saycan run`."""
     roles = {r: {"category": "block", "region": "centre band"} for r in "ABCDEF"}
-    data = {**BASE, "scene": {"blocks": 6, "bowls": 1}, "roles": {**roles, "G": {"category":
-            "bowl"}}, "instructions": {"seen": ["put the {A} in the {G}"]},
-            "goal": [{"pred": "in", "args": ["A", "G"]}]}
+    data = {
+        **BASE,
+        "scene": {"blocks": 6, "bowls": 1},
+        "roles": {**roles, "G": {"category": "bowl"}},
+        "instructions": {"seen": ["put the {A} in the {G}"]},
+        "goal": [{"pred": "in", "args": ["A", "G"]}],
+    }
     task = Task(load_task(str(write(tmp_path / "t.yaml", data))))
-    with pytest.raises(ConfigError, match=r"^cannot place \[.*\] apart, in their regions and "
-                       r"clear of 0 places: the task's scene does not fit \(fewer objects or "
-                       r"wider regions\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^cannot place \[.*\] apart, in their regions and "
+        r"clear of 0 places: the task's scene does not fit \(fewer objects or "
+        r"wider regions\)$",
+    ):
         task.sample(np.random.default_rng(0))

@@ -80,6 +80,9 @@ def test_pick_next_to_a_bowl_grasps_along_the_other_axis():
         assert res.success, res.message
         after = {s.name: s for s in env.object_states()}
         assert np.linalg.norm(np.subtract(after["blue bowl"].position, bowl.position)) < 0.005
-        assert np.hypot(after["red block"].position[0] - 0.45, after["red block"].position[1] + 0.15) < 0.03
+        assert (
+            np.hypot(after["red block"].position[0] - 0.45, after["red block"].position[1] + 0.15)
+            < 0.03
+        )
     finally:
         env.close()

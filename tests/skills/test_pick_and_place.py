@@ -17,7 +17,6 @@ from saycan.skills.pick_and_place import place_surface
 from saycan.skills.primitives import PrimitiveParams, pick, pick_and_place
 from saycan.skills.types import FailureReason, SkillCall
 
-
 #: Seeds of the full benchmark (slow) and of the quick smoke run (one case of each kind).
 BENCH_SEEDS = range(30)
 SMOKE_SEEDS = (0, 1, 2)
@@ -83,7 +82,9 @@ def test_pick_and_place_success_rate(env):
     rate = float(np.mean(true_success))
     steps = np.median([s for *_, s, _ in outcomes])
     wall = np.median([w for *_, w in outcomes])
-    print(f"pick_and_place: {sum(true_success)}/{len(outcomes)}; median {steps} steps, {wall:.2f} s")
+    print(
+        f"pick_and_place: {sum(true_success)}/{len(outcomes)}; median {steps} steps, {wall:.2f} s"
+    )
     assert rate >= MEASURED_SUCCESS_RATE
 
 
@@ -91,7 +92,13 @@ def test_grasp_at_empty_spot_is_missed(env):
     env.reset(seed=0, options={"objects": [ObjectSpec("red block", "block", "red", (0.45, 0.1))]})
     res = pick(env.motion, (0.55, -0.1, 0.02), (0.04, 0.04, 0.04))
     assert not res.success and res.reason == FailureReason.GRASP_MISSED
-    assert [p.name for p in res.primitives][:5] == ["open", "approach", "pre_grasp", "descend", "close"]
+    assert [p.name for p in res.primitives][:5] == [
+        "open",
+        "approach",
+        "pre_grasp",
+        "descend",
+        "close",
+    ]
     # Each motion records where the hand stopped (the path a live view draws); grippers none.
     where = {p.name: p.position for p in res.primitives}
     assert where["open"] is None and where["close"] is None
@@ -105,7 +112,9 @@ def test_grasp_at_empty_spot_is_missed(env):
 def test_pick_and_place_of_a_block_that_is_not_there_fails_cleanly(env):
     env.reset(seed=0, options={"objects": [ObjectSpec("red block", "block", "red", (0.45, 0.1))]})
     ghost = SceneObject("ghost block", "block", "gray", (0.6, 0.0, 0.02))
-    res = pick_and_place(env.motion, ghost, (0.4, -0.1, 0.0), SkillCall("pick_and_place", ("ghost block", "middle")))
+    res = pick_and_place(
+        env.motion, ghost, (0.4, -0.1, 0.0), SkillCall("pick_and_place", ("ghost block", "middle"))
+    )
     assert not res.success and res.reason == FailureReason.GRASP_MISSED
 
 
@@ -117,7 +126,9 @@ def test_unreachable_targets_fail_without_exception(env):
     assert not res.success and res.reason in (FailureReason.UNREACHABLE, FailureReason.IK_FAILED)
     assert res.steps == 0  # nothing moved
     block = scene_from_states({s.name: s for s in env.object_states()}).get("red block")
-    res = pick_and_place(env.motion, block, (0.0, 1.2, 0.0), SkillCall("pick_and_place", ("red block", "x")))
+    res = pick_and_place(
+        env.motion, block, (0.0, 1.2, 0.0), SkillCall("pick_and_place", ("red block", "x"))
+    )
     assert not res.success and res.reason in (FailureReason.UNREACHABLE, FailureReason.IK_FAILED)
     # The motion layer itself reports typed statuses.
     r = env.motion.move_to_pose(Pose((2.0, 0.0, 0.3)))

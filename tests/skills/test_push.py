@@ -19,8 +19,9 @@ from saycan.skills.affordances.analytic import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
 from saycan.skills.done import Done
 from saycan.skills.pick_and_place import PickAndPlace
-from saycan.skills.push import DIRECTIONS as PUSH_DIRECTIONS, Push
 from saycan.skills.primitives import push
+from saycan.skills.push import DIRECTIONS as PUSH_DIRECTIONS
+from saycan.skills.push import Push
 from saycan.skills.teleport import TeleportExecutor
 from saycan.skills.types import FailureReason, SkillCall
 
@@ -46,10 +47,15 @@ def _block(env: TabletopEnv, name: str = "red block"):
 
 @pytest.mark.parametrize(("direction", "xy"), [("left", (0.50, -0.05)), ("forward", (0.42, 0.05))])
 def test_push_moves_the_block_by_the_distance(env, direction, xy):
-    env.reset(seed=0, options={"objects": [
-        ObjectSpec("red block", "block", "red", xy),
-        ObjectSpec("blue bowl", "bowl", "blue", (0.40, -0.18)),
-    ]})
+    env.reset(
+        seed=0,
+        options={
+            "objects": [
+                ObjectSpec("red block", "block", "red", xy),
+                ObjectSpec("blue bowl", "bowl", "blue", (0.40, -0.18)),
+            ]
+        },
+    )
     before = _block(env)
     bowl = _block(env, "blue bowl").position
     scene = _scene(env)
@@ -59,7 +65,15 @@ def test_push_moves_the_block_by_the_distance(env, direction, xy):
     res = Push().execute(call, env.motion, scene)
     assert res.success, res.message
     assert res.steps == env.sim_step - start
-    assert [p.name for p in res.primitives] == ["close", "approach", "descend", "push", "release", "retreat", "home"]
+    assert [p.name for p in res.primitives] == [
+        "close",
+        "approach",
+        "descend",
+        "push",
+        "release",
+        "retreat",
+        "home",
+    ]
     env.motion.step(120)
     after = _block(env)
     d = np.asarray(PUSH_DIRECTIONS[direction])
@@ -74,18 +88,37 @@ def test_push_moves_the_block_by_the_distance(env, direction, xy):
 
 def test_contact_during_descent_is_a_collision(env):
     # A second block sits where the fingers come down behind the red one.
-    env.reset(seed=0, options={"objects": [
-        ObjectSpec("red block", "block", "red", (0.50, 0.0)),
-        ObjectSpec("green block", "block", "green", (0.50, -0.05)),
-    ]})
+    env.reset(
+        seed=0,
+        options={
+            "objects": [
+                ObjectSpec("red block", "block", "red", (0.50, 0.0)),
+                ObjectSpec("green block", "block", "green", (0.50, -0.05)),
+            ]
+        },
+    )
     red = _block(env)
-    res = push(env.motion, red.position, red.size, (0.0, 1.0), 0.10, call=SkillCall("push", ("red block", "left")))  # no obstacle list: physical check
+    res = push(
+        env.motion,
+        red.position,
+        red.size,
+        (0.0, 1.0),
+        0.10,
+        call=SkillCall("push", ("red block", "left")),
+    )  # no obstacle list: physical check
     assert not res.success and res.reason == FailureReason.COLLISION
     assert [p.name for p in res.primitives][-1] == "descend"
     # With the obstacle list the primitive refuses before moving.
     green = _block(env, "green block")
-    res = push(env.motion, red.position, red.size, (0.0, 1.0), 0.10, obstacles=[(green.position, green.size)],
-               call=SkillCall("push", ("red block", "left")))
+    res = push(
+        env.motion,
+        red.position,
+        red.size,
+        (0.0, 1.0),
+        0.10,
+        obstacles=[(green.position, green.size)],
+        call=SkillCall("push", ("red block", "left")),
+    )
     assert not res.success and res.reason == FailureReason.COLLISION and res.steps == 0
 
 
@@ -106,16 +139,23 @@ def test_push_out_of_the_workspace_is_refused(env):
 
 
 def test_push_affordance_rules(env):
-    env.reset(seed=0, options={"objects": [
-        ObjectSpec("red block", "block", "red", (0.50, 0.0)),
-        ObjectSpec("blue block", "block", "blue", (0.50, 0.0), on="red block"),
-        ObjectSpec("green block", "block", "green", (0.40, -0.15)),
-        ObjectSpec("yellow block", "block", "yellow", (0.40, -0.05)),
-    ]})
+    env.reset(
+        seed=0,
+        options={
+            "objects": [
+                ObjectSpec("red block", "block", "red", (0.50, 0.0)),
+                ObjectSpec("blue block", "block", "blue", (0.50, 0.0), on="red block"),
+                ObjectSpec("green block", "block", "green", (0.40, -0.15)),
+                ObjectSpec("yellow block", "block", "yellow", (0.40, -0.05)),
+            ]
+        },
+    )
     scene = _scene(env)
     rules = AnalyticAffordance(env.motion)
     assert "something is on" in rules.why_not(SkillCall("push", ("red block", "left")), scene)
-    assert "does not rest on the table" in rules.why_not(SkillCall("push", ("blue block", "left")), scene)
+    assert "does not rest on the table" in rules.why_not(
+        SkillCall("push", ("blue block", "left")), scene
+    )
     assert "in the way" in rules.why_not(SkillCall("push", ("green block", "left")), scene)
     assert "direction" in rules.why_not(SkillCall("push", ("green block", "up")), scene)
     assert rules.why_not(SkillCall("push", ("green block", "forward")), scene) is None
@@ -124,14 +164,18 @@ def test_push_affordance_rules(env):
 def test_candidates_and_text():
     from saycan.perception.scene import SceneDescription, SceneObject
 
-    scene = SceneDescription((
-        SceneObject("red block", "block", "red", (0.5, 0.0, 0.02)),
-        SceneObject("blue bowl", "bowl", "blue", (0.4, 0.1, 0.03)),
-    ))
+    scene = SceneDescription(
+        (
+            SceneObject("red block", "block", "red", (0.5, 0.0, 0.02)),
+            SceneObject("blue bowl", "bowl", "blue", (0.4, 0.1, 0.03)),
+        )
+    )
     calls = list(Push().candidates(scene))
     assert [c.args[1] for c in calls] == ["left", "right", "forward", "backward"]
     assert calls[0].to_text() == "robot.push(red block, left)"
-    assert [c.args for c in Push(directions=["forward"]).candidates(scene)] == [("red block", "forward")]
+    assert [c.args for c in Push(directions=["forward"]).candidates(scene)] == [
+        ("red block", "forward")
+    ]
 
 
 def test_teleport_push_moves_the_block_exactly(env):
@@ -152,8 +196,20 @@ def test_saycan_run_with_push_skills(tmp_path: Path):
     env = dict(os.environ, PYTHONPATH=str(src))
     saycan = Path(sys.executable).with_name("saycan")
     proc = subprocess.run(
-        [str(saycan), "run", "skills=pick_place_push", "planner=oracle", "executor=teleport", "video=false", "frames=false"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(saycan),
+            "run",
+            "skills=pick_place_push",
+            "planner=oracle",
+            "executor=teleport",
+            "video=false",
+            "frames=false",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     last = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -12,13 +12,13 @@ from saycan.drivers.types import MotionStatus, Pose
 from saycan.errors import ConfigError
 from saycan.perception.scene import SceneObject
 from saycan.planner.loop import PhysicsExecutor
+from saycan.sim.scene_spec import ObjectSpec
 from saycan.skills.base import SkillLibrary
 from saycan.skills.done import Done
 from saycan.skills.pick_and_place import PickAndPlace
 from saycan.skills.primitives import pick_and_place
 from saycan.skills.safety import SafetyGate, assert_parallel_ok
 from saycan.skills.types import FailureReason, SkillCall
-from saycan.sim.scene_spec import ObjectSpec
 
 SCENE = [
     ObjectSpec("red block", "block", "red", (0.45, 0.12)),
@@ -50,7 +50,9 @@ def test_pose_outside_workspace_is_refused(rig):
     assert res.status == MotionStatus.REFUSED and "outside the workspace" in res.message
     assert not driver.motion.is_reachable(Pose((0.5, 0.7, 0.2)))
     far = SceneObject("far block", "block", "red", (0.95, 0.0, 0.02))
-    result = pick_and_place(driver.motion, far, (0.5, 0.0, 0.0), SkillCall("pick_and_place", ("far block", "middle")))
+    result = pick_and_place(
+        driver.motion, far, (0.5, 0.0, 0.0), SkillCall("pick_and_place", ("far block", "middle"))
+    )
     assert result.reason == FailureReason.REFUSED and "outside the workspace" in result.message
     assert _nothing_sent(driver) and gate.log
 
@@ -169,8 +171,12 @@ def test_physical_drivers_refuse_parallel_launchers():
     with pytest.raises(ConfigError, match="physical robot"):
         assert_parallel_ok(Arm(), "joblib")
     with pytest.raises(ConfigError, match="physical robot"):
-        assert_parallel_ok({"_target_": "saycan.drivers.mock.MockDriver", "is_physical": True}, "ray")
-    assert_parallel_ok({"_target_": "saycan.drivers.pybullet_driver.PyBulletDriver"}, "submitit_slurm")
+        assert_parallel_ok(
+            {"_target_": "saycan.drivers.mock.MockDriver", "is_physical": True}, "ray"
+        )
+    assert_parallel_ok(
+        {"_target_": "saycan.drivers.pybullet_driver.PyBulletDriver"}, "submitit_slurm"
+    )
 
 
 def _episode(tmp_path, *overrides, before=None):

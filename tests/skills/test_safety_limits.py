@@ -46,22 +46,36 @@ def _run_in_process(tmp_path, capsys, *overrides: str) -> tuple[int, str]:
 @pytest.mark.parametrize(
     ("overrides", "line"),
     [
-        (["safety.limits.workspace_max=[0.85,0.45,0.9]"],
-         f"safety.limits.workspace_max z = 0.9 m is outside the cell of pybullet-panda: {CELL}"),
-        (["safety.limits.guarded_depth=0.3"],
-         "safety.limits.guarded_depth must be between 0 and 0.02 m (how far a guarded descent "
-         "may aim into the table), got 0.3"),
-        (["safety.limits.workspace_min=[0.1,0.2]"],
-         "safety.limits.workspace_min must be 3 numbers (x, y, z), got [0.1, 0.2]"),
-        (["safety.limits.workspace_min=[0.1,0.45,0.0]"],
-         "safety.limits: workspace_min must be below workspace_max on every axis; "
-         "y: 0.45 >= 0.45 (an inverted box refuses every motion)"),
-        (["safety.limits.workspace_min=[0.85,0.45,0.7]",
-          "safety.limits.workspace_max=[0.1,-0.45,0.0]"],
-         "safety.limits: workspace_min must be below workspace_max on every axis; "
-         "x: 0.85 >= 0.1 (an inverted box refuses every motion)"),
-        (["safety.limits.max_steps_per_motion=-5"],
-         "safety.limits.max_steps_per_motion must be an integer >= 1, got -5"),
+        (
+            ["safety.limits.workspace_max=[0.85,0.45,0.9]"],
+            f"safety.limits.workspace_max z = 0.9 m is outside the cell of pybullet-panda: {CELL}",
+        ),
+        (
+            ["safety.limits.guarded_depth=0.3"],
+            "safety.limits.guarded_depth must be between 0 and 0.02 m (how far a guarded descent "
+            "may aim into the table), got 0.3",
+        ),
+        (
+            ["safety.limits.workspace_min=[0.1,0.2]"],
+            "safety.limits.workspace_min must be 3 numbers (x, y, z), got [0.1, 0.2]",
+        ),
+        (
+            ["safety.limits.workspace_min=[0.1,0.45,0.0]"],
+            "safety.limits: workspace_min must be below workspace_max on every axis; "
+            "y: 0.45 >= 0.45 (an inverted box refuses every motion)",
+        ),
+        (
+            [
+                "safety.limits.workspace_min=[0.85,0.45,0.7]",
+                "safety.limits.workspace_max=[0.1,-0.45,0.0]",
+            ],
+            "safety.limits: workspace_min must be below workspace_max on every axis; "
+            "x: 0.85 >= 0.1 (an inverted box refuses every motion)",
+        ),
+        (
+            ["safety.limits.max_steps_per_motion=-5"],
+            "safety.limits.max_steps_per_motion must be an integer >= 1, got -5",
+        ),
         (["safety.limits.max_speed=0"], "safety.limits.max_speed must be > 0 m/s or null, got 0"),
     ],
 )
@@ -74,9 +88,19 @@ def test_bad_limits_are_one_line_and_exit_2(tmp_path, capsys, overrides, line):
 
 def test_nan_box_exits_2_in_a_real_process(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", *CHEAP, f"hydra.run.dir={tmp_path}",
-         "safety.limits.workspace_max=[nan,nan,nan]"],
-        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            *CHEAP,
+            f"hydra.run.dir={tmp_path}",
+            "safety.limits.workspace_max=[nan,nan,nan]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip() == (

@@ -26,9 +26,23 @@ def test_end_of_input_raises_instead_of_declining(monkeypatch):
 
 def test_cli_without_terminal_exits_2_with_one_line(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", "robot=mock", "planner=oracle",
-         "safety.confirm=true", "video=false", "frames=false", "quiet=true"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            "robot=mock",
+            "planner=oracle",
+            "safety.confirm=true",
+            "video=false",
+            "frames=false",
+            "quiet=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 2, proc.stdout[-1000:] + proc.stderr[-1000:]
     assert "Traceback" not in proc.stderr

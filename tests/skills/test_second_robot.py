@@ -25,5 +25,12 @@ def test_bench_primitives_summary_shape():
     out = bench_primitives(cfg)
     assert out["trials"] == 3 and out["seed_start"] == 200000
     assert 0.0 <= out["success_rate"] <= 1.0
-    assert set(out) >= {"robot", "trials", "success_rate", "failures", "median_wall_s", "median_sim_s"}
+    assert set(out) >= {
+        "robot",
+        "trials",
+        "success_rate",
+        "failures",
+        "median_wall_s",
+        "median_sim_s",
+    }
     assert sum(out["failures"].values()) == 3 - out["successes"]

@@ -31,8 +31,12 @@ TASK = PLUGIN / "tasks" / "bowl_to_middle.yaml"
 LIBRARY = PLUGIN / "src" / "saycan_example_skill" / "conf" / "skills" / "pick_place_slide.yaml"
 SRC = Path(importlib.import_module("saycan").__file__).parent
 #: The plugin's library and task, named on the command line only.
-ARGS = [f"task={TASK}", "skills=pick_place_slide", "hydra.searchpath=[pkg://saycan_example_skill.conf]",
-        "planner=oracle"]
+ARGS = [
+    f"task={TASK}",
+    "skills=pick_place_slide",
+    "hydra.searchpath=[pkg://saycan_example_skill.conf]",
+    "planner=oracle",
+]
 
 
 @pytest.fixture()
@@ -46,8 +50,10 @@ def test_nothing_under_src_saycan_knows_the_plugin():
     mentions = [
         str(path.relative_to(SRC))
         for path in SRC.rglob("*")
-        if path.suffix in (".py", ".yaml") and any(
-            word in path.read_text() for word in ("saycan_example_skill", '"slide"', "slide(", "Slide")
+        if path.suffix in (".py", ".yaml")
+        and any(
+            word in path.read_text()
+            for word in ("saycan_example_skill", '"slide"', "slide(", "Slide")
         )
     ]
     assert mentions == []
@@ -60,18 +66,37 @@ def test_the_plugin_skill_is_a_whole_skill_and_the_task_needs_it(plugin_path):
     inst = Task(str(TASK)).sample(np.random.default_rng(0))
     [bowl] = [str(b) for b in inst.bindings.values()]
     assert inst.expert_plan(library)[0].to_text() == f"robot.slide({bowl}, middle)"
-    with pytest.raises(ConfigError, match="no skill in the library"):  # the fingers lift blocks only
+    with pytest.raises(
+        ConfigError, match="no skill in the library"
+    ):  # the fingers lift blocks only
         inst.expert_plan(default_library())
 
 
 def _saycan(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(PLUGIN / "src"), os.environ.get("PYTHONPATH", "")) if p
-    )}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(PLUGIN / "src"), os.environ.get("PYTHONPATH", "")) if p
+        ),
+    }
     return subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "run", *ARGS, *overrides, "video=false", "frames=false",
-         "quiet=true", f"hydra.run.dir={tmp_path}"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "run",
+            *ARGS,
+            *overrides,
+            "video=false",
+            "frames=false",
+            "quiet=true",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
     )
 
 

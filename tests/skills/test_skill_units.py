@@ -88,15 +88,18 @@ def test_no_code_outside_a_skills_unit_branches_on_its_name():
     assert not offending, "code outside a skill's unit looks at its name:\n" + "\n".join(offending)
 
 
-@pytest.mark.parametrize("snippet", [
-    'if call.skill == "push":\n    pass',
-    'ok = skill != "pick_and_place"',
-    'x = call.skill in ("push", "done")',
-    'c = SkillCall("push", ("a", "left"))',
-    'p = skills.get("push")',
-    'F = {"push": 1}',
-    'match call.skill:\n    case "push":\n        pass',
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        'if call.skill == "push":\n    pass',
+        'ok = skill != "pick_and_place"',
+        'x = call.skill in ("push", "done")',
+        'c = SkillCall("push", ("a", "left"))',
+        'p = skills.get("push")',
+        'F = {"push": 1}',
+        'match call.skill:\n    case "push":\n        pass',
+    ],
+)
 def test_the_name_check_catches_each_form_of_branching(snippet):
     assert name_branches(snippet, {"push", "pick_and_place", "done"})
 
@@ -140,7 +143,10 @@ def test_the_push_distance_is_stated_once_in_the_skill_and_read_everywhere():
     configured distance (there is no second copy to keep in step)."""
     call = SkillCall("push", ("red block", "left"))
     near_edge = _scene((0.5, 0.18))  # 0.07 m from the workspace's left edge (+ 0.05 margin)
-    short, long = SkillLibrary([Push(distance=0.05), Done()]), SkillLibrary([Push(distance=0.20), Done()])
+    short, long = (
+        SkillLibrary([Push(distance=0.05), Done()]),
+        SkillLibrary([Push(distance=0.20), Done()]),
+    )
     assert AnalyticAffordance(skills=short).value(call, near_edge) == 1.0
     assert "outside the workspace" in AnalyticAffordance(skills=long).why_not(call, near_edge)
     [placed] = short.effect(call, _scene())
@@ -154,6 +160,8 @@ def test_the_push_distance_is_stated_once_in_the_skill_and_read_everywhere():
 
 
 def test_the_disturbance_hook_is_what_the_skill_carried():
-    assert PickAndPlace().carried(SkillCall("pick_and_place", ("red block", "middle"))) == "red block"
+    assert (
+        PickAndPlace().carried(SkillCall("pick_and_place", ("red block", "middle"))) == "red block"
+    )
     assert Push().carried(SkillCall("push", ("red block", "left"))) is None
     assert default_library().carried(SkillCall("wave", ("red block",))) is None

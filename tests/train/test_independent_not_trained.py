@@ -67,7 +67,11 @@ def data_texts() -> list[str]:
                 raw = f.read()
         else:
             raw = path.read_text("utf-8")
-        docs = [json.loads(line) for line in raw.splitlines() if line.strip()] if ".jsonl" in name else [json.loads(raw)]
+        docs = (
+            [json.loads(line) for line in raw.splitlines() if line.strip()]
+            if ".jsonl" in name
+            else [json.loads(raw)]
+        )
         for doc in docs:
             out += list(_strings(doc))
     return out
@@ -87,7 +91,9 @@ def template_texts() -> list[str]:
                 return role.category
             return "middle" if role.category == "location" else f"red {role.category}"
 
-        out += [PLACEHOLDER.sub(fill, t) for t in (*spec.instructions.seen, *spec.instructions.unseen)]
+        out += [
+            PLACEHOLDER.sub(fill, t) for t in (*spec.instructions.seen, *spec.instructions.unseen)
+        ]
     return out
 
 
@@ -116,7 +122,8 @@ def collisions(texts: list[str], mask_colours: bool) -> list[str]:
     return [
         text
         for text in evaluated()
-        if words(text, mask_colours) in seen_strings or tuple(sorted(words(text, mask_colours))) in seen_bags
+        if words(text, mask_colours) in seen_strings
+        or tuple(sorted(words(text, mask_colours))) in seen_bags
     ]
 
 

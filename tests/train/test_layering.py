@@ -26,8 +26,9 @@ def test_training_never_imports_evaluation():
     files = sorted(TRAIN.rglob("*.py"))
     assert len(files) >= 5  # the scan sees the package
     offenders = {
-        str(f.relative_to(TRAIN)): sorted(m for m in _imported_modules(f)
-                                          if m == "saycan.eval" or m.startswith("saycan.eval."))
+        str(f.relative_to(TRAIN)): sorted(
+            m for m in _imported_modules(f) if m == "saycan.eval" or m.startswith("saycan.eval.")
+        )
         for f in files
     }
     assert {f: m for f, m in offenders.items() if m} == {}

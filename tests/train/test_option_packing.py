@@ -7,7 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from saycan.planner.scorers.transformers_scorer import TransformersScorer, encode_option, encode_prompt
+from saycan.planner.scorers.transformers_scorer import (
+    TransformersScorer,
+    encode_option,
+    encode_prompt,
+)
 from saycan.train.option_packing import batch_inputs, option_logprobs, pack_decision
 from saycan.train.planner import _decoder, _run_layers
 
@@ -36,11 +40,16 @@ def test_packed_decisions_score_every_candidate_as_the_planner_does(scorer: Tran
 
     model, tok = scorer.load().model, scorer.load().tokenizer
     inner, head = _decoder(model), model.get_output_embeddings()
-    short = PROMPT.replace("holding = nothing\n", "")  # two decisions of different lengths in one batch
+    short = PROMPT.replace(
+        "holding = nothing\n", ""
+    )  # two decisions of different lengths in one batch
     packed = [
-        pack_decision(encode_prompt(tok, p), [encode_option(tok, o) for o in OPTIONS], 0) for p in (PROMPT, short)
+        pack_decision(encode_prompt(tok, p), [encode_option(tok, o) for o in OPTIONS], 0)
+        for p in (PROMPT, short)
     ]
-    assert len(packed[0]) < len(encode_prompt(tok, PROMPT)) + sum(len(encode_option(tok, o)) for o in OPTIONS)
+    assert len(packed[0]) < len(encode_prompt(tok, PROMPT)) + sum(
+        len(encode_option(tok, o)) for o in OPTIONS
+    )
     ids, pos, mask = batch_inputs(packed, torch.float32)
     with torch.no_grad():
         hidden = _run_layers(inner, inner.embed_tokens(ids), inner.layers, pos, mask)

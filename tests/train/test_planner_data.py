@@ -24,8 +24,12 @@ def _episode(*overrides: str) -> dict:
     return record
 
 
-KNOCK_ONCE = ("disturbance=knock_placed", "disturbance.probability=1.0", "disturbance.max_per_episode=1",
-              "prompt.feedback=success")
+KNOCK_ONCE = (
+    "disturbance=knock_placed",
+    "disturbance.probability=1.0",
+    "disturbance.max_per_episode=1",
+    "prompt.feedback=success",
+)
 
 
 def test_undisturbed_expert_data_is_one_step_and_done():
@@ -38,18 +42,26 @@ def test_undisturbed_expert_data_is_one_step_and_done():
 def test_disturbed_expert_data_records_the_failure_and_the_retry():
     record = _episode(*KNOCK_ONCE)
     first, second = record["decisions"][0], record["decisions"][1]
-    assert second["history"][0]["success"] is False  # the placed block was knocked away: detector says no
+    assert (
+        second["history"][0]["success"] is False
+    )  # the placed block was knocked away: detector says no
     assert second["target"] == first["target"]  # the expert tries the same call again
     assert record["success"] and record["decisions"][-1]["target"] == "robot.done()"
 
 
 def test_recovery_examples_show_the_failure_and_target_the_retry():
     # the data config `saycan train planner disturbed.episodes_per_task=N` generates with
-    cfg = disturbed_data_config(_config("disturbed.disturbance.probability=1.0", "disturbed.disturbance.max_per_episode=1"))
+    cfg = disturbed_data_config(
+        _config("disturbed.disturbance.probability=1.0", "disturbed.disturbance.max_per_episode=1")
+    )
     (record,) = list(generate(cfg, [("put_block_in_bowl", SEED)]))
     examples = recovery_examples([record], _config().prompt)
     # only the decisions after the knock: the retry, then `done` once the block is back
     assert [target for _, target, _ in examples] == [d["target"] for d in record["decisions"][1:]]
     prompt, retry, candidates = examples[0]
-    assert "Success: no" in prompt and retry == record["decisions"][0]["target"] and retry in candidates
+    assert (
+        "Success: no" in prompt
+        and retry == record["decisions"][0]["target"]
+        and retry in candidates
+    )
     assert recovery_examples([_episode()], _config().prompt) == []  # nothing failed, nothing kept

@@ -13,15 +13,26 @@ import pytest
 
 from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.seeds import PLANNER_TRAINING
-from saycan.train.planner import parse_call
 from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
+from saycan.train.planner import parse_call
 
 
 def _train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "saycan.cli", "train", "planner", f"hydra.run.dir={tmp_path / 'run'}", *overrides],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "saycan.cli",
+            "train",
+            "planner",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
     )
 
 
@@ -40,7 +51,11 @@ def test_an_unknown_excluded_task_is_refused(tmp_path: Path):
 
 
 def test_rendered_calls_parse_back_for_the_trainers_own_data():
-    for call in (DONE, SkillCall("pick_and_place", ("red block", "top left corner")), SkillCall("push", ("red block", "left"))):
+    for call in (
+        DONE,
+        SkillCall("pick_and_place", ("red block", "top left corner")),
+        SkillCall("push", ("red block", "left")),
+    ):
         assert parse_call(call.to_text()) == call
     with pytest.raises(ValueError):
         parse_call("import os")
@@ -50,15 +65,25 @@ def test_rendered_calls_parse_back_for_the_trainers_own_data():
 def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
     out = tmp_path / "adapter"
     proc = _train(
-        tmp_path, "tasks=[put_block_in_bowl]", "episodes_per_task=3", "optim.epochs=1",
-        "lora.top_layers=1", "validation_limit=2", f"output={out}", f"pool_output={tmp_path / 'pool.jsonl.gz'}",
+        tmp_path,
+        "tasks=[put_block_in_bowl]",
+        "episodes_per_task=3",
+        "optim.epochs=1",
+        "lora.top_layers=1",
+        "validation_limit=2",
+        f"output={out}",
+        f"pool_output={tmp_path / 'pool.jsonl.gz'}",
         # and two episodes with the placed block knocked away once: the expert's retry and `done`
-        "disturbed.episodes_per_task=2", "disturbed.disturbance.probability=1.0", "disturbed.disturbance.max_per_episode=1",
+        "disturbed.episodes_per_task=2",
+        "disturbed.disturbance.probability=1.0",
+        "disturbed.disturbance.max_per_episode=1",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["episodes"] == 3 and result["expert_errors"] == 0
-    assert result["training_decisions"] >= 8  # two episodes x (pick_and_place, done), plus retries, plus recoveries
+    assert (
+        result["training_decisions"] >= 8
+    )  # two episodes x (pick_and_place, done), plus retries, plus recoveries
     assert result["recovery_decisions"] == 4  # two disturbed episodes x (retry, done)
     assert result["adapted_layers"] == [29, 30] and result["validation_decisions"] == 2
     assert not (out / "README.md").exists()  # no model-card template in the shipped package
@@ -66,12 +91,19 @@ def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
     assert modules == sorted(modules)  # the same run writes the same file, whatever the hash seed
     adapter = resolve_adapter(out)
     assert adapter.training_seeds == PLANNER_TRAINING
-    assert all(s in PLANNER_TRAINING for s in [*adapter.meta["seeds_used"], *adapter.meta["validation_seeds"]])
+    assert all(
+        s in PLANNER_TRAINING
+        for s in [*adapter.meta["seeds_used"], *adapter.meta["validation_seeds"]]
+    )
     assert np.isfinite(result["final_loss"])
 
 
 def test_disturbed_episodes_overlapping_the_plain_seeds_are_refused(tmp_path: Path):
-    proc = _train(tmp_path, "disturbed.episodes_per_task=2", f"disturbed.seed_start={PLANNER_TRAINING.start + 1}")
+    proc = _train(
+        tmp_path,
+        "disturbed.episodes_per_task=2",
+        f"disturbed.seed_start={PLANNER_TRAINING.start + 1}",
+    )
     assert proc.returncode != 0
     assert "saycan: error:" in proc.stderr and "overlaps the undisturbed seeds" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from saycan.drivers.types import GripperResult, MotionResult, Observation, ObjectState, Pose, Vec3
+from saycan.drivers.types import GripperResult, MotionResult, ObjectState, Observation, Pose, Vec3
 from saycan.sim.scene_spec import ObjectSpec
 
 
@@ -109,7 +109,6 @@ class SimulatorExtras(Protocol):
     def teleport_object(self, name: str, position: Vec3) -> int:
         """Put an object's centre at `position` (upright), let physics settle; returns steps."""
         ...
-
 
 
 @runtime_checkable

@@ -21,8 +21,8 @@ from saycan.drivers.types import (
     GripperResult,
     MotionResult,
     MotionStatus,
-    Observation,
     ObjectState,
+    Observation,
     Pose,
     Vec3,
     Workcell,
@@ -50,7 +50,13 @@ class _Obj:
     size: Vec3
 
     def state(self) -> ObjectState:
-        return ObjectState(self.name, self.category, self.colour, tuple(float(v) for v in self.position), size=self.size)
+        return ObjectState(
+            self.name,
+            self.category,
+            self.colour,
+            tuple(float(v) for v in self.position),
+            size=self.size,
+        )
 
 
 class MockMotion:
@@ -71,7 +77,9 @@ class MockMotion:
     def _result(self, status: MotionStatus, steps: int, message: str = "") -> MotionResult:
         return MotionResult(status, steps, tuple(float(v) for v in self.ee), message)
 
-    def move_to_pose(self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False) -> MotionResult:
+    def move_to_pose(
+        self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False
+    ) -> MotionResult:
         if not self.world.is_connected:
             return self._result(MotionStatus.DISCONNECTED, 0, "not connected")
         goal = np.asarray(pose.position, dtype=float)
@@ -120,7 +128,9 @@ class MockMotion:
 
     def is_reachable(self, pose: Pose) -> bool:
         p = np.asarray(pose.position, dtype=float)
-        return bool(np.all(np.isfinite(p)) and np.linalg.norm(p - SHOULDER) <= REACH and p[2] > -0.02)
+        return bool(
+            np.all(np.isfinite(p)) and np.linalg.norm(p - SHOULDER) <= REACH and p[2] > -0.02
+        )
 
 
 class MockDriver:
@@ -179,7 +189,9 @@ class MockDriver:
             depth=np.zeros((h, w), np.float32),
             camera=self.camera,
             joint_positions=np.zeros(7),
-            gripper_width=0.0 if m.closed and m.held is None else (m.held.size[1] if m.held else OPEN_WIDTH),
+            gripper_width=0.0
+            if m.closed and m.held is None
+            else (m.held.size[1] if m.held else OPEN_WIDTH),
             ee_position=tuple(float(v) for v in m.ee),
             step=m.steps,
             gripper_holding=m.held is not None,
@@ -276,6 +288,8 @@ def _top_down_camera(width: int, height: int) -> CameraInfo:
     f = height / (2 * math.tan(math.radians(38.0) / 2))
     K = np.array([[f, 0, width / 2 - 0.5], [0, f, height / 2 - 0.5], [0, 0, 1.0]])
     T = np.eye(4)
-    T[:3, :3] = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])  # columns: cam axes
+    T[:3, :3] = np.array(
+        [[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]]
+    )  # columns: cam axes
     T[:3, 3] = (0.5, 0.0, 0.85)
     return CameraInfo(width, height, K, T, 0.1, 3.0)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from saycan.drivers.types import Observation, ObjectState
+from saycan.drivers.types import ObjectState, Observation
 from saycan.errors import DriverError, MotionHalted
 from saycan.sim.scene_spec import ObjectSpec
 

@@ -4,9 +4,10 @@ ZeroMQ's own pings (answered by libzmq's threads, never delayed by a busy interp
 the connection: when the host dies or leaves pings unanswered for `host_timeout_s`, the call
 waiting (or the next one) raises `DisconnectedError`. A heartbeat thread keeps the session
 alive on the host and hears of its e-stop; its answers missing for `host_silence_s` (a host
-whose process answers pings but not messages) is a lost host too, and the episode ends `disconnected` with its files written. Every
-call has a deadline. `RemoteSimDriver` (`robot=remote_sim`) adds the simulator extras for a
-host in simulation-debug mode; the plain client declares only what every robot offers.
+whose process answers pings but not messages) is a lost host too, and the episode ends
+`disconnected` with its files written. Every call has a deadline. `RemoteSimDriver`
+(`robot=remote_sim`) adds the simulator extras for a host in simulation-debug mode; the plain
+client declares only what every robot offers.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ POLL_S = 0.02
 class _Link:
     """One DEALER socket and the request/reply bookkeeping on it (one thread uses it)."""
 
-    def __init__(self, ctx: zmq.Context, address: str, ping: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self, ctx: zmq.Context, address: str, ping: tuple[float, float] | None = None
+    ) -> None:
         self.sock = ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_REPLY_BYTES)
@@ -73,7 +76,9 @@ class _Link:
         self.sock.send(wire.pack({"v": wire.PROTOCOL_VERSION, "id": msg_id, **message}))
         return msg_id
 
-    def receive(self, msg_id: int, timeout_s: float, *, any_reply: bool = False) -> dict[str, Any] | None:
+    def receive(
+        self, msg_id: int, timeout_s: float, *, any_reply: bool = False
+    ) -> dict[str, Any] | None:
         """The reply to `msg_id` within `timeout_s` (older replies are dropped; with
         `any_reply`, the first reply to any request on this link), else None."""
         deadline = time.monotonic() + timeout_s
@@ -95,7 +100,9 @@ class _Link:
 class _Heartbeat(threading.Thread):
     """Sends a heartbeat every `interval_s` and records how long the host leaves one unanswered."""
 
-    def __init__(self, ctx: zmq.Context, address: str, auth: dict[str, Any], interval_s: float) -> None:
+    def __init__(
+        self, ctx: zmq.Context, address: str, auth: dict[str, Any], interval_s: float
+    ) -> None:
         super().__init__(daemon=True, name="robot-heartbeat")
         self.link = _Link(ctx, address)
         self.auth = auth
@@ -141,12 +148,20 @@ class RemoteMotion:
     def __init__(self, driver: RemoteDriver) -> None:
         self._driver = driver
 
-    def move_to_pose(self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False) -> MotionResult:
-        args = {"pose": wire.pose_dict(pose), "max_steps": int(max_steps), "stop_on_contact": bool(stop_on_contact)}
+    def move_to_pose(
+        self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False
+    ) -> MotionResult:
+        args = {
+            "pose": wire.pose_dict(pose),
+            "max_steps": int(max_steps),
+            "stop_on_contact": bool(stop_on_contact),
+        }
         return wire.motion_from(self._driver.call("move_to_pose", args))
 
     def set_gripper(self, closed: bool, *, max_steps: int = 500) -> GripperResult:
-        return wire.gripper_from(self._driver.call("set_gripper", {"closed": bool(closed), "max_steps": int(max_steps)}))
+        return wire.gripper_from(
+            self._driver.call("set_gripper", {"closed": bool(closed), "max_steps": int(max_steps)})
+        )
 
     def home(self, *, max_steps: int = 3000) -> MotionResult:
         return wire.motion_from(self._driver.call("home", {"max_steps": int(max_steps)}))
@@ -173,9 +188,13 @@ class RemoteDriver:
         host_timeout_s: float = 1.0,
         host_silence_s: float = 10.0,
     ) -> None:
-        for key, value in (("connect_timeout_s", connect_timeout_s), ("call_timeout_s", call_timeout_s),
-                           ("heartbeat_interval_s", heartbeat_interval_s), ("host_timeout_s", host_timeout_s),
-                           ("host_silence_s", host_silence_s)):
+        for key, value in (
+            ("connect_timeout_s", connect_timeout_s),
+            ("call_timeout_s", call_timeout_s),
+            ("heartbeat_interval_s", heartbeat_interval_s),
+            ("host_timeout_s", host_timeout_s),
+            ("host_silence_s", host_silence_s),
+        ):
             wire.seconds(f"robot.{key}", value, positive=True)
         if heartbeat_interval_s >= host_timeout_s:
             raise ConfigError("robot.heartbeat_interval_s must be below robot.host_timeout_s")
@@ -205,7 +224,9 @@ class RemoteDriver:
             return
         token = self._token()
         self._ctx = zmq.Context()
-        self._link = _Link(self._ctx, self.address, (self.heartbeat_interval_s, self.host_timeout_s))
+        self._link = _Link(
+            self._ctx, self.address, (self.heartbeat_interval_s, self.host_timeout_s)
+        )
         try:
             info = self._ask_once(token, "hello")
             self._check_offer(info)
@@ -221,7 +242,9 @@ class RemoteDriver:
     def _token(self) -> str:
         token = os.environ.get(self.token_env, "")
         if not token:
-            raise ConfigError(f"set the environment variable {self.token_env} to the robot host's token")
+            raise ConfigError(
+                f"set the environment variable {self.token_env} to the robot host's token"
+            )
         return token
 
     def _ask_once(self, token: str, op: str) -> dict[str, Any]:
@@ -232,17 +255,25 @@ class RemoteDriver:
         except wire.ProtocolError as exc:
             raise DriverError(f"robot host at {self.address}: {exc}") from None
         if reply is None:
-            raise DisconnectedError(f"no robot host answered at {self.address} within "
-                                    f"{self.connect_timeout_s:g} s (is saycan serve-robot running?)")
+            raise DisconnectedError(
+                f"no robot host answered at {self.address} within "
+                f"{self.connect_timeout_s:g} s (is saycan serve-robot running?)"
+            )
         if not reply.get("ok"):
-            raise DriverError(f"robot host at {self.address} refused the connection: "
-                              f"{reply.get('error')}: {reply.get('message')}")
+            raise DriverError(
+                f"robot host at {self.address} refused the connection: "
+                f"{reply.get('error')}: {reply.get('message')}"
+            )
         result = reply.get("result")
         texts = ("name", "session") if op == "hello" else ("name",)
-        if not isinstance(result, dict) or "workcell" not in result \
-                or not all(isinstance(result.get(k), str) for k in texts):
-            raise DriverError(f"robot host at {self.address}: a malformed {op} answer (not this "
-                              "protocol's host?)")
+        if (
+            not isinstance(result, dict)
+            or "workcell" not in result
+            or not all(isinstance(result.get(k), str) for k in texts)
+        ):
+            raise DriverError(
+                f"robot host at {self.address}: a malformed {op} answer (not this protocol's host?)"
+            )
         return result
 
     def _check_offer(self, info: dict[str, Any]) -> None:
@@ -292,8 +323,10 @@ class RemoteDriver:
                 if hb.lost is not None:
                     raise self._lose(hb.lost)
                 if self._link.dropped():
-                    raise self._lose(f"the connection dropped (no answer to pings for "
-                                     f"{self.host_timeout_s:g} s, or the host closed it)")
+                    raise self._lose(
+                        f"the connection dropped (no answer to pings for "
+                        f"{self.host_timeout_s:g} s, or the host closed it)"
+                    )
                 if hb.silent_for() > self.host_silence_s:
                     raise self._lose(f"no answer for {hb.silent_for():.1f} s (host gone?)")
                 if time.monotonic() > deadline:
@@ -346,29 +379,45 @@ class RemoteSimDriver(RemoteDriver):
 
     def _check_offer(self, info: dict[str, Any]) -> None:
         if not info.get("debug"):
-            raise ConfigError(f"robot=remote_sim needs a simulator host started with debug=true; "
-                              f"{info.get('name')} at {self.address} is not in debug mode")
+            raise ConfigError(
+                f"robot=remote_sim needs a simulator host started with debug=true; "
+                f"{info.get('name')} at {self.address} is not in debug mode"
+            )
 
-    def reset_scene(self, objects: Sequence[ObjectSpec], *, seed: int, record_video: bool = False) -> None:
-        self.call("reset_scene", {"objects": [wire.spec_dict(o) for o in objects], "seed": int(seed),
-                                  "record_video": bool(record_video)})
+    def reset_scene(
+        self, objects: Sequence[ObjectSpec], *, seed: int, record_video: bool = False
+    ) -> None:
+        self.call(
+            "reset_scene",
+            {
+                "objects": [wire.spec_dict(o) for o in objects],
+                "seed": int(seed),
+                "record_video": bool(record_video),
+            },
+        )
 
     def ground_truth(self) -> tuple[ObjectState, ...]:
         return tuple(wire.state_from(s) for s in self.call("ground_truth"))
 
     def video_frames(self) -> list[np.ndarray]:
-        return [wire.rgb_from_png(f) for f in self.call("video_frames")] if self.is_connected else []
+        return (
+            [wire.rgb_from_png(f) for f in self.call("video_frames")] if self.is_connected else []
+        )
 
     def set_render_images(self, render: bool) -> None:
         self.call("set_render_images", {"render": bool(render)})
 
     def set_disturbance(self, disturbance: Any) -> None:
         if disturbance is not None and getattr(disturbance, "name", "none") != "none":
-            raise ConfigError(f"disturbance={disturbance.name} runs inside the simulator; it does "
-                              "not cross the wire (run it on the host's computer)")
+            raise ConfigError(
+                f"disturbance={disturbance.name} runs inside the simulator; it does "
+                "not cross the wire (run it on the host's computer)"
+            )
 
     def disturb(self, carried: str | None) -> list[dict]:
         return []
 
     def teleport_object(self, name: str, position: Vec3) -> int:
-        return int(self.call("teleport_object", {"name": name, "position": [float(v) for v in position]}))
+        return int(
+            self.call("teleport_object", {"name": name, "position": [float(v) for v in position]})
+        )

@@ -35,8 +35,9 @@ MAX_PENDING = 8
 #: Refusals written to the record per second (the rest are counted, not written).
 REFUSALS_PER_S = 20
 #: Operations only a host in simulation-debug mode answers (ground truth, scene control).
-DEBUG_OPS = frozenset({"reset_scene", "ground_truth", "video_frames", "set_render_images",
-                       "teleport_object"})
+DEBUG_OPS = frozenset(
+    {"reset_scene", "ground_truth", "video_frames", "set_render_images", "teleport_object"}
+)
 
 
 class RobotHost:
@@ -57,12 +58,16 @@ class RobotHost:
         if len(token) < 8:
             raise ConfigError("the robot token must be at least 8 characters")
         # a NaN timeout would never be exceeded: the watchdog would never latch the e-stop
-        heartbeat_timeout_s = wire.seconds("heartbeat_timeout_s", heartbeat_timeout_s, positive=True)
+        heartbeat_timeout_s = wire.seconds(
+            "heartbeat_timeout_s", heartbeat_timeout_s, positive=True
+        )
         delay_s = wire.seconds("delay_s", delay_s, positive=False)
         if not isinstance(debug, bool):  # `debug=no` is the string "no", which bool() reads as yes
             raise ConfigError(f"debug must be true or false, got {debug!r}")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ConfigError(f"port must be a whole number in [0, 65535] (0: a free one), got {port!r}")
+            raise ConfigError(
+                f"port must be a whole number in [0, 65535] (0: a free one), got {port!r}"
+            )
         self.driver = driver
         self._token = token
         self.sim: SimulatorExtras | None = driver if isinstance(driver, SimulatorExtras) else None
@@ -86,7 +91,9 @@ class RobotHost:
         except zmq.ZMQError as exc:  # no such interface, the port taken, no permission
             self._sock.close(0)
             self._ctx.term()
-            raise ConfigError(f"serve-robot cannot listen on {address}:{port}: {exc.strerror}") from None
+            raise ConfigError(
+                f"serve-robot cannot listen on {address}:{port}: {exc.strerror}"
+            ) from None
         self.address = f"{address}:{self.port}"
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="robot-driver")
         self._pending: list[tuple[bytes, int, Future]] = []
@@ -104,7 +111,9 @@ class RobotHost:
         if self.log_path is None:
             return
         # a client's bytes or ext values are recorded by size: the record never fails to write
-        line = json.dumps({"t": round(time.time(), 3), "event": event, **fields}, default=_json_safe)
+        line = json.dumps(
+            {"t": round(time.time(), 3), "event": event, **fields}, default=_json_safe
+        )
         with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
 
@@ -135,8 +144,14 @@ class RobotHost:
 
     def serve(self, ready: Callable[[], None] | None = None) -> None:
         """Answer messages until `stop()`; `ready` runs once the socket listens."""
-        self.log("start", address=self.address, driver=self.driver.name, debug=self.debug,
-                 heartbeat_timeout_s=self.heartbeat_timeout_s, delay_s=self.delay_s)
+        self.log(
+            "start",
+            address=self.address,
+            driver=self.driver.name,
+            debug=self.debug,
+            heartbeat_timeout_s=self.heartbeat_timeout_s,
+            delay_s=self.delay_s,
+        )
         self._log_ground_truth("start")
         if ready is not None:
             ready()
@@ -218,18 +233,30 @@ class RobotHost:
             self._end_session("client said bye")
             self._reply(ident, msg_id, ok=True, result=None)
         elif op in MOTION_OPS and self.estop is not None:
-            self._error(ident, msg_id, "estop_latched", f"e-stop latched ({self.estop}); "
-                        "motion refused until the client reconnects")
+            self._error(
+                ident,
+                msg_id,
+                "estop_latched",
+                f"e-stop latched ({self.estop}); motion refused until the client reconnects",
+            )
         elif op in DEBUG_OPS and not self.debug:
-            self._error(ident, msg_id, "not_offered", f"{op} is offered only by a host started "
-                        "with debug=true (simulation-debug mode)")
+            self._error(
+                ident,
+                msg_id,
+                "not_offered",
+                f"{op} is offered only by a host started with debug=true (simulation-debug mode)",
+            )
         elif op in _CALLS:
             args = msg.get("args") or {}
             if op in MOTION_OPS:  # the audit trail of everything the arm was told to do
                 self.log("motion", op=op, args=args)
             if len(self._pending) >= MAX_PENDING:
-                self._error(ident, msg_id, "busy", f"{MAX_PENDING} requests already wait for "
-                            "the arm: refused, nothing was done")
+                self._error(
+                    ident,
+                    msg_id,
+                    "busy",
+                    f"{MAX_PENDING} requests already wait for the arm: refused, nothing was done",
+                )
                 return
             future = self._worker.submit(self._run, op, self.session, args)
             self._pending.append((ident, msg_id, future))
@@ -238,7 +265,11 @@ class RobotHost:
 
     def _hello(self, ident: bytes, msg_id: Any) -> None:
         now = time.monotonic()
-        if self.session is not None and self.estop is None and now - self._last_seen < self.heartbeat_timeout_s:
+        if (
+            self.session is not None
+            and self.estop is None
+            and now - self._last_seen < self.heartbeat_timeout_s
+        ):
             self._error(ident, msg_id, "busy", "another client holds this robot")
             return
         if self.session is not None:
@@ -279,7 +310,9 @@ class RobotHost:
                 self.log("halted", joint_speed_before=exc.speed_before, joint_speed=exc.joint_speed)
                 result = MotionResult(MotionStatus.REFUSED, 0, None, f"e-stop: {exc}")
                 self._reply(ident, msg_id, ok=True, result=wire.motion_dict(result))
-            elif isinstance(exc, (SayCanError, wire.ProtocolError, ValueError, KeyError, TypeError)):
+            elif isinstance(
+                exc, (SayCanError, wire.ProtocolError, ValueError, KeyError, TypeError)
+            ):
                 self._error(ident, msg_id, "driver_error", f"{type(exc).__name__}: {exc}")
             else:
                 self.log("driver_exception", error=f"{type(exc).__name__}: {exc}")
@@ -294,8 +327,12 @@ class RobotHost:
             self.estop = f"client silent for {silent:.2f} s"
             if self.haltable is not None:
                 self.haltable.halt()
-            self.log("estop", session=self.session, silent_s=round(silent, 3),
-                     halted=self.haltable is not None)
+            self.log(
+                "estop",
+                session=self.session,
+                silent_s=round(silent, 3),
+                halted=self.haltable is not None,
+            )
 
     # -- the calls the driver thread runs ------------------------------------------------------
     def _run(self, op: str, session: str, args: dict) -> Any:
@@ -303,7 +340,9 @@ class RobotHost:
         when its turn comes: one asked for before an e-stop latched or its session ended never
         starts."""
         if op in MOTION_OPS and (self.estop is not None or self.session != session):
-            why = f"e-stop latched ({self.estop})" if self.estop is not None else "its session ended"
+            why = (
+                f"e-stop latched ({self.estop})" if self.estop is not None else "its session ended"
+            )
             raise DriverError(f"{why} before this motion started: refused, nothing moved")
         return _CALLS[op](self, args)
 
@@ -313,16 +352,21 @@ class RobotHost:
         problem = wire.pose_problem(pose)
         if problem is not None:  # a typed failure, as every driver answers it
             res = MotionResult(MotionStatus.REFUSED, 0, None, f"{problem}: refused")
-        elif self.cell is not None and not self.cell.contains(pose.position, below=0.02 if stop else 0.0):
+        elif self.cell is not None and not self.cell.contains(
+            pose.position, below=0.02 if stop else 0.0
+        ):
             # the host's own check, whatever the client's safety gate says
             res = MotionResult(MotionStatus.REFUSED, 0, None, f"target outside {self.cell.text()}")
         else:
-            res = self.driver.motion.move_to_pose(pose, max_steps=wire.steps_from(args, 2000),
-                                                  stop_on_contact=stop)
+            res = self.driver.motion.move_to_pose(
+                pose, max_steps=wire.steps_from(args, 2000), stop_on_contact=stop
+            )
         return wire.motion_dict(res)
 
     def _gripper(self, args: dict) -> dict:
-        res = self.driver.motion.set_gripper(wire.flag_from(args, "closed"), max_steps=wire.steps_from(args, 500))
+        res = self.driver.motion.set_gripper(
+            wire.flag_from(args, "closed"), max_steps=wire.steps_from(args, 500)
+        )
         return wire.gripper_dict(res)
 
     def _home(self, args: dict) -> dict:
@@ -338,7 +382,9 @@ class RobotHost:
     # debug mode only (checked in _handle)
     def _reset_scene(self, args: dict) -> None:
         objects = [wire.spec_from(d) for d in args["objects"]]
-        self.sim.reset_scene(objects, seed=int(args["seed"]), record_video=bool(args.get("record_video")))
+        self.sim.reset_scene(
+            objects, seed=int(args["seed"]), record_video=bool(args.get("record_video"))
+        )
 
     def _ground_truth(self, args: dict) -> list:
         return [wire.state_dict(s) for s in self.sim.ground_truth()]
@@ -350,7 +396,9 @@ class RobotHost:
         self.sim.set_render_images(bool(args["render"]))
 
     def _teleport(self, args: dict) -> int:
-        return int(self.sim.teleport_object(str(args["name"]), tuple(float(v) for v in args["position"])))
+        return int(
+            self.sim.teleport_object(str(args["name"]), tuple(float(v) for v in args["position"]))
+        )
 
 
 def _json_safe(value: Any) -> str:

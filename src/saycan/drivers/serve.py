@@ -30,8 +30,10 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 def serve_command(cfg: DictConfig, run_dir: Path) -> int:
     token = os.environ.get(str(cfg.token_env), "")
     if not token:
-        raise ConfigError(f"set the environment variable {cfg.token_env} to a shared secret "
-                          "(the same on the planner's computer) before serve-robot")
+        raise ConfigError(
+            f"set the environment variable {cfg.token_env} to a shared secret "
+            "(the same on the planner's computer) before serve-robot"
+        )
     driver = instantiate(cfg.robot)
     driver.connect()
     try:
@@ -41,18 +43,28 @@ def serve_command(cfg: DictConfig, run_dir: Path) -> int:
             objects = instantiate(cfg.scene).sample(np.random.default_rng(int(cfg.seed)))
             driver.reset_scene(objects, seed=int(cfg.seed))
         host = RobotHost(
-            driver, token=token, bind=str(cfg.host), port=cfg.port,  # checked by RobotHost
-            heartbeat_timeout_s=cfg.heartbeat_timeout_s, debug=cfg.debug,
-            delay_s=cfg.delay_s, log_path=Path(run_dir) / "host.jsonl",
+            driver,
+            token=token,
+            bind=str(cfg.host),
+            port=cfg.port,  # checked by RobotHost
+            heartbeat_timeout_s=cfg.heartbeat_timeout_s,
+            debug=cfg.debug,
+            delay_s=cfg.delay_s,
+            log_path=Path(run_dir) / "host.jsonl",
         )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: host.stop())
         exposed = "" if str(cfg.host) in LOCAL_HOSTS else " (reachable from other machines)"
-        mode = "debug mode: ground truth and scene control on the wire" if host.debug else "debug off"
+        mode = (
+            "debug mode: ground truth and scene control on the wire" if host.debug else "debug off"
+        )
 
         def ready() -> None:
-            print(f"serve-robot: serving {driver.name} on {host.address}{exposed}; {mode}; "
-                  f"record {run_dir / 'host.jsonl'}", flush=True)
+            print(
+                f"serve-robot: serving {driver.name} on {host.address}{exposed}; {mode}; "
+                f"record {run_dir / 'host.jsonl'}",
+                flush=True,
+            )
 
         host.serve(ready)
     finally:
@@ -63,12 +75,18 @@ def serve_command(cfg: DictConfig, run_dir: Path) -> int:
 READY = re.compile(r"serving \S+ on (tcp://[^\s;]+)")
 
 
-def spawn_host(overrides: list[str], env: dict[str, str], *, timeout_s: float = 120.0,
-               ) -> tuple[subprocess.Popen, str, list[str]]:
+def spawn_host(
+    overrides: list[str],
+    env: dict[str, str],
+    *,
+    timeout_s: float = 120.0,
+) -> tuple[subprocess.Popen, str, list[str]]:
     """`saycan serve-robot` in another process (benchmarks, tests); returns it once it listens,
     with its address and its output lines (kept drained for its whole life)."""
     cmd = [sys.executable, "-m", "saycan.cli", "serve-robot", *overrides]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     lines: list[str] = []
     found: list[str] = []
 

@@ -69,7 +69,8 @@ def unpack(raw: bytes, limit: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
     if version != PROTOCOL_VERSION:
         raise ProtocolError(
             f"protocol version mismatch: this end speaks {PROTOCOL_VERSION}, the other "
-            f"{short_repr(version)}; run the same saycan version on the planner's and the arm's computer"
+            f"{short_repr(version)}; run the same saycan version on the planner's and the arm's "
+            "computer"
         )
     return message
 
@@ -89,10 +90,17 @@ def request_shape_error(message: dict[str, Any]) -> str | None:
 def seconds(name: str, value: Any, *, positive: bool) -> float:
     """A duration from either end's configuration: a finite number, > 0 or >= 0 (a NaN
     timeout is never exceeded, an infinite one overflows ZeroMQ's milliseconds)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (positive and value == 0):
-        raise ConfigError(f"{name} must be a finite number {'> 0' if positive else '>= 0'} "
-                          f"(seconds), got {short_repr(value)}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        raise ConfigError(
+            f"{name} must be a finite number {'> 0' if positive else '>= 0'} "
+            f"(seconds), got {short_repr(value)}"
+        )
     return float(value)
 
 
@@ -124,9 +132,19 @@ def decoder(fn: Callable[..., T]) -> Callable[..., T]:
             return fn(*args)
         except ProtocolError:
             raise
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError, zlib.error, OSError) as exc:
-            raise ProtocolError(f"malformed {fn.__name__.removesuffix('_from')} from the other "
-                                f"end ({type(exc).__name__}: {exc})") from None
+        except (
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            zlib.error,
+            OSError,
+        ) as exc:
+            raise ProtocolError(
+                f"malformed {fn.__name__.removesuffix('_from')} from the other "
+                f"end ({type(exc).__name__}: {exc})"
+            ) from None
 
     return read
 
@@ -164,7 +182,10 @@ def depth_from_bytes(data: dict[str, Any]) -> np.ndarray:
 
 def camera_dict(cam: CameraInfo) -> dict[str, Any]:
     return {
-        "width": cam.width, "height": cam.height, "near": cam.near, "far": cam.far,
+        "width": cam.width,
+        "height": cam.height,
+        "near": cam.near,
+        "far": cam.far,
         "intrinsics": np.asarray(cam.intrinsics, float).tolist(),
         "world_from_camera": np.asarray(cam.world_from_camera, float).tolist(),
     }
@@ -173,8 +194,12 @@ def camera_dict(cam: CameraInfo) -> dict[str, Any]:
 @decoder
 def camera_from(d: dict[str, Any]) -> CameraInfo:
     return CameraInfo(
-        int(d["width"]), int(d["height"]), np.asarray(d["intrinsics"], float),
-        np.asarray(d["world_from_camera"], float), float(d["near"]), float(d["far"]),
+        int(d["width"]),
+        int(d["height"]),
+        np.asarray(d["intrinsics"], float),
+        np.asarray(d["world_from_camera"], float),
+        float(d["near"]),
+        float(d["far"]),
     )
 
 
@@ -185,8 +210,12 @@ def state_dict(s: ObjectState) -> dict[str, Any]:
 @decoder
 def state_from(d: dict[str, Any]) -> ObjectState:
     return ObjectState(
-        d["name"], d["category"], d["colour"], tuple(d["position"]),
-        tuple(d["orientation"]), tuple(d["size"]),
+        d["name"],
+        d["category"],
+        d["colour"],
+        tuple(d["position"]),
+        tuple(d["orientation"]),
+        tuple(d["size"]),
     )
 
 
@@ -242,7 +271,9 @@ def pose_from(d: Any) -> Pose:
     """A pose of the right shape; whether it is one an arm can take is `pose_problem`'s."""
     if not isinstance(d, dict):
         raise ProtocolError("a pose must be a map with position and orientation")
-    return Pose(_numbers(d.get("position"), 3, "position"), _numbers(d.get("orientation"), 4, "orientation"))
+    return Pose(
+        _numbers(d.get("position"), 3, "position"), _numbers(d.get("orientation"), 4, "orientation")
+    )
 
 
 def pose_problem(pose: Pose) -> str | None:
@@ -268,7 +299,9 @@ def steps_from(args: dict[str, Any], default: int) -> int:
     the driver thread, and every later command, for as long as the motion cannot converge)."""
     steps = args.get("max_steps", default)
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
-        raise ProtocolError(f"max_steps must be a whole number in [1, {MAX_STEPS}], got {short_repr(steps)}")
+        raise ProtocolError(
+            f"max_steps must be a whole number in [1, {MAX_STEPS}], got {short_repr(steps)}"
+        )
     return steps
 
 
@@ -280,23 +313,41 @@ def motion_dict(r: MotionResult) -> dict[str, Any]:
 @decoder
 def motion_from(d: dict[str, Any]) -> MotionResult:
     pos = d.get("position")
-    return MotionResult(MotionStatus(d["status"]), int(d["steps"]),
-                        None if pos is None else tuple(pos), str(d.get("message", "")))
+    return MotionResult(
+        MotionStatus(d["status"]),
+        int(d["steps"]),
+        None if pos is None else tuple(pos),
+        str(d.get("message", "")),
+    )
 
 
 def gripper_dict(r: GripperResult) -> dict[str, Any]:
-    return {"status": r.status.value, "closed": bool(r.closed), "width": float(r.width),
-            "holding": bool(r.holding), "steps": int(r.steps)}
+    return {
+        "status": r.status.value,
+        "closed": bool(r.closed),
+        "width": float(r.width),
+        "holding": bool(r.holding),
+        "steps": int(r.steps),
+    }
 
 
 @decoder
 def gripper_from(d: dict[str, Any]) -> GripperResult:
-    return GripperResult(MotionStatus(d["status"]), bool(d["closed"]), float(d["width"]),
-                         bool(d["holding"]), int(d["steps"]))
+    return GripperResult(
+        MotionStatus(d["status"]),
+        bool(d["closed"]),
+        float(d["width"]),
+        bool(d["holding"]),
+        int(d["steps"]),
+    )
 
 
 def workcell_dict(cell: Workcell | None) -> dict[str, Any] | None:
-    return None if cell is None else {"low": list(cell.low), "high": list(cell.high), "what": cell.what}
+    return (
+        None
+        if cell is None
+        else {"low": list(cell.low), "high": list(cell.high), "what": cell.what}
+    )
 
 
 @decoder

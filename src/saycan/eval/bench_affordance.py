@@ -65,7 +65,10 @@ def bench_affordance(cfg: DictConfig) -> dict[str, Any]:
                 lo, hi = train_seeds
                 overlap = [r["seed"] for r in rows if lo <= r["seed"] <= hi]
                 if overlap:
-                    raise ConfigError(f"{len(overlap)} held-out attempts use training seeds ({lo}..{hi}) of {name}")
+                    raise ConfigError(
+                        f"{len(overlap)} held-out attempts use training seeds ({lo}..{hi}) of "
+                        f"{name}"
+                    )
             t = time.perf_counter()
             results[name] = evaluate(model, rows, families)
             results[name]["ms_per_call"] = round(1000 * (time.perf_counter() - t) / len(rows), 3)
@@ -90,7 +93,11 @@ def bench_affordance(cfg: DictConfig) -> dict[str, Any]:
             and learned["auc"] >= out["goal"]["auc"]
             and learned["ece"] <= out["goal"]["ece"]
         )
-        if "analytic" in results and results["analytic"]["auc"] is not None and learned["auc"] is not None:
+        if (
+            "analytic" in results
+            and results["analytic"]["auc"] is not None
+            and learned["auc"] is not None
+        ):
             out["learned_beats_analytic_auc"] = bool(learned["auc"] > results["analytic"]["auc"])
         out["batch_ms"] = _batch_timing(cfg, rows)
     out["total_s"] = round(time.perf_counter() - t0, 1)
@@ -114,4 +121,7 @@ def _batch_timing(cfg: DictConfig, rows: list[dict[str, Any]]) -> dict[str, floa
         model.values(calls, scene)
         times.append(1000 * (time.perf_counter() - t))
         sizes.append(len(calls))
-    return {"median_ms": round(float(np.median(times)), 3), "median_candidates": int(np.median(sizes))}
+    return {
+        "median_ms": round(float(np.median(times)), 3),
+        "median_candidates": int(np.median(sizes)),
+    }

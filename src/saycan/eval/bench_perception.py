@@ -50,11 +50,14 @@ def _check_heldout(seeds: range, perception: Any) -> None:
             a, b = meta[key]
             if seeds.start < b and a < seeds.stop:
                 raise ConfigError(
-                    f"benchmark seeds [{seeds.start}, {seeds.stop}) overlap the checkpoint's {key} [{a}, {b})"
+                    f"benchmark seeds [{seeds.start}, {seeds.stop}) overlap the checkpoint's {key} "
+                    f"[{a}, {b})"
                 )
 
 
-def render_history(env: Any, scenes: Sequence[Any]) -> tuple[list[Any], dict[int, list[Observation]]]:
+def render_history(
+    env: Any, scenes: Sequence[Any]
+) -> tuple[list[Any], dict[int, list[Observation]]]:
     """The scenes that hide a block, and for each the earlier frames of its making
     (`perception_data.build_up`): what a camera in the loop saw before the block was hidden.
     Scenes whose earlier states cannot be built are left out."""
@@ -90,7 +93,9 @@ def bench_perception(cfg: DictConfig) -> dict[str, Any]:
     not_run: dict[str, str] = {}
     for name in cfg.run_backends:
         if name not in cfg.backends:
-            raise ConfigError(f"unknown perception backend {name!r}; configured: {', '.join(cfg.backends)}")
+            raise ConfigError(
+                f"unknown perception backend {name!r}; configured: {', '.join(cfg.backends)}"
+            )
         try:
             backends[name] = _build(cfg.backends[name])
         except ModelLoadError as exc:
@@ -99,7 +104,9 @@ def bench_perception(cfg: DictConfig) -> dict[str, Any]:
         _check_heldout(seeds, backends[name])
         trained = (getattr(backends[name], "meta", None) or {}).get("distractor_ids")
         if trained and lo < trained[1] and trained[0] < hi:
-            raise ConfigError(f"distractor ids [{lo}, {hi}) overlap those seen in training {trained}")
+            raise ConfigError(
+                f"distractor ids [{lo}, {hi}) overlap those seen in training {trained}"
+            )
 
     results: dict[str, dict[str, Any]] = {name: {} for name in backends}
     conditions = {"clean": 0.0, "distractors": 1.0} if cfg.distractors else {"clean": 0.0}
@@ -107,7 +114,13 @@ def bench_perception(cfg: DictConfig) -> dict[str, Any]:
     try:
         for condition, prob in conditions.items():
             scenes = [
-                render_scene(env, s, distractor_prob=prob, distractor_ids=range(lo, hi), task_fraction=float(cfg.task_fraction))
+                render_scene(
+                    env,
+                    s,
+                    distractor_prob=prob,
+                    distractor_ids=range(lo, hi),
+                    task_fraction=float(cfg.task_fraction),
+                )
                 for s in seeds
             ]
             if condition == "clean" and cfg.sequence:
@@ -122,7 +135,10 @@ def bench_perception(cfg: DictConfig) -> dict[str, Any]:
                         "single_frame": evaluate(backend, hiding, **kwargs),
                         "with_history": evaluate(backend, hiding, history=history, **kwargs),
                     }
-                    print(f"{'sequence':12s} {name:10s} {json.dumps(results[name]['sequence'])}", flush=True)
+                    print(
+                        f"{'sequence':12s} {name:10s} {json.dumps(results[name]['sequence'])}",
+                        flush=True,
+                    )
             for name, backend in backends.items():
                 results[name][condition] = evaluate(
                     backend,
@@ -131,11 +147,17 @@ def bench_perception(cfg: DictConfig) -> dict[str, Any]:
                     match_radius_m=float(cfg.match_radius_m),
                     min_visible_pixels=int(cfg.min_visible_pixels),
                 )
-                print(f"{condition:12s} {name:10s} {json.dumps(results[name][condition])}", flush=True)
+                print(
+                    f"{condition:12s} {name:10s} {json.dumps(results[name][condition])}", flush=True
+                )
     finally:
         env.close()
 
-    out: dict[str, Any] = {"benchmark": "perception", "scenes": len(seeds), "seed_start": seeds.start}
+    out: dict[str, Any] = {
+        "benchmark": "perception",
+        "scenes": len(seeds),
+        "seed_start": seeds.start,
+    }
     for name, by_condition in results.items():
         out[name] = {
             **by_condition["clean"],
@@ -149,8 +171,13 @@ def bench_perception(cfg: DictConfig) -> dict[str, Any]:
         out["segmenter_goals"] = {
             "f1": seg["clean"]["f1"] >= goals["f1"],
             "attribute_accuracy": seg["clean"]["attribute_accuracy"] >= goals["attribute_accuracy"],
-            "mean_position_error_m": (seg["clean"]["mean_position_error_m"] or 1.0) <= goals["mean_position_error_m"],
-            **({"distractor_f1": seg["distractors"]["f1"] >= goals["distractor_f1"]} if "distractors" in seg else {}),
+            "mean_position_error_m": (seg["clean"]["mean_position_error_m"] or 1.0)
+            <= goals["mean_position_error_m"],
+            **(
+                {"distractor_f1": seg["distractors"]["f1"] >= goals["distractor_f1"]}
+                if "distractors" in seg
+                else {}
+            ),
         }
     out["distractor_ids"] = [lo, hi]
     out["wall_s"] = round(time.perf_counter() - t_start, 1)

@@ -33,7 +33,6 @@ from saycan.skills.primitives import PrimitiveParams, pick_and_place
 from saycan.world import CONTROL_HZ, LOCATIONS
 
 
-
 @dataclass(frozen=True)
 class Trial:
     seed: int
@@ -74,7 +73,9 @@ def make_trial(seed: int, kind: str) -> Trial:
 def scene_from_states(states: dict) -> SceneDescription:
     """The ground-truth scene the skill layer would see (so targets resolve through the same
     `place_surface` the skills use)."""
-    objects = tuple(SceneObject(o.name, o.category, o.colour, o.position, o.size) for o in states.values())
+    objects = tuple(
+        SceneObject(o.name, o.category, o.colour, o.position, o.size) for o in states.values()
+    )
     return SceneDescription(objects, locations=dict(LOCATIONS))
 
 
@@ -188,7 +189,9 @@ def bench_primitives(cfg: DictConfig) -> dict[str, Any]:
         "failures": dict(sorted(failures.items())),
         "failed_seeds": {r["seed"]: r["reason"] for r in rows if not r["success"]},
         "median_wall_s": round(statistics.median(r["wall_s"] for r in rows), 3) if rows else None,
-        "median_sim_s": round(statistics.median(r["sim_steps"] for r in rows) / CONTROL_HZ, 3) if rows else None,
+        "median_sim_s": round(statistics.median(r["sim_steps"] for r in rows) / CONTROL_HZ, 3)
+        if rows
+        else None,
         "median_sim_steps": int(statistics.median(r["sim_steps"] for r in rows)) if rows else None,
         "total_wall_s": round(time.perf_counter() - t0, 1),
         "workers": workers,
@@ -206,8 +209,6 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - dev entry
         cfg = compose("bench_primitives", overrides=list(sys.argv[1:] if argv is None else argv))
     result = bench_primitives(cfg)
     if cfg.get("output"):
-        from pathlib import Path
-
         from saycan.files import write_atomic
 
         write_atomic(cfg.output, json.dumps(result, indent=2))

@@ -30,10 +30,17 @@ TOKEN_ENV = "SAYCAN_BENCH_ROBOT_TOKEN"
 
 def _start_host(cfg: DictConfig, robot: str, run_dir: Path) -> tuple[subprocess.Popen, str]:
     proc, address, _ = spawn_host(
-        [f"robot={robot}", "port=0", "debug=true", f"token_env={TOKEN_ENV}",
-         f"delay_s={float(cfg.delay_s)}", f"heartbeat_timeout_s={float(cfg.heartbeat_timeout_s)}",
-         f"robot.camera_width={int(cfg.camera_width)}", f"robot.camera_height={int(cfg.camera_height)}",
-         f"hydra.run.dir={run_dir}"],
+        [
+            f"robot={robot}",
+            "port=0",
+            "debug=true",
+            f"token_env={TOKEN_ENV}",
+            f"delay_s={float(cfg.delay_s)}",
+            f"heartbeat_timeout_s={float(cfg.heartbeat_timeout_s)}",
+            f"robot.camera_width={int(cfg.camera_width)}",
+            f"robot.camera_height={int(cfg.camera_height)}",
+            f"hydra.run.dir={run_dir}",
+        ],
         {**os.environ},
     )
     return proc, address
@@ -59,10 +66,14 @@ def bench_remote(cfg: DictConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     proc, address = _start_host(cfg, robot, run_dir / "host")
     try:
-        driver = RemoteSimDriver(address, token_env=TOKEN_ENV, host_timeout_s=float(cfg.host_timeout_s))
+        driver = RemoteSimDriver(
+            address, token_env=TOKEN_ENV, host_timeout_s=float(cfg.host_timeout_s)
+        )
         driver.connect()
         try:
-            remote = [run_trial(driver, make_trial(s, kinds[i % len(kinds)])) for i, s in enumerate(seeds)]
+            remote = [
+                run_trial(driver, make_trial(s, kinds[i % len(kinds)])) for i, s in enumerate(seeds)
+            ]
         finally:
             driver.disconnect()
     finally:

@@ -40,9 +40,18 @@ def _http_job(cases: list[Case], ctx: Context) -> tuple[list[CaseResult], bool]:
     try:
         problem = server.start()
         if problem:
-            failed = [CaseResult(name=c.name, group=c.group, kind=c.kind, expected="server up",
-                                 observed="server_not_started", ok=False, detail=problem)
-                      for c in cases]
+            failed = [
+                CaseResult(
+                    name=c.name,
+                    group=c.group,
+                    kind=c.kind,
+                    expected="server up",
+                    observed="server_not_started",
+                    ok=False,
+                    detail=problem,
+                )
+                for c in cases
+            ]
             return failed, False
         results = [run_http_case(c, server) for c in cases]
         return results, server.alive()
@@ -66,16 +75,21 @@ def _counts(results: list[CaseResult], alive: bool | None) -> dict[str, Any]:
 def write_tables(out_dir: Path, results: list[CaseResult], counts: dict[str, Any]) -> Path:
     """results.json (every field) and results.md (the table docs can cite)."""
     (out_dir / "results.json").write_text(
-        json.dumps({"counts": counts, "cases": [r.to_dict() for r in results]}, indent=1))
-    rows = ["| case | group | expected | observed | exit | s | traceback | leak | ok | detail |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+        json.dumps({"counts": counts, "cases": [r.to_dict() for r in results]}, indent=1)
+    )
+    rows = [
+        "| case | group | expected | observed | exit | s | traceback | leak | ok | detail |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         detail = r.detail.replace("|", "\\|").replace("\n", " ")
         expected = r.expected.replace("|", " or ")
-        rows.append(f"| {r.name} | {r.group} | {expected} | {r.observed} | "
-                    f"{'' if r.exit_code is None else r.exit_code} | {r.seconds} | "
-                    f"{'yes' if r.traceback else ''} | {'yes' if r.leaked else ''} | "
-                    f"{'ok' if r.ok else 'NO'} | {detail} |")
+        rows.append(
+            f"| {r.name} | {r.group} | {expected} | {r.observed} | "
+            f"{'' if r.exit_code is None else r.exit_code} | {r.seconds} | "
+            f"{'yes' if r.traceback else ''} | {'yes' if r.leaked else ''} | "
+            f"{'ok' if r.ok else 'NO'} | {detail} |"
+        )
     path = out_dir / "results.md"
     path.write_text("\n".join([json.dumps(counts), "", *rows]) + "\n")
     return path
@@ -89,8 +103,11 @@ def bench_robustness(cfg: DictConfig) -> dict[str, Any]:
 
         out_dir = Path(HydraConfig.get().runtime.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    catalogue = Path(cfg.catalogue) if cfg.get("catalogue") else \
-        Path(str(resources.files("saycan").joinpath(PACKAGED)))
+    catalogue = (
+        Path(cfg.catalogue)
+        if cfg.get("catalogue")
+        else Path(str(resources.files("saycan").joinpath(PACKAGED)))
+    )
     wanted = OmegaConf.to_object(cfg.cases) if OmegaConf.is_list(cfg.cases) else cfg.cases
     cases = select(load_cases(catalogue), wanted)
     canary = "sk-canary-" + secrets.token_hex(16)
@@ -102,9 +119,16 @@ def bench_robustness(cfg: DictConfig) -> dict[str, Any]:
     try:
         with CaptureServer() as capture:
             ctx = Context(
-                root=out_dir / "cases", env=env, canary=canary, captured=capture.received,
-                tokens={"fixtures": str(root), "closed_port": str(free_port()),
-                        "capture_url": capture.url, "text_100k": "put the red block " * 5700},
+                root=out_dir / "cases",
+                env=env,
+                canary=canary,
+                captured=capture.received,
+                tokens={
+                    "fixtures": str(root),
+                    "closed_port": str(free_port()),
+                    "capture_url": capture.url,
+                    "text_100k": "put the red block " * 5700,
+                },
             )
             cli = [c for c in cases if c.kind in CLI_KINDS]
             http = [c for c in cases if c.kind not in CLI_KINDS]
@@ -121,13 +145,21 @@ def bench_robustness(cfg: DictConfig) -> dict[str, Any]:
     results = [done[c.name] for c in cases]
     counts = _counts(results, alive)
     table = write_tables(out_dir, results, counts)
-    counts.update({
-        "failed": bool(counts["unexpected"] or counts["tracebacks"] or counts["secrets_leaked"]
-                       or counts["records_lost"] or counts["hangs"] or alive is False),
-        "unexpected_cases": [r.name for r in results if not r.ok],
-        "readonly_dir_refuses_writes": facts["readonly_refuses_writes"] == "true",
-        "table": str(table),
-        "wall_s": round(time.monotonic() - start, 1),
-        "workers": int(cfg.workers),
-    })
+    counts.update(
+        {
+            "failed": bool(
+                counts["unexpected"]
+                or counts["tracebacks"]
+                or counts["secrets_leaked"]
+                or counts["records_lost"]
+                or counts["hangs"]
+                or alive is False
+            ),
+            "unexpected_cases": [r.name for r in results if not r.ok],
+            "readonly_dir_refuses_writes": facts["readonly_refuses_writes"] == "true",
+            "table": str(table),
+            "wall_s": round(time.monotonic() - start, 1),
+            "workers": int(cfg.workers),
+        }
+    )
     return counts

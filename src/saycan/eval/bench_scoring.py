@@ -43,8 +43,22 @@ from saycan.skills.pick_and_place import PickAndPlace
 from saycan.world import LOCATIONS
 
 #: Text-only scenes: colours beyond the simulator's palette are fine, nothing is rendered.
-COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "cyan", "brown",
-           "gray", "white", "black", "olive", "navy"]
+COLOURS = [
+    "red",
+    "orange",
+    "yellow",
+    "green",
+    "blue",
+    "purple",
+    "pink",
+    "cyan",
+    "brown",
+    "gray",
+    "white",
+    "black",
+    "olive",
+    "navy",
+]
 
 
 def _scene(blocks: int, bowls: int) -> SceneDescription:
@@ -83,14 +97,24 @@ def _floor(scorer: TransformersScorer, ids: list[int], past: int, new: int, repe
 
         def run() -> None:
             past_cache = _make_cache([(k.clone(), v.clone()) for k, v in kv] if kv else None)
-            model(input_ids=x, position_ids=positions, logits_to_keep=1, use_cache=True,
-                  **with_cache(model, past_cache))
+            model(
+                input_ids=x,
+                position_ids=positions,
+                logits_to_keep=1,
+                use_cache=True,
+                **with_cache(model, past_cache),
+            )
 
         return _median_time(run, repeats)[0]
 
 
-def _case(fast: TransformersScorer, reference: TransformersScorer, quantized: list, cfg: DictConfig,
-          case: DictConfig) -> dict[str, Any]:
+def _case(
+    fast: TransformersScorer,
+    reference: TransformersScorer,
+    quantized: list,
+    cfg: DictConfig,
+    case: DictConfig,
+) -> dict[str, Any]:
     builder: PromptBuilder = instantiate(cfg[str(case.prompt)])
     scene = _scene(int(case.blocks), int(case.bowls))
     skills = SkillLibrary([PickAndPlace(), Done()])
@@ -104,12 +128,14 @@ def _case(fast: TransformersScorer, reference: TransformersScorer, quantized: li
     repeats = int(cfg.repeats)
 
     naive_s, naive_all, exact_first = _median_time(
-        lambda: reference.score(first, options), int(cfg.naive_repeats))
+        lambda: reference.score(first, options), int(cfg.naive_repeats)
+    )
     tokens_naive = reference.stats.tokens_computed
     exact_after = reference.score(after, options)
 
-    cold_s, cold_all, cold = _median_time(lambda: fast.score(first, options), repeats,
-                                          setup=fast.reset_cache)
+    cold_s, cold_all, cold = _median_time(
+        lambda: fast.score(first, options), repeats, setup=fast.reset_cache
+    )
     cold_tokens, cold_calls = fast.stats.tokens_computed, fast.stats.forward_calls
 
     def prime() -> None:
@@ -149,9 +175,11 @@ def _case(fast: TransformersScorer, reference: TransformersScorer, quantized: li
         "max_abs_diff": diff,
     }
     for scorer in quantized:
-        q_warm_s, _, q_warm = _median_time(lambda: scorer.score(after, options), repeats,
-                                           setup=lambda: (scorer.reset_cache(),
-                                                          scorer.score(first, options)))
+        q_warm_s, _, q_warm = _median_time(
+            lambda scorer=scorer: scorer.score(after, options),
+            repeats,
+            setup=lambda scorer=scorer: (scorer.reset_cache(), scorer.score(first, options)),
+        )
         row[f"{scorer.quantize}_warm_s"] = round(q_warm_s, 4)
         row[f"{scorer.quantize}_max_dev_nats"] = float(np.max(np.abs(q_warm - exact_after)))
         row[f"{scorer.quantize}_same_argmax"] = bool(np.argmax(q_warm) == np.argmax(exact_after))

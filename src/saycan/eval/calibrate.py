@@ -19,13 +19,13 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError
-from saycan.runtime.episode import run_episode
 from saycan.eval.jobs import episode_dir_name
-from saycan.sim.tasks.families import expand_tasks
-from saycan.runtime.components import build_components
 from saycan.planner.ask import conformal_quantile, right_call
 from saycan.planner.decision import Decision, option_probabilities
 from saycan.planner.success import HasExpertPlan
+from saycan.runtime.components import build_components
+from saycan.runtime.episode import run_episode
+from saycan.sim.tasks.families import expand_tasks
 
 #: Seeds calibration must never use: development seeds, and evaluation seeds (>= this).
 DEV_SEEDS = range(1000, 1005)
@@ -63,7 +63,11 @@ class TeacherForcedPlanner:
         p_right = next((float(p) for c, p in zip(d.candidates, probs) if c.call == right), 0.0)
         self.scores.append(1.0 - p_right)
         self.probs.append(sorted((float(p) for p in probs), reverse=True))
-        return replace(d, chosen=right, help={"calibration": True, "right": right.to_text(), "p_right": p_right})
+        return replace(
+            d,
+            chosen=right,
+            help={"calibration": True, "right": right.to_text(), "p_right": p_right},
+        )
 
 
 def check_calibration_seeds(seeds: range) -> None:
@@ -72,11 +76,14 @@ def check_calibration_seeds(seeds: range) -> None:
         raise ConfigError("episodes_per_task must be at least 1")
     clash = sorted(set(seeds) & set(DEV_SEEDS))
     if clash:
-        raise ConfigError(f"calibration seeds {clash} are development seeds ({DEV_SEEDS.start}-{DEV_SEEDS.stop - 1})")
+        raise ConfigError(
+            f"calibration seeds {clash} are development seeds "
+            f"({DEV_SEEDS.start}-{DEV_SEEDS.stop - 1})"
+        )
     if seeds.start < 0 or seeds.stop - 1 >= EVAL_SEED_START:
         raise ConfigError(
-            f"calibration seeds {seeds.start}-{seeds.stop - 1} overlap the evaluation seeds (>= {EVAL_SEED_START}) "
-            "or are negative"
+            f"calibration seeds {seeds.start}-{seeds.stop - 1} overlap the evaluation seeds (>= "
+            f"{EVAL_SEED_START}) or are negative"
         )
 
 
@@ -98,8 +105,9 @@ def calibrate_command(cfg: DictConfig, run_dir: Path) -> int:
         for task in tasks:
             for seed in seeds:
                 where = Path(run_dir) / "episodes" / episode_dir_name(task) / str(seed)
-                run_episode(components, task, seed, where, split=str(cfg.split), video=False,
-                            frames=False)
+                run_episode(
+                    components, task, seed, where, split=str(cfg.split), video=False, frames=False
+                )
     finally:
         components.close()
     q_hat = conformal_quantile(teacher.scores, epsilon)

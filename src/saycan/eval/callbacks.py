@@ -43,7 +43,9 @@ class SweepCallback(Callback):
         from saycan.skills.safety import assert_parallel_ok
 
         assert_parallel_ok(config.robot, OmegaConf.select(config, "hydra.launcher._target_"))
-        results_dir = sweep_results_dir(config.output_dir, config.hydra.sweep.dir, config.hydra.runtime.cwd)
+        results_dir = sweep_results_dir(
+            config.output_dir, config.hydra.sweep.dir, config.hydra.runtime.cwd
+        )
         results_dir.mkdir(parents=True, exist_ok=True)
         self._initial = len(ResultsStore(results_dir).by_key())
         self._start = time.perf_counter()
@@ -56,7 +58,9 @@ class SweepCallback(Callback):
 
         if self._watcher is not None:
             self._watcher.stop()
-        results_dir = sweep_results_dir(config.output_dir, config.hydra.sweep.dir, config.hydra.runtime.cwd)
+        results_dir = sweep_results_dir(
+            config.output_dir, config.hydra.sweep.dir, config.hydra.runtime.cwd
+        )
         records = list(ResultsStore(results_dir).by_key().values())
         wall = time.perf_counter() - self._start
         new = max(len(records) - self._initial, 0)
@@ -113,10 +117,18 @@ def planned_episodes(config: DictConfig) -> int | None:
         counts: dict[tuple, int] = {}  # jobs differing only in other keys run as many episodes
         total = 0
         for job in jobs:
-            values = {k: v for k, v in (o.split("=", 1) for o in job) if k in ("task", "seed", "split")}
-            sig = (tuple(sorted(values.items())), tuple(sorted(set(override_keys(job)) & {"task", "seed"})))
+            values = {
+                k: v for k, v in (o.split("=", 1) for o in job) if k in ("task", "seed", "split")
+            }
+            sig = (
+                tuple(sorted(values.items())),
+                tuple(sorted(set(override_keys(job)) & {"task", "seed"})),
+            )
             if sig not in counts:
-                cfg = OmegaConf.merge(OmegaConf.create(base), OmegaConf.from_dotlist([f"{k}={v}" for k, v in values.items()]))
+                cfg = OmegaConf.merge(
+                    OmegaConf.create(base),
+                    OmegaConf.from_dotlist([f"{k}={v}" for k, v in values.items()]),
+                )
                 counts[sig] = len(job_episodes(cfg, override_keys(job)))
             total += counts[sig]
         return total

@@ -34,17 +34,37 @@ from saycan.planner.scorers.streams import ScoresStreams, StreamScorer
 from saycan.runtime.components import Components, build_components, surfaced
 from saycan.runtime.episode import episode_steps
 from saycan.sim.tasks import available_tasks, load_task
-from saycan.sim.tasks.independent_set import INDEPENDENT
 from saycan.sim.tasks.colour_split import supports_unseen_colours
+from saycan.sim.tasks.independent_set import INDEPENDENT
 
 #: Config keys that select *which* episodes run or how they are logged, never their outcome:
 #: left out of the config hash that keys a record.
 NON_SEMANTIC_KEYS = frozenset(
-    {"task", "tasks", "seed", "seed_start", "episodes_per_task", "output_dir", "quiet", "video", "frames",
-     "lockstep"}
+    {
+        "task",
+        "tasks",
+        "seed",
+        "seed_start",
+        "episodes_per_task",
+        "output_dir",
+        "quiet",
+        "video",
+        "frames",
+        "lockstep",
+    }
 )
 #: The config nodes `Components` is built from (the LLM and prompt enter through the planner).
-COMPONENT_KEYS = ("robot", "llm", "prompt", "planner", "perception", "affordance", "executor", "skills", "safety")
+COMPONENT_KEYS = (
+    "robot",
+    "llm",
+    "prompt",
+    "planner",
+    "perception",
+    "affordance",
+    "executor",
+    "skills",
+    "safety",
+)
 
 _CACHE: dict[str, Components | LockstepSlots] = {}
 
@@ -55,7 +75,12 @@ def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
     The independent set's tasks have only the `independent` split, and it only them: a
     mismatch is refused before any episode runs."""
     other = next(
-        (t for t in tasks if bool(load_task(t).instructions.independent) != (str(split) == INDEPENDENT)), None
+        (
+            t
+            for t in tasks
+            if bool(load_task(t).instructions.independent) != (str(split) == INDEPENDENT)
+        ),
+        None,
     )
     if other is not None:
         raise ConfigError(
@@ -66,12 +91,18 @@ def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
         return list(tasks)
     kept = [t for t in tasks if supports_unseen_colours(load_task(t))]
     if not kept:
-        raise ConfigError(f"none of {list(tasks)} has an unseen_colours variant (their roles' colours are fixed)")
+        raise ConfigError(
+            f"none of {list(tasks)} has an unseen_colours variant (their roles' colours are fixed)"
+        )
     return kept
 
 
 def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, (DictConfig, ListConfig)) else node
+    return (
+        OmegaConf.to_container(node, resolve=True)
+        if isinstance(node, (DictConfig, ListConfig))
+        else node
+    )
 
 
 def _digest(data: Any) -> str:
@@ -172,11 +203,23 @@ def run_episodes(
                 build_error.append(exc)
         if build_error:
             return _failing(build_error[0])
-        episode_dir = Path(results_dir) / "episodes" / f"{_safe(label)}-{cid[:8]}" / episode_dir_name(task) / str(seed)
+        episode_dir = (
+            Path(results_dir)
+            / "episodes"
+            / f"{_safe(label)}-{cid[:8]}"
+            / episode_dir_name(task)
+            / str(seed)
+        )
         return episode_steps(
-            components, task, seed, episode_dir, split=split,
-            instruction=cfg.instruction, max_steps=cfg.max_steps,
-            video=bool(cfg.video), frames=bool(cfg.frames),
+            components,
+            task,
+            seed,
+            episode_dir,
+            split=split,
+            instruction=cfg.instruction,
+            max_steps=cfg.max_steps,
+            video=bool(cfg.video),
+            frames=bool(cfg.frames),
         )
 
     def finish(slot: int, job: tuple[int, str, int], ended: Any) -> None:
@@ -192,8 +235,13 @@ def run_episodes(
             record = ended.to_dict()
         record.setdefault("wall_s", round(time.perf_counter() - started[n], 3))
         record.update(
-            key=key, config_id=cid, task_arg=task, pid=os.getpid(), torch_threads=_torch_threads(),
-            planner=record.get("planner") or OmegaConf.select(cfg, "planner.name")
+            key=key,
+            config_id=cid,
+            task_arg=task,
+            pid=os.getpid(),
+            torch_threads=_torch_threads(),
+            planner=record.get("planner")
+            or OmegaConf.select(cfg, "planner.name")
             or (meta or {}).get("choices", {}).get("planner"),
             **(meta or {}),
         )

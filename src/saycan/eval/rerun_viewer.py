@@ -55,7 +55,9 @@ def _import_rerun() -> ModuleType:
     try:
         import rerun
     except ImportError:
-        raise ConfigError("viewer=rerun needs rerun-sdk: pip install 'saycan-stack[viewer]'") from None
+        raise ConfigError(
+            "viewer=rerun needs rerun-sdk: pip install 'saycan-stack[viewer]'"
+        ) from None
     return rerun
 
 
@@ -65,8 +67,13 @@ class RerunViewer:
     name = "rerun"
     needs_images = True  # the camera is the first thing a live view shows
 
-    def __init__(self, spawn: bool = False, connect: str | None = None,
-                 filename: str = "episode.rrd", application_id: str = "saycan") -> None:
+    def __init__(
+        self,
+        spawn: bool = False,
+        connect: str | None = None,
+        filename: str = "episode.rrd",
+        application_id: str = "saycan",
+    ) -> None:
         """`spawn`: start a viewer on this machine and stream to it; `connect`: stream to a
         running viewer at that URL (say, the operator's laptop); the `.rrd` is saved either way."""
         # Hydra hands over what the override said: `viewer.spawn=no` is the string "no", which
@@ -74,13 +81,23 @@ class RerunViewer:
         if not isinstance(spawn, bool):
             raise ConfigError(f"viewer.spawn must be true or false, got {spawn!r}")
         if not isinstance(application_id, str) or not application_id:
-            raise ConfigError(f"viewer.application_id must be non-empty text, got {application_id!r}")
-        if not isinstance(filename, str) or Path(filename).name != filename \
-                or not filename.endswith(".rrd") or filename == ".rrd":
-            raise ConfigError(f"viewer.filename must be a file name ending in .rrd, got {filename!r}")
+            raise ConfigError(
+                f"viewer.application_id must be non-empty text, got {application_id!r}"
+            )
+        if (
+            not isinstance(filename, str)
+            or Path(filename).name != filename
+            or not filename.endswith(".rrd")
+            or filename == ".rrd"
+        ):
+            raise ConfigError(
+                f"viewer.filename must be a file name ending in .rrd, got {filename!r}"
+            )
         if connect is not None and not str(connect).startswith(VIEWER_SCHEMES):
-            raise ConfigError(f"viewer.connect must be a Rerun URL ({', '.join(VIEWER_SCHEMES)}"
-                              f"...), e.g. rerun+http://127.0.0.1:9876/proxy; got {connect!r}")
+            raise ConfigError(
+                f"viewer.connect must be a Rerun URL ({', '.join(VIEWER_SCHEMES)}"
+                f"...), e.g. rerun+http://127.0.0.1:9876/proxy; got {connect!r}"
+            )
         self.rr = _import_rerun()
         self.spawn, self.connect = spawn, connect
         self.filename, self.application_id = filename, application_id
@@ -120,11 +137,14 @@ class RerunViewer:
         rr, rec = self.rr, self._rec
         rec.set_time("step", sequence=result.steps)
         verdict = "SUCCESS" if result.success else "FAILURE"
-        rec.log("episode/result", rr.TextDocument(
-            f"{verdict}: stopped by {result.stopped_by} after {result.steps} step(s)\n\n"
-            f"plan: {' -> '.join(result.plan) or '(none)'}"
-            + (f"\n\nnot met: {', '.join(result.unmet)}" if result.unmet else "")
-        ))
+        rec.log(
+            "episode/result",
+            rr.TextDocument(
+                f"{verdict}: stopped by {result.stopped_by} after {result.steps} step(s)\n\n"
+                f"plan: {' -> '.join(result.plan) or '(none)'}"
+                + (f"\n\nnot met: {', '.join(result.unmet)}" if result.unmet else "")
+            ),
+        )
         try:
             rec.flush()
         except RuntimeError as exc:  # a live viewer that never answered; the file is written
@@ -138,30 +158,41 @@ class RerunViewer:
         if cam is not None:
             pose = np.asarray(cam.world_from_camera, dtype=float)
             rec.log("world/camera", rr.Transform3D(translation=pose[:3, 3], mat3x3=pose[:3, :3]))
-            rec.log("world/camera", rr.Pinhole(
-                image_from_camera=np.asarray(cam.intrinsics, dtype=float),
-                resolution=[cam.width, cam.height], camera_xyz=rr.ViewCoordinates.RDF,
-            ))
+            rec.log(
+                "world/camera",
+                rr.Pinhole(
+                    image_from_camera=np.asarray(cam.intrinsics, dtype=float),
+                    resolution=[cam.width, cam.height],
+                    camera_xyz=rr.ViewCoordinates.RDF,
+                ),
+            )
         if obs.rgb is not None:
             rec.log("world/camera/rgb", rr.Image(np.asarray(obs.rgb, dtype=np.uint8)))
         if obs.depth is not None:
-            rec.log("world/camera/depth", rr.DepthImage(np.asarray(obs.depth, np.float32), meter=1.0))
+            rec.log(
+                "world/camera/depth", rr.DepthImage(np.asarray(obs.depth, np.float32), meter=1.0)
+            )
 
     def _objects(self, record: StepRecord) -> None:
         objects = record.scene.objects
         holding = record.scene.holding
-        self._rec.log("world/objects", self.rr.Boxes3D(
-            centers=[o.position for o in objects] or np.zeros((0, 3)),
-            sizes=[o.size for o in objects] or np.zeros((0, 3)),
-            labels=[o.name + (" (held)" if o.name == holding else "") for o in objects],
-            colors=[COLOURS.get(o.colour, UNKNOWN_COLOUR) for o in objects] or np.zeros((0, 4)),
-        ))
+        self._rec.log(
+            "world/objects",
+            self.rr.Boxes3D(
+                centers=[o.position for o in objects] or np.zeros((0, 3)),
+                sizes=[o.size for o in objects] or np.zeros((0, 3)),
+                labels=[o.name + (" (held)" if o.name == holding else "") for o in objects],
+                colors=[COLOURS.get(o.colour, UNKNOWN_COLOUR) for o in objects] or np.zeros((0, 4)),
+            ),
+        )
 
     def _end_effector(self, record: StepRecord, obs: Observation) -> None:
         rr, rec = self.rr, self._rec
         self._ee_path.append(tuple(obs.ee_position))
         if record.result is not None:  # where each motion of the skill ended, in order
-            self._ee_path.extend(p.position for p in record.result.primitives if p.position is not None)
+            self._ee_path.extend(
+                p.position for p in record.result.primitives if p.position is not None
+            )
         rec.log("world/ee", rr.Points3D([obs.ee_position], radii=0.01))
         rec.log("world/ee_path", rr.LineStrips3D([self._ee_path]))
 
@@ -175,28 +206,48 @@ class RerunViewer:
         else:
             reason = result.reason.value if result is not None and result.reason else "?"
             outcome, level = f"FAILED ({reason})", "WARN"
-        rec.log("decisions/log", rr.TextLog(f"step {record.index}: {d.chosen.to_text()} -> {outcome}",
-                                            level=level))
-        rec.log("decisions/table", rr.TextDocument(decision_markdown(record.index, d, outcome),
-                                                   media_type=rr.MediaType.MARKDOWN))
+        rec.log(
+            "decisions/log",
+            rr.TextLog(f"step {record.index}: {d.chosen.to_text()} -> {outcome}", level=level),
+        )
+        rec.log(
+            "decisions/table",
+            rr.TextDocument(
+                decision_markdown(record.index, d, outcome), media_type=rr.MediaType.MARKDOWN
+            ),
+        )
         cands = d.candidates
-        rec.log("decisions/candidates", rr.AnyValues(
-            call=[c.call.to_text() for c in cands],
-            llm_logprob=[_finite(c.llm_logprob) for c in cands],
-            affordance=[float(c.affordance) for c in cands],
-            combined=[_finite(c.combined) for c in cands],
-        ))
-        rec.log("decisions/outcome", rr.AnyValues(
-            chosen=d.chosen.to_text(),
-            success=bool(result.success) if result is not None else True,
-            reason=(result.reason.value if result is not None and result.reason else ""),
-            detected_success=("" if record.detected_success is None
-                              else "yes" if record.detected_success else "no"),
-        ))
+        rec.log(
+            "decisions/candidates",
+            rr.AnyValues(
+                call=[c.call.to_text() for c in cands],
+                llm_logprob=[_finite(c.llm_logprob) for c in cands],
+                affordance=[float(c.affordance) for c in cands],
+                combined=[_finite(c.combined) for c in cands],
+            ),
+        )
+        rec.log(
+            "decisions/outcome",
+            rr.AnyValues(
+                chosen=d.chosen.to_text(),
+                success=bool(result.success) if result is not None else True,
+                reason=(result.reason.value if result is not None and result.reason else ""),
+                detected_success=(
+                    ""
+                    if record.detected_success is None
+                    else "yes"
+                    if record.detected_success
+                    else "no"
+                ),
+            ),
+        )
         chosen = next((c for c in cands if c.call == d.chosen), None)
         if chosen is not None:
-            scores = (("llm_logprob", chosen.llm_logprob), ("affordance", chosen.affordance),
-                      ("combined", chosen.combined))
+            scores = (
+                ("llm_logprob", chosen.llm_logprob),
+                ("affordance", chosen.affordance),
+                ("combined", chosen.combined),
+            )
             for what, value in scores:
                 if math.isfinite(value):  # a forbidden or unscored option has no point
                     rec.log(f"scores/chosen/{what}", rr.Scalars(float(value)))
@@ -210,12 +261,18 @@ def _viewer_binary() -> str | None:
 
 def decision_markdown(index: int, decision: Decision, outcome: str) -> str:
     """The ranked candidates as a Markdown table, the chosen call marked."""
-    lines = [f"### step {index}: {decision.chosen.to_text()} -> {outcome}", "",
-             "| | candidate | llm log p | affordance | combined |", "|-|-|-:|-:|-:|"]
+    lines = [
+        f"### step {index}: {decision.chosen.to_text()} -> {outcome}",
+        "",
+        "| | candidate | llm log p | affordance | combined |",
+        "|-|-|-:|-:|-:|",
+    ]
     for c in decision.ranked():
         mark = "**>**" if c.call == decision.chosen else ""
-        lines.append(f"| {mark} | {c.call.to_text()} | {fmt_score(c.llm_logprob)} | "
-                     f"{c.affordance:.2f} | {fmt_score(c.combined)} |")
+        lines.append(
+            f"| {mark} | {c.call.to_text()} | {fmt_score(c.llm_logprob)} | "
+            f"{c.affordance:.2f} | {fmt_score(c.combined)} |"
+        )
     lines.append(f"\n{decision.seconds:.2f} s to decide ({decision.planner})")
     return "\n".join(lines)
 

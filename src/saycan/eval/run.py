@@ -12,29 +12,38 @@ from rich.markup import escape
 from rich.table import Table
 
 from saycan.errors import ConfigError
-from saycan.runtime.components import build_components
-from saycan.runtime.episode import run_episode
 from saycan.planner.loop import StepRecord
 from saycan.planner.prompts import clean_instruction
+from saycan.runtime.components import build_components
+from saycan.runtime.episode import run_episode
 from saycan.sim.tasks import load_task
 
 
 def decision_table(step: StepRecord, top: int = 5) -> Table:
     d = step.decision
-    table = Table(title=escape(f"step {step.index}: {step.scene.to_text('saycan')}"), title_justify="left")
+    table = Table(
+        title=escape(f"step {step.index}: {step.scene.to_text('saycan')}"), title_justify="left"
+    )
     table.add_column("candidate")
     table.add_column("llm log p", justify="right")
     table.add_column("affordance", justify="right")
     table.add_column("combined", justify="right")
     for c in d.ranked()[:top]:
         mark = "[bold green]> [/]" if c.call == d.chosen else "  "
-        table.add_row(mark + escape(c.call.to_text()), _fmt(c.llm_logprob), f"{c.affordance:.2f}", _fmt(c.combined))
+        table.add_row(
+            mark + escape(c.call.to_text()),
+            _fmt(c.llm_logprob),
+            f"{c.affordance:.2f}",
+            _fmt(c.combined),
+        )
     if d.generation is not None:  # a planner that let the model write: what it wrote
         table.title += escape(f"\nthe model wrote: {d.generation.get('text', '')!r}")
     if step.result is not None:
         r = step.result
         outcome = "ok" if r.success else f"FAILED ({r.reason.value if r.reason else '?'})"
-        table.caption = escape(f"executed {d.chosen.to_text()}: {outcome}, {d.seconds:.2f} s to decide")
+        table.caption = escape(
+            f"executed {d.chosen.to_text()}: {outcome}, {d.seconds:.2f} s to decide"
+        )
     else:
         table.caption = escape(f"chose {d.chosen.to_text()}, {d.seconds:.2f} s to decide")
     return table
@@ -69,8 +78,10 @@ def run_command(cfg: DictConfig, out_dir: Path) -> int:
     try:
         if components.sim is None and not taskless:  # a real arm: the table is what it is
             if cfg.instruction is None:
-                raise ConfigError(f'{components.driver.name} has no simulator to set up task '
-                                  f'{cfg.task}: give instruction="..." (the task is ignored)')
+                raise ConfigError(
+                    f"{components.driver.name} has no simulator to set up task "
+                    f'{cfg.task}: give instruction="..." (the task is ignored)'
+                )
             taskless = True
         on_step = None if cfg.quiet else (lambda s: console.print(decision_table(s)))
         result = run_episode(
@@ -90,7 +101,9 @@ def run_command(cfg: DictConfig, out_dir: Path) -> int:
     verdict = "[bold green]SUCCESS[/]" if result.success else "[bold red]FAILURE[/]"
     what = "episode without a task" if taskless else result.task
     console.print(f"{verdict} {what} (seed {result.seed}): " + escape(f'"{result.instruction}"'))
-    console.print(escape(f"plan: {' -> '.join(result.plan) or '(none)'}; stopped by {result.stopped_by}"))
+    console.print(
+        escape(f"plan: {' -> '.join(result.plan) or '(none)'}; stopped by {result.stopped_by}")
+    )
     if result.unmet:
         console.print(escape(f"goal not met: {', '.join(result.unmet)}"))
     for line in mismatch_warnings(result.extras):

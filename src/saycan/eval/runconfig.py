@@ -70,6 +70,7 @@ EXPECTED = {
     "epsilon": "a number strictly between 0 and 1",
 }
 
+
 class RunSettings(BaseModel):
     """`saycan run` (config.yaml): one episode. Component groups (llm, robot, safety, ...) are
     validated by their own constructors and are not repeated here."""
@@ -139,6 +140,7 @@ def _omegaconf_literal(text: str) -> str:
 def _hydra_quoted(text: str) -> str:
     """`text` as a single-quoted Hydra override value: quotes, and backslashes that precede a
     quote or the closing quote, are escaped."""
+
     def escape(m: re.Match[str]) -> str:
         return "\\" * (2 * len(m.group(1))) + ("\\'" if m.group(2) else "")
 
@@ -174,8 +176,9 @@ def literal_free_text(overrides: Sequence[str]) -> list[str]:
             continue
         key = o.get_key_element()
         bare = key.lstrip("+~")
-        if "${" in text and any(bare == p or bare.startswith(p + ".")
-                                for p in NO_INTERPOLATION_PREFIXES):
+        if "${" in text and any(
+            bare == p or bare.startswith(p + ".") for p in NO_INTERPOLATION_PREFIXES
+        ):
             raise ConfigError(f"{bare}: free text cannot hold '${{'")
         if bare not in LITERAL_KEYS or o.is_delete():
             out.append(text)
@@ -257,8 +260,9 @@ def validate_settings(command: str, cfg: DictConfig | dict) -> RunSettings:
             except Exception as exc:  # noqa: BLE001 - OmegaConf raises many kinds
                 # not its message: that quotes what an inner interpolation resolved to
                 # (`seed='${${oc.env:API_KEY}}'`: "Interpolation key 'sk-...' not found")
-                raise ConfigError(f"invalid {key} {_shown(value)}: it does not resolve "
-                                  f"({type(exc).__name__})") from None
+                raise ConfigError(
+                    f"invalid {key} {_shown(value)}: it does not resolve ({type(exc).__name__})"
+                ) from None
             value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
         data[key] = value
     try:  # an unusable instruction raises clean_instruction's own one-line InstructionError
@@ -277,22 +281,26 @@ def sweep_strings(override: Any) -> list[str]:
     `MAX_SWEEP_JOBS` values, or over a `hydra.*` setting (Hydra refuses those with exit 1)."""
     key = override.get_key_element().lstrip("+~")
     if key == "hydra" or key.startswith("hydra."):
-        raise ConfigError(f"{override.input_line!r}: a hydra setting cannot be swept; "
-                          "quote the value")
+        raise ConfigError(
+            f"{override.input_line!r}: a hydra setting cannot be swept; quote the value"
+        )
     values = list(islice(override.sweep_string_iterator(), MAX_SWEEP_JOBS + 1))
     if not values:
         raise ConfigError(f"{override.input_line!r} sweeps over no values")
     if len(values) > MAX_SWEEP_JOBS:
-        raise ConfigError(f"{override.input_line[:60]!r} sweeps over more than "
-                          f"{MAX_SWEEP_JOBS} values; split the sweep")
+        raise ConfigError(
+            f"{override.input_line[:60]!r} sweeps over more than "
+            f"{MAX_SWEEP_JOBS} values; split the sweep"
+        )
     return values
 
 
 def check_sweep_size(counts: Sequence[int]) -> None:
     """A sweep makes the product of its keys' value counts jobs: at most `MAX_SWEEP_JOBS`."""
     if math.prod(counts) > MAX_SWEEP_JOBS:
-        raise ConfigError(f"the sweep makes {math.prod(counts)} jobs; the limit is "
-                          f"{MAX_SWEEP_JOBS}: split it")
+        raise ConfigError(
+            f"the sweep makes {math.prod(counts)} jobs; the limit is {MAX_SWEEP_JOBS}: split it"
+        )
 
 
 def _sweep_values(override: Any) -> list[Any]:
@@ -325,8 +333,7 @@ def check_command(
 
     parsed = OverridesParser.create().parse_overrides(list(overrides))
     first = [
-        f"{o.get_key_element()}={sweep_strings(o)[0]}" if o.is_sweep_override()
-        else o.input_line
+        f"{o.get_key_element()}={sweep_strings(o)[0]}" if o.is_sweep_override() else o.input_line
         for o in parsed
     ]
     with initialize_config_module("saycan.configs", version_base="1.3"):
@@ -334,8 +341,9 @@ def check_command(
     if OmegaConf.select(cfg, "hydra.job.chdir", default=False) is not False:
         # task files, output_dir and output are checked where saycan starts; a job that
         # changed into its run directory read them relative to it instead
-        raise ConfigError("hydra.job.chdir must stay false: paths are relative to where "
-                          "saycan runs")
+        raise ConfigError(
+            "hydra.job.chdir must stay false: paths are relative to where saycan runs"
+        )
     settings = validate_settings(command, cfg)
     base = settings.model_dump()
     schema = SCHEMAS[command]
@@ -420,8 +428,9 @@ def _check_dir_setting(cfg: DictConfig, key: str, what: str, cwd: Path) -> None:
             return
         # Hydra's own report of this is a traceback with exit code 1; the message is not
         # shown, as it may quote what an inner interpolation resolved to
-        raise ConfigError(f"invalid {key} {_shown(raw)}: it does not resolve "
-                          f"({type(exc).__name__})") from None
+        raise ConfigError(
+            f"invalid {key} {_shown(raw)}: it does not resolve ({type(exc).__name__})"
+        ) from None
     if value:
         check_writable_dir(_against(str(value), cwd), what)
 

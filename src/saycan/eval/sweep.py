@@ -26,20 +26,24 @@ from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError, SayCanError
 from saycan.eval.jobs import NON_SEMANTIC_KEYS, run_episodes, tasks_for_split
-from saycan.sim.tasks.families import expand_tasks
-from saycan.runtime.closed_loop import help_summary
-from saycan.metrics import rate, summarise
 from saycan.eval.progress import SweepProgress
 from saycan.eval.records import ResultsStore
 from saycan.files import write_atomic
+from saycan.metrics import rate, summarise
 from saycan.planner.prompts import clean_instruction
+from saycan.runtime.closed_loop import help_summary
 from saycan.runtime.interrupts import Interrupted
+from saycan.sim.tasks.families import expand_tasks
 
 
 def machine() -> dict:
     import torch
 
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch_threads": torch.get_num_threads()}
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def resolve_dir(path: str | os.PathLike[str], cwd: str | os.PathLike[str]) -> Path:
@@ -61,7 +65,9 @@ def eval_command(cfg: DictConfig, run_dir: Path) -> int:
     hc = HydraConfig.get()
     out_dir = resolve_dir(cfg.output_dir, hc.runtime.cwd) if cfg.output_dir else Path(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = tasks_for_split(expand_tasks("all" if cfg.tasks == "all" else cfg.tasks), cfg.split)  # fails fast on a bad name
+    tasks = tasks_for_split(
+        expand_tasks("all" if cfg.tasks == "all" else cfg.tasks), cfg.split
+    )  # fails fast on a bad name
     if cfg.instruction is not None:
         clean_instruction(cfg.instruction)
     seeds = seeds_of(cfg)
@@ -122,10 +128,16 @@ def job_meta(cfg: DictConfig, hc: Any) -> dict[str, Any]:
     """What a record says about its job: the group choices (planner, llm, ...), a readable
     label of its configuration (the overrides that can change an outcome, planner first) and
     its Hydra job number."""
-    choices = {k: v for k, v in dict(hc.runtime.choices).items() if not k.startswith("hydra/") and v is not None}
+    choices = {
+        k: v
+        for k, v in dict(hc.runtime.choices).items()
+        if not k.startswith("hydra/") and v is not None
+    }
     semantic = [
-        o for o in hc.overrides.task
-        if (k := o.split("=", 1)[0].lstrip("+~")) not in NON_SEMANTIC_KEYS and not k.startswith(("hydra", "experiment"))
+        o
+        for o in hc.overrides.task
+        if (k := o.split("=", 1)[0].lstrip("+~")) not in NON_SEMANTIC_KEYS
+        and not k.startswith(("hydra", "experiment"))
     ]
     if not any(o.lstrip("+~").startswith("planner=") for o in semantic):
         semantic.insert(0, f"planner={choices.get('planner', '?')}")
@@ -145,7 +157,8 @@ def job_episodes(cfg: DictConfig, overridden: Iterable[str]) -> list[tuple[str, 
     from `seed_start`."""
     keys = set(overridden)
     tasks = tasks_for_split(
-        expand_tasks(cfg.task) if "task" in keys else expand_tasks(cfg.tasks), cfg.get("split", "seen")
+        expand_tasks(cfg.task) if "task" in keys else expand_tasks(cfg.tasks),
+        cfg.get("split", "seen"),
     )
     seeds = [int(cfg.seed)] if "seed" in keys else list(seeds_of(cfg))
     return [(t, s) for t in tasks for s in seeds]
@@ -160,6 +173,7 @@ def eval_job(cfg: DictConfig) -> dict[str, Any]:
     raises for a failing episode (it becomes a failed record) and never calls sys.exit (that
     would end a serial sweep); returns counts for the launcher."""
     from hydra.core.hydra_config import HydraConfig
+
     from saycan.skills.safety import assert_parallel_ok
 
     hc = HydraConfig.get()
@@ -213,11 +227,17 @@ def sweep_summary(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "episodes": len(records),
         **rate(sum(bool(r.get("success")) for r in records), len(records)),
-        "per_planner": {p: rate(sum(bool(r.get("success")) for r in rs), len(rs)) for p, rs in sorted(by_planner.items())},
-        "per_planner_family": {
-            p: summarise([r for r in rs if r.get("family")], "family") for p, rs in sorted(by_planner.items())
+        "per_planner": {
+            p: rate(sum(bool(r.get("success")) for r in rs), len(rs))
+            for p, rs in sorted(by_planner.items())
         },
-        "per_config": summarise([{**r, "label": r.get("label") or r.get("config_id")} for r in records], "label"),
+        "per_planner_family": {
+            p: summarise([r for r in rs if r.get("family")], "family")
+            for p, rs in sorted(by_planner.items())
+        },
+        "per_config": summarise(
+            [{**r, "label": r.get("label") or r.get("config_id")} for r in records], "label"
+        ),
         "errors": sum(1 for r in records if r.get("error")),
         "mean_steps": round(sum(r.get("steps") or 0 for r in records) / max(len(records), 1), 3),
     }
@@ -238,7 +258,11 @@ def check_sweep(overrides: Sequence[str], multirun: bool) -> None:
     first: list[str] = []
     for o in parsed:
         key = o.get_key_element()
-        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        values = (
+            list(o.sweep_string_iterator())
+            if o.is_sweep_override()
+            else [o.get_value_element_as_str()]
+        )
         if key in ("task", "tasks"):
             for v in values:
                 expand_tasks(_listish(v))
@@ -256,7 +280,11 @@ def check_sweep(overrides: Sequence[str], multirun: bool) -> None:
     swept = OmegaConf.select(cfg, "hydra.sweeper.params.task")  # an experiment's task sweep
     if swept:
         for o in OverridesParser.create().parse_overrides([f"task={swept}"]):
-            for v in o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]:
+            for v in (
+                o.sweep_string_iterator()
+                if o.is_sweep_override()
+                else [o.get_value_element_as_str()]
+            ):
                 expand_tasks(_listish(v))
     for robot in robots or [None]:
         if robot is not None:

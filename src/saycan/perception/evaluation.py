@@ -33,7 +33,11 @@ def match_scene(
     cost = dist + NAME_PENALTY * names
     cost[dist > match_radius_m] = 1e6
     rows, cols = linear_sum_assignment(cost)
-    return [(int(r), int(c), float(dist[r, c])) for r, c in zip(rows, cols) if dist[r, c] <= match_radius_m]
+    return [
+        (int(r), int(c), float(dist[r, c]))
+        for r, c in zip(rows, cols)
+        if dist[r, c] <= match_radius_m
+    ]
 
 
 def observation_of(scene: Any, with_ground_truth: bool) -> Observation:
@@ -70,7 +74,9 @@ def evaluate(
     for scene in scenes:
         perception.reset(np.random.default_rng([scene.seed, 1]))  # every Perception declares it
         for earlier in (history or {}).get(scene.seed, ()):
-            perception.perceive(earlier if uses_ground_truth else replace(earlier, ground_truth=None))
+            perception.perceive(
+                earlier if uses_ground_truth else replace(earlier, ground_truth=None)
+            )
         obs = observation_of(scene, uses_ground_truth)
         t0 = time.perf_counter()
         dets = list(perception.perceive(obs).objects)

@@ -66,7 +66,9 @@ def footprint(xy: np.ndarray) -> tuple[float, float, float]:
     corners = xy[hull.vertices]
     edges = np.roll(corners, -1, axis=0) - corners
     best = (np.inf, 0.0, 0.0)
-    for angle in np.arctan2(edges[:, 1], edges[:, 0]):  # the best rectangle has a side on a hull edge
+    for angle in np.arctan2(
+        edges[:, 1], edges[:, 0]
+    ):  # the best rectangle has a side on a hull edge
         c, s = np.cos(angle), np.sin(angle)
         w, h = np.ptp(corners @ np.array([[c, -s], [s, c]]), axis=0)
         if w * h < best[0]:

@@ -12,8 +12,9 @@ the current frame and proprioception, never from simulator state:
   one last seen nearest the gripper) and is reported at the gripper's position.
 
 A block never seen before that shows up where a missing remembered block was is that block
-(its colour misread). Anything else that disappears (moved out of view, fell off) is forgotten. `reset()` must be
-called when an episode starts (`runtime/episode.py` calls `perception.reset`).
+(its colour misread). Anything else that disappears (moved out of view, fell off) is
+forgotten. `reset()` must be called when an episode starts (`runtime/episode.py` calls
+`perception.reset`).
 """
 
 from __future__ import annotations
@@ -67,10 +68,17 @@ class ObjectMemory:
         for old in missing:
             if old.category == "block" and _same_place(obj, old):
                 missing.remove(old)
-                return replace(obj, name=old.name, colour=old.colour, confidence=obj.confidence * RECALL_CONFIDENCE)
+                return replace(
+                    obj,
+                    name=old.name,
+                    colour=old.colour,
+                    confidence=obj.confidence * RECALL_CONFIDENCE,
+                )
         return obj
 
-    def recall(self, seen: Sequence[SceneObject], ee_position: Vec3, holding: bool) -> list[SceneObject]:
+    def recall(
+        self, seen: Sequence[SceneObject], ee_position: Vec3, holding: bool
+    ) -> list[SceneObject]:
         """`seen` plus remembered objects hidden for a reason this frame shows; updates memory."""
         names = {o.name for o in seen}
         missing = [o for name, o in self.remembered.items() if name not in names]
@@ -84,9 +92,13 @@ class ObjectMemory:
             in_hand = _block_in_hand(missing, ee_position, self.held)
             if in_hand is not None:
                 ee = tuple(float(v) for v in ee_position)
-                objects.append(replace(in_hand, position=ee, confidence=in_hand.confidence * RECALL_CONFIDENCE))
+                objects.append(
+                    replace(in_hand, position=ee, confidence=in_hand.confidence * RECALL_CONFIDENCE)
+                )
         self.remembered = {o.name: o for o in objects}
-        self.held = in_hand.name if in_hand is not None else _visible_held(seen, ee_position, holding)
+        self.held = (
+            in_hand.name if in_hand is not None else _visible_held(seen, ee_position, holding)
+        )
         return objects
 
 
@@ -106,7 +118,9 @@ def _covered(old: SceneObject, seen: Sequence[SceneObject]) -> bool:
     )
 
 
-def _block_in_hand(missing: Sequence[SceneObject], ee_position: Vec3, held_before: str | None) -> SceneObject | None:
+def _block_in_hand(
+    missing: Sequence[SceneObject], ee_position: Vec3, held_before: str | None
+) -> SceneObject | None:
     blocks = [o for o in missing if o.category == "block"]
     if not blocks:
         return None
@@ -124,6 +138,12 @@ def _visible_held(seen: Sequence[SceneObject], ee_position: Vec3, holding: bool)
     near = [
         o
         for o in seen
-        if o.category == "block" and o.position[2] > HELD_HEIGHT and np.linalg.norm(np.asarray(o.position) - ee) < HELD_DISTANCE
+        if o.category == "block"
+        and o.position[2] > HELD_HEIGHT
+        and np.linalg.norm(np.asarray(o.position) - ee) < HELD_DISTANCE
     ]
-    return min(near, key=lambda o: float(np.linalg.norm(np.asarray(o.position) - ee))).name if near else None
+    return (
+        min(near, key=lambda o: float(np.linalg.norm(np.asarray(o.position) - ee))).name
+        if near
+        else None
+    )

@@ -31,11 +31,15 @@ def load_detector(model: str, local_files_only: bool = True, device: str = "cpu"
 
     try:
         processor = AutoProcessor.from_pretrained(model, local_files_only=local_files_only)
-        detector = AutoModelForZeroShotObjectDetection.from_pretrained(model, local_files_only=local_files_only)
+        detector = AutoModelForZeroShotObjectDetection.from_pretrained(
+            model, local_files_only=local_files_only
+        )
     except Exception as exc:  # OSError (absent), ValueError (not a detector), JSON errors...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = "the HF cache or local path" if local_files_only else "the Hub"
-        raise ModelLoadError(f"open-vocabulary detector {model!r} could not be loaded from {where}: {first}") from None
+        raise ModelLoadError(
+            f"open-vocabulary detector {model!r} could not be loaded from {where}: {first}"
+        ) from None
     check_finite(detector.named_parameters(), model)
     return processor, detector.to(device).eval()
 
@@ -84,7 +88,8 @@ class OpenVocabPerception:
         bad = [q for q in queries if len(q.split()) != 2 or q.split()[1] not in ("block", "bowl")]
         if not queries or bad:
             raise ConfigError(
-                f"open_vocab vocabulary must be '<colour> <block|bowl>' queries; got {bad or 'none'}"
+                "open_vocab vocabulary must be '<colour> <block|bowl>' queries; got "
+                f"{bad or 'none'}"
             )
         self.queries = queries
         self.score_threshold = float(score_threshold)
@@ -97,7 +102,9 @@ class OpenVocabPerception:
 
     def detect(self, rgb: np.ndarray, depth: np.ndarray, camera: CameraInfo) -> list[SceneObject]:
         h, w = rgb.shape[:2]
-        inputs = self.processor(text=[self.queries], images=[rgb], return_tensors="pt").to(self.device)
+        inputs = self.processor(text=[self.queries], images=[rgb], return_tensors="pt").to(
+            self.device
+        )
         with torch.no_grad():
             outputs = self.model(**inputs)
         result = self.processor.post_process_grounded_object_detection(
@@ -133,6 +140,8 @@ class OpenVocabPerception:
 
     def perceive(self, obs: Observation) -> SceneDescription:
         if obs.rgb is None or obs.depth is None or obs.camera is None:
-            raise SayCanError("perception=open_vocab needs an RGB-D camera image in the observation")
+            raise SayCanError(
+                "perception=open_vocab needs an RGB-D camera image in the observation"
+            )
         objects = self.detect(obs.rgb, obs.depth, obs.camera)
         return describe_scene(objects, obs)

@@ -19,7 +19,9 @@ class OraclePerception:
     """
 
     name = "oracle"
-    needs_images = False  # a simulator may skip rendering the camera (runtime/episode.py begin_episode)
+    needs_images = (
+        False  # a simulator may skip rendering the camera (runtime/episode.py begin_episode)
+    )
 
     def __init__(self, position_noise_m: float = 0.0, miss_rate: float = 0.0):
         self.position_noise_m = float(position_noise_m)

@@ -13,7 +13,13 @@ import numpy as np
 from saycan.drivers.types import Observation
 from saycan.perception.scene import Relation, SceneDescription, SceneObject
 from saycan.world import (
-    HELD_DISTANCE, LOCATIONS, WORKSPACE_X, WORKSPACE_Y, is_in_bowl, is_on, side_places,
+    HELD_DISTANCE,
+    LOCATIONS,
+    WORKSPACE_X,
+    WORKSPACE_Y,
+    is_in_bowl,
+    is_on,
+    side_places,
 )
 
 #: An object whose centre is this far above the table, near the gripper, is held.

@@ -19,16 +19,31 @@ from scipy import ndimage
 
 from saycan.drivers.types import CameraInfo, Observation
 from saycan.errors import ModelLoadError, SayCanError
-from saycan.perception.geometry import RIM_RADIUS_RANGE, circle_fit, footprint, object_centre, top_surface
+from saycan.perception.geometry import (
+    RIM_RADIUS_RANGE,
+    circle_fit,
+    footprint,
+    object_centre,
+    top_surface,
+)
 from saycan.perception.object_memory import ObjectMemory, holds_visible_block
 from saycan.perception.relations import describe_scene
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.perception.segmenter_net import TinyUNet, encode_input
 from saycan.weights import check_finite
-from saycan.world import BOWL_INNER_RADIUS, CATEGORIES, HELD_DISTANCE, OFF_TABLE_Z, object_size, xy_distance
+from saycan.world import (
+    BOWL_INNER_RADIUS,
+    CATEGORIES,
+    HELD_DISTANCE,
+    OFF_TABLE_Z,
+    object_size,
+    xy_distance,
+)
 
 #: The checkpoint that ships in the package (written by `saycan train perception`).
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "perception" / "segmenter.safetensors"
+DEFAULT_CHECKPOINT = (
+    Path(__file__).resolve().parents[1] / "assets" / "perception" / "segmenter.safetensors"
+)
 CHECKPOINT_FORMAT = 1
 #: Parts of one object split by an occluder (the arm) lie within this distance (m) of its
 #: largest part, per category, and are merged into it.
@@ -103,7 +118,9 @@ def load_segmenter(checkpoint: str | Path | None = None) -> tuple[TinyUNet, dict
         raise
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"segmenter checkpoint {path} is corrupt or incompatible: {first}") from None
+        raise ModelLoadError(
+            f"segmenter checkpoint {path} is corrupt or incompatible: {first}"
+        ) from None
     model.eval()
     return model, meta
 
@@ -120,10 +137,16 @@ class SegmenterPerception:
     needs_images = True
 
     def __init__(
-        self, checkpoint: str | None = None, min_pixels: int = 25, threads: int | None = 1, memory: bool = True
+        self,
+        checkpoint: str | None = None,
+        min_pixels: int = 25,
+        threads: int | None = 1,
+        memory: bool = True,
     ):
         self.model, self.meta = load_segmenter(checkpoint)
-        self.categories: list[str] = list(self.meta["categories"])  # [background, block, bowl(, other)]
+        self.categories: list[str] = list(
+            self.meta["categories"]
+        )  # [background, block, bowl(, other)]
         self.colours: list[str] = list(self.meta["colours"])
         self.downscale = int(self.meta["input"]["downscale"])
         self.min_pixels = int(min_pixels)
@@ -163,7 +186,9 @@ class SegmenterPerception:
         """Objects visible in one frame (no proprioception, no memory)."""
         return self._objects(*self.segment(rgb, depth, camera))
 
-    def _objects(self, cat: np.ndarray, col: np.ndarray, conf: np.ndarray, pts: np.ndarray) -> list[SceneObject]:
+    def _objects(
+        self, cat: np.ndarray, col: np.ndarray, conf: np.ndarray, pts: np.ndarray
+    ) -> list[SceneObject]:
         objects: list[SceneObject] = []
         pixels: list[int] = []
         # Bowls first: a block region is judged against the bowls found (`_bowl_fringe`).
@@ -223,7 +248,9 @@ class SegmenterPerception:
         out = regions.pop(first)
         centre = pts[out][:, :2].mean(axis=0)
         for part in regions:
-            if np.linalg.norm(pts[part][:, :2].mean(axis=0) - centre) < MERGE_RADIUS.get(category, 0.05):
+            if np.linalg.norm(pts[part][:, :2].mean(axis=0) - centre) < MERGE_RADIUS.get(
+                category, 0.05
+            ):
                 out |= part
         return out
 
@@ -274,7 +301,9 @@ def _drop_arm(objects: list[SceneObject], ee_position, holding: bool) -> list[Sc
     def in_hand(o: SceneObject) -> bool:
         return holding and float(np.linalg.norm(np.asarray(o.position) - ee)) < HELD_DISTANCE
 
-    return [o for o in objects if o.category != "block" or o.position[2] <= MAX_RESTING_Z or in_hand(o)]
+    return [
+        o for o in objects if o.category != "block" or o.position[2] <= MAX_RESTING_Z or in_hand(o)
+    ]
 
 
 def _drop_overlapping_blocks(objects: list[SceneObject], pixels: list[int]) -> list[SceneObject]:
@@ -283,7 +312,8 @@ def _drop_overlapping_blocks(objects: list[SceneObject], pixels: list[int]) -> l
     for i in sorted(range(len(objects)), key=lambda i: -pixels[i] * objects[i].confidence):
         o = objects[i]
         if o.category == "block" and any(
-            k.category == "block" and np.linalg.norm(np.subtract(k.position, o.position)) < MIN_BLOCK_SEPARATION
+            k.category == "block"
+            and np.linalg.norm(np.subtract(k.position, o.position)) < MIN_BLOCK_SEPARATION
             for k in kept
         ):
             continue
@@ -296,7 +326,9 @@ def _bowl_fringe(position, pixels: int, colour: str, found: list[SceneObject]) -
     block it holds (mislabelled at the block's edge), not a block: a real block shows a whole
     top face (~340 pixels at 320x240)."""
     return pixels < FRINGE_PIXELS and any(
-        o.category == "bowl" and o.colour == colour and xy_distance(position, o.position) < BOWL_INNER_RADIUS
+        o.category == "bowl"
+        and o.colour == colour
+        and xy_distance(position, o.position) < BOWL_INNER_RADIUS
         for o in found
     )
 
@@ -335,7 +367,11 @@ def plausible_shape(points: np.ndarray, category: str) -> bool:
     if category == "bowl":
         fit = circle_fit(top[:, :2])
         extent = np.ptp(points[:, :2], axis=0).max()
-        return bool(fit is not None and RIM_RADIUS_RANGE[0] <= fit[1] <= RIM_RADIUS_RANGE[1] and extent <= BOWL_EXTENT)
+        return bool(
+            fit is not None
+            and RIM_RADIUS_RANGE[0] <= fit[1] <= RIM_RADIUS_RANGE[1]
+            and extent <= BOWL_EXTENT
+        )
     return True
 
 

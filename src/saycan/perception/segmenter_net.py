@@ -29,7 +29,9 @@ def encode_input(
     """(network input (4, H/d, W/d) float32, full-resolution world points (H, W, 3))."""
     pts = world_points(depth, camera)
     height = np.clip(pts[..., 2], *HEIGHT_CLIP) * HEIGHT_SCALE
-    x = np.concatenate([rgb.astype(np.float32) / 255.0, height[..., None].astype(np.float32)], axis=-1)
+    x = np.concatenate(
+        [rgb.astype(np.float32) / 255.0, height[..., None].astype(np.float32)], axis=-1
+    )
     d = int(downscale)
     h, w = x.shape[0] // d * d, x.shape[1] // d * d
     x = x[:h, :w].reshape(h // d, d, w // d, d, 4).mean(axis=(1, 3))  # area downsampling
@@ -79,6 +81,8 @@ class TinyUNet(nn.Module):
             x = block(x)
             skips.append(x)
         for block, skip in zip(self.up, reversed(skips[:-1])):
-            x = nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = nn.functional.interpolate(
+                x, size=skip.shape[-2:], mode="bilinear", align_corners=False
+            )
             x = block(torch.cat([x, skip], dim=1))
         return self.category_head(x), self.colour_head(x)

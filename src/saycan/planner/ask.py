@@ -39,7 +39,10 @@ class Human(Protocol):
     def reset(self, task: object | None) -> None: ...
 
     def ask(
-        self, question: str, options: Sequence[SkillCall], history: Sequence[SkillCall | HistoryStep]
+        self,
+        question: str,
+        options: Sequence[SkillCall],
+        history: Sequence[SkillCall | HistoryStep],
     ) -> int | None:
         """The index of the chosen option, or None for "none of these"."""
         ...
@@ -79,9 +82,13 @@ def load_q_hat(path: str | Path) -> float:
         data = json.loads(path.read_text())
         q_hat = float(data["q_hat"])
     except FileNotFoundError:
-        raise ConfigError(f"ask_for_help.quantile_file {path} does not exist: run `saycan calibrate` first") from None
+        raise ConfigError(
+            f"ask_for_help.quantile_file {path} does not exist: run `saycan calibrate` first"
+        ) from None
     except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"ask_for_help.quantile_file {path}: not a calibration file (no numeric q_hat)") from None
+        raise ConfigError(
+            f"ask_for_help.quantile_file {path}: not a calibration file (no numeric q_hat)"
+        ) from None
     return q_hat
 
 
@@ -104,7 +111,9 @@ class AskForHelpPlanner:
         if not 0.0 <= q <= 1.0:
             raise ConfigError(f"ask_for_help.q_hat must be in [0, 1], got {q!r}")
         if on_no_answer not in ("error", "guess"):
-            raise ConfigError(f"ask_for_help.on_no_answer must be 'error' or 'guess', got {on_no_answer!r}")
+            raise ConfigError(
+                f"ask_for_help.on_no_answer must be 'error' or 'guess', got {on_no_answer!r}"
+            )
         self.inner = planner
         self.human = human
         self.q_hat = q
@@ -131,7 +140,8 @@ class AskForHelpPlanner:
     def decide_steps(
         self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall | HistoryStep]
     ) -> Steps[Decision]:
-        """The inner planner's decision as steps (batched in a lockstep sweep), then the question."""
+        """The inner planner's decision as steps (batched in a lockstep sweep), then the
+        question."""
         d = yield from decision_steps(self.inner, instruction, scene, list(history))
         probs = option_probabilities(d.candidates)
         chosen_set = prediction_set(d, self.q_hat)

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from saycan.errors import ConfigError
 from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import CandidateScore, Decision
-from saycan.errors import ConfigError
 from saycan.planner.success import HasExpertPlan, expert_progress
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
@@ -31,7 +31,9 @@ class RandomPlanner:
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
         self._rng = rng
 
-    def decide(self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]) -> Decision:
+    def decide(
+        self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]
+    ) -> Decision:
         start = time.perf_counter()
         calls = self.skills.candidates(scene)
         values = [self.affordance.value(c, scene) for c in calls]
@@ -60,13 +62,20 @@ class OraclePlanner:
             raise ConfigError("planner=oracle needs a task with an expert plan")
         self._plan = list(task.expert_plan(self.skills))
 
-    def decide(self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]) -> Decision:
+    def decide(
+        self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]
+    ) -> Decision:
         start = time.perf_counter()
         step = expert_progress(self._plan, history)  # a step judged failed is retried
         chosen = self._plan[step] if step < len(self._plan) else DONE
         calls = self.skills.candidates(scene)
         cands = tuple(
-            CandidateScore(c, float("nan"), self.affordance.value(c, scene), 0.0 if c == chosen else float("-inf"))
+            CandidateScore(
+                c,
+                float("nan"),
+                self.affordance.value(c, scene),
+                0.0 if c == chosen else float("-inf"),
+            )
             for c in calls
         )
         return Decision("", cands, chosen, self.name, time.perf_counter() - start)

@@ -83,9 +83,13 @@ class CodePolicyPlanner:
         name: str = "code_policy",
     ):
         if not isinstance(generator, TextGenerator):
-            raise ConfigError(f"planner=code_policy needs a text generator, got {type(generator).__name__}")
+            raise ConfigError(
+                f"planner=code_policy needs a text generator, got {type(generator).__name__}"
+            )
         if int(max_programs) < 1 or int(max_skill_calls) < 1 or int(max_new_tokens) < 1:
-            raise ConfigError("planner.max_programs, max_skill_calls and max_new_tokens must be >= 1")
+            raise ConfigError(
+                "planner.max_programs, max_skill_calls and max_new_tokens must be >= 1"
+            )
         try:
             self.limits = SandboxLimits(**dict(limits or {}))
         except TypeError as exc:
@@ -150,44 +154,86 @@ class CodePolicyPlanner:
             "text": self._running.text if self._running is not None else self._last_text,
             "summary": "the next call of the running program",
             **written,
-            "program_index": self._running.index if self._running is not None else self._written - 1,
+            "program_index": self._running.index
+            if self._running is not None
+            else self._written - 1,
             "events": events,
         }
         if chosen == DONE:
             self._running = None
-        return Decision(prompt, followed(values, chosen), chosen, self.name, time.perf_counter() - start, stats,
-                        generation=generation)
+        return Decision(
+            prompt,
+            followed(values, chosen),
+            chosen,
+            self.name,
+            time.perf_counter() - start,
+            stats,
+            generation=generation,
+        )
 
     def _write(
-        self, instruction: str, scene: SceneDescription, history: Sequence, calls: Sequence[SkillCall]
+        self,
+        instruction: str,
+        scene: SceneDescription,
+        history: Sequence,
+        calls: Sequence[SkillCall],
     ) -> tuple[str, Generation, dict]:
         """Generate, check and dry-run a program; on success it becomes `_running`."""
         done_so_far = [f"# done: {program_text(c)}" for c in history_calls(history)]
-        prompt = self.header + "\n\n" + self.prompt.build(instruction, scene) + "".join(
-            line + "\n" for line in done_so_far
+        prompt = (
+            self.header
+            + "\n\n"
+            + self.prompt.build(instruction, scene)
+            + "".join(line + "\n" for line in done_so_far)
         )
         gen = self.generator.generate(prompt, max_new_tokens=self.max_new_tokens, stop=self.stop)
         text = gen.text.rstrip()
         self._written += 1
         self._last_text = text
-        record = {"program": text, "text": text, "stopped_by": gen.stopped_by,
-                  "generated_tokens": gen.generated_tokens}
+        record = {
+            "program": text,
+            "text": text,
+            "stopped_by": gen.stopped_by,
+            "generated_tokens": gen.generated_tokens,
+        }
         try:
             planned = self._dry_run(text, scene, set(calls))
         except ProgramRefused as exc:
-            return prompt, gen, {**record, "status": "refused", "reason": str(exc),
-                                 "summary": f"program refused: {exc}"}
+            return (
+                prompt,
+                gen,
+                {
+                    **record,
+                    "status": "refused",
+                    "reason": str(exc),
+                    "summary": f"program refused: {exc}",
+                },
+            )
         api = RobotAPI(scene)
-        interpreter = Interpreter(check_program(text, self._callables(api), self.skill_names, self.limits),
-                                  api.functions(), self.skill_names, self.limits)
+        interpreter = Interpreter(
+            check_program(text, self._callables(api), self.skill_names, self.limits),
+            api.functions(),
+            self.skill_names,
+            self.limits,
+        )
         self._running = _Running(text, self._written - 1, api, interpreter, interpreter.run())
-        return prompt, gen, {**record, "status": "accepted", "planned": [program_text(c) for c in planned],
-                             "summary": f"program accepted; the dry run plans {len(planned)} call(s)"}
+        return (
+            prompt,
+            gen,
+            {
+                **record,
+                "status": "accepted",
+                "planned": [program_text(c) for c in planned],
+                "summary": f"program accepted; the dry run plans {len(planned)} call(s)",
+            },
+        )
 
     def _callables(self, api: RobotAPI) -> dict[str, object]:
         return {**api.functions(), **{s: None for s in self.skill_names}}
 
-    def _dry_run(self, text: str, scene: SceneDescription, admissible: set[SkillCall]) -> list[SkillCall]:
+    def _dry_run(
+        self, text: str, scene: SceneDescription, admissible: set[SkillCall]
+    ) -> list[SkillCall]:
         """Run the whole program on the current scene, recording skill calls without acting."""
         api = RobotAPI(scene)
         tree = check_program(text, self._callables(api), self.skill_names, self.limits)
@@ -198,15 +244,19 @@ class CodePolicyPlanner:
                 break
             if call not in admissible:
                 raise ProgramRefused(
-                    f"line {interpreter.line}: {program_text(call)} is not a call the robot can make "
-                    "in this scene (unknown skill arguments or objects)"
+                    f"line {interpreter.line}: {program_text(call)} is not a call the robot can "
+                    "make in this scene (unknown skill arguments or objects)"
                 )
             planned.append(call)
             if len(planned) > self.max_skill_calls:
-                raise ProgramRefused(f"the program makes more than {self.max_skill_calls} skill calls")
+                raise ProgramRefused(
+                    f"the program makes more than {self.max_skill_calls} skill calls"
+                )
         return planned
 
-    def _advance(self, scene: SceneDescription, values: dict[SkillCall, float]) -> tuple[SkillCall | None, str]:
+    def _advance(
+        self, scene: SceneDescription, values: dict[SkillCall, float]
+    ) -> tuple[SkillCall | None, str]:
         """The running program's next call on this scene, or None when it was vetoed."""
         running = self._running
         running.api.scene = scene
@@ -220,10 +270,18 @@ class CodePolicyPlanner:
             return DONE, "the program called done()"
         if call not in values:
             self._running = None
-            return None, f"{program_text(call)} is not a call the robot can make in this scene: the program ends"
+            return (
+                None,
+                f"{program_text(call)} is not a call the robot can make in this scene: the "
+                "program ends",
+            )
         if not values[call] > self.min_affordance:
             self._running = None
-            return None, f"the affordance vetoes {program_text(call)} ({values[call]:.2f}): the program ends"
+            return (
+                None,
+                f"the affordance vetoes {program_text(call)} ({values[call]:.2f}): the program "
+                "ends",
+            )
         return call, ""
 
 
@@ -231,8 +289,11 @@ def _add_stats(stats: dict, gen: Generation) -> dict:
     """One generation's cost, summed into the decision's `llm_stats` (as scorers report it)."""
     out = dict(stats)
     for key, value in (
-        ("calls", 1), ("prompt_tokens", gen.prompt_tokens), ("generated_tokens", gen.generated_tokens),
-        ("tokens_computed", gen.tokens), ("seconds", round(gen.seconds, 4)),
+        ("calls", 1),
+        ("prompt_tokens", gen.prompt_tokens),
+        ("generated_tokens", gen.generated_tokens),
+        ("tokens_computed", gen.tokens),
+        ("seconds", round(gen.seconds, 4)),
     ):
         out[key] = out.get(key, 0) + value
     return out

@@ -52,10 +52,13 @@ class SentenceEmbedder:
             path = _resolve(self.model_id)
             try:
                 loaded = (
-                    AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+                    AutoTokenizer.from_pretrained(path),
+                    AutoModel.from_pretrained(path).eval(),
                 )
             except Exception as exc:  # noqa: BLE001 - every failure is a named load error
-                raise ModelLoadError(f"could not load embedding model {path!r} ({type(exc).__name__}: {exc})") from exc
+                raise ModelLoadError(
+                    f"could not load embedding model {path!r} ({type(exc).__name__}: {exc})"
+                ) from exc
             check_finite(loaded[1].named_parameters(), path)
             self._loaded = loaded
         return self._loaded
@@ -66,7 +69,9 @@ class SentenceEmbedder:
             import torch
 
             tok, model = self._load()
-            batch = tok(todo, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            batch = tok(
+                todo, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
             with torch.inference_mode():
                 hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -79,8 +84,13 @@ class SentenceEmbedder:
 def call_words(text: str) -> str:
     """A rendered call as plain words ("robot.pick_and_place(red block, bowl)" -> "pick and
     place red block bowl"): what a sentence embedder compares, without the code punctuation."""
-    return (text.removeprefix("robot.").replace("_", " ").replace("(", " ").replace(")", "")
-            .replace(",", ""))
+    return (
+        text.removeprefix("robot.")
+        .replace("_", " ")
+        .replace("(", " ")
+        .replace(")", "")
+        .replace(",", "")
+    )
 
 
 @lru_cache(maxsize=4)

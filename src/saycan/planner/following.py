@@ -13,7 +13,9 @@ from saycan.skills.base import SkillLibrary
 from saycan.skills.types import SkillCall
 
 
-def affordances(skills: SkillLibrary, affordance: AffordanceModel, scene: SceneDescription) -> dict[SkillCall, float]:
+def affordances(
+    skills: SkillLibrary, affordance: AffordanceModel, scene: SceneDescription
+) -> dict[SkillCall, float]:
     """Every admissible call in this scene with its affordance (recomputed every decision)."""
     return {c: affordance.value(c, scene) for c in skills.candidates(scene)}
 
@@ -37,6 +39,6 @@ class FailureWatch:
         self.seen = 0
 
     def failed_since(self, history: Sequence[SkillCall | HistoryStep]) -> bool:
-        new = list(history)[self.seen:]
+        new = list(history)[self.seen :]
         self.seen = len(history)
         return any(isinstance(h, HistoryStep) and h.success is False for h in new)

@@ -67,19 +67,33 @@ class GenerateGroundPlanner:
         name: str = "generate_ground",
     ):
         if not isinstance(generator, TextGenerator):
-            raise ConfigError(f"planner.generator must be a text generator, got {type(generator).__name__}")
+            raise ConfigError(
+                f"planner.generator must be a text generator, got {type(generator).__name__}"
+            )
         if mapping not in MAPPINGS:
-            raise ConfigError(f"planner.mapping must be one of {', '.join(MAPPINGS)}, got {mapping!r}")
+            raise ConfigError(
+                f"planner.mapping must be one of {', '.join(MAPPINGS)}, got {mapping!r}"
+            )
         if mapping == "embedding" and embedder is None:
-            raise ConfigError("planner.mapping=embedding needs planner.embedder (a sentence embedder)")
+            raise ConfigError(
+                "planner.mapping=embedding needs planner.embedder (a sentence embedder)"
+            )
         if scorer is None and isinstance(generator, ScoresToo):
             scorer = generator.scorer  # the generator's own model: loaded once, named in records
         if mapping == "logprob" and not isinstance(scorer, LanguageScorer):
             raise ConfigError("planner.mapping=logprob needs planner.scorer (a language scorer)")
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise ConfigError(f"planner.max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+        if (
+            isinstance(max_new_tokens, bool)
+            or not isinstance(max_new_tokens, int)
+            or max_new_tokens < 1
+        ):
+            raise ConfigError(
+                f"planner.max_new_tokens must be an integer >= 1, got {max_new_tokens!r}"
+            )
         if min_score is not None and not math.isfinite(float(min_score)):
-            raise ConfigError(f"planner.min_score must be a finite number or null, got {min_score!r}")
+            raise ConfigError(
+                f"planner.min_score must be a finite number or null, got {min_score!r}"
+            )
         self.generator = generator
         self.affordance = affordance
         self.skills = skills
@@ -103,7 +117,9 @@ class GenerateGroundPlanner:
             if isinstance(model, KeepsPromptCache):
                 model.reset_cache()
 
-    def decide(self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]) -> Decision:
+    def decide(
+        self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]
+    ) -> Decision:
         start = time.perf_counter()
         calls = self.skills.candidates(scene)
         values = np.array([self.affordance.value(c, scene) for c in calls], dtype=float)
@@ -127,15 +143,26 @@ class GenerateGroundPlanner:
             stats["mapping"] = self.scorer.stats.to_dict()
         chosen = self._argmax(calls, scores)
         matched = chosen != DONE or step == DONE.to_text()
-        if not step or (self.min_score is not None and scores.max(initial=-math.inf) < self.min_score):
+        if not step or (
+            self.min_score is not None and scores.max(initial=-math.inf) < self.min_score
+        ):
             chosen, matched = DONE, False
         candidates = tuple(
-            CandidateScore(c, float(logps[i]), float(values[i]), float(scores[i]), i not in admissible)
+            CandidateScore(
+                c, float(logps[i]), float(values[i]), float(scores[i]), i not in admissible
+            )
             for i, c in enumerate(calls)
         )
         generation = {**gen.to_dict(), "mapping": self.mapping, "exact": exact, "matched": matched}
-        return Decision(prompt, candidates, chosen, self.name, time.perf_counter() - start, stats,
-                        generation=generation)
+        return Decision(
+            prompt,
+            candidates,
+            chosen,
+            self.name,
+            time.perf_counter() - start,
+            stats,
+            generation=generation,
+        )
 
     def _admissible(self, call: SkillCall, value: float) -> bool:
         """`done` always; any other call unless its affordance vetoes it."""
@@ -151,8 +178,13 @@ class GenerateGroundPlanner:
 
 def _generation_stats(gen: Generation) -> dict:
     """One model call and what it ran, in the keys the episode costs sum (runtime/costs.py)."""
-    return {"calls": 1, "tokens_computed": gen.tokens, "prompt_tokens": gen.prompt_tokens,
-            "generated_tokens": gen.generated_tokens, "seconds": round(gen.seconds, 4)}
+    return {
+        "calls": 1,
+        "tokens_computed": gen.tokens,
+        "prompt_tokens": gen.prompt_tokens,
+        "generated_tokens": gen.generated_tokens,
+        "seconds": round(gen.seconds, 4),
+    }
 
 
 __all__ = ["MAPPINGS", "GenerateGroundPlanner"]

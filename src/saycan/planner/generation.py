@@ -36,9 +36,12 @@ class Generation:
     def to_dict(self) -> dict:
         """Plain dict for traces (the decision's `llm_stats` and `generation`)."""
         return {
-            "text": self.text, "prompt_tokens": self.prompt_tokens,
-            "generated_tokens": self.generated_tokens, "stopped_by": self.stopped_by,
-            "seconds": round(self.seconds, 4), "tokens_computed": self.tokens,
+            "text": self.text,
+            "prompt_tokens": self.prompt_tokens,
+            "generated_tokens": self.generated_tokens,
+            "stopped_by": self.stopped_by,
+            "seconds": round(self.seconds, 4),
+            "tokens_computed": self.tokens,
         }
 
 
@@ -52,9 +55,7 @@ class TextGenerator(Protocol):
 
     name: str
 
-    def generate(
-        self, prompt: str, *, max_new_tokens: int, stop: Sequence[str] = ()
-    ) -> Generation:
+    def generate(self, prompt: str, *, max_new_tokens: int, stop: Sequence[str] = ()) -> Generation:
         """Return the continuation of `prompt`. Raises `saycan.errors.ScorerError` (or a
         subclass) when the backend fails, like the scorers do."""
         ...
@@ -66,4 +67,3 @@ class ScoresToo(Protocol):
     server): a planner that grounds by log-prob uses it, so the model is loaded once."""
 
     scorer: object  # a LanguageScorer (planner/scorers/base.py)
-

@@ -66,7 +66,8 @@ def allowed_next(atoms: Sequence[Atom], chosen: Sequence[Atom]) -> list[Atom]:
     ons = {a.args for a in chosen if a.pred == "on"}
     taken = set(chosen)
     return [
-        a for a in atoms
+        a
+        for a in atoms
         if a not in taken
         and not (a.pred in PLACEMENT and a.args[0] in placed)
         and not (a.pred == "on" and (a.args[1], a.args[0]) in ons)
@@ -92,6 +93,8 @@ def parse_goal(text: str, scene: SceneDescription, zones: Sequence[str] = ()) ->
         m = _LINE.fullmatch(line)
         atom = Atom(m.group(1), (m.group(2), m.group(3))) if m else None
         if atom is None or atom not in allowed_next(grammar, atoms):
-            raise GoalParseError(f"goal line {number}: {line[:80]!r} is not an atom this scene allows here")
+            raise GoalParseError(
+                f"goal line {number}: {line[:80]!r} is not an atom this scene allows here"
+            )
         atoms.append(atom)
     return tuple(atoms)

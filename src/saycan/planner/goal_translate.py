@@ -46,7 +46,11 @@ from saycan.skills.types import SkillCall
 
 
 def decode_goal(
-    scorer: LanguageScorer, prompt: str, scene: SceneDescription, zones: Sequence[str] = (), max_atoms: int = 6
+    scorer: LanguageScorer,
+    prompt: str,
+    scene: SceneDescription,
+    zones: Sequence[str] = (),
+    max_atoms: int = 6,
 ) -> tuple[tuple[Atom, ...], list[float], ScorerStats]:
     """Greedy constrained decoding: the atoms chosen, the log-prob of each chosen line
     (`goal.end()` last) and the summed scorer cost."""
@@ -61,7 +65,9 @@ def decode_goal(
         scores = np.asarray(scorer.score(text, texts), dtype=float)
         stats.add(scorer.stats)
         if scores.shape != (len(texts),):
-            raise ConfigError(f"the scorer {scorer.name} returned {scores.shape} scores for {len(texts)} options")
+            raise ConfigError(
+                f"the scorer {scorer.name} returned {scores.shape} scores for {len(texts)} options"
+            )
         finite = np.where(np.isfinite(scores), scores, -np.inf)
         best = int(np.argmax(finite))  # ties: the first (grammar order); all -inf: the first too
         picked.append(float(scores[best]))
@@ -80,10 +86,18 @@ def scene_objects(scene: SceneDescription) -> list[ObjectSpec]:
     for o in scene.objects:
         on = [r.object for r in scene.relations if r.subject == o.name and r.predicate == "on"]
         inside = [r.object for r in scene.relations if r.subject == o.name and r.predicate == "in"]
-        below = next((s for s in on + inside
-                      if scene.get(s) is not None and s not in (o.name, scene.holding)), None)
+        below = next(
+            (
+                s
+                for s in on + inside
+                if scene.get(s) is not None and s not in (o.name, scene.holding)
+            ),
+            None,
+        )
         support[o.name] = None if o.name == scene.holding else below
-    for name, below in list(support.items()):  # a perceived cycle (a on b on a) would loop the expert
+    for name, below in list(
+        support.items()
+    ):  # a perceived cycle (a on b on a) would loop the expert
         seen, cur = {name}, below
         while cur is not None:
             if cur in seen:
@@ -92,8 +106,14 @@ def scene_objects(scene: SceneDescription) -> list[ObjectSpec]:
             seen.add(cur)
             cur = support.get(cur)
     return [
-        ObjectSpec(o.name, o.category, o.colour, (float(o.position[0]), float(o.position[1])),
-                   on=support[o.name], held=o.name == scene.holding)
+        ObjectSpec(
+            o.name,
+            o.category,
+            o.colour,
+            (float(o.position[0]), float(o.position[1])),
+            on=support[o.name],
+            held=o.name == scene.holding,
+        )
         for o in scene.objects
     ]
 
@@ -114,7 +134,9 @@ class GoalTranslatePlanner:
         name: str = "goal_translate",
     ):
         if not isinstance(scorer, LanguageScorer):
-            raise ConfigError(f"planner=goal_translate needs a language scorer, got {type(scorer).__name__}")
+            raise ConfigError(
+                f"planner=goal_translate needs a language scorer, got {type(scorer).__name__}"
+            )
         unknown = [z for z in zones if z not in ZONES]
         if unknown:
             raise ConfigError(f"planner.zones: unknown zone(s) {unknown}; known: {list(ZONES)}")
@@ -151,15 +173,24 @@ class GoalTranslatePlanner:
         prompt, stats, record = "", {}, {}
         if self._translations == 0 or (failed and self._translations < self.max_translations):
             prompt = self.prompt.build(instruction, scene)
-            atoms, scores, cost = decode_goal(self.scorer, prompt, scene, self.zones, self.max_atoms)
+            atoms, scores, cost = decode_goal(
+                self.scorer, prompt, scene, self.zones, self.max_atoms
+            )
             self._translations += 1
             self._goal = render_goal(atoms)
-            self._plan = [c for c in plan_for_goal(scene_objects(scene), _predicates(atoms), scene.holding)
-                          if c != DONE]
+            self._plan = [
+                c
+                for c in plan_for_goal(scene_objects(scene), _predicates(atoms), scene.holding)
+                if c != DONE
+            ]
             stats = cost.to_dict()
-            record = {"goal": self._goal, "line_logprobs": scores, "translation": self._translations,
-                      "reason": "a step failed" if failed else "the episode began",
-                      "plan": [c.to_text() for c in self._plan]}
+            record = {
+                "goal": self._goal,
+                "line_logprobs": scores,
+                "translation": self._translations,
+                "reason": "a step failed" if failed else "the episode began",
+                "plan": [c.to_text() for c in self._plan],
+            }
         vetoed: list[str] = []
         chosen = DONE
         while self._plan:
@@ -168,15 +199,28 @@ class GoalTranslatePlanner:
                 chosen = call
                 break
             vetoed.append(call.to_text())
-        generation = {**record, "goal": self._goal, "text": self._goal,
-                      "summary": "goal in the task language, chosen line by line from the scene's atoms",
-                      **({"vetoed": vetoed} if vetoed else {})}
-        return Decision(prompt, followed(values, chosen), chosen, self.name, time.perf_counter() - start, stats,
-                        generation=generation)
+        generation = {
+            **record,
+            "goal": self._goal,
+            "text": self._goal,
+            "summary": "goal in the task language, chosen line by line from the scene's atoms",
+            **({"vetoed": vetoed} if vetoed else {}),
+        }
+        return Decision(
+            prompt,
+            followed(values, chosen),
+            chosen,
+            self.name,
+            time.perf_counter() - start,
+            stats,
+            generation=generation,
+        )
 
 
 def _predicates(atoms: Sequence[Atom]) -> list[PredicateSpec]:
     """Placements first, then side relations: a block the goal moves is where it ends up before
     another is put to its left or right."""
-    ordered = [a for a in atoms if a.pred in PLACEMENT] + [a for a in atoms if a.pred not in PLACEMENT]
+    ordered = [a for a in atoms if a.pred in PLACEMENT] + [
+        a for a in atoms if a.pred not in PLACEMENT
+    ]
     return [PredicateSpec(pred=a.pred, args=a.args) for a in ordered]

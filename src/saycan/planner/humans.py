@@ -37,7 +37,10 @@ class SimulatedHuman:
         self._plan = list(task.expert_plan())
 
     def ask(
-        self, question: str, options: Sequence[SkillCall], history: Sequence[SkillCall | HistoryStep]
+        self,
+        question: str,
+        options: Sequence[SkillCall],
+        history: Sequence[SkillCall | HistoryStep],
     ) -> int | None:
         right = right_call(self._plan, history)
         return list(options).index(right) if right in options else None
@@ -50,7 +53,9 @@ class TerminalHuman:
 
     name = "terminal"
 
-    def __init__(self, attempts: int = 3, stdin: IO[str] | None = None, stdout: IO[str] | None = None):
+    def __init__(
+        self, attempts: int = 3, stdin: IO[str] | None = None, stdout: IO[str] | None = None
+    ):
         self.attempts = int(attempts)
         self._stdin = stdin
         self._stdout = stdout
@@ -59,7 +64,10 @@ class TerminalHuman:
         pass
 
     def ask(
-        self, question: str, options: Sequence[SkillCall], history: Sequence[SkillCall | HistoryStep]
+        self,
+        question: str,
+        options: Sequence[SkillCall],
+        history: Sequence[SkillCall | HistoryStep],
     ) -> int | None:
         stdin, out = self._stdin or sys.stdin, self._stdout or sys.stdout
         print(f"\nThe robot is unsure. {question}", file=out)
@@ -70,8 +78,10 @@ class TerminalHuman:
             print(f"answer [0-{len(options)}]: ", end="", file=out, flush=True)
             line = stdin.readline()
             if not line:
-                raise NoAnswerError("the robot asked for help but stdin is closed (no terminal); "
-                                    "answer interactively, or set ask_for_help.on_no_answer=guess")
+                raise NoAnswerError(
+                    "the robot asked for help but stdin is closed (no terminal); "
+                    "answer interactively, or set ask_for_help.on_no_answer=guess"
+                )
             text = line.strip()
             if text.isdigit() and 0 <= int(text) <= len(options):
                 return None if int(text) == 0 else int(text) - 1
@@ -85,8 +95,10 @@ class TerminalHuman:
             print(f'\nDid the robot do "{instruction}"? [y/n]: ', end="", file=out, flush=True)
             line = stdin.readline()
             if not line:
-                raise NoAnswerError("the episode asks the operator for its outcome but stdin is "
-                                    "closed; answer interactively or set outcome_from_human=false")
+                raise NoAnswerError(
+                    "the episode asks the operator for its outcome but stdin is "
+                    "closed; answer interactively or set outcome_from_human=false"
+                )
             text = line.strip().lower()
             if text in ("y", "yes", "n", "no"):
                 return text.startswith("y")

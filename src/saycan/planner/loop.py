@@ -78,7 +78,9 @@ class Executor(Protocol):
 
     name: str
 
-    def execute(self, call: SkillCall, driver: RobotDriver, scene: SceneDescription) -> SkillResult: ...
+    def execute(
+        self, call: SkillCall, driver: RobotDriver, scene: SceneDescription
+    ) -> SkillResult: ...
 
 
 class PhysicsExecutor:
@@ -135,8 +137,19 @@ def loop_steps(
     the planner's scoring requests (`planner.stepping`); `run_loop` scores them itself."""
     outcome = LoopOutcome()
     try:
-        yield from _loop(instruction, driver, perception, planner, executor, max_steps, on_step,
-                         success_detector, after_skill, feedback, outcome)
+        yield from _loop(
+            instruction,
+            driver,
+            perception,
+            planner,
+            executor,
+            max_steps,
+            on_step,
+            success_detector,
+            after_skill,
+            feedback,
+            outcome,
+        )
     except DisconnectedError as exc:  # the robot is gone: keep every finished step
         outcome.stopped_by, outcome.error = "disconnected", str(exc)
     return outcome
@@ -146,8 +159,19 @@ def loop_steps(
 run_loop = driven(loop_steps)
 
 
-def _loop(instruction, driver, perception, planner, executor, max_steps, on_step,
-          success_detector, after_skill, feedback, outcome: LoopOutcome) -> Steps[None]:
+def _loop(
+    instruction,
+    driver,
+    perception,
+    planner,
+    executor,
+    max_steps,
+    on_step,
+    success_detector,
+    after_skill,
+    feedback,
+    outcome: LoopOutcome,
+) -> Steps[None]:
     mode = {True: "success_scene", False: "none"}.get(feedback, feedback)
     obs = driver.get_observation()
     scene = perception.perceive(obs)

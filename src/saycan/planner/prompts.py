@@ -62,7 +62,9 @@ class PromptBuilder:
                 f"prompt.feedback must be one of {', '.join(FEEDBACK_MODES)}, got {feedback!r}"
             )
         self.feedback = feedback
-        self.examples = [e if isinstance(e, FewShotExample) else FewShotExample(**e) for e in examples]
+        self.examples = [
+            e if isinstance(e, FewShotExample) else FewShotExample(**e) for e in examples
+        ]
         self.header = header
         self.scene_format = scene_format
         self._prefix = self._render_prefix()
@@ -117,7 +119,8 @@ def clean_instruction(text: object) -> str:
         raise InstructionError("the instruction is empty")
     if len(cleaned) > MAX_INSTRUCTION_CHARS:
         raise InstructionError(
-            f"the instruction is {len(cleaned)} characters long; the limit is {MAX_INSTRUCTION_CHARS}"
+            f"the instruction is {len(cleaned)} characters long; the limit is "
+            f"{MAX_INSTRUCTION_CHARS}"
         )
     if any(not ch.isprintable() for ch in cleaned):
         raise InstructionError("the instruction contains control characters")

@@ -39,7 +39,9 @@ def write_pool(episodes: Sequence[dict[str, Any]], path: Path) -> int:
                 "task": ep["task"],
                 "seed": ep["seed"],
                 "template": ep["template"],
-                "objects": [o[0] for o in first["scene"]["objects"]],  # train.affordance_data.scene_to_json rows
+                "objects": [
+                    o[0] for o in first["scene"]["objects"]
+                ],  # train.affordance_data.scene_to_json rows
                 "instruction": ep["instruction"],
                 "steps": [d["target"] for d in ep["decisions"]],
             }
@@ -106,6 +108,11 @@ class RetrievedExamplesPrompt(PromptBuilder):
         history: Sequence[SkillCall | HistoryStep] = (),
     ) -> str:
         if instruction not in self._builders:
-            examples = [FewShotExample(r["objects"], r["instruction"], r["steps"]) for r in self.select(instruction)]
-            self._builders[instruction] = PromptBuilder(examples, self.header, self.scene_format, self.feedback)
+            examples = [
+                FewShotExample(r["objects"], r["instruction"], r["steps"])
+                for r in self.select(instruction)
+            ]
+            self._builders[instruction] = PromptBuilder(
+                examples, self.header, self.scene_format, self.feedback
+            )
         return self._builders[instruction].build(instruction, scene, history)

@@ -53,8 +53,14 @@ class RobotAPI:
             "right_of": lambda a, b: geometry.is_right_of(self._position(a), self._position(b)),
             "holding": lambda: self.scene.holding,
         }
-        builtins: dict[str, Callable] = {"len": len, "min": min, "max": max, "abs": abs, "sorted": sorted,
-                                         "range": range}
+        builtins: dict[str, Callable] = {
+            "len": len,
+            "min": min,
+            "max": max,
+            "abs": abs,
+            "sorted": sorted,
+            "range": range,
+        }
         return {**queries, **{name: builtins[name] for name in BUILTINS}}
 
     def _object(self, name: object):
@@ -71,7 +77,10 @@ class RobotAPI:
     def _related(self, a: object, predicate: str, b: object) -> bool:
         self._position(a)  # both must exist: a misspelt name is an error, not False
         self._position(b)
-        return any(r.subject == a and r.predicate == predicate and r.object == b for r in self.scene.relations)
+        return any(
+            r.subject == a and r.predicate == predicate and r.object == b
+            for r in self.scene.relations
+        )
 
 
 def api_doc(skill_signatures: dict[str, str]) -> str:

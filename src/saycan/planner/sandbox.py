@@ -55,29 +55,69 @@ class SandboxLimits:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"planner.limits.{f.name} must be a whole number >= 1, got {value!r}")
+                raise ConfigError(
+                    f"planner.limits.{f.name} must be a whole number >= 1, got {value!r}"
+                )
 
 
 #: Builtins a program may call besides the robot API (all pure, all bounded by the limits).
 BUILTINS = ("len", "range", "min", "max", "abs", "sorted")
 
 _BINOPS: dict[type, Callable] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
 }
 _CMPOPS: dict[type, Callable] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
-    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
 }
-_UNARY: dict[type, Callable] = {ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos}
+_UNARY: dict[type, Callable] = {
+    ast.Not: operator.not_,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 
 #: Node types the walker knows; contexts and operators are checked where they occur.
 _ALLOWED = (
-    ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.If, ast.For, ast.Break, ast.Continue,
-    ast.Pass, ast.Constant, ast.Name, ast.List, ast.Tuple, ast.BinOp, ast.UnaryOp, ast.BoolOp,
-    ast.Compare, ast.IfExp, ast.Call, ast.Subscript, ast.Load, ast.Store,
-    ast.And, ast.Or, *_BINOPS, *_CMPOPS, *_UNARY,
+    ast.Module,
+    ast.Expr,
+    ast.Assign,
+    ast.AugAssign,
+    ast.If,
+    ast.For,
+    ast.Break,
+    ast.Continue,
+    ast.Pass,
+    ast.Constant,
+    ast.Name,
+    ast.List,
+    ast.Tuple,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Call,
+    ast.Subscript,
+    ast.Load,
+    ast.Store,
+    ast.And,
+    ast.Or,
+    *_BINOPS,
+    *_CMPOPS,
+    *_UNARY,
 )
 
 #: Why a construct is refused, in words a reader of the trace understands.
@@ -121,8 +161,12 @@ def _where(node: ast.AST) -> str:
     return f"line {line}: " if line is not None else ""
 
 
-def check_program(source: str, functions: Mapping[str, object], skills: frozenset[str],
-                  limits: SandboxLimits = SandboxLimits()) -> ast.Module:
+def check_program(
+    source: str,
+    functions: Mapping[str, object],
+    skills: frozenset[str],
+    limits: SandboxLimits = SandboxLimits(),
+) -> ast.Module:
     """Parse and statically check `source`; returns the tree or raises `ProgramRefused`.
 
     `functions`: the names a program may call (robot API and builtins); `skills`: those of them
@@ -130,7 +174,9 @@ def check_program(source: str, functions: Mapping[str, object], skills: frozense
     if not isinstance(source, str):
         raise ProgramRefused("the program is not text")
     if len(source) > limits.max_chars:
-        raise ProgramRefused(f"the program is {len(source)} characters long; the limit is {limits.max_chars}")
+        raise ProgramRefused(
+            f"the program is {len(source)} characters long; the limit is {limits.max_chars}"
+        )
     if not source.strip():
         raise ProgramRefused("the program is empty")
     try:
@@ -146,7 +192,9 @@ def check_program(source: str, functions: Mapping[str, object], skills: frozense
 class _Checker:
     """The static checks: allowed node types, names, calls, literals, nesting and size."""
 
-    def __init__(self, functions: Mapping[str, object], skills: frozenset[str], limits: SandboxLimits):
+    def __init__(
+        self, functions: Mapping[str, object], skills: frozenset[str], limits: SandboxLimits
+    ):
         self.functions, self.skills, self.limits = functions, skills, limits
         self.nodes = 0
 
@@ -158,7 +206,9 @@ class _Checker:
         if self.nodes > self.limits.max_nodes:
             raise ProgramRefused(f"the program has more than {self.limits.max_nodes} syntax nodes")
         if depth > self.limits.max_depth:
-            raise ProgramRefused(f"{_where(node)}the program nests deeper than {self.limits.max_depth} levels")
+            raise ProgramRefused(
+                f"{_where(node)}the program nests deeper than {self.limits.max_depth} levels"
+            )
         if type(node) in _REFUSED:
             raise ProgramRefused(f"{_where(node) or _where(parent or node)}{_REFUSED[type(node)]}")
         if not isinstance(node, _ALLOWED):
@@ -173,15 +223,21 @@ class _Checker:
         if isinstance(node, ast.Name):
             if node.id.startswith("_"):
                 raise ProgramRefused(f"{at}names starting with `_` are not allowed ({node.id})")
-            if isinstance(node.ctx, ast.Store) and (node.id in self.functions or node.id in ("True", "False", "None")):
-                raise ProgramRefused(f"{at}`{node.id}` is part of the robot API and cannot be assigned")
+            if isinstance(node.ctx, ast.Store) and (
+                node.id in self.functions or node.id in ("True", "False", "None")
+            ):
+                raise ProgramRefused(
+                    f"{at}`{node.id}` is part of the robot API and cannot be assigned"
+                )
         elif isinstance(node, ast.Constant):
             value = node.value
             if isinstance(value, bool) or value is None:
                 return
             if isinstance(value, str):
                 if len(value) > self.limits.max_literal:
-                    raise ProgramRefused(f"{at}a string literal is longer than {self.limits.max_literal} characters")
+                    raise ProgramRefused(
+                        f"{at}a string literal is longer than {self.limits.max_literal} characters"
+                    )
             elif isinstance(value, (int, float)):
                 if not math.isfinite(value) or abs(value) > self.limits.max_int:
                     raise ProgramRefused(f"{at}the number {str(value)[:20]} is out of range")
@@ -196,7 +252,9 @@ class _Checker:
             if name not in self.functions:
                 raise ProgramRefused(f"{at}`{name}` is not a function of the robot API")
             if node.keywords:
-                raise ProgramRefused(f"{at}keyword arguments are not allowed; pass arguments by position")
+                raise ProgramRefused(
+                    f"{at}keyword arguments are not allowed; pass arguments by position"
+                )
             if name in self.skills and not (isinstance(parent, ast.Expr) and parent.value is node):
                 raise ProgramRefused(f"{at}a skill call (`{name}`) must be a statement of its own")
         elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
@@ -211,16 +269,29 @@ class _Checker:
                     raise ProgramRefused(f"{at}only plain names can be assigned (not list items)")
         elif isinstance(node, ast.AugAssign) and not isinstance(node.target, ast.Name):
             raise ProgramRefused(f"{at}only plain names can be assigned")
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and any(
-            isinstance(side, (ast.List, ast.Tuple)) or (isinstance(side, ast.Constant) and isinstance(side.value, str))
-            for side in (node.left, node.right)
+        elif (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Mult)
+            and any(
+                isinstance(side, (ast.List, ast.Tuple))
+                or (isinstance(side, ast.Constant) and isinstance(side.value, str))
+                for side in (node.left, node.right)
+            )
         ):
             raise ProgramRefused(f"{at}multiplying text or lists is not allowed")
 
 
 #: What evaluating plain values can raise (RecursionError: comparing lists nested 5000 deep).
-_PYTHON_ERRORS = (TypeError, ValueError, IndexError, ZeroDivisionError, KeyError, OverflowError,
-                  RecursionError, MemoryError)
+_PYTHON_ERRORS = (
+    TypeError,
+    ValueError,
+    IndexError,
+    ZeroDivisionError,
+    KeyError,
+    OverflowError,
+    RecursionError,
+    MemoryError,
+)
 
 
 def _refusal(line: int, exc: BaseException) -> ProgramRefused:
@@ -244,8 +315,13 @@ class Interpreter:
     call is yielded as a `SkillCall` instead of being called. Runtime errors (a wrong type, an
     unknown object, a budget exceeded) raise `ProgramRefused` with the line."""
 
-    def __init__(self, tree: ast.Module, functions: Mapping[str, Callable], skills: frozenset[str],
-                 limits: SandboxLimits = SandboxLimits()):
+    def __init__(
+        self,
+        tree: ast.Module,
+        functions: Mapping[str, Callable],
+        skills: frozenset[str],
+        limits: SandboxLimits = SandboxLimits(),
+    ):
         self.tree, self.functions, self.skills, self.limits = tree, functions, skills, limits
         self.variables: dict[str, object] = {}
         self.steps = 0
@@ -263,10 +339,17 @@ class Interpreter:
     def _block(self, body: list[ast.stmt]) -> Iterator[SkillCall]:
         for stmt in body:
             self._tick(stmt)
-            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and stmt.value.func.id in self.skills:
+            if (
+                isinstance(stmt, ast.Expr)
+                and isinstance(stmt.value, ast.Call)
+                and stmt.value.func.id in self.skills
+            ):
                 args = [self._eval(a) for a in stmt.value.args]
                 if not all(isinstance(a, str) for a in args):
-                    raise ProgramRefused(f"line {stmt.lineno}: {stmt.value.func.id}() takes names (text) as arguments")
+                    raise ProgramRefused(
+                        f"line {stmt.lineno}: {stmt.value.func.id}() takes names (text) as "
+                        "arguments"
+                    )
                 yield SkillCall(stmt.value.func.id, tuple(args))
             elif isinstance(stmt, ast.Expr):
                 self._eval(stmt.value)
@@ -276,9 +359,13 @@ class Interpreter:
                     self._assign(target, value)
             elif isinstance(stmt, ast.AugAssign):
                 current = self._name(stmt.target)
-                self._assign(stmt.target, self._binop(stmt.op, current, self._eval(stmt.value), stmt))
+                self._assign(
+                    stmt.target, self._binop(stmt.op, current, self._eval(stmt.value), stmt)
+                )
             elif isinstance(stmt, ast.If):
-                yield from self._block(stmt.body if self._truth(self._eval(stmt.test)) else stmt.orelse)
+                yield from self._block(
+                    stmt.body if self._truth(self._eval(stmt.test)) else stmt.orelse
+                )
             elif isinstance(stmt, ast.For):
                 yield from self._for(stmt)
             elif isinstance(stmt, ast.Break):
@@ -290,7 +377,10 @@ class Interpreter:
     def _for(self, stmt: ast.For) -> Iterator[SkillCall]:
         items = self._eval(stmt.iter)
         if not isinstance(items, (list, tuple, range, str)):
-            raise ProgramRefused(f"line {stmt.lineno}: a for loop runs over a list or a range, not {type(items).__name__}")
+            raise ProgramRefused(
+                f"line {stmt.lineno}: a for loop runs over a list or a range, not "
+                f"{type(items).__name__}"
+            )
         for item in items:
             self._assign(stmt.target, item)
             try:
@@ -306,7 +396,9 @@ class Interpreter:
             return
         values = list(value) if isinstance(value, (list, tuple)) else None
         if values is None or len(values) != len(target.elts):
-            raise ProgramRefused(f"line {target.lineno}: cannot unpack into {len(target.elts)} names")
+            raise ProgramRefused(
+                f"line {target.lineno}: cannot unpack into {len(target.elts)} names"
+            )
         for t, v in zip(target.elts, values):
             self._assign(t, v)
 
@@ -360,12 +452,21 @@ class Interpreter:
             return self._eval(node.body if self._truth(self._eval(node.test)) else node.orelse)
         if isinstance(node, ast.Subscript):
             seq, index = self._eval(node.value), self._eval(node.slice)
-            if not isinstance(seq, (list, tuple, str)) or not isinstance(index, int) or isinstance(index, bool):
-                raise ProgramRefused(f"line {node.lineno}: only lists, tuples and text can be indexed, by a whole number")
+            if (
+                not isinstance(seq, (list, tuple, str))
+                or not isinstance(index, int)
+                or isinstance(index, bool)
+            ):
+                raise ProgramRefused(
+                    f"line {node.lineno}: only lists, tuples and text can be indexed, by a whole "
+                    "number"
+                )
             return seq[index]
         if isinstance(node, ast.Call):
             return self._call(node)
-        raise ProgramRefused(f"line {node.lineno}: `{type(node).__name__}` is not allowed")  # checked away
+        raise ProgramRefused(
+            f"line {node.lineno}: `{type(node).__name__}` is not allowed"
+        )  # checked away
 
     def _name(self, node: ast.Name) -> object:
         if node.id in self.variables:
@@ -377,14 +478,22 @@ class Interpreter:
     def _call(self, node: ast.Call) -> object:
         name = node.func.id
         if name in self.skills:
-            raise ProgramRefused(f"line {node.lineno}: a skill call (`{name}`) must be a statement of its own")
+            raise ProgramRefused(
+                f"line {node.lineno}: a skill call (`{name}`) must be a statement of its own"
+            )
         args = [self._eval(a) for a in node.args]
         if name == "range":
-            if not all(isinstance(a, int) and not isinstance(a, bool) for a in args) or not 1 <= len(args) <= 3:
+            if (
+                not all(isinstance(a, int) and not isinstance(a, bool) for a in args)
+                or not 1 <= len(args) <= 3
+            ):
                 raise ProgramRefused(f"line {node.lineno}: range() takes 1 to 3 whole numbers")
             r = range(*args)
             if len(r) > self.limits.max_range:
-                raise ProgramRefused(f"line {node.lineno}: range() of {len(r)} items; the limit is {self.limits.max_range}")
+                raise ProgramRefused(
+                    f"line {node.lineno}: range() of {len(r)} items; the limit is "
+                    f"{self.limits.max_range}"
+                )
             return r
         if name in ("min", "max", "sorted") and len(args) == 1 and isinstance(args[0], range):
             args = [list(args[0])]
@@ -392,24 +501,33 @@ class Interpreter:
         return self._bounded(value, node)
 
     def _binop(self, op: ast.operator, left: object, right: object, node: ast.AST) -> object:
-        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+        numbers = all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)
+        )
         if not numbers:
             same = type(left) is type(right) and isinstance(left, (str, list, tuple))
             if not (isinstance(op, ast.Add) and same):
                 raise ProgramRefused(f"{_where(node)}`{type(op).__name__}` needs two numbers here")
             if len(left) + len(right) > self.limits.max_sequence:
-                raise ProgramRefused(f"{_where(node)}the result would be longer than {self.limits.max_sequence} items")
+                raise ProgramRefused(
+                    f"{_where(node)}the result would be longer than {self.limits.max_sequence} "
+                    "items"
+                )
         return self._number(_BINOPS[type(op)](left, right), node)
 
     def _number(self, value: object, node: ast.AST) -> object:
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if number and (not math.isfinite(value) or abs(value) > self.limits.max_int):
-            raise ProgramRefused(f"{_where(node)}a number went out of range (above {self.limits.max_int})")
+            raise ProgramRefused(
+                f"{_where(node)}a number went out of range (above {self.limits.max_int})"
+            )
         return value
 
     def _bounded(self, value: object, node: ast.AST) -> object:
         if isinstance(value, (list, tuple, str)) and len(value) > self.limits.max_sequence:
-            raise ProgramRefused(f"{_where(node)}a result longer than {self.limits.max_sequence} items")
+            raise ProgramRefused(
+                f"{_where(node)}a result longer than {self.limits.max_sequence} items"
+            )
         return self._number(value, node)
 
     @staticmethod

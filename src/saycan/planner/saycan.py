@@ -27,13 +27,13 @@ from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import CandidateScore, Decision
 from saycan.planner.embedding import call_words
 from saycan.planner.prompts import PromptBuilder
-from saycan.planner.stepping import ScoreRequest, Steps, drive
 from saycan.planner.scorers.base import (
     KeepsPromptCache,
     LanguageScorer,
     ScorerStats,
     token_counts,
 )
+from saycan.planner.stepping import ScoreRequest, Steps, drive
 from saycan.skills.affordances.base import AffordanceModel
 from saycan.skills.base import SkillLibrary
 from saycan.skills.done import DONE
@@ -92,9 +92,13 @@ class SayCanPlanner:
         self.temperature = float(temperature)
         self.done_bias = float(done_bias)
         if not math.isfinite(float(similarity_weight)):
-            raise ConfigError(f"planner.similarity_weight must be finite, got {similarity_weight!r}")
+            raise ConfigError(
+                f"planner.similarity_weight must be finite, got {similarity_weight!r}"
+            )
         if float(similarity_weight) and embedder is None:
-            raise ConfigError("planner.similarity_weight needs planner.embedder (a sentence embedder)")
+            raise ConfigError(
+                "planner.similarity_weight needs planner.embedder (a sentence embedder)"
+            )
         self.similarity_weight = float(similarity_weight)
         self.embedder = embedder
         self._rng = np.random.default_rng(0)
@@ -137,7 +141,9 @@ class SayCanPlanner:
             if self.done_bias:
                 scores = scores + self.done_bias * np.asarray(is_done, dtype=float)
             if self.similarity_weight:
-                scores = scores + self.similarity_weight * self._similarity(instruction, texts, is_done)
+                scores = scores + self.similarity_weight * self._similarity(
+                    instruction, texts, is_done
+                )
             logps[keep] = scores / self.temperature if self.temperature != 1.0 else scores
         combined = np.array(
             [
@@ -150,12 +156,16 @@ class SayCanPlanner:
         chosen = self._argmax(calls, combined)
         scored = set(keep) if self.use_llm else set(range(len(calls)))
         candidates = tuple(
-            CandidateScore(c, float(logps[i]), float(values[i]), float(combined[i]), i not in scored)
+            CandidateScore(
+                c, float(logps[i]), float(values[i]), float(combined[i]), i not in scored
+            )
             for i, c in enumerate(calls)
         )
         return Decision(prompt, candidates, chosen, self.name, time.perf_counter() - start, stats)
 
-    def _similarity(self, instruction: str, texts: Sequence[str], is_done: Sequence[bool]) -> np.ndarray:
+    def _similarity(
+        self, instruction: str, texts: Sequence[str], is_done: Sequence[bool]
+    ) -> np.ndarray:
         """Cosine similarity of each call's words to the instruction's (sentence embeddings);
         0 for `done`, whose words never resemble an instruction."""
         vectors = self.embedder.encode([instruction, *(call_words(t) for t in texts)])

@@ -92,7 +92,9 @@ def score_together(requests: Sequence[ScoreRequest]) -> list[np.ndarray | Except
     for members in groups.values():
         views = [requests[i].scorer for i in members]
         try:
-            scores = StreamScorer.score_views(views, [(requests[i].prompt, requests[i].options) for i in members])
+            scores = StreamScorer.score_views(
+                views, [(requests[i].prompt, requests[i].options) for i in members]
+            )
         except Exception as exc:  # noqa: BLE001 - every episode of the batch gets it
             scores = [exc] * len(members)
         for i, got in zip(members, scores):
@@ -100,4 +102,12 @@ def score_together(requests: Sequence[ScoreRequest]) -> list[np.ndarray | Except
     return results
 
 
-__all__ = ["ScoreRequest", "SteppedPlanner", "Steps", "decision_steps", "drive", "driven", "score_together"]
+__all__ = [
+    "ScoreRequest",
+    "SteppedPlanner",
+    "Steps",
+    "decision_steps",
+    "drive",
+    "driven",
+    "score_together",
+]

@@ -20,7 +20,11 @@ class SuccessDetector(Protocol):
     name: str
 
     def judge(
-        self, call: SkillCall, before: SceneDescription, after: SceneDescription, result: SkillResult | None
+        self,
+        call: SkillCall,
+        before: SceneDescription,
+        after: SceneDescription,
+        result: SkillResult | None,
     ) -> bool | None: ...
 
 
@@ -29,7 +33,9 @@ class NoSuccessDetector:
 
     name = "none"
 
-    def __init__(self, skills: SkillLibrary | None = None):  # the runtime passes every detector the library
+    def __init__(
+        self, skills: SkillLibrary | None = None
+    ):  # the runtime passes every detector the library
         pass
 
     def judge(self, call, before, after, result) -> None:
@@ -48,7 +54,11 @@ class SceneSuccessDetector:
         self.skills = skills if skills is not None else default_library()
 
     def judge(
-        self, call: SkillCall, before: SceneDescription, after: SceneDescription, result: SkillResult | None
+        self,
+        call: SkillCall,
+        before: SceneDescription,
+        after: SceneDescription,
+        result: SkillResult | None,
     ) -> bool | None:
         return self.skills.succeeded(call, before, after)
 

@@ -16,7 +16,9 @@ def closed_loop_stats(outcome: LoopOutcome, plan: list, feedback: str) -> dict[s
     """Per-episode feedback, disturbance and ask-for-help figures for records and reports.
     Coverage counts the decisions taken while the robot was on the expert's track (every step
     so far was the plan's next call, or a failed attempt at it), where the right call is known."""
-    questions = [s.decision.help for s in outcome.steps if s.decision.help and s.decision.help.get("asked")]
+    questions = [
+        s.decision.help for s in outcome.steps if s.decision.help and s.decision.help.get("asked")
+    ]
     stats: dict[str, Any] = {
         "feedback": feedback,
         "disturbances": sum(len(s.disturbances) for s in outcome.steps),
@@ -62,19 +64,25 @@ def help_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "help": {
             "episodes": len(helped),
-            "coverage": round(sum(r["covered_decisions"] for r in helped) / on_track, 4) if on_track else None,
+            "coverage": round(sum(r["covered_decisions"] for r in helped) / on_track, 4)
+            if on_track
+            else None,
             "on_track_decisions": on_track,
             "help_rate_episodes": round(len(asked) / len(helped), 4),
             "help_rate_decisions": round(
-                sum(r["questions"] for r in helped) / max(sum(r["help_decisions"] for r in helped), 1), 4
+                sum(r["questions"] for r in helped)
+                / max(sum(r["help_decisions"] for r in helped), 1),
+                4,
             ),
             "mean_set_size": round(
                 sum(r["mean_set_size"] * r["help_decisions"] for r in helped)
-                / max(sum(r["help_decisions"] for r in helped), 1), 3
+                / max(sum(r["help_decisions"] for r in helped), 1),
+                3,
             ),
             "success_asked": rate(sum(bool(r["success"]) for r in asked), len(asked)),
             "success_not_asked": rate(
-                sum(bool(r["success"]) for r in helped if not r.get("questions")), len(helped) - len(asked)
+                sum(bool(r["success"]) for r in helped if not r.get("questions")),
+                len(helped) - len(asked),
             ),
         }
     }

@@ -36,7 +36,9 @@ class NeedsSimulator(Protocol):
 class Components:
     """Everything an episode needs, built once from the config and reusable across episodes."""
 
-    def __init__(self, cfg: DictConfig, driver: RobotDriver | None = None, scorer: object | None = None):
+    def __init__(
+        self, cfg: DictConfig, driver: RobotDriver | None = None, scorer: object | None = None
+    ):
         """`driver`: a robot built by the caller (the Python API); None builds `cfg.robot`,
         and with no `robot` in the config there is no robot at all (planning only).
         `scorer`: the planner's language scorer, built by the caller (a lockstep sweep's
@@ -55,30 +57,40 @@ class Components:
         # A scene to place when an episode has no task (simulators only; `scene` group).
         self.scene = instantiate(cfg.scene) if cfg.get("scene") is not None else None
         if self.scene is not None and driver is not None and self.sim is None:
-            raise ConfigError(f"scene=... places objects in a simulator, and {driver.name} is "
-                              "none (over robot=remote: serve-robot scene=... places it on the "
-                              "host, or debug=true there and robot=remote_sim here)")
+            raise ConfigError(
+                f"scene=... places objects in a simulator, and {driver.name} is "
+                "none (over robot=remote: serve-robot scene=... places it on the "
+                "host, or debug=true there and robot=remote_sim here)"
+            )
         # Who says, at the end of an episode without a task, whether it was carried out.
         self.outcome_judge = instantiate(cfg.human) if cfg.get("outcome_from_human") else None
         if self.outcome_judge is not None and not isinstance(self.outcome_judge, OutcomeJudge):
-            raise ConfigError("outcome_from_human=true needs a human who can answer y/n "
-                              f"(human=terminal), not {type(self.outcome_judge).__name__}")
+            raise ConfigError(
+                "outcome_from_human=true needs a human who can answer y/n "
+                f"(human=terminal), not {type(self.outcome_judge).__name__}"
+            )
         self.skills = instantiate(cfg.skills)
         self.perception = instantiate(cfg.perception)
         motion = self.driver.motion if self.driver is not None else None  # None: no IK checks
         self.affordance = instantiate(cfg.affordance, motion=motion, skills=self.skills)
         given = {"scorer": scorer} if scorer is not None and "scorer" in cfg.planner else {}
-        self.planner = instantiate(cfg.planner, affordance=self.affordance, skills=self.skills, **given)
+        self.planner = instantiate(
+            cfg.planner, affordance=self.affordance, skills=self.skills, **given
+        )
         # Closed loop: feedback, disturbances, asking for help (docs/feedback.md).
         if cfg.get("ask_for_help") is not None:  # KnowNo: wraps whichever planner was chosen
             self.planner = instantiate(cfg.ask_for_help, planner=self.planner)
         for part, contract in ((self.perception, Perception), (self.planner, Planner)):
             if not isinstance(part, contract):  # checked once here, relied on in every episode
-                raise ConfigError(f"{type(part).__name__} does not implement the "
-                                  f"{contract.__name__} protocol (saycan.planner.loop): "
-                                  "it needs reset() as well")
+                raise ConfigError(
+                    f"{type(part).__name__} does not implement the "
+                    f"{contract.__name__} protocol (saycan.planner.loop): "
+                    "it needs reset() as well"
+                )
         self.success_detector = (
-            instantiate(cfg.success_detector, skills=self.skills) if cfg.get("success_detector") else None
+            instantiate(cfg.success_detector, skills=self.skills)
+            if cfg.get("success_detector")
+            else None
         )
         self.disturbance = instantiate(cfg.disturbance) if cfg.get("disturbance") else None
         if self.sim is not None:
@@ -89,8 +101,10 @@ class Components:
         # Who watches the episodes (`viewer` group): configs without the group watch nothing.
         self.viewer = instantiate(cfg.viewer) if cfg.get("viewer") is not None else NoViewer()
         if not isinstance(self.viewer, EpisodeObserver):
-            raise ConfigError(f"viewer: {type(self.viewer).__name__} does not implement the "
-                              "EpisodeObserver protocol (saycan.runtime.observers)")
+            raise ConfigError(
+                f"viewer: {type(self.viewer).__name__} does not implement the "
+                "EpisodeObserver protocol (saycan.runtime.observers)"
+            )
         # Load the language model now, not lazily in the first decision: otherwise the first
         # decision's seconds (traces, reports, seconds per decision) include the model load.
         scorer = getattr(self.planner, "scorer", None)
@@ -147,5 +161,3 @@ def build_components(
         return Components(cfg, driver, scorer)
     except InstantiationException as exc:
         raise surfaced(exc) from None
-
-

@@ -15,20 +15,20 @@ from typing import Any
 import numpy as np
 
 from saycan.errors import ConfigError
+from saycan.files import write_atomic
 from saycan.planner.loop import LoopOutcome, StepRecord, loop_steps
-from saycan.planner.stepping import Steps, driven
 from saycan.planner.prompts import clean_instruction
-from saycan.seeds import assert_not_training_seed, built_from
-from saycan.sim.tasks import Task, TaskInstance
-from saycan.sim.tasks.instance import MilestoneTracker
+from saycan.planner.stepping import Steps, driven
 from saycan.runtime.closed_loop import closed_loop_stats
 from saycan.runtime.components import Components, component_names
 from saycan.runtime.costs import decision_costs
 from saycan.runtime.interrupts import Interrupted, held
 from saycan.runtime.mentions import instruction_mismatch
 from saycan.runtime.trace import TraceWriter, write_video
+from saycan.seeds import assert_not_training_seed, built_from
+from saycan.sim.tasks import Task, TaskInstance
+from saycan.sim.tasks.instance import MilestoneTracker
 from saycan.skills.types import SkillCall, SkillResult
-from saycan.files import write_atomic
 
 #: Step budget of an episode without a task (a task brings its own).
 DEFAULT_MAX_STEPS = 10
@@ -129,12 +129,14 @@ def episode_steps(
     if instruction is not None:
         instruction = clean_instruction(instruction)
     if task_name is None and instruction is None:
-        raise ConfigError("an episode without a task needs instruction=\"...\"")
+        raise ConfigError('an episode without a task needs instruction="..."')
     for what, seeds in built_from(components.planner).items():
         assert_not_training_seed(seed, seeds, what)  # never evaluate on what a part was built from
     task = Task(task_name, split=split, instruction=instruction) if task_name is not None else None
     sim = components.sim
-    instance, initial_states = begin_episode(components, task, seed, record_video=video, frames=frames)
+    instance, initial_states = begin_episode(
+        components, task, seed, record_video=video, frames=frames
+    )
     text = clean_instruction(instance.instruction if instance is not None else instruction)
     viewer = components.viewer
     viewer.begin(out_dir, text)
@@ -167,7 +169,8 @@ def episode_steps(
             components.perception,
             components.planner,
             components.executor,
-            max_steps if max_steps is not None
+            max_steps
+            if max_steps is not None
             else (instance.max_steps if instance is not None else DEFAULT_MAX_STEPS),
             on_step=record,
             success_detector=components.success_detector,
@@ -268,8 +271,10 @@ def _judge_without_task(
     }
     success = done and (not judged or bool(judged[-1]))
     unmet = [] if success else [f"stopped by {outcome.stopped_by}"]
-    if components.outcome_judge is not None and outcome.stopped_by not in ("disconnected",
-                                                                            "interrupted"):
+    if components.outcome_judge is not None and outcome.stopped_by not in (
+        "disconnected",
+        "interrupted",
+    ):
         verdict = components.outcome_judge.judge_outcome(instruction)
         extras.update(operator_verdict=verdict, outcome_by="operator")
         success = bool(verdict)
@@ -289,4 +294,3 @@ def after_skill_hook(components: Components):
         return sim.disturb(skills.carried(call) if result.success else None)
 
     return after_skill
-

@@ -46,7 +46,9 @@ def instruction_mismatch(instance, instruction: str, overridden: bool) -> dict[s
     instruction also `goal_not_mentioned` (the task's goal objects the words leave out, since
     success is still judged on the task's goal)."""
     fields = {
-        "instruction_mentions_absent": absent_mentions(instruction, (o.name for o in instance.objects))
+        "instruction_mentions_absent": absent_mentions(
+            instruction, (o.name for o in instance.objects)
+        )
     }
     if overridden:
         goal = [

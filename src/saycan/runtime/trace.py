@@ -27,7 +27,11 @@ class TraceWriter:
             raise cannot_write(self.path, exc) from None
 
     def write(
-        self, record: StepRecord, rgb: np.ndarray | None, scene_format: str = "rich", extra: dict | None = None
+        self,
+        record: StepRecord,
+        rgb: np.ndarray | None,
+        scene_format: str = "rich",
+        extra: dict | None = None,
     ) -> None:
         """Append `record` as one whole line (a full disk is an `OutputError`: the lines
         before it stay whole); `extra` adds episode-level fields (a task's milestone progress)."""
@@ -36,7 +40,9 @@ class TraceWriter:
         except OSError as exc:
             raise cannot_write(self.path, exc) from None
 
-    def _write(self, record: StepRecord, rgb: np.ndarray | None, scene_format: str, extra: dict) -> None:
+    def _write(
+        self, record: StepRecord, rgb: np.ndarray | None, scene_format: str, extra: dict
+    ) -> None:
         frame = None
         if self.frames_dir is not None and rgb is not None:
             frame = self.frames_dir / f"step_{record.index:02d}.png"
@@ -48,8 +54,13 @@ class TraceWriter:
             "scene_text": scene.to_text(scene_format),
             "scene": {
                 "objects": [
-                    {"name": o.name, "category": o.category, "colour": o.colour,
-                     "position": [round(v, 4) for v in o.position], "confidence": o.confidence}
+                    {
+                        "name": o.name,
+                        "category": o.category,
+                        "colour": o.colour,
+                        "position": [round(v, 4) for v in o.position],
+                        "confidence": o.confidence,
+                    }
                     for o in scene.objects
                 ],
                 "relations": [r.to_text() for r in scene.relations],

@@ -49,7 +49,9 @@ class Camera:
             config = CameraConfig(**{**config.__dict__, **overrides})
         self.config = config
         c = config
-        view = _look_at(np.asarray(c.eye, float), np.asarray(c.target, float), np.asarray(c.up, float))
+        view = _look_at(
+            np.asarray(c.eye, float), np.asarray(c.target, float), np.asarray(c.up, float)
+        )
         self._view = tuple(view.T.reshape(-1))  # column-major, as PyBullet wants
         aspect = c.width / c.height
         self._projection = _perspective(c.fovy_deg, aspect, c.near, c.far)
@@ -75,7 +77,9 @@ class Camera:
     def height(self) -> int:
         return self.config.height
 
-    def render(self, client, *, depth: bool = True) -> tuple[np.ndarray, np.ndarray | None, CameraInfo]:
+    def render(
+        self, client, *, depth: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None, CameraInfo]:
         """(rgb uint8 HxWx3, depth float32 HxW metres along the optical axis, CameraInfo)."""
         c = self.config
         _, _, rgba, zbuf, _ = client.getCameraImage(

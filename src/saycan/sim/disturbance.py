@@ -2,11 +2,12 @@
 
 `knock_placed`: after a successful place, the placed block is knocked to a random free spot.
 `drop_grasp`: the grasp opens mid-transport. Which object a skill carried is the skill's to
-say (`Skill.carried`); the runner passes the name here, so nothing in the simulator knows skills. Under the physics executor the fingers really open
-once the held block has travelled `drop_after` metres (the skill then fails as it would on a real
-arm); under a direct-effect executor (`executor=teleport`, no transport happens) the block is put
-where it would have fallen, part-way along its path. Every random draw comes from the env's
-`np_random`, so the same seed and the same decisions give the same disturbances.
+say (`Skill.carried`); the runner passes the name here, so nothing in the simulator knows
+skills. Under the physics executor the fingers really open once the held block has travelled
+`drop_after` metres (the skill then fails as it would on a real arm); under a direct-effect
+executor (`executor=teleport`, no transport happens) the block is put where it would have
+fallen, part-way along its path. Every random draw comes from the env's `np_random`, so the
+same seed and the same decisions give the same disturbances.
 """
 
 from __future__ import annotations
@@ -119,7 +120,11 @@ class KnockPlaced(_Base):
         pos = (xy[0], xy[1], BLOCK_SIZE / 2 + 0.002)
         env.teleport_object(obj, pos)
         end = _position(env, obj)
-        events.append(DisturbanceEvent("knock_placed", obj, end, env.sim_step, f"{obj} was knocked off its place"))
+        events.append(
+            DisturbanceEvent(
+                "knock_placed", obj, end, env.sim_step, f"{obj} was knocked off its place"
+            )
+        )
         return events
 
 
@@ -128,7 +133,9 @@ class DropGrasp(_Base):
 
     name = "drop_grasp"
 
-    def __init__(self, probability: float = 0.3, max_per_episode: int | None = None, drop_after: float = 0.01):
+    def __init__(
+        self, probability: float = 0.3, max_per_episode: int | None = None, drop_after: float = 0.01
+    ):
         super().__init__(probability, max_per_episode)
         self.drop_after = float(drop_after)
         self._armed: tuple[int, np.ndarray] | None = None  # (held body, grasp xy)
@@ -153,10 +160,15 @@ class DropGrasp(_Base):
                 env.robot.command_gripper(False)  # the fingers open; the skill's checks see it
                 env.motion.gripper_closed = False  # (motions re-send the gripper command)
                 name = next(n for n, b in env.bodies.items() if b == held)
-                self.pending.append(DisturbanceEvent(
-                    "drop_grasp", name, tuple(float(v) for v in ee) + (0.0,), step,
-                    f"the grasp on {name} opened mid-transport",
-                ))
+                self.pending.append(
+                    DisturbanceEvent(
+                        "drop_grasp",
+                        name,
+                        tuple(float(v) for v in ee) + (0.0,),
+                        step,
+                        f"the grasp on {name} opened mid-transport",
+                    )
+                )
                 self._armed = None
         elif self._armed is not None and held is None:
             self._armed = None
@@ -166,7 +178,8 @@ class DropGrasp(_Base):
         grasped, self._grasped = self._grasped, False
         if events:  # the physical drop happened: record where the block came to rest
             events = [
-                DisturbanceEvent(e.kind, e.object, _position(env, e.object), e.sim_step, e.message) for e in events
+                DisturbanceEvent(e.kind, e.object, _position(env, e.object), e.sim_step, e.message)
+                for e in events
             ]
         elif (
             not grasped and carried is not None and carried in env.bodies and self._fires(env)
@@ -177,9 +190,15 @@ class DropGrasp(_Base):
             frac = float(env.np_random.uniform(0.3, 0.7))
             xy = free_spot(env, exclude=(obj,), near=start + frac * (end - start))
             env.teleport_object(obj, (xy[0], xy[1], BLOCK_SIZE / 2 + 0.002))
-            events = [DisturbanceEvent(
-                "drop_grasp", obj, _position(env, obj), env.sim_step, f"the grasp on {obj} opened mid-transport"
-            )]
+            events = [
+                DisturbanceEvent(
+                    "drop_grasp",
+                    obj,
+                    _position(env, obj),
+                    env.sim_step,
+                    f"the grasp on {obj} opened mid-transport",
+                )
+            ]
         self._before = {s.name: s.position for s in env.object_states()}
         return events
 

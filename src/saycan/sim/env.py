@@ -16,7 +16,7 @@ import numpy as np
 import pybullet
 from gymnasium import spaces
 
-from saycan.drivers.types import TOP_DOWN, MotionStatus, Observation, ObjectState, Pose
+from saycan.drivers.types import TOP_DOWN, MotionStatus, ObjectState, Observation, Pose
 from saycan.sim import objects as objs
 from saycan.sim.bullet_client import QuietBulletClient
 from saycan.sim.camera import TOP_DOWN_CAMERA, VIDEO_CAMERA, Camera
@@ -173,7 +173,9 @@ class TabletopEnv(gym.Env):
             ready = [s for s in pending if s.on is None or s.on in top]
             if not ready:
                 missing = {s.on for s in pending} - set(names)
-                raise ValueError(f"unknown or cyclic supports: {missing or [s.on for s in pending]}")
+                raise ValueError(
+                    f"unknown or cyclic supports: {missing or [s.on for s in pending]}"
+                )
             for s in ready:
                 pending.remove(s)
                 if s.category not in ("block", "bowl"):
@@ -198,7 +200,9 @@ class TabletopEnv(gym.Env):
         """Start the episode holding `name`: a real top-down grasp where it was built (open,
         descend, close, lift to `HELD_LIFT_Z`); the block stays held by friction alone."""
         if self.motion.held is not None:
-            raise ValueError(f"the gripper already holds something; cannot also start holding {name}")
+            raise ValueError(
+                f"the gripper already holds something; cannot also start holding {name}"
+            )
         body = self.bodies[name]
         m = self.motion
         x, y, z = self.client.getBasePositionAndOrientation(body)[0]
@@ -211,7 +215,9 @@ class TabletopEnv(gym.Env):
         m.set_gripper(True, max_steps=40)  # re-check the grip after lifting
         if m.held != body or any(r.status != MotionStatus.OK for r in moves):
             what = [r.status.value for r in moves]
-            raise RuntimeError(f"could not start the episode holding {name} (moves {what}, held {m.held})")
+            raise RuntimeError(
+                f"could not start the episode holding {name} (moves {what}, held {m.held})"
+            )
 
     # -- ground truth and observations --------------------------------------------------------
     def object_states(self) -> tuple[ObjectState, ...]:
@@ -282,7 +288,10 @@ class TabletopEnv(gym.Env):
 
     def target_to_action(self, xyz: Sequence[float], close: bool) -> np.ndarray:
         """The normalised action that servoes toward `xyz` with the gripper closed or open."""
-        a = 2.0 * (np.asarray(xyz, float) - self.target_low) / (self.target_high - self.target_low) - 1.0
+        a = (
+            2.0 * (np.asarray(xyz, float) - self.target_low) / (self.target_high - self.target_low)
+            - 1.0
+        )
         return np.append(np.clip(a, -1.0, 1.0), 1.0 if close else -1.0).astype(np.float32)
 
     def render(self) -> np.ndarray | None:

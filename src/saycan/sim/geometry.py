@@ -26,10 +26,23 @@ from saycan.world import (
 # What "in", "on" and "at" mean is a world fact (`saycan.world`), re-exported here beside the
 # zone and side relations the task predicates add.
 __all__ = [
-    "BLOCK_SIZE", "BOWL_HEIGHT", "BOWL_INNER_RADIUS", "ZONES", "in_zone", "is_at", "is_in_bowl",
-    "is_left_of", "is_on", "is_right_of", "xy_distance",
+    "BLOCK_SIZE",
+    "BOWL_HEIGHT",
+    "BOWL_INNER_RADIUS",
+    "ZONES",
+    "in_zone",
+    "is_at",
+    "is_in_bowl",
+    "is_left_of",
+    "is_on",
+    "is_right_of",
+    "xy_distance",
     # the sides of objects as places, a world fact too, beside the relations below that use them
-    "SIDES", "SIDE_CLEARANCE", "side_place_name", "side_places", "side_point",
+    "SIDES",
+    "SIDE_CLEARANCE",
+    "side_place_name",
+    "side_places",
+    "side_point",
 ]
 
 
@@ -80,7 +93,10 @@ OFFSET_MAX = 0.20
 
 
 def is_offset(
-    final_xy: Sequence[float], initial_xy: Sequence[float], side: str, max_across: float = BLOCK_SIZE
+    final_xy: Sequence[float],
+    initial_xy: Sequence[float],
+    side: str,
+    max_across: float = BLOCK_SIZE,
 ) -> bool:
     """The object moved "a bit" towards `side` from where it was: at least a block width, at
     most `OFFSET_MAX`, and within `max_across` of straight that way."""
@@ -90,9 +106,9 @@ def is_offset(
 
 #: Directions a line may take, as the range of its angle to the robot's left-right axis (deg).
 LINE_AXES: dict[str, tuple[float, float]] = {
-    "horizontal": (0.0, 10.0),    # left to right, across the robot
-    "vertical": (80.0, 90.0),     # near to far
-    "diagonal": (25.0, 65.0),     # corner to corner
+    "horizontal": (0.0, 10.0),  # left to right, across the robot
+    "vertical": (80.0, 90.0),  # near to far
+    "diagonal": (25.0, 65.0),  # corner to corner
 }
 
 
@@ -106,7 +122,8 @@ def in_line(
         return False
     if any(
         np.linalg.norm(pts[i] - pts[j]) < min_spacing
-        for i in range(len(pts)) for j in range(i + 1, len(pts))
+        for i in range(len(pts))
+        for j in range(i + 1, len(pts))
     ):
         return False
     centred = pts - pts.mean(axis=0)

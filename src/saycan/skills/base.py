@@ -33,11 +33,15 @@ class Skill(Protocol):
         the affordance decide which one to run)."""
         ...
 
-    def execute(self, call: SkillCall, motion: MotionInterface, scene: SceneDescription) -> SkillResult:
+    def execute(
+        self, call: SkillCall, motion: MotionInterface, scene: SceneDescription
+    ) -> SkillResult:
         """The motor program: run `call` on the arm."""
         ...
 
-    def why_not(self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None) -> str | None:
+    def why_not(
+        self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None
+    ) -> str | None:
         """The first reason `call` cannot succeed from `scene` (the analytic affordance), or
         None if it can; `motion` (None: skip) answers reachability by IK."""
         ...
@@ -47,7 +51,9 @@ class Skill(Protocol):
         only asked after `why_not` said it can succeed."""
         ...
 
-    def succeeded(self, call: SkillCall, before: SceneDescription, after: SceneDescription) -> bool | None:
+    def succeeded(
+        self, call: SkillCall, before: SceneDescription, after: SceneDescription
+    ) -> bool | None:
         """The per-step verdict from the scenes perceived before and after (None: no verdict)."""
         ...
 
@@ -96,7 +102,9 @@ class Trainable(LearnedFeatures, Protocol):
         """A call on block `obj`, its other arguments drawn from `rng`."""
         ...
 
-    def attempt_outcome(self, call: SkillCall, before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[bool, set[str]]:
+    def attempt_outcome(
+        self, call: SkillCall, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> tuple[bool, set[str]]:
         """Whether the intended effect holds after the attempt, and the objects it was meant to
         move (every other object must stay put)."""
         ...
@@ -108,8 +116,10 @@ class SkillLibrary:
     def __init__(self, skills: Sequence[Skill]):
         for s in skills:
             if not isinstance(s, Skill):
-                raise ConfigError(f"{type(s).__name__} does not implement the Skill protocol "
-                                  "(saycan.skills.base.Skill; docs/skills.md)")
+                raise ConfigError(
+                    f"{type(s).__name__} does not implement the Skill protocol "
+                    "(saycan.skills.base.Skill; docs/skills.md)"
+                )
         self._skills = {s.name: s for s in skills}
         if len(self._skills) != len(skills):
             raise ConfigError("two skills share a name")
@@ -135,13 +145,19 @@ class SkillLibrary:
     def candidates(self, scene: SceneDescription) -> list[SkillCall]:
         return [call for skill in self._skills.values() for call in skill.candidates(scene)]
 
-    def execute(self, call: SkillCall, motion: MotionInterface, scene: SceneDescription) -> SkillResult:
+    def execute(
+        self, call: SkillCall, motion: MotionInterface, scene: SceneDescription
+    ) -> SkillResult:
         skill = self.skill_of(call)
         if skill is None:
-            return SkillResult(call, False, FailureReason.INVALID_TARGET, f"unknown skill {call.skill!r}")
+            return SkillResult(
+                call, False, FailureReason.INVALID_TARGET, f"unknown skill {call.skill!r}"
+            )
         return skill.execute(call, motion, scene)
 
-    def why_not(self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None = None) -> str | None:
+    def why_not(
+        self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None = None
+    ) -> str | None:
         skill = self.skill_of(call)
         if skill is None:
             return f"no rule for {call.to_text()}"
@@ -151,7 +167,9 @@ class SkillLibrary:
         skill = self.skill_of(call)
         return () if skill is None else tuple(skill.effect(call, scene))
 
-    def succeeded(self, call: SkillCall, before: SceneDescription, after: SceneDescription) -> bool | None:
+    def succeeded(
+        self, call: SkillCall, before: SceneDescription, after: SceneDescription
+    ) -> bool | None:
         skill = self.skill_of(call)
         return None if skill is None else skill.succeeded(call, before, after)
 
@@ -166,8 +184,10 @@ class SkillLibrary:
                 call = skill.expert_call(move)
                 if call is not None:
                     return call
-        raise ConfigError(f"no skill in the library ({', '.join(self._skills)}) can put the "
-                          f"{move.obj} on/in/at the {move.target}: the task needs another skill")
+        raise ConfigError(
+            f"no skill in the library ({', '.join(self._skills)}) can put the "
+            f"{move.obj} on/in/at the {move.target}: the task needs another skill"
+        )
 
 
 #: The packaged library a component built outside a config (a test, a notebook) asks when it

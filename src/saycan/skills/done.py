@@ -20,16 +20,22 @@ class Done:
     def candidates(self, scene: SceneDescription) -> Iterable[SkillCall]:
         yield DONE
 
-    def execute(self, call: SkillCall, motion: MotionInterface, scene: SceneDescription) -> SkillResult:
+    def execute(
+        self, call: SkillCall, motion: MotionInterface, scene: SceneDescription
+    ) -> SkillResult:
         return SkillResult(call, True)
 
-    def why_not(self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None) -> str | None:
+    def why_not(
+        self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None
+    ) -> str | None:
         return None
 
     def effect(self, call: SkillCall, scene: SceneDescription) -> tuple[Placement, ...]:
         return ()
 
-    def succeeded(self, call: SkillCall, before: SceneDescription, after: SceneDescription) -> bool | None:
+    def succeeded(
+        self, call: SkillCall, before: SceneDescription, after: SceneDescription
+    ) -> bool | None:
         return None  # nothing to see: the episode's verdict judges it
 
     def carried(self, call: SkillCall) -> str | None:

@@ -33,8 +33,9 @@ class DryRunExecutor:
     def execute(self, call: SkillCall, driver: RobotDriver, scene: SceneDescription) -> SkillResult:
         self.calls.append(call)
         if self.echo:
-            print(f"dry run: would run {call.to_text()} (nothing moves)", file=sys.stdout,
-                  flush=True)
+            print(
+                f"dry run: would run {call.to_text()} (nothing moves)", file=sys.stdout, flush=True
+            )
         if call == DONE:
             return SkillResult(call, True)
         return SkillResult(call, True, message=NOT_EXECUTED, steps=0)

@@ -95,7 +95,9 @@ class _Run:
         if res.status == MotionStatus.CONTACT and guarded:
             return res.status
         if res.status != MotionStatus.OK:
-            raise _Failure(MOTION_TO_FAILURE[res.status], f"{name}: {res.status.value} {res.message}".strip())
+            raise _Failure(
+                MOTION_TO_FAILURE[res.status], f"{name}: {res.status.value} {res.message}".strip()
+            )
         return res.status
 
     def gripper(self, name: str, closed: bool, max_steps: int) -> bool:
@@ -103,7 +105,10 @@ class _Run:
         self._record(name, "holding" if res.holding else res.status.value, res.steps)
         self.holding = closed and res.holding
         if not res.ok and not (closed and res.holding):
-            raise _Failure(MOTION_TO_FAILURE.get(res.status, FailureReason.TIMEOUT), f"{name}: {res.status.value}")
+            raise _Failure(
+                MOTION_TO_FAILURE.get(res.status, FailureReason.TIMEOUT),
+                f"{name}: {res.status.value}",
+            )
         return res.holding
 
     def _record(self, name: str, status: str, steps: int, position: Vec3 | None = None) -> None:
@@ -148,7 +153,12 @@ def place(
     run = _run or _Run(motion, params or PrimitiveParams(), holding=True)
     call = SkillCall("place")
     try:
-        _place(run, surface_position, size, choose_orientation(run.params, surface_position, obstacles, motion))
+        _place(
+            run,
+            surface_position,
+            size,
+            choose_orientation(run.params, surface_position, obstacles, motion),
+        )
     except _Failure as f:
         _cleanup(run)
         return _result(call, run, f)
@@ -182,26 +192,45 @@ def pick_and_place(
     pick_orn = choose_orientation(p, obj.position, others, motion, z=z + p.grasp_offset)
     place_orn = choose_orientation(p, surface_position, others, motion, z=release_z)
     # Check the whole path is feasible (and allowed by a safety gate) before touching anything.
-    path = () if held else (
-        ("pick", (x, y, z + obj.size[2] / 2 + p.approach_height), False, pick_orn),
-        ("grasp", (x, y, z + p.grasp_offset), False, pick_orn),
+    path = (
+        ()
+        if held
+        else (
+            ("pick", (x, y, z + obj.size[2] / 2 + p.approach_height), False, pick_orn),
+            ("grasp", (x, y, z + p.grasp_offset), False, pick_orn),
+        )
     )
     path += (
         ("place", (sx, sy, release_z), False, place_orn),
         ("guarded descent", (sx, sy, release_z - p.guard_depth), True, place_orn),
-        ("transport", (sx, sy, max(p.safe_height, release_z + p.approach_height)), False, place_orn),
+        (
+            "transport",
+            (sx, sy, max(p.safe_height, release_z + p.approach_height)),
+            False,
+            place_orn,
+        ),
     )
     if isinstance(motion, ChecksPoses):  # a safety-gate wrapper (SafeMotion) is one
         for label, xyz, guarded, orn in path:
             why = motion.check_pose(Pose(xyz, orn), guarded=guarded)
             if why is not None:
-                return SkillResult(call, False, FailureReason.REFUSED, f"refused by the safety gate: {label}: {why}")
+                return SkillResult(
+                    call,
+                    False,
+                    FailureReason.REFUSED,
+                    f"refused by the safety gate: {label}: {why}",
+                )
     for label, xyz, guarded, orn in path:
         if guarded:
             continue
         if not motion.is_reachable(Pose(xyz, orn)):
             reason = FailureReason.UNREACHABLE
-            return SkillResult(call, False, reason, f"{label} pose {tuple(round(v, 3) for v in xyz)} is not reachable")
+            return SkillResult(
+                call,
+                False,
+                reason,
+                f"{label} pose {tuple(round(v, 3) for v in xyz)} is not reachable",
+            )
     try:
         if not held:
             _pick(run, obj.position, obj.size, pick_orn)
@@ -232,7 +261,10 @@ def finger_axis(orientation: Quat) -> tuple[float, float]:
 
 
 def finger_clearance(
-    params: PrimitiveParams, centre: Sequence[float], orientation: Quat, obstacles: Sequence[Obstacle]
+    params: PrimitiveParams,
+    centre: Sequence[float],
+    orientation: Quat,
+    obstacles: Sequence[Obstacle],
 ) -> float:
     """Smallest xy gap (m) between the open fingers' footprint at `centre` and an obstacle's
     footprint (a disc of half its larger bounding-box side); inf without obstacles."""
@@ -241,7 +273,9 @@ def finger_clearance(
     for pos, size in obstacles:
         dx, dy = float(pos[0]) - float(centre[0]), float(pos[1]) - float(centre[1])
         along, across = abs(dx * ax + dy * ay), abs(-dx * ay + dy * ax)
-        gap = math.hypot(max(0.0, along - params.finger_half_span), max(0.0, across - params.finger_half_width))
+        gap = math.hypot(
+            max(0.0, along - params.finger_half_span), max(0.0, across - params.finger_half_width)
+        )
         best = min(best, gap - max(float(size[0]), float(size[1])) / 2)
     return best
 
@@ -316,7 +350,9 @@ def _home(run: _Run) -> None:
     res = run.motion.home(max_steps=run.params.home_steps)
     run._record("home", res.status.value, res.steps, res.position)
     if res.status != MotionStatus.OK:
-        raise _Failure(MOTION_TO_FAILURE.get(res.status, FailureReason.TIMEOUT), f"home: {res.message}")
+        raise _Failure(
+            MOTION_TO_FAILURE.get(res.status, FailureReason.TIMEOUT), f"home: {res.message}"
+        )
 
 
 def _cleanup(run: _Run) -> None:
@@ -360,7 +396,9 @@ class PushParams:
     retreat_height: float = 0.10  # above the block's top, after the push
 
 
-def push_orientation(base: Quat, direction_xy: Sequence[float], at: Sequence[float] | None = None) -> Quat:
+def push_orientation(
+    base: Quat, direction_xy: Sequence[float], at: Sequence[float] | None = None
+) -> Quat:
     """`base` turned so that the closed fingers sit side by side across the push direction.
     The two such yaws (half a turn apart) are folded to within a quarter turn of the bearing of
     `at` (xy seen from the robot base at the origin; default: straight ahead), which keeps the
@@ -430,26 +468,46 @@ def push(
             continue
         gap = math.hypot(float(pos[0]) - start[0], float(pos[1]) - start[1])
         if gap < max(float(size[0]), float(size[1])) / 2 + p.finger_half_width + 0.005:
-            return SkillResult(call, False, FailureReason.COLLISION, "an obstacle is at the push start point")
+            return SkillResult(
+                call, False, FailureReason.COLLISION, "an obstacle is at the push start point"
+            )
     path = (("approach", above, False), ("descend", start, True), ("push", end, False))
     if isinstance(motion, ChecksPoses):
         for label, xyz, guarded in path:
             why = motion.check_pose(Pose(xyz, orn), guarded=guarded)
             if why is not None:
-                return SkillResult(call, False, FailureReason.REFUSED, f"refused by the safety gate: {label}: {why}")
+                return SkillResult(
+                    call,
+                    False,
+                    FailureReason.REFUSED,
+                    f"refused by the safety gate: {label}: {why}",
+                )
     for label, xyz, _ in path:
         if not motion.is_reachable(Pose(xyz, orn)):
-            return SkillResult(call, False, FailureReason.UNREACHABLE, f"{label} pose {tuple(round(v, 3) for v in xyz)} is not reachable")
+            return SkillResult(
+                call,
+                False,
+                FailureReason.UNREACHABLE,
+                f"{label} pose {tuple(round(v, 3) for v in xyz)} is not reachable",
+            )
     try:
         run.gripper("close", True, p.gripper_steps)
         if run.holding:
             raise _Failure(FailureReason.INVALID_TARGET, "the gripper is holding something")
         run.move("approach", above, p.move_steps)
         if run.move("descend", start, p.descend_steps, guarded=True) == MotionStatus.CONTACT:
-            raise _Failure(FailureReason.COLLISION, "descend: contact before reaching the push height")
+            raise _Failure(
+                FailureReason.COLLISION, "descend: contact before reaching the push height"
+            )
         _push_segments(run, start, end, q)
-        run.move("release", (end[0] - d[0] * q.release, end[1] - d[1] * q.release, end[2]), p.move_steps)
-        run.move("retreat", (end[0] - d[0] * q.release, end[1] - d[1] * q.release, top + q.retreat_height), p.move_steps)
+        run.move(
+            "release", (end[0] - d[0] * q.release, end[1] - d[1] * q.release, end[2]), p.move_steps
+        )
+        run.move(
+            "retreat",
+            (end[0] - d[0] * q.release, end[1] - d[1] * q.release, top + q.retreat_height),
+            p.move_steps,
+        )
         if p.home_after:
             _home(run)
     except _Failure as f:
@@ -470,7 +528,9 @@ def _push_segments(run: _Run, start: Vec3, end: Vec3, q: PushParams) -> None:
         steps += res.steps
         if res.status != MotionStatus.OK:
             run._record("push", res.status.value, steps, res.position)
-            raise _Failure(MOTION_TO_FAILURE[res.status], f"push: {res.status.value} {res.message}".strip())
+            raise _Failure(
+                MOTION_TO_FAILURE[res.status], f"push: {res.status.value} {res.message}".strip()
+            )
     run._record("push", MotionStatus.OK.value, steps, res.position)
 
 

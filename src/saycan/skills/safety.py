@@ -28,8 +28,8 @@ with `enabled=false`.
 The wrappers forward exactly the declared protocols (`RobotDriver`, `MotionInterface`), a few
 read-only queries, and, around a simulator, the scene-level `SimulatorExtras` (a
 `SafeSimulator`; none of them commands the arm); anything else (`servo`, `env`, ...) is refused
-with an AttributeError that names the gate. Code that really needs the ungated driver (tests, training data generation)
-holds it itself.
+with an AttributeError that names the gate. Code that really needs the ungated driver (tests,
+training data generation) holds it itself.
 
 `assert_parallel_ok(driver_or_cfg, launcher)` refuses parallel sweep launchers for physical
 drivers (`is_physical = True`): one arm cannot run two episodes at once.
@@ -167,7 +167,9 @@ class SafetyLimits:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"unknown safety.limits keys {sorted(unknown)}; known: {sorted(known)}")
+            raise ConfigError(
+                f"unknown safety.limits keys {sorted(unknown)}; known: {sorted(known)}"
+            )
         return cls(**dict(data))
 
 
@@ -306,12 +308,17 @@ class SafetyGate:
         if self.estop.triggered:
             why = f"emergency stop: {self.estop.reason}"
         elif self.enabled and self.max_skills is not None and self.skills_run >= self.max_skills:
-            why = f"skill budget exhausted: {self.skills_run} of {self.max_skills} skills this episode"
+            why = (
+                f"skill budget exhausted: {self.skills_run} of {self.max_skills} skills this "
+                "episode"
+            )
         elif self.confirm and not self.confirm_fn(call):
             why = "operator declined (confirm=true)"
         if why is not None:
             self.log.append(f"{call.to_text()}: {why}")
-            return SkillResult(call, False, FailureReason.REFUSED, f"refused by the safety gate: {why}")
+            return SkillResult(
+                call, False, FailureReason.REFUSED, f"refused by the safety gate: {why}"
+            )
         self.skills_run += 1
         return None
 
@@ -362,7 +369,9 @@ class SafetyGate:
             return f"step budget {max_steps} above the limit {lim.max_steps_per_motion}"
         return None
 
-    def check_joints(self, q: np.ndarray, own_limits: tuple[np.ndarray, np.ndarray] | None) -> str | None:
+    def check_joints(
+        self, q: np.ndarray, own_limits: tuple[np.ndarray, np.ndarray] | None
+    ) -> str | None:
         lim = self.limits
         if lim.joint_limits is not None:
             lo = np.array([a for a, _ in lim.joint_limits])
@@ -462,9 +471,13 @@ class SafeMotion:
     def _refuse(self, what: str, why: str) -> MotionResult:
         self.refused += 1
         self.gate.refuse(what, why)
-        return MotionResult(MotionStatus.REFUSED, 0, self._here(), f"refused by the safety gate: {why}")
+        return MotionResult(
+            MotionStatus.REFUSED, 0, self._here(), f"refused by the safety gate: {why}"
+        )
 
-    def move_to_pose(self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False) -> MotionResult:
+    def move_to_pose(
+        self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False
+    ) -> MotionResult:
         what = f"move_to_pose{tuple(round(float(v), 3) for v in pose.position)}"
         why = self.gate.check_pose(
             pose, guarded=stop_on_contact, max_steps=max_steps, cell=self.cell
@@ -529,7 +542,9 @@ class SafeMotion:
             return
         speed = float(np.linalg.norm(np.subtract(res.position, start))) / (res.steps / float(hz))
         if speed > self.gate.limits.speed_stop_factor * limit:
-            self.gate.emergency_stop(f"measured end-effector speed {speed:.2f} m/s above {limit:.2f} m/s")
+            self.gate.emergency_stop(
+                f"measured end-effector speed {speed:.2f} m/s above {limit:.2f} m/s"
+            )
 
 
 class SafeDriver:
@@ -544,8 +559,15 @@ class SafeDriver:
     """
 
     FORWARDED = (
-        "name", "is_physical", "is_connected", "connect", "disconnect", "get_observation",
-        "motion", "safety", "workcell",
+        "name",
+        "is_physical",
+        "is_connected",
+        "connect",
+        "disconnect",
+        "get_observation",
+        "motion",
+        "safety",
+        "workcell",
     )
 
     def __init__(self, inner: Any, gate: SafetyGate, cell: Workcell | None = None) -> None:
@@ -594,13 +616,17 @@ class SafeSimulator(SafeDriver):
     world with the arm at rest), so none passes the gate."""
 
     FORWARDED = (
-        *SafeDriver.FORWARDED, "reset_scene", "ground_truth", "video_frames", "set_render_images",
-        "set_disturbance", "disturb", "teleport_object",
+        *SafeDriver.FORWARDED,
+        "reset_scene",
+        "ground_truth",
+        "video_frames",
+        "set_render_images",
+        "set_disturbance",
+        "disturb",
+        "teleport_object",
     )
 
-    def reset_scene(
-        self, objects: Sequence[Any], *, seed: int, record_video: bool = False
-    ) -> None:
+    def reset_scene(self, objects: Sequence[Any], *, seed: int, record_video: bool = False) -> None:
         self.inner.reset_scene(objects, seed=seed, record_video=record_video)
 
     def ground_truth(self) -> tuple[Any, ...]:
@@ -668,7 +694,9 @@ def is_physical(driver_or_cfg: Any) -> bool:
             flag = getattr(obj, "is_physical", None)
             if isinstance(flag, bool):
                 return flag
-            raise ConfigError(f"driver {target!r} does not declare is_physical (a bool class attribute)")
+            raise ConfigError(
+                f"driver {target!r} does not declare is_physical (a bool class attribute)"
+            )
     raise ConfigError(f"cannot tell whether {type(driver_or_cfg).__name__} is a physical driver")
 
 
@@ -684,7 +712,9 @@ def assert_parallel_ok(driver_or_cfg: Any, launcher_name: str | None) -> None:
     if name in SERIAL_LAUNCHERS or short in SERIAL_LAUNCHERS:
         return
     if is_physical(driver_or_cfg):
-        robot = getattr(driver_or_cfg, "name", None) or _plain(driver_or_cfg).get("_target_", "the robot")
+        robot = getattr(driver_or_cfg, "name", None) or _plain(driver_or_cfg).get(
+            "_target_", "the robot"
+        )
         raise ConfigError(
             f"{robot} is a physical robot: it cannot run episodes in parallel (launcher "
             f"{launcher_name!r}); use the basic launcher (drop hydra/launcher=...)"

@@ -5,8 +5,8 @@ Model: a small MLP (torch, full-batch Adam on binary cross-entropy, fixed seed) 
 `features` of each (call, scene); then Platt scaling (a, b on the logit) fitted on logits the
 scoring MLP never trained on: out-of-fold logits of every training attempt (`crossfit`, 5
 folds) or a held-back share of the training seeds (`split`). Held-out seeds (disjoint,
-checked) are only evaluated. The checkpoint is a JSON (features, normalisation, calibration, provenance) plus a
-safetensors file of weight arrays.
+checked) are only evaluated. The checkpoint is a JSON (features, normalisation, calibration,
+provenance) plus a safetensors file of weight arrays.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 from saycan.errors import ConfigError
 from saycan.files import atomic_path, write_atomic
 from saycan.skills.affordances.features import FEATURE_VERSION
-from saycan.skills.base import LearnedFeatures
 from saycan.skills.affordances.learned import CHECKPOINT_FORMAT, LearnedAffordance
+from saycan.skills.base import LearnedFeatures
 from saycan.skills.types import SkillCall
 from saycan.train.affordance_data import load_or_generate, scene_from_json
 from saycan.train.metrics import summary
@@ -43,7 +43,10 @@ def seed_splits(cfg: DictConfig) -> tuple[list[int], list[int], list[int]]:
     train = list(range(start, start + n))
     heldout = list(range(h_start, h_start + h_n))
     if set(train) & set(heldout) or not (start + n <= h_start or h_start + h_n <= start):
-        raise ConfigError(f"training seeds {start}..{start + n - 1} overlap held-out seeds {h_start}..{h_start + h_n - 1}")
+        raise ConfigError(
+            f"training seeds {start}..{start + n - 1} overlap held-out seeds "
+            f"{h_start}..{h_start + h_n - 1}"
+        )
     rng = np.random.default_rng(int(cfg.model.seed))
     share = float(cfg.calibration_share)
     if not 0.0 < share < 1.0:
@@ -60,11 +63,26 @@ def design(rows: Sequence[dict[str, Any]], skill: LearnedFeatures) -> tuple[np.n
     rows = [r for r in rows if "error" not in r and r["call"][0] == skill.name]
     if not rows:
         return np.zeros((0, len(skill.feature_names)), np.float32), np.zeros(0, bool)
-    x = np.stack([skill.features(SkillCall(r["call"][0], tuple(r["call"][1:])), scene_from_json(r["scene"])) for r in rows])
+    x = np.stack(
+        [
+            skill.features(
+                SkillCall(r["call"][0], tuple(r["call"][1:])), scene_from_json(r["scene"])
+            )
+            for r in rows
+        ]
+    )
     return x, np.array([bool(r["success"]) for r in rows])
 
 
-def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: Sequence[int], epochs: int, lr: float, weight_decay: float, seed: int) -> dict[str, np.ndarray]:
+def fit_mlp(
+    x: np.ndarray,
+    y: np.ndarray,
+    hidden: Sequence[int],
+    epochs: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+) -> dict[str, np.ndarray]:
     """Train the MLP; returns its arrays (normalisation + layers, numpy float32)."""
     import torch
 
@@ -97,7 +115,9 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: Sequence[int], epochs: int, lr
 
 
 def _fit(x: np.ndarray, y: np.ndarray, m: DictConfig) -> dict[str, np.ndarray]:
-    return fit_mlp(x, y, list(m.hidden), int(m.epochs), float(m.lr), float(m.weight_decay), int(m.seed))
+    return fit_mlp(
+        x, y, list(m.hidden), int(m.epochs), float(m.lr), float(m.weight_decay), int(m.seed)
+    )
 
 
 def _logits(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -111,7 +131,9 @@ def _logits(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     return h[:, 0].astype(np.float64)
 
 
-def _out_of_fold_logits(x: np.ndarray, y: np.ndarray, m: DictConfig, folds: int) -> tuple[np.ndarray, np.ndarray]:
+def _out_of_fold_logits(
+    x: np.ndarray, y: np.ndarray, m: DictConfig, folds: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Cross-fitting: each attempt's logit from an MLP trained on the other folds (so every
     training attempt also serves calibration, as a held-back split would with fewer of them)."""
     folds = max(2, min(int(folds), len(y)))
@@ -149,8 +171,14 @@ def train_affordance(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     fit_seeds, calib_seeds, heldout_seeds = seed_splits(cfg)
     data_dir = Path(cfg.data_dir) if cfg.get("data_dir") else run_dir
     workers = max(1, int(cfg.get("workers", 1) or 1))
-    train_rows = load_or_generate(data_dir / "train.jsonl", cfg, sorted(fit_seeds + calib_seeds), workers)
-    heldout_rows = load_or_generate(data_dir / "heldout.jsonl", cfg, heldout_seeds, workers) if heldout_seeds else []
+    train_rows = load_or_generate(
+        data_dir / "train.jsonl", cfg, sorted(fit_seeds + calib_seeds), workers
+    )
+    heldout_rows = (
+        load_or_generate(data_dir / "heldout.jsonl", cfg, heldout_seeds, workers)
+        if heldout_seeds
+        else []
+    )
     gen_s = time.perf_counter() - t0
     by_seed = {r["seed"]: r for r in train_rows}
     fit_rows = [by_seed[s] for s in fit_seeds]
@@ -171,11 +199,18 @@ def train_affordance(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         else:
             x, y = design(fit_rows, skill)
         if len(y) < 2 or y.all() or not y.any():
-            raise ConfigError(f"too few {family} attempts with both outcomes to train on ({len(y)}); raise attempts")
+            raise ConfigError(
+                f"too few {family} attempts with both outcomes to train on ({len(y)}); raise "
+                "attempts"
+            )
         arrays = _fit(x, y, m)
         for k, v in arrays.items():
             tensors[f"{family}.{k}"] = v
-        families[family] = {"features": list(skill.feature_names), "layers": len(m.hidden) + 1, "platt": [1.0, 0.0]}
+        families[family] = {
+            "features": list(skill.feature_names),
+            "layers": len(m.hidden) + 1,
+            "platt": [1.0, 0.0],
+        }
         if mode == "crossfit":
             raw, yc = _out_of_fold_logits(x, y, m, int(cfg.get("calibration_folds", 5)))
         else:
@@ -185,7 +220,12 @@ def train_affordance(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             families[family]["platt"] = list(fit_platt(raw, yc))
             # Validation AUC: logits of attempts the scoring MLP never trained on.
             report[family] = {"validation_auc": summary(raw, yc)["auc"]}
-        families[family].update(n_fit=int(len(y)), n_calibration=int(len(yc)), calibration=mode, fit_success_rate=round(float(y.mean()), 4))
+        families[family].update(
+            n_fit=int(len(y)),
+            n_calibration=int(len(yc)),
+            calibration=mode,
+            fit_success_rate=round(float(y.mean()), 4),
+        )
         report.setdefault(family, {}).update(n_fit=int(len(y)), n_calibration=int(len(yc)))
 
     out_dir = Path(cfg.output) if cfg.get("output") else run_dir / "checkpoint"
@@ -243,5 +283,9 @@ def evaluate(model: Any, rows: Sequence[dict[str, Any]], families: Sequence[str]
         fam.append(call.skill)
     p_arr, y_arr, fam_arr = np.array(p, float), np.array(y, bool), np.array(fam)
     out = summary(p_arr, y_arr) if rows else {"n": 0}
-    out["families"] = {f: summary(p_arr[fam_arr == f], y_arr[fam_arr == f]) for f in families if (fam_arr == f).any()}
+    out["families"] = {
+        f: summary(p_arr[fam_arr == f], y_arr[fam_arr == f])
+        for f in families
+        if (fam_arr == f).any()
+    }
     return out

@@ -27,9 +27,9 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from saycan.errors import ConfigError
 from saycan.perception.oracle import OraclePerception
 from saycan.perception.scene import Relation, SceneDescription, SceneObject
-from saycan.errors import ConfigError
 from saycan.sim.scene_spec import ObjectSpec
 from saycan.skills.base import SkillLibrary, Trainable
 from saycan.skills.types import SkillCall
@@ -59,38 +59,65 @@ def sample_objects(rng: np.random.Generator) -> tuple[list[ObjectSpec], dict[str
     n_stacked = 0
     for i, kind in enumerate(kinds):
         name = f"{colours[i]} {kind}"
-        bases = [s for s in specs if s.category == "block" and not any(t.on == s.name for t in specs)]
-        bowls = [s for s in specs if s.category == "bowl" and not any(t.on == s.name for t in specs)]
+        bases = [
+            s for s in specs if s.category == "block" and not any(t.on == s.name for t in specs)
+        ]
+        bowls = [
+            s for s in specs if s.category == "bowl" and not any(t.on == s.name for t in specs)
+        ]
         if kind == "block" and bases and rng.random() < 0.25:
-            specs.append(ObjectSpec(name, kind, colours[i], on=bases[int(rng.integers(len(bases)))].name))
+            specs.append(
+                ObjectSpec(name, kind, colours[i], on=bases[int(rng.integers(len(bases)))].name)
+            )
             n_stacked += 1
             continue
         if kind == "block" and bowls and rng.random() < 0.2:
-            specs.append(ObjectSpec(name, kind, colours[i], on=bowls[int(rng.integers(len(bowls)))].name))
+            specs.append(
+                ObjectSpec(name, kind, colours[i], on=bowls[int(rng.integers(len(bowls)))].name)
+            )
             continue
         radius = 0.022 if kind == "block" else BOWL_OUTER_RADIUS
         for _ in range(200):
             region = (WIDE_X, WIDE_Y) if rng.random() < wide else (NORMAL_X, NORMAL_Y)
             x = float(rng.uniform(*region[0]))
             y = float(rng.uniform(*region[1]))
-            if all(math.hypot(x - px, y - py) >= max(min_gap, radius + pr + 0.005) for px, py, pr in placed):
+            if all(
+                math.hypot(x - px, y - py) >= max(min_gap, radius + pr + 0.005)
+                for px, py, pr in placed
+            ):
                 break
         else:
             continue  # no room: a smaller scene
         placed.append((x, y, radius))
         specs.append(ObjectSpec(name, kind, colours[i], xy=(x, y)))
-    free_blocks = [s for s in specs if s.category == "block" and s.on is None and not any(t.on == s.name for t in specs)]
+    free_blocks = [
+        s
+        for s in specs
+        if s.category == "block" and s.on is None and not any(t.on == s.name for t in specs)
+    ]
     held = None
     if free_blocks and rng.random() < 0.15:
         pick = free_blocks[int(rng.integers(len(free_blocks)))]
-        specs = [ObjectSpec(s.name, s.category, s.colour, s.xy, s.on, held=s is pick) for s in specs]
+        specs = [
+            ObjectSpec(s.name, s.category, s.colour, s.xy, s.on, held=s is pick) for s in specs
+        ]
         held = pick.name
-    factors = {"blocks": n_blocks, "bowls": n_bowls, "min_gap": min_gap, "wide": wide, "stacked": n_stacked, "held": held}
+    factors = {
+        "blocks": n_blocks,
+        "bowls": n_bowls,
+        "min_gap": min_gap,
+        "wide": wide,
+        "stacked": n_stacked,
+        "held": held,
+    }
     return specs, factors
 
 
 def sample_call(
-    rng: np.random.Generator, scene: SceneDescription, skills: SkillLibrary, shares: Mapping[str, float]
+    rng: np.random.Generator,
+    scene: SceneDescription,
+    skills: SkillLibrary,
+    shares: Mapping[str, float],
 ) -> SkillCall:
     """Mostly a candidate the planner would consider (uniform within a skill family); about
     one in twelve is malformed (same object and target, a missing name, a bowl as object).
@@ -118,13 +145,17 @@ def trainable_skills(skills: SkillLibrary) -> list[Trainable]:
     out = []
     for skill in skills.learned().values():
         if not isinstance(skill, Trainable):
-            raise ConfigError(f"skill {skill.name!r} has learned features but cannot be trained "
-                              "(saycan.skills.base.Trainable; docs/skills.md)")
+            raise ConfigError(
+                f"skill {skill.name!r} has learned features but cannot be trained "
+                "(saycan.skills.base.Trainable; docs/skills.md)"
+            )
         out.append(skill)
     return out
 
 
-def judge(call: SkillCall, before: dict, after: dict, skill_ok: bool, holding: bool, skills: SkillLibrary) -> str | None:
+def judge(
+    call: SkillCall, before: dict, after: dict, skill_ok: bool, holding: bool, skills: SkillLibrary
+) -> str | None:
     """None when the call did what it says, else why not (`goal_not_met`, `disturbed`, ...)."""
     obj = call.args[0]
     if obj not in after:
@@ -137,14 +168,21 @@ def judge(call: SkillCall, before: dict, after: dict, skill_ok: bool, holding: b
         return "goal_not_met"
     if holding:
         return "still_holding"
-    if any(np.linalg.norm(np.subtract(after[n].position, s.position)) > MOVED for n, s in before.items() if n not in exempt):
+    if any(
+        np.linalg.norm(np.subtract(after[n].position, s.position)) > MOVED
+        for n, s in before.items()
+        if n not in exempt
+    ):
         return "disturbed"
     return None if skill_ok else "skill_reported_failure"
 
 
 def scene_to_json(scene: SceneDescription) -> dict[str, Any]:
     return {
-        "objects": [[o.name, o.category, o.colour, [round(v, 5) for v in o.position], list(o.size)] for o in scene.objects],
+        "objects": [
+            [o.name, o.category, o.colour, [round(v, 5) for v in o.position], list(o.size)]
+            for o in scene.objects
+        ],
         "relations": [[r.subject, r.predicate, r.object] for r in scene.relations],
         "holding": scene.holding,
     }
@@ -161,7 +199,10 @@ class AttemptRunner:
 
     def __init__(self, cfg: DictConfig):
         robot = OmegaConf.to_container(cfg.robot, resolve=True)
-        robot["camera_width"], robot["camera_height"] = 32, 24  # ground truth only: no frames needed
+        robot["camera_width"], robot["camera_height"] = (
+            32,
+            24,
+        )  # ground truth only: no frames needed
         driver = instantiate(robot)
         # The simulator itself, for ground truth and letting the world settle (no arm motion);
         # skills command the arm only through the gated driver.
@@ -242,7 +283,9 @@ def _attempt(seed: int) -> dict[str, Any]:
         return {"seed": seed, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def generate_iter(cfg: DictConfig, seeds: Sequence[int], workers: int = 1) -> Iterator[dict[str, Any]]:
+def generate_iter(
+    cfg: DictConfig, seeds: Sequence[int], workers: int = 1
+) -> Iterator[dict[str, Any]]:
     """Attempts for `seeds`, yielded in seed order as they finish; each worker process owns one
     simulator for all its attempts."""
     cfg_yaml = OmegaConf.to_yaml(cfg, resolve=True)
@@ -269,7 +312,9 @@ def generate(cfg: DictConfig, seeds: Sequence[int], workers: int = 1) -> list[di
     return list(generate_iter(cfg, seeds, workers))
 
 
-def load_or_generate(path: Path, cfg: DictConfig, seeds: Sequence[int], workers: int = 1) -> list[dict[str, Any]]:
+def load_or_generate(
+    path: Path, cfg: DictConfig, seeds: Sequence[int], workers: int = 1
+) -> list[dict[str, Any]]:
     """The attempts of `seeds`, read from the JSONL cache at `path` where present; missing seeds
     are generated and appended one by one (so an interrupted run resumes where it stopped)."""
     path = Path(path)

@@ -67,7 +67,13 @@ def pack_decision(
     edge_tok = [trie.token[n] for n in edges]
     paths = [[n - 1 for n in reversed(trie.ancestry(end))] for end in trie.ends]
     return PackedDecision(
-        plan.ids, plan.positions, len(prompt_ids), plan.allowed, edge_src, edge_tok, paths,
+        plan.ids,
+        plan.positions,
+        len(prompt_ids),
+        plan.allowed,
+        edge_src,
+        edge_tok,
+        paths,
         int(target),
     )
 

@@ -25,14 +25,28 @@ from torch import nn
 
 from saycan.errors import ConfigError
 from saycan.files import atomic_path, write_atomic
-from saycan.perception.segmenter import CHECKPOINT_FORMAT, DEFAULT_CHECKPOINT, SegmenterPerception, metadata_path
+from saycan.perception.segmenter import (
+    CHECKPOINT_FORMAT,
+    DEFAULT_CHECKPOINT,
+    SegmenterPerception,
+    metadata_path,
+)
 from saycan.perception.segmenter_net import HEIGHT_CLIP, HEIGHT_SCALE, TinyUNet, encode_input
 from saycan.sim.objects_catalog import CATEGORIES, COLOUR_NAMES
-from saycan.train.perception_data import RenderedScene, check_disjoint, make_env, render_scene, seed_range
+from saycan.train.perception_data import (
+    RenderedScene,
+    check_disjoint,
+    make_env,
+    render_scene,
+    seed_range,
+)
 
 
 def render_set(
-    cfg: DictConfig, seeds: range, distractor_prob: float, distractor_ids: Sequence[int] | None = None
+    cfg: DictConfig,
+    seeds: range,
+    distractor_prob: float,
+    distractor_ids: Sequence[int] | None = None,
 ) -> list[RenderedScene]:
     env = make_env(int(cfg.camera_width), int(cfg.camera_height))
     ids = range(*cfg.distractor_ids) if distractor_ids is None else distractor_ids
@@ -51,7 +65,9 @@ def render_set(
         env.close()
 
 
-def _tensors(scenes: list[RenderedScene], downscale: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tensors(
+    scenes: list[RenderedScene], downscale: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs = [encode_input(s.rgb, s.depth, s.camera, downscale)[0] for s in scenes]
     d = downscale
     h, w = xs[0].shape[1] * d, xs[0].shape[2] * d
@@ -60,7 +76,9 @@ def _tensors(scenes: list[RenderedScene], downscale: int) -> tuple[np.ndarray, n
     return np.stack(xs).astype(np.float16), cat, col
 
 
-def _training_tensors(cfg: DictConfig, seeds: range, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _training_tensors(
+    cfg: DictConfig, seeds: range, d: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render (or, with `cache_dir`, reload) the training set; the cache key is every setting
     that changes the rendered data."""
     key = (
@@ -79,12 +97,20 @@ def _training_tensors(cfg: DictConfig, seeds: range, d: int) -> tuple[np.ndarray
 
 
 def _batch(
-    rng: np.random.Generator, X: np.ndarray, C: np.ndarray, K: np.ndarray, batch: int, crop: int, d: int
+    rng: np.random.Generator,
+    X: np.ndarray,
+    C: np.ndarray,
+    K: np.ndarray,
+    batch: int,
+    crop: int,
+    d: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     n, _, h, w = X.shape
     xb, cb, kb = [], [], []
     for i in rng.integers(n, size=batch):
-        raised = np.argwhere(X[i, 3] > 0.01 * HEIGHT_SCALE)  # pixels above the table: objects, distractors, arm
+        raised = np.argwhere(
+            X[i, 3] > 0.01 * HEIGHT_SCALE
+        )  # pixels above the table: objects, distractors, arm
         if len(raised) and rng.random() < 0.7:  # most crops centred on something, not bare table
             cy, cx = raised[int(rng.integers(len(raised)))]
             y0 = int(np.clip(cy - crop // 2 + rng.integers(-crop // 4, crop // 4 + 1), 0, h - crop))
@@ -108,17 +134,20 @@ def _batch(
     )
 
 
-def _loss(model: TinyUNet, x: torch.Tensor, cat: torch.Tensor, col: torch.Tensor, weight: torch.Tensor):
+def _loss(
+    model: TinyUNet, x: torch.Tensor, cat: torch.Tensor, col: torch.Tensor, weight: torch.Tensor
+):
     cat_logits, col_logits = model(x)
     size = cat.shape[-2:]
     up = lambda t: nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False)  # noqa: E731
-    return nn.functional.cross_entropy(up(cat_logits), cat, weight=weight) + nn.functional.cross_entropy(
-        up(col_logits), col, ignore_index=-1
-    )
+    return nn.functional.cross_entropy(
+        up(cat_logits), cat, weight=weight
+    ) + nn.functional.cross_entropy(up(col_logits), col, ignore_index=-1)
 
 
 def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Render, train, save (safetensors + JSON), validate the saved checkpoint on held-out scenes."""
+    """Render, train, save (safetensors + JSON), validate the saved checkpoint on held-out
+    scenes."""
     from saycan.perception.evaluation import evaluate
 
     t_start = time.perf_counter()
@@ -149,12 +178,22 @@ def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     render_s = time.perf_counter() - t0
     print(f"{len(X)} training + {len(val)} validation scenes ready in {render_s:.0f} s", flush=True)
 
-    model = TinyUNet(in_channels=X.shape[1], widths=list(cfg.widths), n_categories=2 + len(CATEGORIES), n_colours=len(COLOUR_NAMES))
+    model = TinyUNet(
+        in_channels=X.shape[1],
+        widths=list(cfg.widths),
+        n_categories=2 + len(CATEGORIES),
+        n_colours=len(COLOUR_NAMES),
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=float(cfg.lr), weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(cfg.lr), total_steps=int(cfg.steps), pct_start=0.15)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=float(cfg.lr), total_steps=int(cfg.steps), pct_start=0.15
+    )
     weight = torch.tensor([float(w) for w in cfg.category_weights])
     if len(weight) != 2 + len(CATEGORIES):
-        raise ConfigError(f"category_weights needs {2 + len(CATEGORIES)} values (background, {', '.join(CATEGORIES)}, other)")
+        raise ConfigError(
+            f"category_weights needs {2 + len(CATEGORIES)} values (background, "
+            f"{', '.join(CATEGORIES)}, other)"
+        )
     t0 = time.perf_counter()
     model.train()
     losses = []
@@ -167,7 +206,10 @@ def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         sched.step()
         losses.append(float(loss.detach()))
         if (step + 1) % int(cfg.log_every) == 0:
-            print(f"step {step + 1}/{cfg.steps} loss {np.mean(losses[-int(cfg.log_every):]):.4f}", flush=True)
+            print(
+                f"step {step + 1}/{cfg.steps} loss {np.mean(losses[-int(cfg.log_every) :]):.4f}",
+                flush=True,
+            )
     train_s = time.perf_counter() - t0
     model.eval()
 
@@ -177,12 +219,21 @@ def train_perception(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
     meta = {
         "format": CHECKPOINT_FORMAT,
-        "arch": {"name": "TinyUNet", "in_channels": int(X.shape[1]), "widths": [int(w) for w in cfg.widths]},
+        "arch": {
+            "name": "TinyUNet",
+            "in_channels": int(X.shape[1]),
+            "widths": [int(w) for w in cfg.widths],
+        },
         "categories": ["background", *CATEGORIES, "other"],
         "colours": list(COLOUR_NAMES),
         "input": {
             "downscale": d,
-            "channels": ["r/255", "g/255", "b/255", f"clip(height_m, {HEIGHT_CLIP}) * {HEIGHT_SCALE}"],
+            "channels": [
+                "r/255",
+                "g/255",
+                "b/255",
+                f"clip(height_m, {HEIGHT_CLIP}) * {HEIGHT_SCALE}",
+            ],
             "camera": [int(cfg.camera_width), int(cfg.camera_height)],
         },
         "train_seeds": [train_seeds.start, train_seeds.stop],

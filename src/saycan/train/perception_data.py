@@ -74,7 +74,9 @@ def random_clutter(rng: np.random.Generator) -> list[ObjectSpec]:
         free_supports.append(name)
     on_table = on_table_blocks + bowls
     radii = [0.03 if n.endswith("block") else 0.075 for n in on_table]
-    xy = sample_placements(rng, len(on_table), min_dist=0.08, workspace=CLUTTER_WORKSPACE, margin=0.03, radii=radii)
+    xy = sample_placements(
+        rng, len(on_table), min_dist=0.08, workspace=CLUTTER_WORKSPACE, margin=0.03, radii=radii
+    )
     held = None
     if on_table_blocks and rng.random() < 0.08:
         held = on_table_blocks[int(rng.integers(len(on_table_blocks)))]
@@ -101,10 +103,17 @@ def sample_scene(rng: np.random.Generator, task_fraction: float = 0.5) -> list[O
 
 
 def add_distractors(
-    env: TabletopEnv, rng: np.random.Generator, ids: Sequence[int], n: int, objects: Sequence[ObjectSpec]
+    env: TabletopEnv,
+    rng: np.random.Generator,
+    ids: Sequence[int],
+    n: int,
+    objects: Sequence[ObjectSpec],
 ) -> list[int]:
     """Drop `n` random_urdfs models (drawn from `ids`) on free table spots; their body ids."""
-    taken = [(env.client.getBasePositionAndOrientation(env.bodies[o.name])[0][:2], o.category) for o in objects]
+    taken = [
+        (env.client.getBasePositionAndOrientation(env.bodies[o.name])[0][:2], o.category)
+        for o in objects
+    ]
     (x0, x1), (y0, y1) = CLUTTER_WORKSPACE
     root = Path(pybullet_data.getDataPath()) / "random_urdfs"
     placed: list[tuple[float, float]] = []
@@ -188,7 +197,9 @@ def hides_blocks(specs: Sequence[ObjectSpec]) -> bool:
     return any(s.held or (s.on in blocks) for s in specs)
 
 
-def build_up(specs: Sequence[ObjectSpec], rng: np.random.Generator) -> list[list[ObjectSpec]] | None:
+def build_up(
+    specs: Sequence[ObjectSpec], rng: np.random.Generator
+) -> list[list[ObjectSpec]] | None:
     """Earlier states of a scene that hides blocks, as a robot would have made it: first every
     block on the table (stacks taken apart onto free spots, the held block where it was
     grasped), then each tower one level higher, until the scene itself follows. None when no
@@ -212,7 +223,10 @@ def build_up(specs: Sequence[ObjectSpec], rng: np.random.Generator) -> list[list
         if levels[s.name] == 0:
             continue
         for _try in range(200):
-            p = (x0 + 0.03 + rng.random() * (x1 - x0 - 0.06), y0 + 0.03 + rng.random() * (y1 - y0 - 0.06))
+            p = (
+                x0 + 0.03 + rng.random() * (x1 - x0 - 0.06),
+                y0 + 0.03 + rng.random() * (y1 - y0 - 0.06),
+            )
             if all(math.dist(p, q) > (0.08 if c == "block" else 0.11) for q, c in taken):
                 break
         else:

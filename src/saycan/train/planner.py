@@ -46,7 +46,7 @@ def parse_call(text: str) -> SkillCall:
     (rendered by `SkillCall.to_text`), never for model output."""
     if not (text.startswith("robot.") and text.endswith(")") and "(" in text):
         raise ValueError(f"not a rendered skill call: {text!r}")
-    name, _, args = text[len("robot."):-1].partition("(")
+    name, _, args = text[len("robot.") : -1].partition("(")
     return SkillCall(name, tuple(a.strip() for a in args.split(",")) if args.strip() else ())
 
 
@@ -71,23 +71,40 @@ def training_examples(
     """(prompt, expert call, candidate calls) triples, each decision rendered in a feedback
     mode drawn by `rng`."""
     builders = {
-        mode: instantiate(OmegaConf.merge(prompt_cfg, {"feedback": mode})) for mode in feedback_modes
+        mode: instantiate(OmegaConf.merge(prompt_cfg, {"feedback": mode}))
+        for mode in feedback_modes
     }
     out: list[tuple[str, str, list[str]]] = []
     for ep in episodes:
         for d in ep["decisions"]:
-            builder: PromptBuilder = builders[feedback_modes[int(rng.integers(len(feedback_modes)))]]
+            builder: PromptBuilder = builders[
+                feedback_modes[int(rng.integers(len(feedback_modes)))]
+            ]
             scene = scene_from_json(d["scene"])
             history = _history(d["history"])
-            out.append((builder.build(ep["instruction"], scene, history), d["target"], list(d["candidates"])))
+            out.append(
+                (
+                    builder.build(ep["instruction"], scene, history),
+                    d["target"],
+                    list(d["candidates"]),
+                )
+            )
             if d["history"] and rng.random() < retry_share:
                 # the last step failed and changed nothing: the expert tries the same call again
                 last = d["history"][-1]
                 prev = ep["decisions"][len(d["history"]) - 1]
-                failed = [*history[:-1], HistoryStep(parse_call(last["call"]), False, scene_from_json(prev["scene"]))]
+                failed = [
+                    *history[:-1],
+                    HistoryStep(parse_call(last["call"]), False, scene_from_json(prev["scene"])),
+                ]
                 b = builders[feedback_modes[-1]] if feedback_modes[-1] != "none" else builder
-                out.append((b.build(ep["instruction"], scene_from_json(prev["scene"]), failed), last["call"],
-                            list(prev["candidates"])))
+                out.append(
+                    (
+                        b.build(ep["instruction"], scene_from_json(prev["scene"]), failed),
+                        last["call"],
+                        list(prev["candidates"]),
+                    )
+                )
     return out
 
 
@@ -103,7 +120,9 @@ def recovery_examples(
     for ep in episodes:
         for d in ep["decisions"]:
             if any(h.get("success") is False for h in d["history"]):
-                prompt = builder.build(ep["instruction"], scene_from_json(d["scene"]), _history(d["history"]))
+                prompt = builder.build(
+                    ep["instruction"], scene_from_json(d["scene"]), _history(d["history"])
+                )
                 out.append((prompt, d["target"], list(d["candidates"])))
     return out
 
@@ -156,8 +175,12 @@ def _batches(n: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
 def _decoder(model: Any) -> Any:
     """The decoder stack (embeddings, layers, norm, rotary) of a transformers causal LM."""
     inner = getattr(model, "model", None)
-    if inner is None or not all(hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb")):
-        raise ConfigError(f"{type(model).__name__} is not a decoder this trainer knows (Llama/Gemma style)")
+    if inner is None or not all(
+        hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb")
+    ):
+        raise ConfigError(
+            f"{type(model).__name__} is not a decoder this trainer knows (Llama/Gemma style)"
+        )
     return inner
 
 
@@ -179,20 +202,32 @@ def _pad_stack(rows: Sequence[Any], width: int) -> Any:
     return out
 
 
-def pack_examples(tokenizer: Any, examples: Sequence[tuple[str, str, list[str]]]) -> list[PackedDecision]:
+def pack_examples(
+    tokenizer: Any, examples: Sequence[tuple[str, str, list[str]]]
+) -> list[PackedDecision]:
     """Each (prompt, expert call, candidates) as one packed sequence (option_packing)."""
     from saycan.planner.scorers.transformers_scorer import encode_option, encode_prompt
 
     packed = []
     for prompt, target, candidates in examples:
         options = list(dict.fromkeys([*candidates, target]))  # the expert's call is a candidate
-        packed.append(pack_decision(
-            encode_prompt(tokenizer, prompt), [encode_option(tokenizer, o) for o in options], options.index(target),
-        ))
+        packed.append(
+            pack_decision(
+                encode_prompt(tokenizer, prompt),
+                [encode_option(tokenizer, o) for o in options],
+                options.index(target),
+            )
+        )
     return packed
 
 
-def fit_lora(model: Any, tokenizer: Any, examples: Sequence[tuple[str, str, list[str]]], cfg: DictConfig, log: Any = print) -> dict[str, Any]:
+def fit_lora(
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[tuple[str, str, list[str]]],
+    cfg: DictConfig,
+    log: Any = print,
+) -> dict[str, Any]:
     """LoRA (peft) on the top `lora.top_layers` decoder layers. Loss per decision: a softmax over
     the summed log-probs of *every* candidate call (the planner's own argmax, so that is what is
     trained; weight `sequence_loss_weight`) plus the expert call's per-token cross-entropy.
@@ -236,19 +271,24 @@ def fit_lora(model: Any, tokenizer: Any, examples: Sequence[tuple[str, str, list
             for j, i in enumerate(idx):
                 cached[i] = hidden[j, : len(packed[i])].clone()
     cache_seconds = time.perf_counter() - start
-    log(f"lower {first} layers cached for {len(packed)} decisions "
-        f"({sum(map(len, packed))} packed tokens) in {cache_seconds:.0f} s")
+    log(
+        f"lower {first} layers cached for {len(packed)} decisions "
+        f"({sum(map(len, packed))} packed tokens) in {cache_seconds:.0f} s"
+    )
 
     opt = torch.optim.AdamW(
         [p for p in peft_model.parameters() if p.requires_grad],
-        lr=float(cfg.optim.lr), weight_decay=float(cfg.optim.weight_decay),
+        lr=float(cfg.optim.lr),
+        weight_decay=float(cfg.optim.weight_decay),
     )
     rng = np.random.default_rng(int(cfg.optim.seed))
     epochs, batch = int(cfg.optim.epochs), int(cfg.optim.batch)
     seq_weight = float(cfg.optim.sequence_loss_weight)
     total = epochs * math.ceil(len(packed) / batch)
     warmup = max(1, total // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1.0, (i + 1) / warmup) * max(0.0, 1 - i / total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warmup) * max(0.0, 1 - i / total)
+    )
     peft_model.train()
     step, tokens, losses, hits = 0, 0, [], []
     for epoch in range(epochs):
@@ -256,10 +296,16 @@ def fit_lora(model: Any, tokenizer: Any, examples: Sequence[tuple[str, str, list
             group = [packed[i] for i in idx]
             _, pos, mask = batch_inputs(group, dtype)
             width = pos.shape[1]
-            hidden = _run_layers(inner, _pad_stack([cached[i] for i in idx], width), inner.layers[first:], pos, mask)
+            hidden = _run_layers(
+                inner, _pad_stack([cached[i] for i in idx], width), inner.layers[first:], pos, mask
+            )
             scores = option_logprobs(inner.norm(hidden), head, group)
-            token_loss = torch.stack([-s[d.target] / len(d.paths[d.target]) for s, d in zip(scores, group)]).mean()
-            seq_loss = torch.stack([-torch.log_softmax(s, dim=0)[d.target] for s, d in zip(scores, group)]).mean()
+            token_loss = torch.stack(
+                [-s[d.target] / len(d.paths[d.target]) for s, d in zip(scores, group)]
+            ).mean()
+            seq_loss = torch.stack(
+                [-torch.log_softmax(s, dim=0)[d.target] for s, d in zip(scores, group)]
+            ).mean()
             loss = token_loss + seq_weight * seq_loss
             opt.zero_grad()
             loss.backward()
@@ -271,8 +317,10 @@ def fit_lora(model: Any, tokenizer: Any, examples: Sequence[tuple[str, str, list
             hits += [int(torch.argmax(s)) == d.target for s, d in zip(scores, group)]
             if step % int(cfg.optim.log_every) == 0 or step == total:
                 k = int(cfg.optim.log_every)
-                log(f"epoch {epoch} step {step}/{total} loss {np.mean(losses[-k:]):.4f} "
-                    f"train acc {np.mean(hits[-k * batch:]):.3f} ({time.perf_counter() - start:.0f} s)")
+                log(
+                    f"epoch {epoch} step {step}/{total} loss {np.mean(losses[-k:]):.4f} train acc "
+                    f"{np.mean(hits[-k * batch :]):.3f} ({time.perf_counter() - start:.0f} s)"
+                )
     peft_model.eval()
     return {
         "model": peft_model,
@@ -286,7 +334,12 @@ def fit_lora(model: Any, tokenizer: Any, examples: Sequence[tuple[str, str, list
     }
 
 
-def decision_accuracy(scorer: Any, episodes: Sequence[dict[str, Any]], builder: PromptBuilder, limit: int | None = None) -> dict[str, Any]:
+def decision_accuracy(
+    scorer: Any,
+    episodes: Sequence[dict[str, Any]],
+    builder: PromptBuilder,
+    limit: int | None = None,
+) -> dict[str, Any]:
     """How often the LLM alone (no affordance) ranks the expert's call first among the
     candidates, on held-out decisions."""
     hits = n = 0
@@ -294,7 +347,9 @@ def decision_accuracy(scorer: Any, episodes: Sequence[dict[str, Any]], builder: 
         for d in ep["decisions"]:
             if limit is not None and n >= limit:
                 break
-            prompt = builder.build(ep["instruction"], scene_from_json(d["scene"]), _history(d["history"]))
+            prompt = builder.build(
+                ep["instruction"], scene_from_json(d["scene"]), _history(d["history"])
+            )
             scores = scorer.score(prompt, d["candidates"])
             hits += int(d["candidates"][int(np.argmax(scores))] == d["target"])
             n += 1
@@ -313,14 +368,16 @@ def _sort_target_modules(config_file: Path) -> None:
 def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     import torch
 
-    from saycan.sim.tasks.families import expand_tasks
     from saycan.planner.scorers.models import load_model
     from saycan.planner.scorers.transformers_scorer import TransformersScorer
+    from saycan.sim.tasks.families import expand_tasks
 
     torch.set_num_threads(int(cfg.optim.threads))
     excluded = set(cfg.get("exclude_tasks") or [])
     if excluded - set(expand_tasks("all")):
-        raise ConfigError(f"exclude_tasks names unknown tasks: {sorted(excluded - set(expand_tasks('all')))}")
+        raise ConfigError(
+            f"exclude_tasks names unknown tasks: {sorted(excluded - set(expand_tasks('all')))}"
+        )
     tasks = [t for t in expand_tasks(cfg.tasks) if t not in excluded]
     train_seeds, val_seeds = _seeds(cfg)
     disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
@@ -340,23 +397,35 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     recovery: list[tuple[str, str, list[str]]] = []
     if disturbed_seeds:  # closed loop: the expert putting back what a disturbance knocked away
         dcfg = disturbed_data_config(cfg)
-        ddata = Path(cfg.disturbed.data) if cfg.disturbed.data else run_dir / "episodes_disturbed.jsonl"
+        ddata = (
+            Path(cfg.disturbed.data) if cfg.disturbed.data else run_dir / "episodes_disturbed.jsonl"
+        )
         disturbed = load_or_generate(ddata, dcfg, tasks, disturbed_seeds)
-        recovery = recovery_examples([e for e in disturbed if "error" not in e and e["success"]], cfg.prompt)
+        recovery = recovery_examples(
+            [e for e in disturbed if "error" not in e and e["success"]], cfg.prompt
+        )
         examples += recovery
     if cfg.optim.max_examples:
-        examples = [examples[i] for i in rng.permutation(len(examples))[: int(cfg.optim.max_examples)]]
+        examples = [
+            examples[i] for i in rng.permutation(len(examples))[: int(cfg.optim.max_examples)]
+        ]
     if not examples:
         raise ConfigError("no training decisions: every expert episode failed or errored")
-    print(f"{len(episodes)} expert episodes ({len(errors)} errors, {len(solved)} solved) in {data_seconds:.0f} s; "
-          f"{len(examples)} training decisions ({len(recovery)} after a disturbance)", flush=True)
+    print(
+        f"{len(episodes)} expert episodes ({len(errors)} errors, {len(solved)} solved) in "
+        f"{data_seconds:.0f} s; {len(examples)} training decisions ({len(recovery)} after a "
+        "disturbance)",
+        flush=True,
+    )
 
     loaded = load_model(str(cfg.base.model), cfg.base.gguf_file, None, "float32", "cpu")
     fit = fit_lora(loaded.model, loaded.tokenizer, examples, cfg)
     out = Path(cfg.output) if cfg.output else run_dir / "adapter"
     out.mkdir(parents=True, exist_ok=True)
     fit["model"].save_pretrained(str(out), safe_serialization=True)
-    (out / "README.md").unlink(missing_ok=True)  # peft's model-card template: saycan_adapter.json says what this is
+    (out / "README.md").unlink(
+        missing_ok=True
+    )  # peft's model-card template: saycan_adapter.json says what this is
     _sort_target_modules(out / "adapter_config.json")
     meta = {
         "base": {"model": str(cfg.base.model), "gguf_file": cfg.base.gguf_file},
@@ -365,7 +434,9 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "retry_share": float(cfg.retry_share),
         "disturbed": {
             "seeds": [min(disturbed_seeds), max(disturbed_seeds)] if disturbed_seeds else None,
-            "disturbance": OmegaConf.to_container(cfg.disturbed.disturbance, resolve=True) if disturbed_seeds else None,
+            "disturbance": OmegaConf.to_container(cfg.disturbed.disturbance, resolve=True)
+            if disturbed_seeds
+            else None,
             "examples": len(recovery),
         },
         "training_seeds": [PLANNER_TRAINING.start, PLANNER_TRAINING.stop],
@@ -386,7 +457,9 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     builder = instantiate(OmegaConf.merge(cfg.prompt, {"feedback": modes[0]}))
     limit = int(cfg.validation_limit) if cfg.validation_limit else None
-    scorer = TransformersScorer(model=str(cfg.base.model), gguf_file=cfg.base.gguf_file, adapter=str(out))
+    scorer = TransformersScorer(
+        model=str(cfg.base.model), gguf_file=cfg.base.gguf_file, adapter=str(out)
+    )
     val = decision_accuracy(scorer, val_eps, builder, limit)
     adapter_bytes = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     return {

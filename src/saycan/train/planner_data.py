@@ -39,8 +39,12 @@ def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, A
     # the loop exactly as evaluation wires it: with `disturbance=knock_placed
     # prompt.feedback=success` the data holds the expert recovering from disturbances
     outcome = run_loop(
-        instance.instruction, driver, components.perception, components.planner,
-        components.executor, instance.max_steps,
+        instance.instruction,
+        driver,
+        components.perception,
+        components.planner,
+        components.executor,
+        instance.max_steps,
         success_detector=components.success_detector,
         after_skill=after_skill_hook(components),
         feedback=components.feedback,
@@ -53,7 +57,8 @@ def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, A
             "call": s.decision.chosen.to_text(),
             # what the planner's prompt will say (`# Success: ...`): the success detector's
             # verdict where one ran (a knocked-off block is a failure), else the skill's result
-            "success": bool(s.detected_success) if s.detected_success is not None
+            "success": bool(s.detected_success)
+            if s.detected_success is not None
             else bool(s.result is not None and s.result.success),
             # what perception reported after the step: the next decision's scene
             "scene_after": scene_to_json(steps[i + 1].scene) if i + 1 < len(steps) else None,
@@ -89,19 +94,27 @@ def generate(cfg: DictConfig, pairs: Sequence[tuple[str, int]]) -> Iterator[dict
 
     check_training_seeds([s for _, s in pairs])
     if "oracle" not in str(cfg.planner.get("_target_", "")).lower():
-        raise ConfigError("planner data comes from the expert: the data config needs planner=oracle")
+        raise ConfigError(
+            "planner data comes from the expert: the data config needs planner=oracle"
+        )
     components = build_components(cfg)
     try:
         for task_name, seed in pairs:
             try:
                 yield episode_decisions(components, task_name, int(seed))
             except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
-                yield {"task": task_name, "seed": int(seed), "error": f"{type(exc).__name__}: {exc}"}
+                yield {
+                    "task": task_name,
+                    "seed": int(seed),
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
     finally:
         components.close()
 
 
-def load_or_generate(path: Path, cfg: DictConfig, tasks: Sequence[str], seeds: Sequence[int]) -> list[dict[str, Any]]:
+def load_or_generate(
+    path: Path, cfg: DictConfig, tasks: Sequence[str], seeds: Sequence[int]
+) -> list[dict[str, Any]]:
     """Episodes of (tasks x seeds): read from the JSONL cache at `path` where present, the rest
     generated and appended one by one (an interrupted run resumes where it stopped)."""
     path = Path(path)

@@ -30,7 +30,9 @@ class ExampleMotion:
     def _arm(self):
         return self._driver._backend.motion
 
-    def move_to_pose(self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False) -> MotionResult:
+    def move_to_pose(
+        self, pose: Pose, *, max_steps: int = 2000, stop_on_contact: bool = False
+    ) -> MotionResult:
         res = self._arm.move_to_pose(pose, max_steps=max_steps, stop_on_contact=stop_on_contact)
         return replace(res, steps=res.steps + self._driver.latency_steps)
 
@@ -52,7 +54,9 @@ class ExampleArmDriver:
 
     is_physical = False  # a real arm says True: parallel sweep launchers are then refused
 
-    def __init__(self, name: str = "example-arm", latency_steps: int = 5, **backend_kwargs: Any) -> None:
+    def __init__(
+        self, name: str = "example-arm", latency_steps: int = 5, **backend_kwargs: Any
+    ) -> None:
         self.name = name
         self.latency_steps = int(latency_steps)
         self._backend = MockDriver(**backend_kwargs)

@@ -28,8 +28,13 @@ class Slide:
 
     name = "slide"
 
-    def __init__(self, objects: Sequence[str] = ("block", "bowl"), tolerance: float = 0.05,
-                 params: dict | None = None, push_params: dict | None = None):
+    def __init__(
+        self,
+        objects: Sequence[str] = ("block", "bowl"),
+        tolerance: float = 0.05,
+        params: dict | None = None,
+        push_params: dict | None = None,
+    ):
         self.objects = tuple(objects)
         self.tolerance = float(tolerance)
         self.params = primitives.PrimitiveParams(**(params or {}))
@@ -56,7 +61,9 @@ class Slide:
         return u, distance
 
     # -- motor program --------------------------------------------------------------------------
-    def execute(self, call: SkillCall, motion: MotionInterface, scene: SceneDescription) -> SkillResult:
+    def execute(
+        self, call: SkillCall, motion: MotionInterface, scene: SceneDescription
+    ) -> SkillResult:
         why = self.why_not(call, scene, None)
         if why is not None:
             return SkillResult(call, False, FailureReason.INVALID_TARGET, why)
@@ -66,11 +73,22 @@ class Slide:
             return SkillResult(call, True)
         u, distance = self._path(obj, place)
         obstacles = [(o.position, o.size) for o in scene.objects if o.name != obj.name]
-        return primitives.push(motion, obj.position, obj.size, u, distance, params=self.params,
-                               push_params=self.push_params, obstacles=obstacles, call=call)
+        return primitives.push(
+            motion,
+            obj.position,
+            obj.size,
+            u,
+            distance,
+            params=self.params,
+            push_params=self.push_params,
+            obstacles=obstacles,
+            call=call,
+        )
 
     # -- analytic affordance --------------------------------------------------------------------
-    def why_not(self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None) -> str | None:
+    def why_not(
+        self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None
+    ) -> str | None:
         """The object rests on the table with nothing on or in it, the gripper is empty, the
         place is a named location, nothing is in the swept path, the object and the place are
         inside the workspace and the push's start and end poses are reachable."""
@@ -94,10 +112,14 @@ class Slide:
         if xy_distance(obj.position, place) < ALREADY_THERE:
             return None
         u, distance = self._path(obj, place)
-        start, end_ee = primitives.push_waypoints(obj.position, obj.size, u, distance, self.push_params)
+        start, end_ee = primitives.push_waypoints(
+            obj.position, obj.size, u, distance, self.push_params
+        )
         # The object and the place must be on the workspace; the fingers may start beyond it
         # (behind a bowl near the edge), where reachability and the safety gate judge them.
-        if not in_workspace(obj.position[0], obj.position[1]) or not in_workspace(place[0], place[1]):
+        if not in_workspace(obj.position[0], obj.position[1]) or not in_workspace(
+            place[0], place[1]
+        ):
             return "the object or the place is outside the workspace"
         half = max(obj.size[0], obj.size[1]) / 2
         for other in scene.objects:
@@ -119,11 +141,16 @@ class Slide:
         return (Placement(obj.name, (x, y, obj.position[2] + 0.002)),)
 
     # -- per-step success -----------------------------------------------------------------------
-    def succeeded(self, call: SkillCall, before: SceneDescription, after: SceneDescription) -> bool | None:
+    def succeeded(
+        self, call: SkillCall, before: SceneDescription, after: SceneDescription
+    ) -> bool | None:
         if len(call.args) != 2 or call.args[1] not in after.locations:
             return None
         moved = after.get(call.args[0])
-        return moved is not None and xy_distance(moved.position, after.locations[call.args[1]]) < self.tolerance
+        return (
+            moved is not None
+            and xy_distance(moved.position, after.locations[call.args[1]]) < self.tolerance
+        )
 
     # -- the task expert ------------------------------------------------------------------------
     def expert_call(self, move: ExpertMove) -> SkillCall | None:

@@ -15,8 +15,9 @@ from saycan.errors import ConfigError
 #: `runs` (exit 0 or 1, a JSON object as the last stdout line), `interrupted` (exit 130 and an
 #: episode.json that says so). HTTP cases expect statuses instead.
 Outcome = Literal["clear_error", "runs", "interrupted"]
-Kind = Literal["cli", "signal", "kill_resume", "fsize", "http", "http_desync", "http_slow",
-               "http_flood"]
+Kind = Literal[
+    "cli", "signal", "kill_resume", "fsize", "http", "http_desync", "http_slow", "http_flood"
+]
 CLI_KINDS = ("cli", "signal", "kill_resume", "fsize")
 
 
@@ -100,8 +101,9 @@ def select(cases: list[Case], patterns: str | list[str] | tuple[str, ...] | None
     if patterns is None:
         return cases
     wanted = [patterns] if isinstance(patterns, str) else [str(p) for p in patterns]
-    chosen = [c for c in cases
-              if any(fnmatch.fnmatchcase(c.name, p) or c.group == p for p in wanted)]
+    chosen = [
+        c for c in cases if any(fnmatch.fnmatchcase(c.name, p) or c.group == p for p in wanted)
+    ]
     if not chosen:
         raise ConfigError(f"cases={wanted} matches no case of the robustness catalogue")
     return chosen

@@ -30,8 +30,8 @@ CHEAP = {
 class Context:
     """What every case shares: where to write, which tokens to expand, the child environment."""
 
-    root: Path                      # one sub-directory per case
-    tokens: dict[str, str]          # <<name>> -> value, expanded in argv
+    root: Path  # one sub-directory per case
+    tokens: dict[str, str]  # <<name>> -> value, expanded in argv
     env: dict[str, str]
     canary: str
     python: str = sys.executable
@@ -104,8 +104,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def spawn(cmd: list[str], ctx: Context, env_unset: tuple[str, ...], out: Path,
-          fsize: int | None = None) -> subprocess.Popen:
+def spawn(
+    cmd: list[str], ctx: Context, env_unset: tuple[str, ...], out: Path, fsize: int | None = None
+) -> subprocess.Popen:
     env = {k: v for k, v in ctx.env.items() if k not in env_unset}
 
     def limit() -> None:  # runs in the child before exec
@@ -114,9 +115,15 @@ def spawn(cmd: list[str], ctx: Context, env_unset: tuple[str, ...], out: Path,
 
     out.mkdir(parents=True, exist_ok=True)
     with (out / "stdout.txt").open("wb") as so, (out / "stderr.txt").open("wb") as se:
-        return subprocess.Popen(cmd, stdout=so, stderr=se, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True,
-                                preexec_fn=limit if fsize is not None else None)
+        return subprocess.Popen(
+            cmd,
+            stdout=so,
+            stderr=se,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            preexec_fn=limit if fsize is not None else None,
+        )
 
 
 def wait(proc: subprocess.Popen, deadline: float) -> tuple[int | None, bool]:
@@ -131,8 +138,9 @@ def wait(proc: subprocess.Popen, deadline: float) -> tuple[int | None, bool]:
     return rc, False
 
 
-def _signal_when_ready(proc: subprocess.Popen, watch: Path, lines: int, sig: int,
-                       deadline: float) -> bool:
+def _signal_when_ready(
+    proc: subprocess.Popen, watch: Path, lines: int, sig: int, deadline: float
+) -> bool:
     """Send `sig` to the group once `watch` has `lines` lines; False if it ended before."""
     while time.monotonic() < deadline and proc.poll() is None:
         if _lines(watch) >= lines:
@@ -152,12 +160,21 @@ def run_cli_case(case: Case, ctx: Context) -> CaseResult:
     detail, extra, lost = "", {}, 0
     before: set[tuple] = set()
     if case.pre_argv:
-        pre = spawn(command(case, ctx, run_dir, case.pre_argv), ctx, case.env_unset,
-                    case_dir / "pre")
+        pre = spawn(
+            command(case, ctx, run_dir, case.pre_argv), ctx, case.env_unset, case_dir / "pre"
+        )
         rc, hung = wait(pre, deadline)
         if rc != 0:
-            return _result(case, ctx, case_dir, run_dir, rc, hung, start,
-                           fixture=f"the preparing run ended with {'a hang' if hung else rc}")
+            return _result(
+                case,
+                ctx,
+                case_dir,
+                run_dir,
+                rc,
+                hung,
+                start,
+                fixture=f"the preparing run ended with {'a hang' if hung else rc}",
+            )
         before = records(results)
     torn_before = unparsable_lines(results)
     fsize = None
@@ -184,17 +201,29 @@ def run_cli_case(case: Case, ctx: Context) -> CaseResult:
         extra["unparsable_lines"] = unparsable_lines(results)
         if case.kind == "fsize" and extra["unparsable_lines"] > torn_before:
             detail = "a torn line was left in results.jsonl"
-    return _result(case, ctx, case_dir, run_dir, rc, hung, start, detail=detail, extra=extra,
-                   lost=lost)
+    return _result(
+        case, ctx, case_dir, run_dir, rc, hung, start, detail=detail, extra=extra, lost=lost
+    )
 
 
 def _text(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _result(case: Case, ctx: Context, case_dir: Path, run_dir: Path, rc: int | None, hung: bool,
-            start: float, *, detail: str = "", extra: dict | None = None, lost: int = 0,
-            fixture: str = "") -> CaseResult:
+def _result(
+    case: Case,
+    ctx: Context,
+    case_dir: Path,
+    run_dir: Path,
+    rc: int | None,
+    hung: bool,
+    start: float,
+    *,
+    detail: str = "",
+    extra: dict | None = None,
+    lost: int = 0,
+    fixture: str = "",
+) -> CaseResult:
     stdout, stderr = _text(case_dir / "stdout.txt"), _text(case_dir / "stderr.txt")
     observed = "fixture_failed" if fixture else classify_cli(rc, hung, stdout, stderr, run_dir)
     leaked, traceback = scan_tree(case_dir, ctx.canary)
@@ -216,8 +245,18 @@ def _result(case: Case, ctx: Context, case_dir: Path, run_dir: Path, rc: int | N
     ok = observed in case.expect and not problems and not traceback and not leaked
     shown = "; ".join(problems) or first_error(stderr)
     return CaseResult(
-        name=case.name, group=case.group, kind=case.kind, expected="|".join(case.expect),
-        observed=observed, ok=ok, exit_code=rc, seconds=round(time.monotonic() - start, 2),
-        traceback=traceback, leaked=leaked, hung=hung, records_lost=lost,
-        detail=shown.replace(ctx.canary, "<CANARY>"), extra=extra or {},
+        name=case.name,
+        group=case.group,
+        kind=case.kind,
+        expected="|".join(case.expect),
+        observed=observed,
+        ok=ok,
+        exit_code=rc,
+        seconds=round(time.monotonic() - start, 2),
+        traceback=traceback,
+        leaked=leaked,
+        hung=hung,
+        records_lost=lost,
+        detail=shown.replace(ctx.canary, "<CANARY>"),
+        extra=extra or {},
     )

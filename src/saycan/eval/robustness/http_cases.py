@@ -26,9 +26,9 @@ WRONG_KEY = "sk-wrong-key-for-robustness"
 
 @dataclass
 class Exchange:
-    status: int | str          # an HTTP status, or "closed" / "timeout" / "refused"
-    sent: int                  # request bytes written before the reply (or the end)
-    responses: int = 0         # complete HTTP responses read on the connection
+    status: int | str  # an HTTP status, or "closed" / "timeout" / "refused"
+    sent: int  # request bytes written before the reply (or the end)
+    responses: int = 0  # complete HTTP responses read on the connection
     seconds: float = 0.0
     body: bytes = b""
 
@@ -50,15 +50,18 @@ def _payload(req: HttpRequest, port: int, key: str, model: str) -> bytes:
         body = req.raw_body.encode()
     elif req.nest_depth:
         d = req.nest_depth
-        body = ('{"model": "%s", "prompt": ' % MODEL + "[" * d + '"x"' + "]" * d + "}").encode()
+        body = (f'{{"model": "{MODEL}", "prompt": ' + "[" * d + '"x"' + "]" * d + "}").encode()
     elif req.prompt_words:
         body = json.dumps(completion("word " * req.prompt_words)).encode()
     else:
         body = b""
     body = body.replace(MODEL.encode(), json.dumps(model)[1:-1].encode())
     body += b"x" * req.filler_bytes
-    headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json",
-               "Content-Length": str(len(body))}
+    headers = {
+        "Host": f"127.0.0.1:{port}",
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+    }
     if req.auth != "none":
         headers["Authorization"] = f"Bearer {key if req.auth == 'good' else WRONG_KEY}"
     headers.update(req.headers)
@@ -109,8 +112,9 @@ def _recv(sock: socket.socket, deadline: float) -> bytes | None:
         return b""
 
 
-def exchange(port: int, key: str, req: HttpRequest, timeout: float,
-             linger: float = 0.0, model: str = "") -> Exchange:
+def exchange(
+    port: int, key: str, req: HttpRequest, timeout: float, linger: float = 0.0, model: str = ""
+) -> Exchange:
     """Send the request (stopping as soon as the server answers or hangs up), read the reply;
     with `linger`, keep reading that long to count any further responses (desync)."""
     start = time.monotonic()
@@ -130,7 +134,7 @@ def exchange(port: int, key: str, req: HttpRequest, timeout: float,
                 break
             if writable:
                 try:
-                    sent += sock.send(payload[sent:sent + 65536])
+                    sent += sock.send(payload[sent : sent + 65536])
                 except (BrokenPipeError, ConnectionResetError, BlockingIOError, OSError):
                     break
         status, body, rest = _read_one(sock, b"", deadline)
@@ -157,8 +161,15 @@ class Server:
 
     def start(self, timeout: float = 300.0) -> str | None:
         """Start and wait until an authorised GET /v1/models answers 200; an error or None."""
-        cmd = [self.ctx.python, "-m", "saycan.cli", "serve-llm", f"port={self.port}",
-               "api_key_env=OPENAI_API_KEY", f"hydra.run.dir={self.root / 'run'}"]
+        cmd = [
+            self.ctx.python,
+            "-m",
+            "saycan.cli",
+            "serve-llm",
+            f"port={self.port}",
+            "api_key_env=OPENAI_API_KEY",
+            f"hydra.run.dir={self.root / 'run'}",
+        ]
         self.proc = spawn(cmd, self.ctx, (), self.root)
         deadline = time.monotonic() + timeout
         probe = HttpRequest(method="GET", path="/v1/models")
@@ -182,7 +193,7 @@ class Server:
             path = self.root / name
             if path.exists():
                 text += path.read_text(errors="replace")
-        new, self._offset = text[self._offset:], len(text)
+        new, self._offset = text[self._offset :], len(text)
         return new
 
     def alive(self) -> bool:
@@ -191,8 +202,9 @@ class Server:
             return False
         listing = HttpRequest(method="GET", path="/v1/models")
         models = exchange(self.port, self.ctx.canary, listing, 30)
-        scored = exchange(self.port, self.ctx.canary, HttpRequest(json_body=completion()), 60,
-                          model=self.model)
+        scored = exchange(
+            self.port, self.ctx.canary, HttpRequest(json_body=completion()), 60, model=self.model
+        )
         return models.status == 200 and scored.status == 200
 
     def stop(self) -> None:
@@ -225,8 +237,9 @@ def _slow(port: int, case: Case, key: str, model: str) -> tuple[str, dict]:
         until = opened_at + case.timeout_s
         while True:
             left = until - time.monotonic()
-            probe["x"] = exchange(port, key, HttpRequest(method="GET", path="/v1/models"),
-                                  max(1.0, min(10.0, left)))
+            probe["x"] = exchange(
+                port, key, HttpRequest(method="GET", path="/v1/models"), max(1.0, min(10.0, left))
+            )
             probe["after_s"] = round(time.monotonic() - opened_at, 1)
             if probe["x"].status in (case.probe_status or (200,)) or left <= 1.0:
                 return
@@ -250,9 +263,13 @@ def _slow(port: int, case: Case, key: str, model: str) -> tuple[str, dict]:
         c[0].close()
     closed = [c[2] for c in socks if c[2] is not None]
     p = probe.get("x")
-    facts = {"connections": len(socks), "closed_by_server": len(closed),
-             "slowest_close_s": round(max(closed), 1) if closed else None,
-             "probe_status": p.status if p else "none", "probe_after_s": probe.get("after_s")}
+    facts = {
+        "connections": len(socks),
+        "closed_by_server": len(closed),
+        "slowest_close_s": round(max(closed), 1) if closed else None,
+        "probe_status": p.status if p else "none",
+        "probe_after_s": probe.get("after_s"),
+    }
     if len(socks) < case.connections:
         return "refused_connections", facts
     if case.probe_status and (p is None or p.status not in case.probe_status):
@@ -272,7 +289,7 @@ def _trickle(conn: list, head: bytes) -> bool:
             sock.recv(4096)
             return True
         if conn[1] < len(head) - 4:
-            conn[1] += sock.send(head[conn[1]:conn[1] + 1])
+            conn[1] += sock.send(head[conn[1] : conn[1] + 1])
     except OSError:
         return True
     return False
@@ -280,8 +297,12 @@ def _trickle(conn: list, head: bytes) -> bool:
 
 def _flood(port: int, case: Case, key: str, model: str) -> tuple[str, dict]:
     with ThreadPoolExecutor(max_workers=case.connections) as pool:
-        got = list(pool.map(lambda _: exchange(port, key, case.request, case.timeout_s,
-                                               model=model), range(case.connections)))
+        got = list(
+            pool.map(
+                lambda _: exchange(port, key, case.request, case.timeout_s, model=model),
+                range(case.connections),
+            )
+        )
     statuses: dict[str, int] = {}
     for ex in got:
         statuses[str(ex.status)] = statuses.get(str(ex.status), 0) + 1
@@ -304,10 +325,20 @@ def run_http_case(case: Case, server: Server) -> CaseResult:
         observed, facts = _flood(port, case, key, server.model)
         hung = "timeout" in facts["statuses"]
     else:
-        ex = exchange(port, key, case.request, case.timeout_s,
-                      linger=3.0 if case.kind == "http_desync" else 0.0, model=server.model)
-        facts = {"status": ex.status, "sent_bytes": ex.sent, "responses": ex.responses,
-                 "reply": ex.body[:160].decode("utf-8", "replace")}
+        ex = exchange(
+            port,
+            key,
+            case.request,
+            case.timeout_s,
+            linger=3.0 if case.kind == "http_desync" else 0.0,
+            model=server.model,
+        )
+        facts = {
+            "status": ex.status,
+            "sent_bytes": ex.sent,
+            "responses": ex.responses,
+            "reply": ex.body[:160].decode("utf-8", "replace"),
+        }
         hung = ex.status == "timeout"
         observed = f"status_{ex.status}"
         ok_marker = observed
@@ -326,6 +357,17 @@ def run_http_case(case: Case, server: Server) -> CaseResult:
     expected = ("status " + "|".join(map(str, case.status))) if case.status else "see note"
     if case.probe_status:
         expected += " probe " + "|".join(map(str, case.probe_status))
-    return CaseResult(name=case.name, group=case.group, kind=case.kind, expected=expected,
-                      observed=observed, ok=ok, seconds=round(time.monotonic() - start, 2),
-                      traceback=traceback, leaked=leaked, hung=hung, detail=detail, extra=facts)
+    return CaseResult(
+        name=case.name,
+        group=case.group,
+        kind=case.kind,
+        expected=expected,
+        observed=observed,
+        ok=ok,
+        seconds=round(time.monotonic() - start, 2),
+        traceback=traceback,
+        leaked=leaked,
+        hung=hung,
+        detail=detail,
+        extra=facts,
+    )

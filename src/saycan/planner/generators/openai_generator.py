@@ -38,10 +38,17 @@ class OpenAIGenerator:
         max_retries: int = 3,
     ):
         if mode not in MODES:
-            raise ConfigError(f"unknown openai generation mode {mode!r}; choose one of {list(MODES)}")
+            raise ConfigError(
+                f"unknown openai generation mode {mode!r}; choose one of {list(MODES)}"
+            )
         self.mode = mode
-        self.api = OpenAIScorer(model=model, base_url=base_url, api_key_env=api_key_env,
-                                timeout_s=timeout_s, max_retries=max_retries)
+        self.api = OpenAIScorer(
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+        )
         self.scorer = self.api  # generation.ScoresToo: log-probs from the same server
         self.name = f"openai-generate-{mode}:{model or 'served'}"
         self.stats = ScorerStats()  # requests of the last call (retries are the client's)
@@ -59,13 +66,24 @@ class OpenAIGenerator:
         client, model = self.api.client, self.api.served_model()
         extra: dict[str, Any] = {"stop": list(stops)} if stops else {}
         if self.mode == "completions":
-            reply = self.api.request(self.stats, lambda: client.completions.create(
-                model=model, prompt=prompt, max_tokens=max_new_tokens, temperature=0, **extra))
+            reply = self.api.request(
+                self.stats,
+                lambda: client.completions.create(
+                    model=model, prompt=prompt, max_tokens=max_new_tokens, temperature=0, **extra
+                ),
+            )
             text = _choice(reply, "text")
         else:
-            reply = self.api.request(self.stats, lambda: client.chat.completions.create(
-                model=model, messages=[{"role": "user", "content": prompt}],
-                max_tokens=max_new_tokens, temperature=0, **extra))
+            reply = self.api.request(
+                self.stats,
+                lambda: client.chat.completions.create(
+                    model=model,
+                    messages=[{"role": "user", "content": prompt}],
+                    max_tokens=max_new_tokens,
+                    temperature=0,
+                    **extra,
+                ),
+            )
             text = _choice(reply, "message").content or ""
         text, cut = cut_at_stop(text, stops)
         finish = _choice(reply, "finish_reason")

@@ -23,7 +23,11 @@ def check_stops(stop: Sequence[str]) -> tuple[str, ...]:
 
 def check_cap(max_new_tokens: object) -> int:
     """The token cap as an int >= 1 (a bool or a float is a ConfigError, not a silent cast)."""
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or max_new_tokens < 1
+    ):
         raise ConfigError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
     return max_new_tokens
 

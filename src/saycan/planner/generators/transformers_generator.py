@@ -64,7 +64,9 @@ class TransformersGenerator:
         ids = encode_prompt(self.scorer.load().tokenizer, prompt)
         return self.continue_ids(ids, max_new_tokens, stop)
 
-    def continue_ids(self, ids: list[int], max_new_tokens: int, stop: Sequence[str] = ()) -> Generation:
+    def continue_ids(
+        self, ids: list[int], max_new_tokens: int, stop: Sequence[str] = ()
+    ) -> Generation:
         """Greedy continuation of prompt token ids (a chat template's, which carry their own
         special tokens); `generate` tokenises text as the scorer does, then calls this."""
         start = time.perf_counter()
@@ -78,14 +80,21 @@ class TransformersGenerator:
                 f"{self.scorer.model_id} attends to {limit} tokens at most"
             )
         with self.lock:
-            new, text, stopped_by, computed = self._decode(loaded.model, loaded.tokenizer, list(ids), max_new_tokens, stops)
+            new, text, stopped_by, computed = self._decode(
+                loaded.model, loaded.tokenizer, list(ids), max_new_tokens, stops
+            )
         return Generation(
-            text=text, prompt_tokens=len(ids), generated_tokens=len(new), stopped_by=stopped_by,
-            seconds=time.perf_counter() - start, tokens_computed=computed,
+            text=text,
+            prompt_tokens=len(ids),
+            generated_tokens=len(new),
+            stopped_by=stopped_by,
+            seconds=time.perf_counter() - start,
+            tokens_computed=computed,
         )
 
-    def _decode(self, model: Any, tokenizer: Any, ids: list[int], cap: int,
-                stops: tuple[str, ...]) -> tuple[list[int], str, str, int]:
+    def _decode(
+        self, model: Any, tokenizer: Any, ids: list[int], cap: int, stops: tuple[str, ...]
+    ) -> tuple[list[int], str, str, int]:
         """The greedy loop: (new ids, text cut at the stop, why it stopped, tokens run)."""
         import torch
 
@@ -105,7 +114,8 @@ class TransformersGenerator:
                 out = model(
                     input_ids=torch.tensor([feed]),
                     position_ids=torch.arange(position, position + len(feed)).unsqueeze(0),
-                    **with_cache(model, past), use_cache=True,
+                    **with_cache(model, past),
+                    use_cache=True,
                 )
                 past = returned_cache(out)
                 computed += len(feed)
@@ -128,7 +138,10 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     """Every id that ends a turn: the tokenizer's EOS and the generation config's (a list for
     chat models such as Gemma-3)."""
     found: set[int] = set()
-    for value in (tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
+    for value in (
+        tokenizer.eos_token_id,
+        getattr(getattr(model, "generation_config", None), "eos_token_id", None),
+    ):
         if isinstance(value, int):
             found.add(value)
         elif isinstance(value, (list, tuple)):

@@ -88,9 +88,14 @@ def resolve_adapter(adapter: str | Path) -> Adapter:
         if packaged.is_dir():
             path = packaged
         else:
-            known = sorted(p.name for p in PACKAGED_DIR.glob("*") if p.is_dir()) if PACKAGED_DIR.is_dir() else []
+            known = (
+                sorted(p.name for p in PACKAGED_DIR.glob("*") if p.is_dir())
+                if PACKAGED_DIR.is_dir()
+                else []
+            )
             raise ModelLoadError(
-                f"adapter {text!r} is neither a directory nor a packaged adapter (packaged: {known})"
+                f"adapter {text!r} is neither a directory nor a packaged adapter (packaged: "
+                f"{known})"
             )
     missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (path / f).is_file()]
     if missing:
@@ -100,6 +105,8 @@ def resolve_adapter(adapter: str | Path) -> Adapter:
         try:
             meta = json.loads((path / META_FILE).read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelLoadError(f"adapter {str(path)!r}: {META_FILE} is not valid JSON ({exc})") from None
+            raise ModelLoadError(
+                f"adapter {str(path)!r}: {META_FILE} is not valid JSON ({exc})"
+            ) from None
     digest = hashlib.sha256((path / WEIGHTS_FILE).read_bytes()).hexdigest()
     return Adapter(path.resolve(), meta, digest)

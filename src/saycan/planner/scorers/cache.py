@@ -72,13 +72,19 @@ class ScoreStore:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"cannot create the score cache directory {self.directory}: {exc}") from exc
+            raise ConfigError(
+                f"cannot create the score cache directory {self.directory}: {exc}"
+            ) from exc
         self.path = self.directory / _FILE
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the score cache {self.path}: {exc}") from exc
 
@@ -90,7 +96,9 @@ class ScoreStore:
     def put(self, key: str, value: dict[str, Any]) -> None:
         text = json.dumps(value)
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO scores (key, value) VALUES (?, ?)", (key, text))
+            self._db.execute(
+                "INSERT OR REPLACE INTO scores (key, value) VALUES (?, ?)", (key, text)
+            )
 
     def __len__(self) -> int:
         with self._lock:
@@ -125,7 +133,12 @@ class CachedScorer:
         return fingerprint(self.scorer)
 
     def key(self, prompt: str, options: Sequence[str]) -> str:
-        payload = {"v": _KEY_VERSION, "scorer": fingerprint(self.scorer), "prompt": prompt, "options": list(options)}
+        payload = {
+            "v": _KEY_VERSION,
+            "scorer": fingerprint(self.scorer),
+            "prompt": prompt,
+            "options": list(options),
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
     def score(self, prompt: str, options: Sequence[str]) -> np.ndarray:
@@ -139,7 +152,9 @@ class CachedScorer:
             return self._miss(prompt, options, key)
         scores = np.array([-np.inf if s is None else s for s in hit["scores"]], dtype=np.float64)
         self.last_token_counts = hit.get("token_counts")
-        self.stats = ScorerStats(calls=1, options=len(options), cache_hits=1, seconds=time.perf_counter() - start)
+        self.stats = ScorerStats(
+            calls=1, options=len(options), cache_hits=1, seconds=time.perf_counter() - start
+        )
         self.total_stats.add(self.stats)
         return scores
 
@@ -147,7 +162,11 @@ class CachedScorer:
         scores = np.asarray(self.scorer.score(prompt, options), dtype=np.float64)
         self.last_token_counts = token_counts(self.scorer, len(options))
         inner = getattr(self.scorer, "stats", None)
-        self.stats = ScorerStats(**inner.to_dict()) if isinstance(inner, ScorerStats) else ScorerStats(calls=1)
+        self.stats = (
+            ScorerStats(**inner.to_dict())
+            if isinstance(inner, ScorerStats)
+            else ScorerStats(calls=1)
+        )
         self.total_stats.add(self.stats)
         if key is not None:
             values = [float(s) if np.isfinite(s) else None for s in scores]
@@ -163,7 +182,9 @@ class CachedScorer:
         self.store.close()
 
 
-def cached(scorer: LanguageScorer, cache: bool = True, cache_dir: str | None = None) -> LanguageScorer:
+def cached(
+    scorer: LanguageScorer, cache: bool = True, cache_dir: str | None = None
+) -> LanguageScorer:
     """Hydra entry point for any backend: `scorer` wrapped in the disk cache unless cache=false."""
     return CachedScorer(scorer, cache_dir) if cache else scorer
 

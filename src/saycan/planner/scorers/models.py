@@ -69,7 +69,9 @@ class ModelSource:
 
     @property
     def gguf_path(self) -> Path | None:
-        return Path(self.location) / self.gguf_file if self.kind == "gguf" and self.gguf_file else None
+        return (
+            Path(self.location) / self.gguf_file if self.kind == "gguf" and self.gguf_file else None
+        )
 
 
 @dataclass
@@ -105,7 +107,9 @@ def resolve_model(model: str, gguf_file: str | None = None) -> ModelSource:
     package_dir = _package_dir(model)
     if package_dir is not None:
         return _package_source(model, package_dir, gguf_file)
-    return ModelSource(name=_safe_name(model), kind="pretrained", location=model, gguf_file=gguf_file)
+    return ModelSource(
+        name=_safe_name(model), kind="pretrained", location=model, gguf_file=gguf_file
+    )
 
 
 def _looks_like_local_path(model: str) -> bool:
@@ -166,10 +170,14 @@ def _assemble_packaged_gguf(package: str) -> Path:
     try:
         module = importlib.import_module(package)
     except Exception as exc:
-        raise ModelLoadError(f"package {package!r} ships no .gguf file and cannot be imported: {exc}") from exc
+        raise ModelLoadError(
+            f"package {package!r} ships no .gguf file and cannot be imported: {exc}"
+        ) from exc
     assemble = getattr(module, "assemble", None)
     if not callable(assemble):
-        raise ModelLoadError(f"package {package!r} ships no .gguf file and has no assemble() function")
+        raise ModelLoadError(
+            f"package {package!r} ships no .gguf file and has no assemble() function"
+        )
     try:
         return Path(assemble())
     except FileExistsError:
@@ -196,7 +204,9 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser()
 
 
-def dequantised_cache_path(source: ModelSource, cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
+def dequantised_cache_path(
+    source: ModelSource, cache_dir: str | os.PathLike[str] | None = None
+) -> Path | None:
     """Cache directory for a local GGUF, keyed by the file's path, size and mtime (a replaced
     file gets a new cache); None for models that need no dequantisation cache."""
     gguf = source.gguf_path

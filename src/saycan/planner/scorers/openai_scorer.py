@@ -94,14 +94,20 @@ class OpenAIScorer:
         if mode not in MODES:
             raise ConfigError(f"unknown openai scoring mode {mode!r}; choose one of {list(MODES)}")
         if model is not None and (not model or not isinstance(model, str)):
-            raise ConfigError("llm.model must name the served model (e.g. llm.model=Qwen/Qwen2.5-0.5B)")
+            raise ConfigError(
+                "llm.model must name the served model (e.g. llm.model=Qwen/Qwen2.5-0.5B)"
+            )
         if model is None and base_url is None:
-            raise ConfigError("llm.model must name the hosted model (e.g. llm.model=gpt-4o-mini); "
-                              "only a server of your own can be asked which model it serves")
+            raise ConfigError(
+                "llm.model must name the hosted model (e.g. llm.model=gpt-4o-mini); "
+                "only a server of your own can be asked which model it serves"
+            )
         if float(timeout_s) <= 0 or int(max_retries) < 0 or int(batch_size) < 1:
             raise ConfigError("need timeout_s > 0, max_retries >= 0 and batch_size >= 1")
         if int(max_tokens) not in (0, 1):
-            raise ConfigError("max_tokens must be 0, or 1 for servers that refuse 0 (the extra token is ignored)")
+            raise ConfigError(
+                "max_tokens must be 0, or 1 for servers that refuse 0 (the extra token is ignored)"
+            )
         if not 1 <= int(top_logprobs) <= 20 or not 2 <= int(max_choices) <= len(LABELS):
             raise ConfigError(f"need 1 <= top_logprobs <= 20 and 2 <= max_choices <= {len(LABELS)}")
         if base_url is None and api_key_env and not os.environ.get(api_key_env):
@@ -146,17 +152,27 @@ class OpenAIScorer:
             if len(ids) != 1:
                 raise ScorerModelNotFoundError(
                     f"{self._where()} lists {len(ids)} models {ids[:10]}; "
-                    "name the one to use: llm.model=...")
+                    "name the one to use: llm.model=..."
+                )
             self._served = ids[0]
         return self._served
 
     @property
     def cache_fingerprint(self) -> dict[str, Any]:
         """Everything that changes the numbers (for the disk cache); never the key."""
-        fp = {"backend": "openai", "mode": self.mode, "model": self.served_model(), "base_url": self.base_url or "api.openai.com"}
+        fp = {
+            "backend": "openai",
+            "mode": self.mode,
+            "model": self.served_model(),
+            "base_url": self.base_url or "api.openai.com",
+        }
         if self.mode == "chat_top_logprobs":
-            fp.update(top_logprobs=self.top_logprobs, max_choices=self.max_choices,
-                      missing_logprob=self.missing_logprob, question=self.question)
+            fp.update(
+                top_logprobs=self.top_logprobs,
+                max_choices=self.max_choices,
+                missing_logprob=self.missing_logprob,
+                question=self.question,
+            )
         return fp
 
     def __repr__(self) -> str:
@@ -169,11 +185,16 @@ class OpenAIScorer:
             import openai
 
             key = os.environ.get(self.api_key_env) if self.api_key_env else None
-            for name in ("httpx", "httpx2"):  # one INFO line per request would drown the decision tables
+            for name in (
+                "httpx",
+                "httpx2",
+            ):  # one INFO line per request would drown the decision tables
                 logging.getLogger(name).setLevel(logging.WARNING)
             self._client = openai.OpenAI(
-                api_key=key or NO_KEY, base_url=self.base_url,
-                timeout=self.timeout_s, max_retries=self.max_retries,
+                api_key=key or NO_KEY,
+                base_url=self.base_url,
+                timeout=self.timeout_s,
+                max_retries=self.max_retries,
             )
         return self._client
 
@@ -200,17 +221,30 @@ class OpenAIScorer:
         self.total_stats.add(stats)
         return scores
 
-    def _score_completions(self, prompt: str, options: list[str], stats: ScorerStats) -> tuple[np.ndarray, list[int]]:
+    def _score_completions(
+        self, prompt: str, options: list[str], stats: ScorerStats
+    ) -> tuple[np.ndarray, list[int]]:
         scores, counts = [], []
         for start in range(0, len(options), self.batch_size):
             batch = options[start : start + self.batch_size]
-            reply = self._request(stats, lambda: self.client.completions.create(
-                model=self.served_model(), prompt=[prompt + o for o in batch], echo=True,
-                logprobs=0, max_tokens=self.max_tokens, temperature=0,
-            ))
+            reply = self._request(
+                stats,
+                lambda batch=batch: self.client.completions.create(
+                    model=self.served_model(),
+                    prompt=[prompt + o for o in batch],
+                    echo=True,
+                    logprobs=0,
+                    max_tokens=self.max_tokens,
+                    temperature=0,
+                ),
+            )
             choices = _field(reply, "choices")
             if not isinstance(choices, list) or len(choices) != len(batch):
-                raise ScorerResponseError(f"{self._where()} returned {len(choices) if isinstance(choices, list) else 'no'} choices for {len(batch)} prompts")
+                raise ScorerResponseError(
+                    f"{self._where()} returned "
+                    f"{len(choices) if isinstance(choices, list) else 'no'} choices for "
+                    f"{len(batch)} prompts"
+                )
             for choice in sorted(choices, key=lambda c: _field(c, "index")):
                 option = batch[_field(choice, "index")]
                 logprobs = _field(choice, "logprobs")
@@ -224,7 +258,9 @@ class OpenAIScorer:
         return np.array(scores, dtype=np.float64), counts
 
     def _score_chat(self, prompt: str, options: list[str], stats: ScorerStats) -> np.ndarray:
-        chunks = [options[i : i + self.max_choices] for i in range(0, len(options), self.max_choices)]
+        chunks = [
+            options[i : i + self.max_choices] for i in range(0, len(options), self.max_choices)
+        ]
         parts = [self._ask_choice(prompt, chunk, stats) for chunk in chunks]
         return np.concatenate(parts) - math.log(len(chunks))
 
@@ -233,15 +269,24 @@ class OpenAIScorer:
         labels = LABELS[: len(options)]
         listing = "\n".join(f"{label}) {o}" for label, o in zip(labels, options))
         content = f"{prompt.rstrip()}\n\n{self.question}\n{listing}\nAnswer:"
-        reply = self._request(stats, lambda: self.client.chat.completions.create(
-            model=self.served_model(), messages=[{"role": "user", "content": content}], max_tokens=1,
-            temperature=0, logprobs=True, top_logprobs=self.top_logprobs,
-        ))
+        reply = self._request(
+            stats,
+            lambda: self.client.chat.completions.create(
+                model=self.served_model(),
+                messages=[{"role": "user", "content": content}],
+                max_tokens=1,
+                temperature=0,
+                logprobs=True,
+                top_logprobs=self.top_logprobs,
+            ),
+        )
         try:
             first = reply.choices[0].logprobs.content[0]
             top = [(t.token, float(t.logprob)) for t in first.top_logprobs]
         except (AttributeError, IndexError, TypeError, ValueError) as exc:
-            raise ScorerResponseError(f"{self._where()} returned no top_logprobs for the choice token: {exc}") from None
+            raise ScorerResponseError(
+                f"{self._where()} returned no top_logprobs for the choice token: {exc}"
+            ) from None
         if not top:
             raise ScorerResponseError(f"{self._where()} returned an empty top_logprobs list")
         found: dict[str, float] = {}
@@ -249,7 +294,9 @@ class OpenAIScorer:
             label = token.strip().rstrip(").:")
             if label in labels and label:
                 found[label] = float(np.logaddexp(found[label], lp)) if label in found else lp
-        floor = self.missing_logprob if self.missing_logprob is not None else min(lp for _, lp in top)
+        floor = (
+            self.missing_logprob if self.missing_logprob is not None else min(lp for _, lp in top)
+        )
         raw = np.array([found.get(label, floor) for label in labels], dtype=np.float64)
         stats.tokens_computed += 1
         return raw - np.logaddexp.reduce(raw)
@@ -269,26 +316,43 @@ class OpenAIScorer:
         try:
             return send()
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            hint = (f"; ${self.api_key_env} is not set" if self.api_key_env and not os.environ.get(self.api_key_env)
-                    else f" (key from ${self.api_key_env})" if self.api_key_env else "")
-            raise ScorerAuthError(f"{self._where()} refused the API key (HTTP {exc.status_code}){hint}") from None
+            hint = (
+                f"; ${self.api_key_env} is not set"
+                if self.api_key_env and not os.environ.get(self.api_key_env)
+                else f" (key from ${self.api_key_env})"
+                if self.api_key_env
+                else ""
+            )
+            raise ScorerAuthError(
+                f"{self._where()} refused the API key (HTTP {exc.status_code}){hint}"
+            ) from None
         except openai.NotFoundError as exc:
-            raise ScorerModelNotFoundError(f"{self._where()}: model {self._served!r} not found (HTTP 404): {_message(exc)}") from None
+            raise ScorerModelNotFoundError(
+                f"{self._where()}: model {self._served!r} not found (HTTP 404): {_message(exc)}"
+            ) from None
         except openai.APITimeoutError:
-            raise ScorerUnavailableError(f"{self._where()} timed out after {self.timeout_s:g} s ({self.max_retries} retries)") from None
+            raise ScorerUnavailableError(
+                f"{self._where()} timed out after {self.timeout_s:g} s ({self.max_retries} retries)"
+            ) from None
         except openai.APIConnectionError as exc:
             raise ScorerUnavailableError(
                 f"cannot reach {self._where()} after {self.max_retries + 1} attempts: "
                 f"{exc.__cause__ or exc}{self._unreachable_hint()}"
             ) from None
         except openai.APIResponseValidationError as exc:
-            raise ScorerResponseError(f"{self._where()} sent a malformed response: {_message(exc)}") from None
+            raise ScorerResponseError(
+                f"{self._where()} sent a malformed response: {_message(exc)}"
+            ) from None
         except openai.APIStatusError as exc:
             retried = exc.status_code in (408, 409, 429) or exc.status_code >= 500
             tail = f" after {self.max_retries} retries" if retried else ""
-            raise ScorerUnavailableError(f"{self._where()} answered HTTP {exc.status_code}{tail}: {_message(exc)}") from None
+            raise ScorerUnavailableError(
+                f"{self._where()} answered HTTP {exc.status_code}{tail}: {_message(exc)}"
+            ) from None
         except ValueError as exc:  # json.JSONDecodeError: a body that is not JSON
-            raise ScorerResponseError(f"{self._where()} sent a body that is not valid JSON: {exc}") from None
+            raise ScorerResponseError(
+                f"{self._where()} sent a body that is not valid JSON: {exc}"
+            ) from None
 
     def _unreachable_hint(self) -> str:
         """A local URL that does not answer is usually a server not started, or a user who
@@ -304,7 +368,9 @@ class OpenAIScorer:
         return f"the OpenAI-compatible server at {self.base_url or 'api.openai.com'}"
 
 
-def openai_scorer(cache: bool = True, cache_dir: str | None = None, **kwargs: Any) -> LanguageScorer:
+def openai_scorer(
+    cache: bool = True, cache_dir: str | None = None, **kwargs: Any
+) -> LanguageScorer:
     """Hydra entry point (`llm=openai`): an OpenAIScorer, wrapped in the disk cache unless
     `cache=false` (remote calls cost money; repeated evaluations should not)."""
     from saycan.planner.scorers.cache import cached
@@ -325,15 +391,23 @@ def _option_logprob(logprobs: Any, begin: int, end: int, option: str) -> tuple[f
     offsets = _field(logprobs, "text_offset")
     values = _field(logprobs, "token_logprobs")
     if not isinstance(offsets, list) or not isinstance(values, list) or len(offsets) != len(values):
-        raise ScorerResponseError("the server's logprobs have mismatched text_offset / token_logprobs")
-    picked = [(off, lp) for off, lp in zip(offsets, values) if isinstance(off, int) and begin <= off < end]
+        raise ScorerResponseError(
+            "the server's logprobs have mismatched text_offset / token_logprobs"
+        )
+    picked = [
+        (off, lp) for off, lp in zip(offsets, values) if isinstance(off, int) and begin <= off < end
+    ]
     if not picked or picked[0][0] != begin:
         raise ScorerResponseError(
             f"no token starts where option {option!r} starts (a token straddles the prompt/option "
-            "boundary: end the prompt with a newline or space), or the server did not echo the prompt"
+            "boundary: end the prompt with a newline or space), or the server did not echo the "
+            "prompt"
         )
     if any(lp is None for _, lp in picked):
-        raise ScorerResponseError(f"the server gave no log-prob for a token of {option!r} (an empty prompt has no context)")
+        raise ScorerResponseError(
+            f"the server gave no log-prob for a token of {option!r} (an empty prompt has no "
+            "context)"
+        )
     try:
         return float(sum(float(lp) for _, lp in picked)), len(picked)
     except (TypeError, ValueError):
@@ -350,6 +424,11 @@ def _message(exc: Exception) -> str:
 
 
 __all__ = [
-    "MODES", "OpenAIScorer", "ScorerAuthError", "ScorerModelNotFoundError",
-    "ScorerResponseError", "ScorerUnavailableError", "openai_scorer",
+    "MODES",
+    "OpenAIScorer",
+    "ScorerAuthError",
+    "ScorerModelNotFoundError",
+    "ScorerResponseError",
+    "ScorerUnavailableError",
+    "openai_scorer",
 ]

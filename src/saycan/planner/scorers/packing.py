@@ -165,8 +165,15 @@ def pack(segments: Sequence[Segment]) -> PackedPass:
         past_at += seg.past
     key_positions.append(np.asarray(positions, dtype=np.int64))
     return PackedPass(
-        ids, positions, np.concatenate(key_positions).astype(np.int64), allowed,
-        past_offsets, query_offsets, keep, root_row, node_row,
+        ids,
+        positions,
+        np.concatenate(key_positions).astype(np.int64),
+        allowed,
+        past_offsets,
+        query_offsets,
+        keep,
+        root_row,
+        node_row,
     )
 
 

@@ -22,7 +22,9 @@ class ScoresStreams(Protocol):
     batch_token_counts: list[list[int]]
 
     def score_many(
-        self, requests: Sequence[tuple[str, Sequence[str]]], streams: Sequence[Hashable] | None = None
+        self,
+        requests: Sequence[tuple[str, Sequence[str]]],
+        streams: Sequence[Hashable] | None = None,
     ) -> list[np.ndarray]: ...
 
     def forget_stream(self, stream: Hashable) -> None: ...

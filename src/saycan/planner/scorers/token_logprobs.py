@@ -21,8 +21,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from saycan.planner.scorers.packing import OptionTrie
 from saycan.planner.scorers.transformers_scorer import (  # the scorer's own cache and trie helpers
     TransformersScorer,
@@ -99,7 +97,12 @@ class TokenLogprobs:
             head = self._head_state(head_ids)
             tail_lps = self._tails_trie(head, [ids for ids, _ in tails])
             return [
-                self._assemble(head_ids + ids, head_off + [o + split for o in off], [None, *head.rows, *lps], None)
+                self._assemble(
+                    head_ids + ids,
+                    head_off + [o + split for o in off],
+                    [None, *head.rows, *lps],
+                    None,
+                )
                 for (ids, off), lps in zip(tails, tail_lps)
             ]
 
@@ -115,8 +118,10 @@ class TokenLogprobs:
         keep = max(0, common - 1)
         past = _make_cache([(k[:, :, :keep], v[:, :, :keep]) for k, v in old.kv] if keep else None)
         out = self.model(
-            input_ids=torch.tensor([ids[keep:]]), position_ids=torch.arange(keep, len(ids)).unsqueeze(0),
-            **with_cache(self.model, past), use_cache=True,
+            input_ids=torch.tensor([ids[keep:]]),
+            position_ids=torch.arange(keep, len(ids)).unsqueeze(0),
+            **with_cache(self.model, past),
+            use_cache=True,
         )
         logp = out.logits[0].float().log_softmax(-1)
         new_rows, _ = _token_rows(logp[:-1], ids[keep + 1 :], 0, self.tokenizer)
@@ -127,12 +132,16 @@ class TokenLogprobs:
     def _tails_trie(self, head: _Head, tails: list[list[int]]) -> list[list[float]]:
         """Per-token log p of each tail after the head, each unique tail prefix run once."""
         if not self.scorer._tree_supported():
-            return [rows for rows, _ in self._tails(head.kv, head.next_logp, len(head.ids), tails, 0)]
+            return [
+                rows for rows, _ in self._tails(head.kv, head.next_logp, len(head.ids), tails, 0)
+            ]
         trie = OptionTrie.build(tails)
         edge = self.scorer._trie_edges(_PromptState(head.ids, head.kv, head.next_logp), trie)
         return [edge[trie.ancestry(end)[::-1]].tolist() for end in trie.ends]
 
-    def _echo_batched(self, head_ids: list[int], head_off: list[int], split: int, tails: list, top_k: int) -> list[EchoedText]:
+    def _echo_batched(
+        self, head_ids: list[int], head_off: list[int], split: int, tails: list, top_k: int
+    ) -> list[EchoedText]:
         """Head once with full logits, tails as right-padded batches (top-k alternatives)."""
         import torch
 
@@ -143,12 +152,18 @@ class TokenLogprobs:
         results = []
         for start in range(0, len(tails), self.batch_size):
             chunk = tails[start : start + self.batch_size]
-            tail_rows = self._tails(kv, head_logp[-1], len(head_ids), [ids for ids, _ in chunk], top_k)
+            tail_rows = self._tails(
+                kv, head_logp[-1], len(head_ids), [ids for ids, _ in chunk], top_k
+            )
             for (ids, off), rows in zip(chunk, tail_rows):
-                results.append(self._assemble(
-                    head_ids + ids, head_off + [o + split for o in off],
-                    [None, *head[0], *rows[0]], [None, *head[1], *rows[1]],
-                ))
+                results.append(
+                    self._assemble(
+                        head_ids + ids,
+                        head_off + [o + split for o in off],
+                        [None, *head[0], *rows[0]],
+                        [None, *head[1], *rows[1]],
+                    )
+                )
         return results
 
     def _echo_alone(self, text: str, top_k: int) -> EchoedText:
@@ -157,11 +172,18 @@ class TokenLogprobs:
         ids, off = self._encode(text, bos=True)
         if not ids:
             return EchoedText([], [], [], [] if top_k else None)
-        logp = self.model(input_ids=torch.tensor([ids]), use_cache=False).logits[0].float().log_softmax(-1)
+        logp = (
+            self.model(input_ids=torch.tensor([ids]), use_cache=False)
+            .logits[0]
+            .float()
+            .log_softmax(-1)
+        )
         lps, tops = _token_rows(logp[:-1], ids[1:], top_k, self.tokenizer)
         return self._assemble(ids, off, [None, *lps], [None, *tops] if top_k else None)
 
-    def _tails(self, kv: list, next_logp: Any, prompt_len: int, tails: list[list[int]], top_k: int) -> list[tuple[list, list]]:
+    def _tails(
+        self, kv: list, next_logp: Any, prompt_len: int, tails: list[list[int]], top_k: int
+    ) -> list[tuple[list, list]]:
         """Log-probs of each tail's tokens after the head (batched over the head's cache)."""
         import torch
 
@@ -171,9 +193,19 @@ class TokenLogprobs:
         if width > 1:
             pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
             batch = [t[:-1] + [pad] * (width - len(t)) for t in tails]  # last tokens' logits unused
-            past = _make_cache([(k.expand(len(batch), -1, -1, -1), v.expand(len(batch), -1, -1, -1)) for k, v in kv])
+            past = _make_cache(
+                [
+                    (k.expand(len(batch), -1, -1, -1), v.expand(len(batch), -1, -1, -1))
+                    for k, v in kv
+                ]
+            )
             positions = torch.arange(prompt_len, prompt_len + width - 1).expand(len(batch), -1)
-            logits = self.model(input_ids=torch.tensor(batch), position_ids=positions, **with_cache(self.model, past), use_cache=True).logits
+            logits = self.model(
+                input_ids=torch.tensor(batch),
+                position_ids=positions,
+                **with_cache(self.model, past),
+                use_cache=True,
+            ).logits
         for i, tail in enumerate(tails):
             if not tail:
                 rows_out.append(([], []))
@@ -191,7 +223,11 @@ class TokenLogprobs:
     def _encode(self, text: str, bos: bool) -> tuple[list[int], list[int]]:
         """Token ids and character offsets; the BOS (offset 0, empty text) when asked and the
         tokenizer adds one itself, as `TransformersScorer` does for prompts."""
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True) if text else None
+        enc = (
+            self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            if text
+            else None
+        )
         ids = list(enc.input_ids) if enc else []
         off = [int(a) for a, _ in enc.offset_mapping] if enc else []
         if bos and self._bos is not None:
@@ -204,22 +240,30 @@ class TokenLogprobs:
         """Greedy continuation of the chat template applied to `messages`."""
         import torch
 
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        text = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
         ids = list(self.tokenizer(text, add_special_tokens=False).input_ids)
         with self.lock, torch.inference_mode():
             out = self.model.generate(
-                torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                max_new_tokens=max_tokens, do_sample=False, output_logits=True,
-                return_dict_in_generate=True, pad_token_id=self.tokenizer.eos_token_id,
+                torch.tensor([ids]),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                max_new_tokens=max_tokens,
+                do_sample=False,
+                output_logits=True,
+                return_dict_in_generate=True,
+                pad_token_id=self.tokenizer.eos_token_id,
             )
-        new = out.sequences[0, len(ids):].tolist()
+        new = out.sequences[0, len(ids) :].tolist()
         tokens, lps, tops = [], [], []
         for tok, logits in zip(new, out.logits):
             logp = logits[0].float().log_softmax(-1)
             tokens.append(self.tokenizer.decode([tok]))
             lps.append(float(logp[tok]))
             values, index = logp.topk(max(top_k, 1))
-            tops.append([(self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, index)][:top_k])
+            tops.append(
+                [(self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, index)][:top_k]
+            )
         eos = self.tokenizer.eos_token_id
         finish = "stop" if new and new[-1] == eos else "length"
         return Generated(tokens, lps, tops, finish)
@@ -232,7 +276,9 @@ def _shared_head(texts: list[str]) -> int:
     return prefix.rfind("\n") + 1
 
 
-def _token_rows(logp: Any, targets: list[int], top_k: int, tokenizer: Any) -> tuple[list[float], list]:
+def _token_rows(
+    logp: Any, targets: list[int], top_k: int, tokenizer: Any
+) -> tuple[list[float], list]:
     """log p(targets[j]) under logp[j], and the top-k {token: logp} per row when asked."""
     import torch
 

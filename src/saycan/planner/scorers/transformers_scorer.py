@@ -42,14 +42,14 @@ import inspect
 import logging
 import time
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from saycan.errors import ConfigError, ScorerError
-from saycan.planner.scorers.base import InvalidOptionsError, ScorerStats
 from saycan.planner.scorers.adapters import resolve_adapter
+from saycan.planner.scorers.base import InvalidOptionsError, ScorerStats
 from saycan.planner.scorers.models import LoadedModel, load_model
 from saycan.planner.scorers.packing import ROOT, OptionTrie, PackedPass, Segment, child_edges, pack
 
@@ -167,7 +167,11 @@ class TransformersScorer:
             if self.num_threads is not None:
                 torch.set_num_threads(int(self.num_threads))  # process-wide, as torch has it
             info = load_model(
-                self.model_id, self.gguf_file, self.cache_dir, self.dtype, str(self.device),
+                self.model_id,
+                self.gguf_file,
+                self.cache_dir,
+                self.dtype,
+                str(self.device),
                 self.local_files_only,
             )
             if self.adapter is not None:
@@ -179,11 +183,15 @@ class TransformersScorer:
             if self.method == "fast" and (reason := self._pack_refusal()) is not None:
                 log.warning(
                     "%s: options are not packed into one pass (%s); they run as right-padded "
-                    "batches over the prompt cache instead", self.model_id, reason,
+                    "batches over the prompt cache instead",
+                    self.model_id,
+                    reason,
                 )
             log.info(
                 "loaded %s from %s in %.1f s",
-                self.model_id, self.load_info.origin, self.load_info.seconds,
+                self.model_id,
+                self.load_info.origin,
+                self.load_info.seconds,
             )
         return self.load_info
 
@@ -199,8 +207,15 @@ class TransformersScorer:
         """A scorer sharing this one's loaded model but scoring with `method` (exactness checks
         and timings without loading the weights twice)."""
         other = TransformersScorer(
-            self.model_id, self.gguf_file, self.cache_dir, "float32", str(self.device),
-            method, self.num_threads, self.batch_size, quantize=self.quantize,
+            self.model_id,
+            self.gguf_file,
+            self.cache_dir,
+            "float32",
+            str(self.device),
+            method,
+            self.num_threads,
+            self.batch_size,
+            quantize=self.quantize,
         )
         other.dtype, other.load_info = self.dtype, self.load()
         # the loaded weights carry this scorer's adapter, so the copy is named after it too
@@ -361,7 +376,9 @@ class TransformersScorer:
 
     # ---------------------------------------------------------------------------- reference
 
-    def _score_reference(self, prompt_ids: list[int], option_ids: list[list[int]], stats: ScorerStats) -> np.ndarray:
+    def _score_reference(
+        self, prompt_ids: list[int], option_ids: list[list[int]], stats: ScorerStats
+    ) -> np.ndarray:
         """One full pass per option over prompt+option, no cache (the exactness baseline)."""
         scores = np.empty(len(option_ids), dtype=np.float64)
         for i, opt in enumerate(option_ids):
@@ -388,13 +405,20 @@ class TransformersScorer:
             stats.prompt_tokens_reused += common
             return old
         reuse = min(common, len(ids) - 1)
-        past = _make_cache([(k[:, :, :reuse], v[:, :, :reuse]) for k, v in old.kv] if reuse else None)
+        past = _make_cache(
+            [(k[:, :, :reuse], v[:, :, :reuse]) for k, v in old.kv] if reuse else None
+        )
         positions = torch.arange(reuse, len(ids), device=self.device).unsqueeze(0)
         out = self._forward(
-            self._tensor([ids[reuse:]]), logits_to_keep=1,
-            position_ids=positions, **with_cache(self._model, past), use_cache=True,
+            self._tensor([ids[reuse:]]),
+            logits_to_keep=1,
+            position_ids=positions,
+            **with_cache(self._model, past),
+            use_cache=True,
         )
-        state = _PromptState(ids, _cache_tensors(returned_cache(out)), _log_softmax(out.logits[0, -1]))
+        state = _PromptState(
+            ids, _cache_tensors(returned_cache(out)), _log_softmax(out.logits[0, -1])
+        )
         self._streams[stream] = state
         stats.forward_calls += 1
         stats.tokens_computed += len(ids) - reuse
@@ -403,7 +427,9 @@ class TransformersScorer:
 
     # ---------------------------------------------------------------------------- batched
 
-    def _score_batched(self, state: _PromptState, option_ids: list[list[int]], stats: ScorerStats) -> np.ndarray:
+    def _score_batched(
+        self, state: _PromptState, option_ids: list[list[int]], stats: ScorerStats
+    ) -> np.ndarray:
         """Options in right-padded batches over the prompt cache expanded along the batch."""
         scores = np.array([float(state.next_logp[o[0]]) for o in option_ids], dtype=np.float64)
         todo = [i for i, o in enumerate(option_ids) if len(o) > 1]  # one-token options are done
@@ -422,9 +448,18 @@ class TransformersScorer:
         pad = _pad_id(self._tokenizer)
         rows = [x + [pad] * (width - len(x)) for x in inputs]
         batch, prompt_len = len(rows), len(state.ids)
-        past = _make_cache([(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in state.kv])
-        positions = torch.arange(prompt_len, prompt_len + width, device=self.device).expand(batch, -1)
-        out = self._forward(self._tensor(rows), position_ids=positions, **with_cache(self._model, past), use_cache=True)
+        past = _make_cache(
+            [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in state.kv]
+        )
+        positions = torch.arange(prompt_len, prompt_len + width, device=self.device).expand(
+            batch, -1
+        )
+        out = self._forward(
+            self._tensor(rows),
+            position_ids=positions,
+            **with_cache(self._model, past),
+            use_cache=True,
+        )
         stats.forward_calls += 1
         stats.tokens_computed += sum(len(x) for x in inputs)
         return out.logits
@@ -595,7 +630,7 @@ def _make_cache(kv: list[tuple[Any, Any]] | None) -> Any:
     return DynamicCache(ddp_cache_data=kv) if kv else DynamicCache()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cache_keyword(model_type: type) -> str:
     forward = getattr(model_type, "forward", None)
     params = inspect.signature(forward).parameters if forward is not None else {}
@@ -609,7 +644,8 @@ def with_cache(model: Any, past: Any) -> dict[str, Any]:
 
 
 def returned_cache(out: Any) -> Any:
-    """The KV cache a forward returned: `out.cache` on newer transformers, else `past_key_values`."""
+    """The KV cache a forward returned: `out.cache` on newer transformers, else
+    `past_key_values`."""
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values
 
@@ -645,8 +681,10 @@ def _concat_past(jobs: list[_Job]) -> list[tuple[Any, Any]]:
         return [(k[:, :, : job.reuse], v[:, :, : job.reuse]) for k, v in job.kv]
     layers = zip(*[job.kv for job in parts])
     return [
-        (torch.cat([k[:, :, : j.reuse] for j, (k, _) in zip(parts, layer)], dim=2),
-         torch.cat([v[:, :, : j.reuse] for j, (_, v) in zip(parts, layer)], dim=2))
+        (
+            torch.cat([k[:, :, : j.reuse] for j, (k, _) in zip(parts, layer)], dim=2),
+            torch.cat([v[:, :, : j.reuse] for j, (_, v) in zip(parts, layer)], dim=2),
+        )
         for layer in layers
     ]
 
@@ -661,8 +699,10 @@ def _kept_prompt(
     if past + reuse == new:  # contiguous (a lone segment): a view, no copy
         return [(k[:, :, past : new + d], v[:, :, past : new + d]) for k, v in kv]
     return [
-        (torch.cat([k[:, :, past : past + reuse], k[:, :, new : new + d]], dim=2),
-         torch.cat([v[:, :, past : past + reuse], v[:, :, new : new + d]], dim=2))
+        (
+            torch.cat([k[:, :, past : past + reuse], k[:, :, new : new + d]], dim=2),
+            torch.cat([v[:, :, past : past + reuse], v[:, :, new : new + d]], dim=2),
+        )
         for k, v in kv
     ]
 

@@ -125,21 +125,38 @@ class SimRobot:
         self.body = self._load(c)
         for j in cfg.finger_joints:
             c.changeDynamics(
-                self.body, j, lateralFriction=cfg.finger_friction, spinningFriction=0.003,
+                self.body,
+                j,
+                lateralFriction=cfg.finger_friction,
+                spinningFriction=0.003,
                 frictionAnchor=1,
             )
         if cfg.gear_fingers and len(cfg.finger_joints) == 2:
             a, b = cfg.finger_joints
             gear = c.createConstraint(
-                self.body, a, self.body, b, jointType=c.JOINT_GEAR, jointAxis=[1, 0, 0],
-                parentFramePosition=[0, 0, 0], childFramePosition=[0, 0, 0],
+                self.body,
+                a,
+                self.body,
+                b,
+                jointType=c.JOINT_GEAR,
+                jointAxis=[1, 0, 0],
+                parentFramePosition=[0, 0, 0],
+                childFramePosition=[0, 0, 0],
             )
             c.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=100)
         for leader, follower in cfg.linkage:
-            c.setJointMotorControl2(self.body, follower, c.VELOCITY_CONTROL, targetVelocity=0.0, force=0.0)
+            c.setJointMotorControl2(
+                self.body, follower, c.VELOCITY_CONTROL, targetVelocity=0.0, force=0.0
+            )
             link = c.createConstraint(
-                self.body, leader, self.body, follower, jointType=c.JOINT_GEAR, jointAxis=[1, 0, 0],
-                parentFramePosition=[0, 0, 0], childFramePosition=[0, 0, 0],
+                self.body,
+                leader,
+                self.body,
+                follower,
+                jointType=c.JOINT_GEAR,
+                jointAxis=[1, 0, 0],
+                parentFramePosition=[0, 0, 0],
+                childFramePosition=[0, 0, 0],
             )
             c.changeConstraint(link, gearRatio=-1, erp=0.8, maxForce=cfg.linkage_force)
         self.reset_to_rest()
@@ -181,16 +198,22 @@ class SimRobot:
 
     def finger_positions(self) -> np.ndarray:
         """Positions of the joints that set the opening (`width_joints`)."""
-        states = self.client.getJointStates(self.body, self.config.width_joints or self.config.finger_joints)
+        states = self.client.getJointStates(
+            self.body, self.config.width_joints or self.config.finger_joints
+        )
         return np.array([s[0] for s in states])
 
     def finger_velocities(self) -> np.ndarray:
-        states = self.client.getJointStates(self.body, self.config.width_joints or self.config.finger_joints)
+        states = self.client.getJointStates(
+            self.body, self.config.width_joints or self.config.finger_joints
+        )
         return np.array([s[1] for s in states])
 
     def gripper_width(self) -> float:
         cfg = self.config
-        return float(cfg.finger_width_offset + cfg.finger_width_scale * self.finger_positions().sum())
+        return float(
+            cfg.finger_width_offset + cfg.finger_width_scale * self.finger_positions().sum()
+        )
 
     def ee_pose(self) -> tuple[np.ndarray, np.ndarray]:
         s = self.client.getLinkState(self.body, self.config.ee_link, computeForwardKinematics=True)
@@ -232,8 +255,12 @@ class SimRobot:
             if j in followers:
                 continue
             self.client.setJointMotorControl2(
-                self.body, j, self.client.POSITION_CONTROL, targetPosition=target,
-                force=cfg.finger_force, maxVelocity=cfg.finger_max_velocity,
+                self.body,
+                j,
+                self.client.POSITION_CONTROL,
+                targetPosition=target,
+                force=cfg.finger_force,
+                maxVelocity=cfg.finger_max_velocity,
             )
 
     # -- kinematics (on the private copy) ---------------------------------------------------

@@ -42,14 +42,22 @@ def seen_colours(spec: TaskSpec) -> TaskSpec:
                 raise ConfigError(f"task {spec.name!r}: role {name} only takes held-out colours")
             role_data["colour"] = kept
         roles[name] = role_data
-    return _rebuild(spec, {"scene": {**spec.scene.model_dump(mode="python"), "colours": tuple(palette)}, "roles": roles})
+    return _rebuild(
+        spec,
+        {
+            "scene": {**spec.scene.model_dump(mode="python"), "colours": tuple(palette)},
+            "roles": roles,
+        },
+    )
 
 
 def colour_free_roles(spec: TaskSpec) -> list[str]:
     """Block/bowl roles whose colour the task leaves open (they can take a held-out colour);
     not a role chosen by where it stands ("the block closest to the bowl"), which has none."""
     return [
-        n for n, r in spec.roles.items() if r.category != "location" and r.colour is None and r.nearness is None
+        n
+        for n, r in spec.roles.items()
+        if r.category != "location" and r.colour is None and r.nearness is None
     ]
 
 

@@ -14,6 +14,8 @@ from saycan.errors import ConfigError
 from saycan.sim import geometry
 from saycan.sim.layout import DEFAULT_MARGIN, sample_placements
 from saycan.sim.scene_spec import LOCATIONS, WORKSPACE_X, WORKSPACE_Y, ObjectSpec
+from saycan.sim.tasks.colour_split import unseen_colours
+from saycan.sim.tasks.independent_set import INDEPENDENT
 from saycan.sim.tasks.spec import (
     ANY,
     EACH,
@@ -24,8 +26,6 @@ from saycan.sim.tasks.spec import (
     expand_colours,
     load_task,
 )
-from saycan.sim.tasks.colour_split import unseen_colours
-from saycan.sim.tasks.independent_set import INDEPENDENT
 from saycan.skills.done import DONE
 from saycan.skills.pick_and_place import expert as place_expert
 from saycan.skills.types import ExpertMove, SkillCall
@@ -149,7 +149,9 @@ class TaskInstance:
             ]
         return not unmet, unmet
 
-    def holds(self, p: PredicateSpec, initial: Sequence[ObjectState], now: Sequence[ObjectState]) -> bool:
+    def holds(
+        self, p: PredicateSpec, initial: Sequence[ObjectState], now: Sequence[ObjectState]
+    ) -> bool:
         """Whether one predicate holds on the state `now` (with `initial` for nothing_moved and
         offset)."""
         return self._holds(p, initial, now)
@@ -165,8 +167,10 @@ class TaskInstance:
             else:
                 names, complete = [a for row in self._groundings(p)[0] for a in row], True
             return complete and all(
-                n in states and n in before
-                and float(np.linalg.norm(np.asarray(states[n].position) - before[n])) < MOVED_TOLERANCE
+                n in states
+                and n in before
+                and float(np.linalg.norm(np.asarray(states[n].position) - before[n]))
+                < MOVED_TOLERANCE
                 for n in names
             )
         if p.pred == "tower":
@@ -177,14 +181,19 @@ class TaskInstance:
                 _on(states[top], states[bottom]) for bottom, top in zip(names, names[1:])
             )
         if p.pred == "line":
-            names = self.select(p.each) if p.each is not None else [str(self.bindings[a]) for a in p.args]
+            names = (
+                self.select(p.each)
+                if p.each is not None
+                else [str(self.bindings[a]) for a in p.args]
+            )
             return all(n in states for n in names) and geometry.in_line(
                 [states[n].position for n in names], p.axis, p.line_tolerance
             )
         if p.pred == "offset":
             before = {s.name: s for s in initial}
             return all(
-                row[0] in states and row[0] in before
+                row[0] in states
+                and row[0] in before
                 and geometry.is_offset(states[row[0]].position, before[row[0]].position, p.side)
                 for row in self._groundings(p)[0]
             )
@@ -197,8 +206,11 @@ class TaskInstance:
             )
         rows, options = self._groundings(p)
         fits = [
-            [o for o in (options if options is not None else [None])
-             if self._relation(p, [o if a == ANY else a for a in row], states)]
+            [
+                o
+                for o in (options if options is not None else [None])
+                if self._relation(p, [o if a == ANY else a for a in row], states)
+            ]
             for row in rows
         ]
         if p.distinct:
@@ -236,7 +248,8 @@ class TaskInstance:
         """A correct plan from the initial state, derived from the goal predicates: each goal in
         order, uncovering blocks first (a covered block cannot be picked) and leaving objects
         beyond the arm's reach alone. Each planned move becomes the call of the first skill in
-        `skills` that can make it (`SkillLibrary.expert_call`); without a library, pick_and_place's."""
+        `skills` that can make it (`SkillLibrary.expert_call`); without a library,
+        pick_and_place's."""
         world = _World(self)
         milestones = self.spec.milestones.states if self.spec.milestones is not None else ()
         for p in (*milestones, *self.spec.goal):
@@ -332,14 +345,19 @@ def _on(a: ObjectState, b: ObjectState) -> bool:
     return geometry.is_on(a.position, a.size, b.position, b.size)
 
 
-def _in_bowl(obj: ObjectState, bowl: ObjectState, states: dict[str, ObjectState], depth: int = 0) -> bool:
+def _in_bowl(
+    obj: ObjectState, bowl: ObjectState, states: dict[str, ObjectState], depth: int = 0
+) -> bool:
     """In the bowl, or resting on a pile of blocks that is in it."""
     if geometry.is_in_bowl(obj.position, bowl.position):
         return True
     if depth > 6 or geometry.xy_distance(obj.position, bowl.position) >= geometry.BOWL_INNER_RADIUS:
         return False
     return any(
-        s.category == "block" and s.name != obj.name and _on(obj, s) and _in_bowl(s, bowl, states, depth + 1)
+        s.category == "block"
+        and s.name != obj.name
+        and _on(obj, s)
+        and _in_bowl(s, bowl, states, depth + 1)
         for s in states.values()
     )
 
@@ -369,8 +387,12 @@ class _World:
         goals = (*inst.spec.goal, *states)
         self.reserved = (
             {str(inst.bindings.get(a, a)) for p in goals for a in p.args}
-            | {c for p in goals if p.any is not None and p.any.category == "location"
-               for c in inst.select(p.any)}
+            | {
+                c
+                for p in goals
+                if p.any is not None and p.any.category == "location"
+                for c in inst.select(p.any)
+            }
         ) & set(LOCATIONS)
         self.held = inst.held  # in the gripper: occupies no place; put down before picking another
         self.start_xy = dict(self.xy)
@@ -408,14 +430,17 @@ class _World:
         """The free sides of objects as perception will name them (`geometry.side_places`)."""
         on_table = [o for o in self.support if o != self.held]
         footprint = [(o, self.xy[o], self.half(o)) for o in on_table]
-        anchors = [f for f in footprint if self.support[f[0]] is None and f[0] not in self.inst.unreachable]
+        anchors = [
+            f for f in footprint if self.support[f[0]] is None and f[0] not in self.inst.unreachable
+        ]
         return geometry.side_places(anchors, footprint, (WORKSPACE_X, WORKSPACE_Y))
 
     def blockers(self, anchor: str, side: str) -> list[str]:
         """Blocks on the table in the way of a block put at that side of `anchor`."""
         p = geometry.side_point(self.xy[anchor], self.half(anchor), side)
         return [
-            o for o in self.support
+            o
+            for o in self.support
             if o not in (anchor, self.held)
             and geometry.xy_distance(p, self.xy[o])
             < geometry.BLOCK_SIZE / 2 + self.half(o) + geometry.SIDE_CLEARANCE
@@ -455,7 +480,9 @@ class _World:
         if x == self.held:
             self.held = None
         sides = self.side_places()  # before the move: where the place is when it is chosen
-        target_category = "location" if target in LOCATIONS or target in sides else self.category[target]
+        target_category = (
+            "location" if target in LOCATIONS or target in sides else self.category[target]
+        )
         self.plan.append(ExpertMove(x, target, self.category[x], target_category))
         if target in LOCATIONS:
             self.support[x], self.xy[x] = None, LOCATIONS[target][:2]
@@ -487,7 +514,11 @@ class _World:
             names = (
                 [str(inst.bindings[a]) for a in p.args]
                 if p.args
-                else [o for o, c in self.category.items() if c == "block" and o not in inst.unreachable]
+                else [
+                    o
+                    for o, c in self.category.items()
+                    if c == "block" and o not in inst.unreachable
+                ]
             )
             if p.args and set(self.chain(names[0])) & set(names):
                 self.move(names[0], self.parking())  # the bottom block sits on a later one
@@ -498,12 +529,18 @@ class _World:
         if p.pred == "all_in_matching_bowl":
             bowls = {o.colour: o.name for o in inst.objects if o.category == "bowl"}
             for o in inst.objects:
-                if o.category == "block" and o.colour in bowls and not self.in_bowl(o.name, bowls[o.colour]):
+                if (
+                    o.category == "block"
+                    and o.colour in bowls
+                    and not self.in_bowl(o.name, bowls[o.colour])
+                ):
                     self.move(o.name, bowls[o.colour])
             return
         rows, options = inst._groundings(p)
         if p.pred == "line":
-            self.make_line([r for row in rows for r in row] if p.each is None else [r[0] for r in rows], p)
+            self.make_line(
+                [r for row in rows for r in row] if p.each is None else [r[0] for r in rows], p
+            )
             return
         used: set[str] = set()  # `any` members taken by earlier rows (distinct assignments)
         for row in rows:
@@ -511,20 +548,28 @@ class _World:
             if x in inst.unreachable:
                 continue
             if p.pred == "offset":
-                if self.support[x] is not None or not geometry.is_offset(self.xy[x], self.start_xy[x], p.side):
+                if self.support[x] is not None or not geometry.is_offset(
+                    self.xy[x], self.start_xy[x], p.side
+                ):
                     self.put_beside(x, x, p.side)
                 continue
             target = row[1]
             if target == ANY:
-                candidates = [b for b in options or [] if b not in inst.unreachable and b not in used]
+                candidates = [
+                    b for b in options or [] if b not in inst.unreachable and b not in used
+                ]
                 met = [b for b in candidates if self.satisfied(p.pred, x, b)]
                 if met or not candidates:
                     used.update(met[:1] if p.distinct else [])
                     continue
                 if p.pred == "at":
-                    target = next((c for c in candidates if c not in LOCATIONS or self.free(c)), candidates[0])
+                    target = next(
+                        (c for c in candidates if c not in LOCATIONS or self.free(c)), candidates[0]
+                    )
                 else:
-                    target = min(candidates, key=lambda b: sum(self.in_bowl(o, b) for o in self.support))
+                    target = min(
+                        candidates, key=lambda b: sum(self.in_bowl(o, b) for o in self.support)
+                    )
                 if p.distinct:
                     used.add(target)
             if p.pred == "in" and not self.in_bowl(x, target):
@@ -533,7 +578,10 @@ class _World:
                 self.move(x, target)
             elif p.pred == "at":
                 if target in LOCATIONS:
-                    if geometry.xy_distance(self.xy[x], LOCATIONS[target]) >= 0.01 or self.support[x] is not None:
+                    if (
+                        geometry.xy_distance(self.xy[x], LOCATIONS[target]) >= 0.01
+                        or self.support[x] is not None
+                    ):
                         self.move(x, target)
                 elif self.support[x] is not None or not geometry.in_zone(self.xy[x], target):
                     self.move(x, self.place_in(target))
@@ -564,7 +612,9 @@ class _World:
                 return geometry.xy_distance(self.xy[x], LOCATIONS[target]) < 0.01
             return geometry.in_zone(self.xy[x], target)
         if pred == "beside":
-            return geometry.is_beside(self.xy[x], self.half(x), self.xy[target], self.half(target), side)
+            return geometry.is_beside(
+                self.xy[x], self.half(x), self.xy[target], self.half(target), side
+            )
         return False
 
     # -- lines --
@@ -592,7 +642,9 @@ class _World:
             [self.xy[n] for n in names], p.axis, p.line_tolerance
         )
 
-    def line_from(self, anchor: str, names: list[str], p: PredicateSpec, via_middle: bool = False) -> bool:
+    def line_from(
+        self, anchor: str, names: list[str], p: PredicateSpec, via_middle: bool = False
+    ) -> bool:
         if via_middle:
             if not self.free("middle"):
                 return False
@@ -602,8 +654,12 @@ class _World:
         sides = ("left", "right") if p.axis == "horizontal" else ("front", "behind")
         others = [n for n in names if n != anchor]
         # Both sides of the anchor in turn, else all on one side (an anchor near an edge).
-        for pattern in ([i % 2 for i in range(len(others))], [(i + 1) % 2 for i in range(len(others))],
-                        [0] * len(others), [1] * len(others)):
+        for pattern in (
+            [i % 2 for i in range(len(others))],
+            [(i + 1) % 2 for i in range(len(others))],
+            [0] * len(others),
+            [1] * len(others),
+        ):
             saved = self.snapshot()
             ends = [anchor, anchor]  # the last block on each side
             for x, k in zip(others, pattern):
@@ -669,7 +725,11 @@ class Task:
             self.spec = unseen_colours(self.spec)
         templates = getattr(self.spec.instructions, _template_split(split))
         if not templates:
-            hint = f" (the {INDEPENDENT} split runs its own tasks: tasks={INDEPENDENT})" if split == INDEPENDENT else ""
+            hint = (
+                f" (the {INDEPENDENT} split runs its own tasks: tasks={INDEPENDENT})"
+                if split == INDEPENDENT
+                else ""
+            )
             raise ConfigError(f"task {self.spec.name!r} has no {split!r} instructions{hint}")
         self.split = split
         self.instruction_override = instruction
@@ -684,9 +744,11 @@ class Task:
         for role in spec.roles.values():
             if role.category == "location":
                 for c in role.choices or tuple(LOCATIONS):
-                    out += [c] if c in LOCATIONS else [
-                        n for n, loc in LOCATIONS.items() if geometry.in_zone(loc, c)
-                    ]
+                    out += (
+                        [c]
+                        if c in LOCATIONS
+                        else [n for n, loc in LOCATIONS.items() if geometry.in_zone(loc, c)]
+                    )
             if role.on is not None and spec.roles[role.on].category == "block":
                 out += list(CORNERS)  # may be parked to uncover its support
             if role.held:
@@ -695,12 +757,16 @@ class Task:
         for p in (*spec.goal, *states):
             if p.pred == "at" and p.args[1] not in spec.roles and p.args[1] != ANY:
                 place = p.args[1]
-                out += [place] if place in LOCATIONS else [
-                    n for n, loc in LOCATIONS.items() if geometry.in_zone(loc, place)
-                ]
+                out += (
+                    [place]
+                    if place in LOCATIONS
+                    else [n for n, loc in LOCATIONS.items() if geometry.in_zone(loc, place)]
+                )
             if p.pred in ("left_of", "right_of"):
                 out += list(CORNERS)
-            if p.pred == "line":  # diagonals run through corners and the middle; others may start there
+            if (
+                p.pred == "line"
+            ):  # diagonals run through corners and the middle; others may start there
                 out += [c for d in DIAGONALS for c in d] if p.axis == "diagonal" else ["middle"]
             if p.any is not None and p.any.category == "location":
                 out += [c for c in p.any.choices or LOCATIONS if c in LOCATIONS]
@@ -742,7 +808,11 @@ class Task:
         remaining = [c for c in order if c not in used]
         pairs, rest = remaining[: scene.matched_pairs], remaining[scene.matched_pairs :]
         own = {
-            cat: [fixed[r] for r, rs in spec.roles.items() if r in fixed and rs.category == cat and not rs.absent]
+            cat: [
+                fixed[r]
+                for r, rs in spec.roles.items()
+                if r in fixed and rs.category == cat and not rs.absent
+            ]
             for cat in ("block", "bowl")
         }
         n_free_blocks = n_blocks - len(pairs) - len(own["block"])
@@ -751,8 +821,14 @@ class Task:
         n_free_bowls = n_bowls - len(pairs) - len(own["bowl"])
         bowl_colours = pairs + own["bowl"] + rest[:n_free_bowls]
         rest = rest[n_free_bowls:]
-        if min(n_free_blocks, n_free_bowls) < 0 or len(block_colours) != n_blocks or len(bowl_colours) != n_bowls:
-            raise ConfigError(f"task {spec.name}: not enough colours for {n_blocks} blocks and {n_bowls} bowls")
+        if (
+            min(n_free_blocks, n_free_bowls) < 0
+            or len(block_colours) != n_blocks
+            or len(bowl_colours) != n_bowls
+        ):
+            raise ConfigError(
+                f"task {spec.name}: not enough colours for {n_blocks} blocks and {n_bowls} bowls"
+            )
 
         bindings: dict[str, Binding] = {}
         taken = set(fixed.values())
@@ -783,11 +859,16 @@ class Task:
             if rs.category != "location" and not rs.absent and (rs.region or not rs.reachable)
         }
         unreachable = tuple(
-            str(bindings[r]) for r, rs in spec.roles.items() if rs.category != "location" and not rs.reachable
+            str(bindings[r])
+            for r, rs in spec.roles.items()
+            if rs.category != "location" and not rs.reachable
         )
         held = next((str(bindings[r]) for r, rs in spec.roles.items() if rs.held), None)
         on_table = [n for n in names if n not in stacked]
-        radii = [HAND_FOOTPRINT_RADIUS if n == held else PLACEMENT_RADIUS[n.split()[-1]] for n in on_table]
+        radii = [
+            HAND_FOOTPRINT_RADIUS if n == held else PLACEMENT_RADIUS[n.split()[-1]]
+            for n in on_table
+        ]
         keep_clear = self.keep_clear()
         if not regions and not keep_clear:
             xy = sample_placements(rng, len(on_table), min_dist=0.10, radii=radii)
@@ -843,7 +924,10 @@ NEARNESS_MARGIN = 0.05
 
 
 def _bind_by_nearness(
-    spec: TaskSpec, bindings: dict[str, Binding], position: Mapping[str, tuple[float, float]], held: str | None
+    spec: TaskSpec,
+    bindings: dict[str, Binding],
+    position: Mapping[str, tuple[float, float]],
+    held: str | None,
 ) -> dict[str, Binding] | None:
     """Bind each `closest_to` / `farthest_from` role to the block on the table nearest to (or
     furthest from) its reference; None when the winner is not clear by `NEARNESS_MARGIN`."""
@@ -853,7 +937,9 @@ def _bind_by_nearness(
             continue
         kind, ref = rs.nearness
         ref_name = str(out[ref])
-        taken = {str(out[r]) for r, other in spec.roles.items() if r != role and other.nearness is None}
+        taken = {
+            str(out[r]) for r, other in spec.roles.items() if r != role and other.nearness is None
+        }
         ranked = sorted(
             (geometry.xy_distance(position[n], position[ref_name]), n)
             for n in position
@@ -869,7 +955,9 @@ def _bind_by_nearness(
 
 
 def _sides_clear(
-    sides: Sequence[tuple[str, str, str]], position: Mapping[str, tuple[float, float]], stacked: Mapping
+    sides: Sequence[tuple[str, str, str]],
+    position: Mapping[str, tuple[float, float]],
+    stacked: Mapping,
 ) -> bool:
     """Each (anchor, side, mover): the side lies in the workspace and no object but the
     anchor and the mover is in the way of a block put there."""
@@ -878,11 +966,14 @@ def _sides_clear(
         if anchor in stacked or anchor not in position:
             continue
         p = geometry.side_point(position[anchor], half[anchor], side)
-        if not (WORKSPACE_X[0] <= p[0] <= WORKSPACE_X[1] and WORKSPACE_Y[0] <= p[1] <= WORKSPACE_Y[1]):
+        if not (
+            WORKSPACE_X[0] <= p[0] <= WORKSPACE_X[1] and WORKSPACE_Y[0] <= p[1] <= WORKSPACE_Y[1]
+        ):
             return False
         if any(
             n not in (anchor, mover)
-            and geometry.xy_distance(p, xy) < geometry.BLOCK_SIZE / 2 + half[n] + geometry.SIDE_CLEARANCE + 0.02
+            and geometry.xy_distance(p, xy)
+            < geometry.BLOCK_SIZE / 2 + half[n] + geometry.SIDE_CLEARANCE + 0.02
             for n, xy in position.items()
         ):
             return False

@@ -41,8 +41,17 @@ MAX_TASK_FILE_BYTES = 1_000_000
 
 Category = Literal["block", "bowl", "location"]
 PredicateName = Literal[
-    "in", "on", "at", "left_of", "right_of", "tower", "all_in_matching_bowl", "nothing_moved",
-    "beside", "offset", "line",
+    "in",
+    "on",
+    "at",
+    "left_of",
+    "right_of",
+    "tower",
+    "all_in_matching_bowl",
+    "nothing_moved",
+    "beside",
+    "offset",
+    "line",
 ]
 Side = Literal["left", "right", "front", "behind"]
 LineAxis = Literal["horizontal", "vertical", "diagonal"]
@@ -57,9 +66,17 @@ EACH, ANY = "each", "any"
 
 #: How many arguments each predicate takes (None: any number; see docs/tasks.md).
 ARITY: dict[str, tuple[int, ...] | None] = {
-    "in": (2,), "on": (2,), "at": (2,), "left_of": (2,), "right_of": (2,),
-    "tower": None, "all_in_matching_bowl": (0,), "nothing_moved": None,
-    "beside": (2,), "offset": (1,), "line": None,
+    "in": (2,),
+    "on": (2,),
+    "at": (2,),
+    "left_of": (2,),
+    "right_of": (2,),
+    "tower": None,
+    "all_in_matching_bowl": (0,),
+    "nothing_moved": None,
+    "beside": (2,),
+    "offset": (1,),
+    "line": None,
 }
 
 
@@ -125,7 +142,9 @@ def _as_range(value: object) -> object:
 class SceneSpec(_Strict):
     blocks: CountRange = Field(description="how many blocks (roles and distractors together)")
     bowls: CountRange = Field(description="how many bowls (roles and distractors together)")
-    matched_pairs: StrictInt = Field(0, ge=0, le=6, description="blocks that have a bowl of their colour")
+    matched_pairs: StrictInt = Field(
+        0, ge=0, le=6, description="blocks that have a bowl of their colour"
+    )
     colours: tuple[str, ...] = Field(COLOUR_NAMES, description="the palette colours are drawn from")
 
     _coerce = field_validator("blocks", "bowls", mode="before")(lambda cls, v: _as_range(v))
@@ -143,9 +162,12 @@ class RoleSpec(_Strict):
 
     category: Category
     colour: str | tuple[str, ...] | None = Field(
-        None, description="the object's colour: one name, a list to draw from, or a group (warm, cool)"
+        None,
+        description="the object's colour: one name, a list to draw from, or a group (warm, cool)",
     )
-    absent: StrictBool = Field(False, description="the object is not in the scene (infeasible tasks)")
+    absent: StrictBool = Field(
+        False, description="the object is not in the scene (infeasible tasks)"
+    )
     on: str | None = Field(None, description="this object starts stacked on (or in) that role")
     region: str | None = Field(None, description="sample this object's position inside that zone")
     reachable: StrictBool = Field(True, description="false: placed beyond the arm's reach")
@@ -153,8 +175,12 @@ class RoleSpec(_Strict):
     choices: tuple[str, ...] | None = Field(
         None, description="location roles: the places to draw from (default: every location)"
     )
-    closest_to: str | None = Field(None, description="the block on the table nearest to that role's object")
-    farthest_from: str | None = Field(None, description="the block on the table furthest from that role's object")
+    closest_to: str | None = Field(
+        None, description="the block on the table nearest to that role's object"
+    )
+    farthest_from: str | None = Field(
+        None, description="the block on the table furthest from that role's object"
+    )
 
     _colour_ok = field_validator("colour")(lambda cls, v: _check_colours(v))
 
@@ -178,24 +204,44 @@ class RoleSpec(_Strict):
     @model_validator(mode="after")
     def _coherent(self) -> RoleSpec:
         if self.category == "location":
-            if self.colour or self.absent or self.on or self.region or not self.reachable or self.held:
+            if (
+                self.colour
+                or self.absent
+                or self.on
+                or self.region
+                or not self.reachable
+                or self.held
+            ):
                 raise ValueError("a location role takes only `choices`")
         elif self.choices is not None:
             raise ValueError("`choices` is for location roles only")
         if self.absent and (self.on or self.region or not self.reachable):
             raise ValueError("an absent role cannot be placed (on, region, reachable)")
         if self.on is not None and (self.region or not self.reachable):
-            raise ValueError("a stacked role takes its position from its support (no region/reachable)")
-        if self.held and (self.category != "block" or self.absent or self.on or self.region or not self.reachable):
-            raise ValueError("only a present, reachable block on the table can start held (no on/region/absent)")
+            raise ValueError(
+                "a stacked role takes its position from its support (no region/reachable)"
+            )
+        if self.held and (
+            self.category != "block" or self.absent or self.on or self.region or not self.reachable
+        ):
+            raise ValueError(
+                "only a present, reachable block on the table can start held (no on/region/absent)"
+            )
         if self.closest_to is not None and self.farthest_from is not None:
             raise ValueError("a role is either closest_to or farthest_from an object, not both")
         if self.nearness is not None and (
-            self.category != "block" or self.colour or self.absent or self.on or self.region
-            or not self.reachable or self.held
+            self.category != "block"
+            or self.colour
+            or self.absent
+            or self.on
+            or self.region
+            or not self.reachable
+            or self.held
         ):
-            raise ValueError("closest_to / farthest_from pick a block by where it stands: no colour, on, region, "
-                             "absent, held or reachable")
+            raise ValueError(
+                "closest_to / farthest_from pick a block by where it stands: no colour, on, "
+                "region, absent, held or reachable"
+            )
         return self
 
     @property
@@ -214,9 +260,13 @@ class Selector(_Strict):
 
     category: Literal["block", "bowl", "location"]
     colour: str | tuple[str, ...] | None = None
-    reachable: StrictBool | None = Field(None, description="only objects within (true) / beyond (false) reach")
+    reachable: StrictBool | None = Field(
+        None, description="only objects within (true) / beyond (false) reach"
+    )
     exclude: tuple[str, ...] = Field((), description="roles to leave out")
-    choices: tuple[str, ...] | None = Field(None, description="location selectors: these places (default: every location)")
+    choices: tuple[str, ...] | None = Field(
+        None, description="location selectors: these places (default: every location)"
+    )
 
     _colour_ok = field_validator("colour")(lambda cls, v: _check_colours(v))
 
@@ -235,12 +285,22 @@ class Selector(_Strict):
 class PredicateSpec(_Strict):
     pred: PredicateName
     args: tuple[str, ...] = ()
-    each: Selector | None = Field(None, description="binds the `each` argument: the predicate must hold for all")
-    any: Selector | None = Field(None, description="binds the `any` argument: some matching object will do")
-    distinct: StrictBool = Field(False, description="with each and any: every `each` object gets its own `any` member")
-    side: Side | None = Field(None, description="beside / offset: which side (left, right, front, behind)")
+    each: Selector | None = Field(
+        None, description="binds the `each` argument: the predicate must hold for all"
+    )
+    any: Selector | None = Field(
+        None, description="binds the `any` argument: some matching object will do"
+    )
+    distinct: StrictBool = Field(
+        False, description="with each and any: every `each` object gets its own `any` member"
+    )
+    side: Side | None = Field(
+        None, description="beside / offset: which side (left, right, front, behind)"
+    )
     axis: LineAxis | None = Field(None, description="line: horizontal, vertical or diagonal")
-    tolerance: float | None = Field(None, gt=0.0, le=0.1, description="line: how far (m) off the line a block may lie")
+    tolerance: float | None = Field(
+        None, gt=0.0, le=0.1, description="line: how far (m) off the line a block may lie"
+    )
 
     @field_validator("pred", mode="before")
     @classmethod
@@ -303,7 +363,9 @@ class Instructions(_Strict):
     @model_validator(mode="after")
     def _one_kind(self) -> Instructions:
         if self.independent and (self.seen or self.unseen):
-            raise ValueError("an independent task has only `independent` instructions (no seen/unseen)")
+            raise ValueError(
+                "an independent task has only `independent` instructions (no seen/unseen)"
+            )
         if not self.independent and not self.seen:
             raise ValueError("`seen` needs at least one template")
         return self
@@ -338,8 +400,10 @@ class TaskSpec(_Strict):
             raise ValueError("a task needs a goal, milestones, or both")
         known_places = places()
         states = self.milestones.states if self.milestones is not None else ()
-        for i, p in [*((f"goal.{i}", p) for i, p in enumerate(self.goal)),
-                     *((f"milestones.states.{i}", p) for i, p in enumerate(states))]:
+        for i, p in [
+            *((f"goal.{i}", p) for i, p in enumerate(self.goal)),
+            *((f"milestones.states.{i}", p) for i, p in enumerate(states)),
+        ]:
             for arg in p.args:
                 if arg in self.roles or arg in (EACH, ANY):
                     continue
@@ -354,7 +418,10 @@ class TaskSpec(_Strict):
             if p.pred == "at":
                 target = p.args[1]
                 if target in self.roles and self.roles[target].category != "location":
-                    raise ValueError(f"{i}: at() needs a place or a location role, {target!r} is a {self.roles[target].category}")
+                    raise ValueError(
+                        f"{i}: at() needs a place or a location role, {target!r} is a "
+                        f"{self.roles[target].category}"
+                    )
             elif any(a in self.roles and self.roles[a].category == "location" for a in p.args):
                 raise ValueError(f"{i}: only at() takes a location role")
             if p.pred in ("line", "offset", "beside"):
@@ -369,22 +436,38 @@ class TaskSpec(_Strict):
             raise ValueError(f"roles: the gripper can hold one block, {held} are all held")
         for name, role in self.roles.items():
             if role.on is not None and role.on in held:
-                raise ValueError(f"roles.{name}.on: {role.on!r} starts in the gripper; nothing can be on it")
+                raise ValueError(
+                    f"roles.{name}.on: {role.on!r} starts in the gripper; nothing can be on it"
+                )
             if role.nearness is not None:
                 ref = self.roles.get(role.nearness[1])
-                if ref is None or role.nearness[1] == name or ref.category == "location" or ref.absent:
-                    raise ValueError(f"roles.{name}: {role.nearness[0]} needs another present block or bowl role, "
-                                     f"not {role.nearness[1]!r}")
+                if (
+                    ref is None
+                    or role.nearness[1] == name
+                    or ref.category == "location"
+                    or ref.absent
+                ):
+                    raise ValueError(
+                        f"roles.{name}: {role.nearness[0]} needs another present block or bowl "
+                        f"role, not {role.nearness[1]!r}"
+                    )
                 if ref.nearness is not None:
-                    raise ValueError(f"roles.{name}: {role.nearness[1]!r} is itself chosen by where it stands")
+                    raise ValueError(
+                        f"roles.{name}: {role.nearness[1]!r} is itself chosen by where it stands"
+                    )
             if role.on is not None:
                 if role.on not in self.roles or role.on == name:
                     raise ValueError(f"roles.{name}.on: unknown role {role.on!r}")
                 support = self.roles[role.on]
                 if support.nearness is not None:
-                    raise ValueError(f"roles.{name}.on: {role.on!r} is chosen by where it stands; nothing can start on it")
+                    raise ValueError(
+                        f"roles.{name}.on: {role.on!r} is chosen by where it stands; nothing can "
+                        "start on it"
+                    )
                 if support.category == "location" or support.absent or role.category != "block":
-                    raise ValueError(f"roles.{name}.on: only a block can start on a present block or bowl")
+                    raise ValueError(
+                        f"roles.{name}.on: only a block can start on a present block or bowl"
+                    )
             seen, cur = {name}, role
             while cur.on is not None:
                 if cur.on in seen:
@@ -394,7 +477,9 @@ class TaskSpec(_Strict):
             if role.colour is not None:
                 allowed = set(expand_colours(role.colour) or ())
                 if not role.absent and not allowed & set(self.scene.colours):
-                    raise ValueError(f"roles.{name}.colour: none of {sorted(allowed)} is in scene.colours")
+                    raise ValueError(
+                        f"roles.{name}.colour: none of {sorted(allowed)} is in scene.colours"
+                    )
         for split in ("seen", "unseen", "independent"):
             templates = getattr(self.instructions, split)
             for i, t in enumerate(templates):
@@ -411,17 +496,23 @@ class TaskSpec(_Strict):
             available = getattr(self.scene, category + "s").min
             if needed > available:
                 raise ValueError(
-                    f"impossible scene: roles need {needed} {category}(s), scene.{category}s has at least {available}"
+                    f"impossible scene: roles need {needed} {category}(s), scene.{category}s has "
+                    f"at least {available}"
                 )
         if self.scene.matched_pairs > min(self.scene.blocks.min, self.scene.bowls.min):
-            raise ValueError("impossible scene: matched_pairs exceeds the number of blocks or bowls")
+            raise ValueError(
+                "impossible scene: matched_pairs exceeds the number of blocks or bowls"
+            )
         distinct = (
-            self.scene.blocks.max + self.scene.bowls.max - self.scene.matched_pairs
+            self.scene.blocks.max
+            + self.scene.bowls.max
+            - self.scene.matched_pairs
             + sum(1 for r in self.roles.values() if r.absent)
         )
         if distinct > len(self.scene.colours):
             raise ValueError(
-                f"impossible scene: {distinct} distinct colours needed, scene.colours has {len(self.scene.colours)}"
+                f"impossible scene: {distinct} distinct colours needed, scene.colours has "
+                f"{len(self.scene.colours)}"
             )
         return self
 
@@ -499,8 +590,9 @@ class _DuplicateKey(yaml.YAMLError):
         self.line = line
 
 
-_TaskLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                            _TaskLoader.construct_mapping)
+_TaskLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _TaskLoader.construct_mapping
+)
 
 
 def available_tasks() -> list[str]:

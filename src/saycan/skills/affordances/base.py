@@ -20,7 +20,9 @@ class ConstantAffordance:
 
     name = "none"
 
-    def __init__(self, value: float = 1.0, motion: object | None = None, skills: object | None = None):
+    def __init__(
+        self, value: float = 1.0, motion: object | None = None, skills: object | None = None
+    ):
         if not 0.0 <= value <= 1.0:
             raise ValueError("an affordance value is a probability in [0, 1]")
         self._value = float(value)

@@ -23,8 +23,19 @@ from saycan.skills.primitives import PrimitiveParams, finger_clearance, yaw_orie
 from saycan.skills.types import SkillCall
 from saycan.skills.workspace import outside
 
-__all__ = ["CAP", "FAR", "FEATURE_VERSION", "best_clearance", "features", "footprint", "nearest", "outside",
-           "segment_gap", "stacked_on_top", "vector"]
+__all__ = [
+    "CAP",
+    "FAR",
+    "FEATURE_VERSION",
+    "best_clearance",
+    "features",
+    "footprint",
+    "nearest",
+    "outside",
+    "segment_gap",
+    "stacked_on_top",
+    "vector",
+]
 
 #: Bump when a feature's meaning or order changes (checkpoints store the version they used).
 FEATURE_VERSION = 1
@@ -34,7 +45,9 @@ CAP = 0.15
 FAR = CAP
 
 
-def features(call: SkillCall, scene: SceneDescription, skills: SkillLibrary | None = None) -> np.ndarray:
+def features(
+    call: SkillCall, scene: SceneDescription, skills: SkillLibrary | None = None
+) -> np.ndarray:
     """The feature vector of `call` in `scene`, in its skill's layout (`skills`: the library the
     call's skill is looked up in; default: the packaged one)."""
     skill = (skills or default_library()).skill_of(call)
@@ -57,10 +70,17 @@ def best_clearance(centre: Sequence[float], others: Sequence[SceneObject]) -> fl
     """The open fingers' clearance at the best of the primitive's grasp yaws (capped): the
     pick-and-place primitive chooses the yaw the same way."""
     p = PrimitiveParams()
-    obstacles = [(o.position, o.size) for o in others if math.hypot(o.position[0] - centre[0], o.position[1] - centre[1]) >= 0.015]
+    obstacles = [
+        (o.position, o.size)
+        for o in others
+        if math.hypot(o.position[0] - centre[0], o.position[1] - centre[1]) >= 0.015
+    ]
     if not obstacles:
         return CAP
-    best = max(finger_clearance(p, centre, yaw_orientation(p.orientation, yaw), obstacles) for yaw in p.yaw_candidates)
+    best = max(
+        finger_clearance(p, centre, yaw_orientation(p.orientation, yaw), obstacles)
+        for yaw in p.yaw_candidates
+    )
     return float(min(CAP, best))
 
 

@@ -33,21 +33,36 @@ CHECKPOINT_FORMAT = "saycan-affordance-mlp/1"
 class FamilyModel:
     """One skill family's MLP (ReLU hidden layers, one logit) plus Platt calibration."""
 
-    def __init__(self, name: str, meta: dict[str, Any], tensors: dict[str, np.ndarray], layout: tuple[str, ...] | None):
+    def __init__(
+        self,
+        name: str,
+        meta: dict[str, Any],
+        tensors: dict[str, np.ndarray],
+        layout: tuple[str, ...] | None,
+    ):
         self.name = name
         self.feature_names = tuple(meta["features"])
         if self.feature_names != layout:
             raise ValueError(f"{name}: the checkpoint's features differ from the skill's layout")
         self.mean = _get(tensors, f"{name}.mean")
         self.std = _get(tensors, f"{name}.std")
-        self.layers = [(_get(tensors, f"{name}.w{i}"), _get(tensors, f"{name}.b{i}")) for i in range(int(meta["layers"]))]
+        self.layers = [
+            (_get(tensors, f"{name}.w{i}"), _get(tensors, f"{name}.b{i}"))
+            for i in range(int(meta["layers"]))
+        ]
         self.platt_a, self.platt_b = (float(v) for v in meta["platt"])
         width = len(self.feature_names)
         for w, b in self.layers:
             if w.ndim != 2 or w.shape[0] != width or b.shape != (w.shape[1],):
-                raise ValueError(f"{name}: layer shapes {w.shape}, {b.shape} do not chain from width {width}")
+                raise ValueError(
+                    f"{name}: layer shapes {w.shape}, {b.shape} do not chain from width {width}"
+                )
             width = w.shape[1]
-        if width != 1 or self.mean.shape != (len(self.feature_names),) or self.std.shape != self.mean.shape:
+        if (
+            width != 1
+            or self.mean.shape != (len(self.feature_names),)
+            or self.std.shape != self.mean.shape
+        ):
             raise ValueError(f"{name}: bad output width or normalisation shape")
         if not all(np.isfinite(a).all() for wb in self.layers for a in wb):
             raise ValueError(f"{name}: non-finite weights")
@@ -88,7 +103,11 @@ class LearnedAffordance:
         robot: str | None = None,
         skills: SkillLibrary | None = None,
     ):
-        self.path = Path(checkpoint) if checkpoint else Path(str(resources.files("saycan").joinpath(PACKAGED_CHECKPOINT)))
+        self.path = (
+            Path(checkpoint)
+            if checkpoint
+            else Path(str(resources.files("saycan").joinpath(PACKAGED_CHECKPOINT)))
+        )
         self.done_value = float(done_value)
         self.skills = skills if skills is not None else default_library()
         self.meta, self.models = load_checkpoint(self.path, self.skills)
@@ -121,19 +140,27 @@ class LearnedAffordance:
         return out
 
 
-def load_checkpoint(path: Path, skills: SkillLibrary | None = None) -> tuple[dict[str, Any], dict[str, FamilyModel]]:
+def load_checkpoint(
+    path: Path, skills: SkillLibrary | None = None
+) -> tuple[dict[str, Any], dict[str, FamilyModel]]:
     """Read and validate a checkpoint (JSON + the safetensors file it names) against the
     feature layouts of `skills` (default: every packaged skill)."""
     learned = (skills if skills is not None else default_library()).learned()
     path = Path(path)
     if not path.is_file():
-        raise ModelLoadError(f"affordance checkpoint {path} does not exist (train one with `saycan train affordance`)")
+        raise ModelLoadError(
+            f"affordance checkpoint {path} does not exist (train one with `saycan train "
+            "affordance`)"
+        )
     try:
         meta = json.loads(path.read_text())
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
         if int(meta.get("feature_version", -1)) != FEATURE_VERSION:
-            raise ValueError(f"feature version {meta.get('feature_version')}, this code computes {FEATURE_VERSION}")
+            raise ValueError(
+                f"feature version {meta.get('feature_version')}, this code computes "
+                f"{FEATURE_VERSION}"
+            )
         weights = path.parent / str(meta["weights"])
         if not weights.is_file():
             raise ValueError(f"its weights file {weights} does not exist")
@@ -150,9 +177,13 @@ def load_checkpoint(path: Path, skills: SkillLibrary | None = None) -> tuple[dic
     except ModelLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - any parse failure means the same thing to the user
-        raise ModelLoadError(f"affordance checkpoint {path} is corrupt or incompatible: {type(exc).__name__}: {exc}") from None
+        raise ModelLoadError(
+            f"affordance checkpoint {path} is corrupt or incompatible: {type(exc).__name__}: {exc}"
+        ) from None
     if not models:
-        raise ModelLoadError(f"affordance checkpoint {path} has no models for the skills {sorted(learned)}")
+        raise ModelLoadError(
+            f"affordance checkpoint {path} has no models for the skills {sorted(learned)}"
+        )
     return meta, models
 
 

@@ -31,8 +31,13 @@ class PickAndPlace:
     name = expert.NAME
     feature_names = NAMES
 
-    def __init__(self, include_locations: bool = True, params: dict | None = None,
-                 location_tolerance: float = LOCATION_TOLERANCE, side_places: bool = True):
+    def __init__(
+        self,
+        include_locations: bool = True,
+        params: dict | None = None,
+        location_tolerance: float = LOCATION_TOLERANCE,
+        side_places: bool = True,
+    ):
         self.include_locations = include_locations
         # The sides of objects ("left of the red bowl") roughly double the candidate list:
         # a library may leave them out and keep only the table's fixed named places.
@@ -52,26 +57,42 @@ class PickAndPlace:
                     yield SkillCall(self.name, (obj, target))
 
     # -- motor program --------------------------------------------------------------------------
-    def execute(self, call: SkillCall, motion: MotionInterface, scene: SceneDescription) -> SkillResult:
+    def execute(
+        self, call: SkillCall, motion: MotionInterface, scene: SceneDescription
+    ) -> SkillResult:
         if len(call.args) != 2:
             return SkillResult(call, False, FailureReason.INVALID_TARGET, "needs (object, target)")
         obj = scene.get(call.args[0])
         if obj is None:
-            return SkillResult(call, False, FailureReason.UNKNOWN_OBJECT, f"no {call.args[0]} in the scene")
+            return SkillResult(
+                call, False, FailureReason.UNKNOWN_OBJECT, f"no {call.args[0]} in the scene"
+            )
         surface = place_surface(scene, call.args[1])
         if surface is None or call.args[1] == obj.name:
-            return SkillResult(call, False, FailureReason.INVALID_TARGET, f"cannot place on {call.args[1]}")
+            return SkillResult(
+                call, False, FailureReason.INVALID_TARGET, f"cannot place on {call.args[1]}"
+            )
         if scene.holding not in (None, obj.name):
-            return SkillResult(call, False, FailureReason.INVALID_TARGET, f"the gripper is holding {scene.holding}")
+            return SkillResult(
+                call, False, FailureReason.INVALID_TARGET, f"the gripper is holding {scene.holding}"
+            )
         # Every other object is an obstacle for the fingers (the primitive ignores the ones under
         # the grasp or release point, i.e. the target itself).
         obstacles = [(o.position, o.size) for o in scene.objects if o.name != obj.name]
         return primitives.pick_and_place(
-            motion, obj, surface, call, params=self.params, obstacles=obstacles, held=scene.holding == obj.name
+            motion,
+            obj,
+            surface,
+            call,
+            params=self.params,
+            obstacles=obstacles,
+            held=scene.holding == obj.name,
         )
 
     # -- analytic affordance --------------------------------------------------------------------
-    def why_not(self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None) -> str | None:
+    def why_not(
+        self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None
+    ) -> str | None:
         """The object exists, is a block, and nothing rests on it; the gripper holds nothing
         else; the target exists (object or named location), differs from the object, is not
         covered and does not rest on the object; both the pick and the place poses are inside
@@ -121,7 +142,9 @@ class PickAndPlace:
         return (Placement(obj_name, (x, y, z + obj.size[2] / 2 + 0.002)),)
 
     # -- per-step success -----------------------------------------------------------------------
-    def succeeded(self, call: SkillCall, before: SceneDescription, after: SceneDescription) -> bool | None:
+    def succeeded(
+        self, call: SkillCall, before: SceneDescription, after: SceneDescription
+    ) -> bool | None:
         """X's relation to Y in the perceived scene: in the bowl, on the block, or within
         `location_tolerance` of the location."""
         if len(call.args) != 2:
@@ -140,7 +163,9 @@ class PickAndPlace:
             return xy_distance(moved.position, place) < self.location_tolerance
         if goal.category == "bowl":
             return _rests_in(obj, target, after)
-        return any(r.subject == obj and r.predicate == "on" and r.object == target for r in after.relations)
+        return any(
+            r.subject == obj and r.predicate == "on" and r.object == target for r in after.relations
+        )
 
     # -- the task expert ------------------------------------------------------------------------
     def expert_call(self, move: ExpertMove) -> SkillCall | None:
@@ -156,16 +181,24 @@ class PickAndPlace:
         blocks, bowls, places = scene.names("block"), scene.names("bowl"), list(scene.locations)
         return (
             [SkillCall(self.name, (b, b)) for b in blocks]
-            + [SkillCall(self.name, (b, "purple bowl")) for b in blocks if "purple bowl" not in bowls]
+            + [
+                SkillCall(self.name, (b, "purple bowl"))
+                for b in blocks
+                if "purple bowl" not in bowls
+            ]
             + [SkillCall(self.name, (w, t)) for w in bowls for t in [*blocks, *places]]
             + [SkillCall(self.name, ("missing block", t)) for t in [*bowls, *places]]
         )
 
     def sample_call(self, rng: np.random.Generator, obj: str, scene: SceneDescription) -> SkillCall:
-        targets = [t for t in [*scene.names("block"), *scene.names("bowl"), *scene.locations] if t != obj]
+        targets = [
+            t for t in [*scene.names("block"), *scene.names("bowl"), *scene.locations] if t != obj
+        ]
         return SkillCall(self.name, (obj, targets[int(rng.integers(len(targets)))]))
 
-    def attempt_outcome(self, call: SkillCall, before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[bool, set[str]]:
+    def attempt_outcome(
+        self, call: SkillCall, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> tuple[bool, set[str]]:
         """In the bowl / on the block / at the location (and down on the table)."""
         obj, target = call.args
         moved = after[obj]
@@ -191,13 +224,16 @@ def _rests_in(obj: str, bowl: str, scene: SceneDescription, depth: int = 0) -> b
     return False
 
 
-def _top_of_contents(scene: SceneDescription, moving: str, centre: np.ndarray, floor: float) -> float:
+def _top_of_contents(
+    scene: SceneDescription, moving: str, centre: np.ndarray, floor: float
+) -> float:
     """A bowl holds one block on its floor; a later one lands on top of what is already there,
     as a physical place would."""
     tops = [
         o.position[2] + o.size[2] / 2
         for o in scene.objects
-        if o.category == "block" and o.name != moving
+        if o.category == "block"
+        and o.name != moving
         and np.linalg.norm(np.asarray(o.position[:2]) - centre) < BOWL_INNER_RADIUS
     ]
     return max([floor, *tops])

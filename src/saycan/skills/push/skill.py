@@ -59,25 +59,44 @@ class Push:
                 yield SkillCall(self.name, (obj, direction))
 
     # -- motor program --------------------------------------------------------------------------
-    def execute(self, call: SkillCall, motion: MotionInterface, scene: SceneDescription) -> SkillResult:
+    def execute(
+        self, call: SkillCall, motion: MotionInterface, scene: SceneDescription
+    ) -> SkillResult:
         if len(call.args) != 2:
-            return SkillResult(call, False, FailureReason.INVALID_TARGET, "needs (object, direction)")
+            return SkillResult(
+                call, False, FailureReason.INVALID_TARGET, "needs (object, direction)"
+            )
         obj = scene.get(call.args[0])
         if obj is None:
-            return SkillResult(call, False, FailureReason.UNKNOWN_OBJECT, f"no {call.args[0]} in the scene")
+            return SkillResult(
+                call, False, FailureReason.UNKNOWN_OBJECT, f"no {call.args[0]} in the scene"
+            )
         direction = DIRECTIONS.get(call.args[1])
         if direction is None:
-            return SkillResult(call, False, FailureReason.INVALID_TARGET, f"unknown direction {call.args[1]!r}")
+            return SkillResult(
+                call, False, FailureReason.INVALID_TARGET, f"unknown direction {call.args[1]!r}"
+            )
         if scene.holding is not None:
-            return SkillResult(call, False, FailureReason.INVALID_TARGET, f"the gripper is holding {scene.holding}")
+            return SkillResult(
+                call, False, FailureReason.INVALID_TARGET, f"the gripper is holding {scene.holding}"
+            )
         obstacles = [(o.position, o.size) for o in scene.objects if o.name != obj.name]
         return primitives.push(
-            motion, obj.position, obj.size, direction, self.distance,
-            params=self.params, push_params=self.push_params, obstacles=obstacles, call=call,
+            motion,
+            obj.position,
+            obj.size,
+            direction,
+            self.distance,
+            params=self.params,
+            push_params=self.push_params,
+            obstacles=obstacles,
+            call=call,
         )
 
     # -- analytic affordance --------------------------------------------------------------------
-    def why_not(self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None) -> str | None:
+    def why_not(
+        self, call: SkillCall, scene: SceneDescription, motion: MotionInterface | None
+    ) -> str | None:
         """The object is a block resting on the table with nothing on it, the gripper holds
         nothing, no other object is in the way, and the push's start point and the block's end
         point are inside the workspace, with the start and end poses reachable by IK."""
@@ -134,7 +153,9 @@ class Push:
         return (Placement(obj.name, (x + dx * self.distance, y + dy * self.distance, z + 0.002)),)
 
     # -- per-step success -----------------------------------------------------------------------
-    def succeeded(self, call: SkillCall, before: SceneDescription, after: SceneDescription) -> bool | None:
+    def succeeded(
+        self, call: SkillCall, before: SceneDescription, after: SceneDescription
+    ) -> bool | None:
         """The block moved at least `SUCCESS_FRACTION` of the distance the named way."""
         if len(call.args) != 2:
             return None
@@ -143,7 +164,10 @@ class Push:
         if a is None or b is None or direction not in DIRECTIONS:
             return False
         shift = np.asarray(b.position[:2]) - np.asarray(a.position[:2])
-        return float(shift @ np.asarray(DIRECTIONS[direction], float)) >= SUCCESS_FRACTION * self.distance
+        return (
+            float(shift @ np.asarray(DIRECTIONS[direction], float))
+            >= SUCCESS_FRACTION * self.distance
+        )
 
     # -- disturbance hooks ----------------------------------------------------------------------
     def carried(self, call: SkillCall) -> str | None:
@@ -157,11 +181,17 @@ class Push:
     def sample_call(self, rng: np.random.Generator, obj: str, scene: SceneDescription) -> SkillCall:
         return SkillCall(self.name, (obj, list(DIRECTIONS)[int(rng.integers(len(DIRECTIONS)))]))
 
-    def attempt_outcome(self, call: SkillCall, before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[bool, set[str]]:
+    def attempt_outcome(
+        self, call: SkillCall, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> tuple[bool, set[str]]:
         """Moved by `distance` the named way (within `ATTEMPT_ALONG_TOL`), not sideways or up."""
         obj = call.args[0]
         d = DIRECTIONS[call.args[1]]
         delta = np.subtract(after[obj].position, before[obj].position)
         along, sideways = delta[0] * d[0] + delta[1] * d[1], abs(-delta[0] * d[1] + delta[1] * d[0])
-        holds = abs(along - self.distance) < ATTEMPT_ALONG_TOL and sideways < ATTEMPT_SIDEWAYS_TOL and abs(delta[2]) < 0.01
+        holds = (
+            abs(along - self.distance) < ATTEMPT_ALONG_TOL
+            and sideways < ATTEMPT_SIDEWAYS_TOL
+            and abs(delta[2]) < 0.01
+        )
         return bool(holds), {obj}

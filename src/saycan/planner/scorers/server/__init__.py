@@ -21,5 +21,12 @@ from saycan.planner.scorers.server.limits import ServerLimits
 from saycan.planner.scorers.server.runner import LLMServer, make_server, serve_command
 from saycan.planner.scorers.server.service import LLMService, RequestError
 
-__all__ = ["LLMServer", "LLMService", "RequestError", "ServerLimits", "build_app", "make_server",
-           "serve_command"]
+__all__ = [
+    "LLMServer",
+    "LLMService",
+    "RequestError",
+    "ServerLimits",
+    "build_app",
+    "make_server",
+    "serve_command",
+]

@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def error_response(exc: RequestError, *, close: bool = False,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    exc: RequestError, *, close: bool = False, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The OpenAI-shaped error; `close` when request bytes may be left unread."""
     extra = dict(headers or {})
     if close:
@@ -61,11 +62,17 @@ class HeadLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            size = len(scope["raw_path"]) + len(scope["query_string"]) + sum(
-                len(name) + len(value) + 4 for name, value in scope["headers"])
+            size = (
+                len(scope["raw_path"])
+                + len(scope["query_string"])
+                + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            )
             if size > self.max_bytes:
-                error = RequestError(431, f"request line and headers larger than "
-                                     f"{self.max_bytes} bytes", code="headers_too_large")
+                error = RequestError(
+                    431,
+                    f"request line and headers larger than {self.max_bytes} bytes",
+                    code="headers_too_large",
+                )
                 await error_response(error, close=True)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -82,14 +89,19 @@ class ModelQueue:
         self.admitted = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saycan-model")
 
-    async def run(self, prepare: Callable[[], T],
-                  work: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    async def run(
+        self, prepare: Callable[[], T], work: Callable[[T], dict[str, Any]]
+    ) -> dict[str, Any]:
         """`prepare` (tokenising; may refuse) in the thread pool, then `work` on the model
         thread; 503 when the queue is full."""
         if self.admitted >= self.max_queue:
-            raise RequestError(503, f"the server is busy ({self.max_queue} requests queued); "
-                               f"retry after {self.retry_after_s} s",
-                               type_="server_error", code="queue_full")
+            raise RequestError(
+                503,
+                f"the server is busy ({self.max_queue} requests queued); "
+                f"retry after {self.retry_after_s} s",
+                type_="server_error",
+                code="queue_full",
+            )
         self.admitted += 1
         try:
             job = await run_in_threadpool(prepare)
@@ -102,8 +114,12 @@ class ModelQueue:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def build_app(service: LLMService, limits: ServerLimits, api_key: str | None = None,
-              queue: ModelQueue | None = None) -> Starlette:
+def build_app(
+    service: LLMService,
+    limits: ServerLimits,
+    api_key: str | None = None,
+    queue: ModelQueue | None = None,
+) -> Starlette:
     """The ASGI app for `service` under `limits` (requests must carry `api_key` if set)."""
     queue = queue or ModelQueue(limits.max_queue, limits.retry_after_s)
 
@@ -112,8 +128,9 @@ def build_app(service: LLMService, limits: ServerLimits, api_key: str | None = N
             return
         sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(sent.encode(), api_key.encode()):
-            raise RequestError(401, "invalid API key", type_="authentication_error",
-                               code="invalid_api_key")
+            raise RequestError(
+                401, "invalid API key", type_="authentication_error", code="invalid_api_key"
+            )
 
     async def models(request: Request) -> Response:
         try:
@@ -121,11 +138,13 @@ def build_app(service: LLMService, limits: ServerLimits, api_key: str | None = N
         except RequestError as exc:
             return error_response(exc, close=True)
         has_body = request.headers.get("content-length", "0") != "0" or (
-            "transfer-encoding" in request.headers)  # unread: close rather than drain it
+            "transfer-encoding" in request.headers
+        )  # unread: close rather than drain it
         return JSONResponse(service.models(), headers={"Connection": "close"} if has_body else None)
 
-    def endpoint(parse: Callable[[dict], Any], fit: Callable[[Any], T],
-                 work: Callable[[T], dict[str, Any]]) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(
+        parse: Callable[[dict], Any], fit: Callable[[Any], T], work: Callable[[T], dict[str, Any]]
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             try:
                 check_key(request)  # before a single body byte is read
@@ -148,8 +167,11 @@ def build_app(service: LLMService, limits: ServerLimits, api_key: str | None = N
         """Routing errors (no such path: 404, wrong method: 405) in OpenAI's shape."""
         assert isinstance(exc, HTTPException)
         method = request.method
-        message = (f"no route {method} {request.url.path}" if exc.status_code == 404
-                   else f"{method} is not allowed on {request.url.path}")
+        message = (
+            f"no route {method} {request.url.path}"
+            if exc.status_code == 404
+            else f"{method} is not allowed on {request.url.path}"
+        )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         error = RequestError(exc.status_code, message, code=code)
         return error_response(error, close=True, headers=dict(exc.headers or {}))
@@ -162,14 +184,22 @@ def build_app(service: LLMService, limits: ServerLimits, api_key: str | None = N
 
     routes = [
         Route("/v1/models", models, methods=["GET"]),
-        Route("/v1/completions", endpoint(service.parse_completion, service.fit_completion,
-                                          service.run_completion), methods=["POST"]),
-        Route("/v1/chat/completions", endpoint(service.parse_chat, service.fit_chat,
-                                               service.run_chat), methods=["POST"]),
+        Route(
+            "/v1/completions",
+            endpoint(service.parse_completion, service.fit_completion, service.run_completion),
+            methods=["POST"],
+        ),
+        Route(
+            "/v1/chat/completions",
+            endpoint(service.parse_chat, service.fit_chat, service.run_chat),
+            methods=["POST"],
+        ),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error,
-                                                       Exception: server_error},
-                    middleware=[Middleware(HeadLimit, max_bytes=limits.max_header_bytes)])
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        middleware=[Middleware(HeadLimit, max_bytes=limits.max_header_bytes)],
+    )
     app.router.redirect_slashes = False  # a wrong path is a 404, not a redirect
     app.state.queue = queue
     return app
@@ -178,8 +208,9 @@ def build_app(service: LLMService, limits: ServerLimits, api_key: str | None = N
 async def read_body(request: Request, limits: ServerLimits) -> bytes:
     """The whole body, counted as it streams (a missing or lying Content-Length, or chunked
     framing, changes nothing): 413 past `max_body_bytes`, 408 past `body_timeout_s`."""
-    too_large = RequestError(413, f"request body larger than {limits.max_body_bytes} bytes",
-                             code="body_too_large")
+    too_large = RequestError(
+        413, f"request body larger than {limits.max_body_bytes} bytes", code="body_too_large"
+    )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise too_large  # refused before reading
@@ -197,8 +228,9 @@ async def read_body(request: Request, limits: ServerLimits) -> bytes:
     try:
         await asyncio.wait_for(pull(), timeout=limits.body_timeout_s)
     except asyncio.TimeoutError:
-        raise RequestError(408, f"the body did not arrive within {limits.body_timeout_s} s",
-                           code="body_timeout") from None
+        raise RequestError(
+            408, f"the body did not arrive within {limits.body_timeout_s} s", code="body_timeout"
+        ) from None
     return b"".join(chunks)
 
 
@@ -231,8 +263,11 @@ def guarded_protocol(limits: ServerLimits) -> type[H11Protocol]:
             super().connection_lost(exc)
 
         def send_400_response(self, msg: str) -> None:
-            self._refuse(400, "malformed HTTP request (request line, headers, Content-Length "
-                         "or chunked framing)", "invalid_http")
+            self._refuse(
+                400,
+                "malformed HTTP request (request line, headers, Content-Length or chunked framing)",
+                "invalid_http",
+            )
 
         def _arm_head_deadline(self) -> None:
             self._disarm_head_deadline()
@@ -250,20 +285,30 @@ def guarded_protocol(limits: ServerLimits) -> type[H11Protocol]:
             if self.transport.is_closing():
                 return
             if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
-                self._refuse(408, f"the request head did not arrive within "
-                             f"{limits.header_timeout_s} s", "header_timeout")
+                self._refuse(
+                    408,
+                    f"the request head did not arrive within {limits.header_timeout_s} s",
+                    "header_timeout",
+                )
             else:
                 self._close()
 
         def _refuse(self, status: int, message: str, code: str) -> None:
             """Answer without h11's state machine (the request is unusable) and close."""
-            error = RequestError(status, message, code=code,
-                                 type_="server_error" if status >= 500 else "invalid_request_error")
+            error = RequestError(
+                status,
+                message,
+                code=code,
+                type_="server_error" if status >= 500 else "invalid_request_error",
+            )
             body = json.dumps(error.body()).encode()
-            phrase = {400: "Bad Request", 408: "Request Timeout",
-                      503: "Service Unavailable"}[status]
-            head = (f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
-                    f"content-length: {len(body)}\r\nconnection: close\r\n")
+            phrase = {400: "Bad Request", 408: "Request Timeout", 503: "Service Unavailable"}[
+                status
+            ]
+            head = (
+                f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(body)}\r\nconnection: close\r\n"
+            )
             if status == 503:
                 head += f"retry-after: {limits.retry_after_s}\r\n"
             self.transport.write(head.encode() + b"\r\n" + body)

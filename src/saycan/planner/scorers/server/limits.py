@@ -36,7 +36,8 @@ class ServerLimits:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
                 if not ok or not math.isfinite(value) or value <= 0:
                     raise ConfigError(
-                        f"limits.{spec.name} must be a finite number > 0, got {value!r}")
+                        f"limits.{spec.name} must be a finite number > 0, got {value!r}"
+                    )
             elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"limits.{spec.name} must be an integer >= 1, got {value!r}")
 

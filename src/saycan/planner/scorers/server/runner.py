@@ -28,8 +28,15 @@ ASGIWrapper = Callable[[Any], Any]
 class LLMServer:
     """One model behind OpenAI's API on `host:port`; `serve_forever()` or `start()`."""
 
-    def __init__(self, service: LLMService, limits: ServerLimits, api_key: str | None = None,
-                 host: str = "127.0.0.1", port: int = 0, wrap: ASGIWrapper | None = None):
+    def __init__(
+        self,
+        service: LLMService,
+        limits: ServerLimits,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        wrap: ASGIWrapper | None = None,
+    ):
         self.service = service
         self.limits = limits
         self.queue = ModelQueue(limits.max_queue, limits.retry_after_s)
@@ -37,8 +44,13 @@ class LLMServer:
         self.app = wrap(app) if wrap is not None else app
         self._socket = _bind(host, port)
         config = uvicorn.Config(
-            self.app, http=guarded_protocol(limits), loop="asyncio", lifespan="off",
-            log_config=None, access_log=False, server_header=False,
+            self.app,
+            http=guarded_protocol(limits),
+            loop="asyncio",
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
             timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]  # float is fine
             h11_max_incomplete_event_size=limits.max_header_bytes,
             timeout_graceful_shutdown=5,
@@ -57,8 +69,9 @@ class LLMServer:
 
     def start(self, timeout_s: float = 30.0) -> LLMServer:
         """Serve in a daemon thread; returns once the server accepts connections."""
-        self._thread = threading.Thread(target=self.serve_forever, name="saycan-llm-server",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="saycan-llm-server", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._uvicorn.started:
@@ -79,17 +92,30 @@ class LLMServer:
         self._socket.close()
 
 
-def make_server(scorer: TransformersScorer, host: str = "127.0.0.1", port: int = 0,
-                model_name: str | None = None, api_key: str | None = None,
-                limits: ServerLimits | None = None, wrap: ASGIWrapper | None = None) -> LLMServer:
+def make_server(
+    scorer: TransformersScorer,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    model_name: str | None = None,
+    api_key: str | None = None,
+    limits: ServerLimits | None = None,
+    wrap: ASGIWrapper | None = None,
+) -> LLMServer:
     """A server for a local `TransformersScorer` (its model is loaded now); port 0 picks a free
     port. The served id is `base.model_name(scorer)` (adapter included) unless `model_name`."""
     if not isinstance(scorer, TransformersScorer):
-        raise ConfigError("serve-llm needs a local model scorer (llm=smollm2_planner, "
-                          f"llm=smollm2, llm=hf ...), got {type(scorer).__name__}")
+        raise ConfigError(
+            "serve-llm needs a local model scorer (llm=smollm2_planner, "
+            f"llm=smollm2, llm=hf ...), got {type(scorer).__name__}"
+        )
     limits = limits or ServerLimits()
-    service = LLMService(TokenLogprobs(scorer), model_name or scorer_model_name(scorer),
-                         limits.max_texts, limits.max_messages, limits.max_request_tokens)
+    service = LLMService(
+        TokenLogprobs(scorer),
+        model_name or scorer_model_name(scorer),
+        limits.max_texts,
+        limits.max_messages,
+        limits.max_request_tokens,
+    )
     return LLMServer(service, limits, api_key, host, port, wrap)
 
 
@@ -102,7 +128,8 @@ def serve_command(cfg: Any, out_dir: Path) -> int:
         api_key = os.environ.get(str(cfg.api_key_env))
         if not api_key:
             raise ConfigError(
-                f"api_key_env={cfg.api_key_env} but that environment variable is empty")
+                f"api_key_env={cfg.api_key_env} but that environment variable is empty"
+            )
     port = cfg.port
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ConfigError(f"port must be an integer in 0..65535, got {port!r}")

@@ -35,15 +35,28 @@ DEFAULT_GENERATED_TOKENS = 16  # OpenAI's default `max_tokens` for completions
 class RequestError(Exception):
     """A request the server refuses: an OpenAI-style JSON error with HTTP `status`."""
 
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ):
         super().__init__(message)
         self.status, self.type, self.param, self.code = status, type_, param, code
 
     def body(self) -> dict[str, Any]:
         """OpenAI's error shape: {"error": {"message", "type", "param", "code"}}."""
-        return {"error": {"message": str(self), "type": self.type, "param": self.param,
-                          "code": self.code}}
+        return {
+            "error": {
+                "message": str(self),
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
 
 
 class _Strict(BaseModel):
@@ -123,23 +136,31 @@ def decode_json(raw: bytes, max_depth: int) -> dict[str, Any]:
     try:
         body = json.loads(raw or b"{}", parse_constant=_no_constant)
     except RecursionError:
-        raise RequestError(400, f"the JSON body is nested deeper than {max_depth} levels",
-                           code="json_too_deep") from None
+        raise RequestError(
+            400, f"the JSON body is nested deeper than {max_depth} levels", code="json_too_deep"
+        ) from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int too long, NaN
         raise RequestError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise RequestError(400, "the body must be a JSON object", code="invalid_json")
     if _depth(body) > max_depth:
-        raise RequestError(400, f"the JSON body is nested deeper than {max_depth} levels",
-                           code="json_too_deep")
+        raise RequestError(
+            400, f"the JSON body is nested deeper than {max_depth} levels", code="json_too_deep"
+        )
     return body
 
 
 class LLMService:
     """The API's logic over one loaded model, independent of HTTP."""
 
-    def __init__(self, engine: TokenLogprobs, model_name: str, max_texts: int = 256,
-                 max_messages: int = 256, max_request_tokens: int = 65536):
+    def __init__(
+        self,
+        engine: TokenLogprobs,
+        model_name: str,
+        max_texts: int = 256,
+        max_messages: int = 256,
+        max_request_tokens: int = 65536,
+    ):
         self.engine = engine
         self.generator = TransformersGenerator(engine.scorer)  # the same loaded model
         self.model_name = model_name
@@ -148,51 +169,77 @@ class LLMService:
         self.max_request_tokens = int(max_request_tokens)
 
     def models(self) -> dict[str, Any]:
-        return {"object": "list", "data": [
-            {"id": self.model_name, "object": "model", "created": 0, "owned_by": "saycan"}]}
+        return {
+            "object": "list",
+            "data": [
+                {"id": self.model_name, "object": "model", "created": 0, "owned_by": "saycan"}
+            ],
+        }
 
     # ------------------------------------------------------------------ validation (no model)
 
-    def _parse(self, model: type[CompletionRequest] | type[ChatRequest], body: dict[str, Any]) -> Any:
+    def _parse(
+        self, model: type[CompletionRequest] | type[ChatRequest], body: dict[str, Any]
+    ) -> Any:
         """Fields, the served model and no streaming: what both endpoints require."""
         req = _validate(model, body)
         self._check_model(req.model)
         if req.stream:
-            raise RequestError(400, "streaming is not supported", param="stream",
-                               code="stream_unsupported")
+            raise RequestError(
+                400, "streaming is not supported", param="stream", code="stream_unsupported"
+            )
         return req
 
     def parse_completion(self, body: dict[str, Any]) -> CompletionRequest:
         req = self._parse(CompletionRequest, body)
         if req.echo and (req.max_tokens or 0) != 0:
-            raise RequestError(400, "echo=true scores prompts (max_tokens=0); to generate, send "
-                               "echo=false", param="max_tokens", code="scoring_only")
+            raise RequestError(
+                400,
+                "echo=true scores prompts (max_tokens=0); to generate, send echo=false",
+                param="max_tokens",
+                code="scoring_only",
+            )
         if not req.echo:
             self._check_generation(req.max_tokens, req.logprobs is not None, req.stop)
         if isinstance(req.prompt, list) and len(req.prompt) > self.max_texts:
-            raise RequestError(400, f"at most {self.max_texts} prompts per request, "
-                               f"got {len(req.prompt)}", param="prompt", code="too_many_prompts")
+            raise RequestError(
+                400,
+                f"at most {self.max_texts} prompts per request, got {len(req.prompt)}",
+                param="prompt",
+                code="too_many_prompts",
+            )
         return req
 
     def parse_chat(self, body: dict[str, Any]) -> ChatRequest:
         req = self._parse(ChatRequest, body)
         if req.top_logprobs and not req.logprobs:  # else a scorer gets prose and no scores
-            raise RequestError(400, "top_logprobs needs logprobs=true (OpenAI's rule)",
-                               param="top_logprobs", code="top_logprobs_without_logprobs")
+            raise RequestError(
+                400,
+                "top_logprobs needs logprobs=true (OpenAI's rule)",
+                param="top_logprobs",
+                code="top_logprobs_without_logprobs",
+            )
         if req.logprobs:
             cap = req.max_tokens or req.max_completion_tokens or 1
             if cap > MAX_CHAT_TOKENS or req.stop is not None:
-                raise RequestError(400, f"with logprobs=true this server returns at most "
-                                   f"{MAX_CHAT_TOKENS} tokens and takes no stop sequences",
-                                   param="max_tokens" if req.stop is None else "stop",
-                                   code="logprobs_limits")
+                raise RequestError(
+                    400,
+                    f"with logprobs=true this server returns at most "
+                    f"{MAX_CHAT_TOKENS} tokens and takes no stop sequences",
+                    param="max_tokens" if req.stop is None else "stop",
+                    code="logprobs_limits",
+                )
         if len(req.messages) > self.max_messages:
-            raise RequestError(400, f"at most {self.max_messages} messages per request, "
-                               f"got {len(req.messages)}", param="messages",
-                               code="too_many_messages")
+            raise RequestError(
+                400,
+                f"at most {self.max_messages} messages per request, got {len(req.messages)}",
+                param="messages",
+                code="too_many_messages",
+            )
         if not getattr(self.engine.tokenizer, "chat_template", None):
-            raise RequestError(400, f"model {self.model_name!r} has no chat template",
-                               code="no_chat_template")
+            raise RequestError(
+                400, f"model {self.model_name!r} has no chat template", code="no_chat_template"
+            )
         return req
 
     # ------------------------------------------------------------------ fitting (tokenizer only)
@@ -204,8 +251,12 @@ class LLMService:
         counts = [self.engine.scorer.count_tokens(text) for text in texts]
         new = 0 if req.echo else _generated_tokens(req.max_tokens)
         if new and 0 in counts:  # no token (no BOS either): the model has nothing to continue
-            raise RequestError(400, f"prompt {counts.index(0)} is empty: there is nothing to "
-                               "continue", param="prompt", code="empty_prompt")
+            raise RequestError(
+                400,
+                f"prompt {counts.index(0)} is empty: there is nothing to continue",
+                param="prompt",
+                code="empty_prompt",
+            )
         self._check_context(max(counts), new, "prompt")
         self._check_budget(sum(counts), new * len(texts), "prompt")
         return CompletionJob(texts, req.logprobs or 0, new, _stops(req.stop))
@@ -216,16 +267,21 @@ class LLMService:
         max_tokens = req.max_tokens or req.max_completion_tokens or default
         try:  # the text `TokenLogprobs.chat` runs: the chat template, no further special tokens
             text = self.engine.tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False)
+                messages, add_generation_prompt=True, tokenize=False
+            )
         except Exception as exc:  # noqa: BLE001 - jinja's errors: the template refused them
-            raise RequestError(400, f"the chat template refused these messages: "
-                               f"{type(exc).__name__}: {exc}", param="messages",
-                               code="chat_template_refused") from None
+            raise RequestError(
+                400,
+                f"the chat template refused these messages: {type(exc).__name__}: {exc}",
+                param="messages",
+                code="chat_template_refused",
+            ) from None
         ids = tuple(self.engine.tokenizer(text, add_special_tokens=False).input_ids)
         self._check_context(len(ids), max_tokens, "messages")
         self._check_budget(len(ids), max_tokens, "messages")
-        return ChatJob(messages, max_tokens, req.top_logprobs or 0, bool(req.logprobs),
-                       _stops(req.stop), ids)
+        return ChatJob(
+            messages, max_tokens, req.top_logprobs or 0, bool(req.logprobs), _stops(req.stop), ids
+        )
 
     # ------------------------------------------------------------------ the model (one at a time)
 
@@ -234,9 +290,17 @@ class LLMService:
             return self._run_generation(job)
         echoed = self.engine.echo(job.texts, job.top_k)
         choices = [
-            {"index": i, "text": text, "finish_reason": "length",
-             "logprobs": {"tokens": e.tokens, "token_logprobs": e.token_logprobs,
-                          "text_offset": e.text_offset, "top_logprobs": e.top_logprobs}}
+            {
+                "index": i,
+                "text": text,
+                "finish_reason": "length",
+                "logprobs": {
+                    "tokens": e.tokens,
+                    "token_logprobs": e.token_logprobs,
+                    "text_offset": e.text_offset,
+                    "top_logprobs": e.top_logprobs,
+                },
+            }
             for i, (text, e) in enumerate(zip(job.texts, echoed))
         ]
         return self._envelope("text_completion", choices, sum(len(e.tokens) for e in echoed), 0)
@@ -247,8 +311,14 @@ class LLMService:
         with self.engine.lock:
             for i, text in enumerate(job.texts):
                 gen = self.generator.generate(text, max_new_tokens=job.max_tokens, stop=job.stop)
-                choices.append({"index": i, "text": gen.text, "logprobs": None,
-                                "finish_reason": _finish(gen.stopped_by)})
+                choices.append(
+                    {
+                        "index": i,
+                        "text": gen.text,
+                        "logprobs": None,
+                        "finish_reason": _finish(gen.stopped_by),
+                    }
+                )
                 prompt_tokens += gen.prompt_tokens
                 completion_tokens += gen.generated_tokens
         return self._envelope("text_completion", choices, prompt_tokens, completion_tokens)
@@ -256,8 +326,12 @@ class LLMService:
     def _run_chat_generation(self, job: ChatJob) -> dict[str, Any]:
         with self.engine.lock:
             gen = self.generator.continue_ids(list(job.ids), job.max_tokens, job.stop)
-        choice = {"index": 0, "message": {"role": "assistant", "content": gen.text},
-                  "logprobs": None, "finish_reason": _finish(gen.stopped_by)}
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": gen.text},
+            "logprobs": None,
+            "finish_reason": _finish(gen.stopped_by),
+        }
         return self._envelope("chat.completion", [choice], gen.prompt_tokens, gen.generated_tokens)
 
     def run_chat(self, job: ChatJob) -> dict[str, Any]:
@@ -266,65 +340,103 @@ class LLMService:
         gen = self.engine.chat(job.messages, job.max_tokens, job.top_k)
         logprobs = None
         if job.logprobs:
-            logprobs = {"content": [
-                {"token": t, "logprob": lp, "bytes": list(t.encode()),
-                 "top_logprobs": [{"token": a, "logprob": b, "bytes": list(a.encode())}
-                                  for a, b in top]}
-                for t, lp, top in zip(gen.tokens, gen.logprobs, gen.top)
-            ]}
-        choice = {"index": 0, "message": {"role": "assistant", "content": "".join(gen.tokens)},
-                  "logprobs": logprobs, "finish_reason": gen.finish_reason}
+            logprobs = {
+                "content": [
+                    {
+                        "token": t,
+                        "logprob": lp,
+                        "bytes": list(t.encode()),
+                        "top_logprobs": [
+                            {"token": a, "logprob": b, "bytes": list(a.encode())} for a, b in top
+                        ],
+                    }
+                    for t, lp, top in zip(gen.tokens, gen.logprobs, gen.top)
+                ]
+            }
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": "".join(gen.tokens)},
+            "logprobs": logprobs,
+            "finish_reason": gen.finish_reason,
+        }
         return self._envelope("chat.completion", [choice], 0, len(gen.tokens))
 
     # ------------------------------------------------------------------ helpers
 
     def _check_model(self, name: str) -> None:
         if name != self.model_name:
-            raise RequestError(404, f"the model {name!r} does not exist; this server serves "
-                               f"{self.model_name!r}", param="model", code="model_not_found")
+            raise RequestError(
+                404,
+                f"the model {name!r} does not exist; this server serves {self.model_name!r}",
+                param="model",
+                code="model_not_found",
+            )
 
     def _check_generation(self, max_tokens: int | None, logprobs: bool, stop: object) -> None:
         """A generation request (echo=false): something to generate, within the cap, and no
         per-token log-probs (this server reports them only for scoring and chat choices)."""
         if max_tokens == 0:
-            raise RequestError(400, "max_tokens=0 without echo asks for nothing: send echo=true "
-                               "to score, or max_tokens > 0 to generate",
-                               param="max_tokens", code="nothing_to_do")
+            raise RequestError(
+                400,
+                "max_tokens=0 without echo asks for nothing: send echo=true "
+                "to score, or max_tokens > 0 to generate",
+                param="max_tokens",
+                code="nothing_to_do",
+            )
         if max_tokens is not None and max_tokens > MAX_GENERATED_TOKENS:
-            raise RequestError(400, f"at most {MAX_GENERATED_TOKENS} tokens are generated per "
-                               f"prompt, got max_tokens={max_tokens}", param="max_tokens",
-                               code="too_many_tokens")
+            raise RequestError(
+                400,
+                f"at most {MAX_GENERATED_TOKENS} tokens are generated per "
+                f"prompt, got max_tokens={max_tokens}",
+                param="max_tokens",
+                code="too_many_tokens",
+            )
         if logprobs:
-            raise RequestError(400, "logprobs are returned for scoring (echo=true) only, not "
-                               "for generated text", param="logprobs",
-                               code="logprobs_unsupported")
+            raise RequestError(
+                400,
+                "logprobs are returned for scoring (echo=true) only, not for generated text",
+                param="logprobs",
+                code="logprobs_unsupported",
+            )
 
     def _check_budget(self, prompt_tokens: int, new_tokens: int, param: str) -> None:
         """The time one request may hold the model: prompt tokens + tokens to generate."""
         if prompt_tokens + new_tokens > self.max_request_tokens:
             raise RequestError(
-                400, f"at most {self.max_request_tokens} prompt tokens per request (generated "
+                400,
+                f"at most {self.max_request_tokens} prompt tokens per request (generated "
                 f"tokens included), got {prompt_tokens}"
                 + (f" + {new_tokens} to generate" if new_tokens else "")
                 + ": split the prompts over several requests",
-                param=param, code="too_many_tokens")
+                param=param,
+                code="too_many_tokens",
+            )
 
     def _check_context(self, tokens: int, new_tokens: int, param: str) -> None:
         limit = self.engine.scorer.context_length
         if limit is not None and tokens + new_tokens > limit:
             raise RequestError(
-                400, f"this model's maximum context length is {limit} tokens; the request needs "
+                400,
+                f"this model's maximum context length is {limit} tokens; the request needs "
                 f"{tokens + new_tokens} ({tokens} in the {param}, {new_tokens} to generate)",
-                param=param, code="context_length_exceeded")
+                param=param,
+                code="context_length_exceeded",
+            )
 
-    def _envelope(self, kind: str, choices: list, prompt_tokens: int,
-                  completion_tokens: int) -> dict[str, Any]:
+    def _envelope(
+        self, kind: str, choices: list, prompt_tokens: int, completion_tokens: int
+    ) -> dict[str, Any]:
         return {
             "id": f"{'chatcmpl' if kind.startswith('chat') else 'cmpl'}-{uuid.uuid4().hex[:24]}",
-            "object": kind, "created": int(time.time()), "model": self.model_name,
+            "object": kind,
+            "created": int(time.time()),
+            "model": self.model_name,
             "choices": choices,
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
 
 
@@ -336,12 +448,14 @@ def _validate(model: type[_Strict], body: dict[str, Any]) -> Any:
         first = exc.errors(include_url=False)[0]
         fields = _FIELD_NAMES  # the path without pydantic's union-branch labels ('str', ...)
         param = ".".join(str(p) for p in first["loc"] if isinstance(p, int) or p in fields) or None
-        raise RequestError(400, f"{param or 'body'}: {first['msg']}", param=param,
-                           code=str(first["type"])) from None
+        raise RequestError(
+            400, f"{param or 'body'}: {first['msg']}", param=param, code=str(first["type"])
+        ) from None
 
 
 _FIELD_NAMES = frozenset(
-    name for m in (CompletionRequest, ChatRequest, ChatMessage, ContentPart)
+    name
+    for m in (CompletionRequest, ChatRequest, ChatMessage, ContentPart)
     for name in m.model_fields
 )
 
