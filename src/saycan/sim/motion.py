@@ -232,6 +232,10 @@ class SimMotion:
         p = self.params
         for seed in (self._q_cmd, None):
             q, perr, oerr = self.robot.inverse(goal, orn, seed=seed, iterations=4)
+            if perr >= p.position_tolerance:
+                # Slow convergence (e.g. a turned hand close to the base): a move ends at
+                # exactly q, so a residual above the arrival tolerance could never arrive.
+                q, perr, oerr = self.robot.inverse(goal, orn, seed=q, iterations=12)
             if perr < p.ik_position_tolerance and oerr < p.ik_orientation_tolerance:
                 return q
         return None

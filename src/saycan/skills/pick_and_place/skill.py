@@ -36,7 +36,7 @@ class PickAndPlace:
         include_locations: bool = True,
         params: dict | None = None,
         location_tolerance: float = LOCATION_TOLERANCE,
-        side_places: bool = True,
+        side_places: bool = False,
     ):
         self.include_locations = include_locations
         # The sides of objects ("left of the red bowl") roughly double the candidate list:
