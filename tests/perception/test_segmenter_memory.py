@@ -129,8 +129,9 @@ def test_build_up_takes_towers_apart_level_by_level():
 
 
 def test_benchmark_scores_a_hidden_block_with_and_without_history(env):
-    # Seed 700151: the first from 700100 with a block under another one that shows < 50 pixels.
-    scene = render_scene(env, 700151)
+    # Seed 700159: the first from 700100 with a block under another one that shows < 50 pixels
+    # (scenes are half drawn from the task suite, so the seed moves when the suite grows).
+    scene = render_scene(env, 700159)
     assert any(
         sp.on and sp.on.endswith("block") and scene.visible_pixels[sp.on] < 50 for sp in scene.specs
     )
