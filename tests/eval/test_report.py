@@ -293,9 +293,23 @@ def test_report_files_csv_markdown_and_plots(sweep_dir: Path):
         "llm_tokens_per_episode",
         "s_per_decision",
     } <= set(rows[0])
-    md = files["markdown"].read_text()
+    md, by_family = files["markdown"].read_text().split("# By family")
     assert "| saycan | execution | all | seen | 1/2 (0.50, [0.09, 0.91]) |" in md
     assert md.count("\n| ") == len(rows) + 1  # header + one line per row
+    # per row, what an episode cost: model calls, tokens and decision seconds
+    assert "| LLM calls / ep | LLM tokens / ep | decision s / ep | s / decision |" in md
+    # then planners down and families across, one table per measure and split
+    assert "## planning, split `seen`" in by_family and "## execution, split `seen`" in by_family
+    planning_seen = by_family.split("## planning, split `seen`")[1].split("##")[0]
+    header = next(line for line in planning_seen.splitlines() if line.startswith("| config"))
+    columns = header.split(" | ")
+    families = columns[1 : columns.index("all")]
+    assert "structured" in families and families == sorted(families)
+    saycan = next(line for line in planning_seen.splitlines() if line.startswith("| saycan |"))
+    cells = dict(zip(columns, saycan.split(" | ")))
+    structured, total = cells["structured"], cells["all"]
+    low, high = wilson_interval(4, 5)
+    assert structured == f"4/5 [{low:.2f}, {high:.2f}]" and total.startswith("4/7 [")
     for key in ("success_by_family", "score_distributions"):
         img = np.asarray(Image.open(files[key]).convert("L"), dtype=float)
         assert img.shape[0] > 200 and img.shape[1] > 300

@@ -37,7 +37,8 @@ KEY_FIELDS = (
     "seed",
     "split",
 )
-# Overrides that are columns already (or pick episodes, not configurations).
+# Overrides that are columns already, pick episodes or only change how a run goes: never a
+# configuration of their own.
 IDENTITY_OVERRIDES = frozenset(
     {
         "planner",
@@ -52,6 +53,13 @@ IDENTITY_OVERRIDES = frozenset(
         "seed_start",
         "episodes_per_task",
         "experiment",
+        # how a run goes, not what it decides: threads, batching, output, progress display
+        "llm.num_threads",
+        "lockstep",
+        "quiet",
+        "video",
+        "frames",
+        "output_dir",
     }
 )
 UNKNOWN = "unknown"
@@ -401,7 +409,9 @@ def markdown_table(rows: Sequence[Mapping]) -> str:
         "early stop",
         "over budget",
         "errors",
+        "LLM calls / ep",
         "LLM tokens / ep",
+        "decision s / ep",
         "s / decision",
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -418,11 +428,56 @@ def markdown_table(rows: Sequence[Mapping]) -> str:
             _num(r["early_termination_rate"], ".2f"),
             _num(r["over_budget_rate"], ".2f"),
             str(r["errors"]),
+            _num(r["llm_calls_per_episode"], ".2f"),
             _num(r["llm_tokens_per_episode"], ".0f"),
+            _num(r["decision_s_per_episode"], ".2f"),
             _num(r["s_per_decision"], ".3f"),
         ]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def family_matrix(rows: Sequence[Mapping], split: str, measure: str) -> str:
+    """Configurations down, families across, for one split and measure: the comparison a sweep
+    over planners is read by (cells `k/n [low, high]`, Wilson 95%), with each configuration's
+    model calls, tokens and decision seconds per episode over all its families. Empty when
+    the rows hold nothing of that split and measure."""
+    chosen = [r for r in rows if r["split"] == split and r["measure"] == measure]
+    families = sorted({r["family"] for r in chosen} - {ALL})
+    labels = sorted({r["label"] for r in chosen})
+    if not chosen or not families:
+        return ""
+    cell = {(r["label"], r["family"]): r for r in chosen}
+    header = ["config", *families, ALL, "LLM calls / ep", "LLM tokens / ep", "decision s / ep"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label in labels:
+        cells = [label]
+        for family in [*families, ALL]:
+            r = cell.get((label, family))
+            cells.append(
+                "-"
+                if r is None
+                else f"{r['successes']}/{r['n']} [{r['ci95_low']:.2f}, {r['ci95_high']:.2f}]"
+            )
+        total = cell.get((label, ALL), {})
+        cells += [
+            _num(total.get("llm_calls_per_episode"), ".2f"),
+            _num(total.get("llm_tokens_per_episode"), ".0f"),
+            _num(total.get("decision_s_per_episode"), ".2f"),
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def family_matrices(rows: Sequence[Mapping]) -> str:
+    """`family_matrix` for every split and measure the rows hold, each under a heading."""
+    parts = []
+    for measure in sorted({r["measure"] for r in rows}):
+        for split in sorted({r["split"] for r in rows}):
+            table = family_matrix(rows, split, measure)
+            if table:
+                parts.append(f"## {measure}, split `{split}`\n\n{table}")
+    return "\n".join(parts)
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -578,7 +633,10 @@ def build_report(results_dir: Path, pages: bool = True) -> dict:
         files["markdown"],
         f"# Evaluation report\n\n{len(records)} episodes from `{results_dir}`. Cells: "
         "successes/n (rate, Wilson 95% interval). *planning*: `executor=teleport`; "
-        "*execution*: `executor=physics`.\n\n" + markdown_table(rows),
+        "*execution*: `executor=physics`.\n\n"
+        + markdown_table(rows)
+        + "\n# By family\n\n"
+        + family_matrices(rows),
     )
     plot_success_by_family(records, files["success_by_family"])
     plot_score_distributions(score_samples(records), files["score_distributions"])
