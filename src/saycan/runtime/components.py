@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from saycan.drivers.base import RobotDriver, SimulatorExtras
 from saycan.errors import ConfigError, SayCanError
 from saycan.planner.humans import OutcomeJudge
-from saycan.planner.loop import Perception, Planner
+from saycan.planner.loop import Perception, Planner, UsesLanguageModel
 from saycan.planner.scorers.base import model_name
 from saycan.runtime.observers import EpisodeObserver, NoViewer
 
@@ -107,9 +107,10 @@ class Components:
             )
         # Load the language model now, not lazily in the first decision: otherwise the first
         # decision's seconds (traces, reports, seconds per decision) include the model load.
-        scorer = getattr(self.planner, "scorer", None)
-        if isinstance(scorer, Preloadable):
-            scorer.load()
+        if isinstance(self.planner, UsesLanguageModel) and isinstance(
+            self.planner.scorer, Preloadable
+        ):
+            self.planner.scorer.load()
         executor = instantiate(cfg.executor, skills=self.skills)
         if isinstance(executor, NeedsSimulator):
             if self.sim is None:
@@ -130,7 +131,8 @@ class Components:
 def component_names(components: Components) -> dict[str, str]:
     """The llm / perception / affordance / executor an episode ran with (`none` for a planner
     that asks no language model), so records of different configurations never merge."""
-    scorer = getattr(components.planner, "scorer", None)
+    planner = components.planner
+    scorer = planner.scorer if isinstance(planner, UsesLanguageModel) else None
 
     def name(part: object) -> str:
         return str(getattr(part, "name", None) or type(part).__name__)
@@ -138,9 +140,9 @@ def component_names(components: Components) -> dict[str, str]:
     return {
         # the same id `saycan serve-llm` serves the model as: the adapter is part of it
         "llm": model_name(scorer) if scorer is not None else "none",
-        "perception": name(getattr(components, "perception", None)),
-        "affordance": name(getattr(components, "affordance", None)),
-        "executor": name(getattr(components, "executor", None)),
+        "perception": name(components.perception),
+        "affordance": name(components.affordance),
+        "executor": name(components.executor),
     }
 
 

@@ -226,7 +226,7 @@ def episode_steps(
         trace=str(out_dir / "trace.jsonl"),
         video=video_path,
         wall_s=round(time.perf_counter() - start, 3),
-        planner=getattr(components.planner, "name", type(components.planner).__name__),
+        planner=components.planner.name,
         extras={
             **extras,
             "sim_steps": last,
