@@ -25,9 +25,7 @@ def test_left_is_the_robots_left_facing_the_table():
     for name in (*LOCATIONS, *(z for z in ZONES if z.endswith(" side"))):
         _, lateral = place_seen_from_robot(name)
         centre = (
-            LOCATIONS[name][:2]
-            if name in LOCATIONS
-            else tuple((a + b) / 2 for a, b in ZONES[name])
+            LOCATIONS[name][:2] if name in LOCATIONS else tuple((a + b) / 2 for a, b in ZONES[name])
         )
         side = float(np.dot(left[:2], np.asarray(centre) - np.asarray(ROBOT_XY)))
         assert lateral == ("left" if side > 0 else "right" if side < 0 else "")
