@@ -60,7 +60,7 @@ def instruction_for(
 
 
 #: Sentences written per sampled scene in `sample_instructions` (scene sampling is the slow part).
-PER_SCENE = 8
+PER_SCENE = 20
 
 
 def sample_instructions(n: int, seed: int) -> list[str]:
