@@ -59,6 +59,11 @@ def instruction_for(
     return Writer(vocab or default_vocabulary(), instance, rng).sentence()
 
 
+@lru_cache(maxsize=1)
+def _covered() -> tuple[Task, ...]:
+    return tuple(Task(seen_colours(load_task(t)), split="seen") for t in covered_tasks())
+
+
 #: Sentences written per sampled scene in `sample_instructions` (scene sampling is the slow part).
 PER_SCENE = 20
 
@@ -68,7 +73,7 @@ def sample_instructions(n: int, seed: int) -> list[str]:
     the training data draws them; the same for the same seed."""
     rng = np.random.default_rng(seed)
     vocab = default_vocabulary()
-    tasks = [Task(seen_colours(load_task(t)), split="seen") for t in covered_tasks()]
+    tasks = _covered()
     out: list[str] = []
     while len(out) < n:
         task = tasks[int(rng.integers(len(tasks)))]
