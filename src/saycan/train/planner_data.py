@@ -81,13 +81,20 @@ def episode_decisions(
     spec = seen_colours(load_task(task_name))
     from saycan.runtime.episode import after_skill_hook, begin_episode
 
-    situation = None
+    situation, plain = None, spec
     if options.situation_share > 0:
         srng = np.random.default_rng([int(seed), SITUATION_STREAM])
         if srng.random() < options.situation_share:
             spec, situation = choose(spec, options.situations, srng)
     driver = components.driver
-    instance, initial = begin_episode(components, Task(spec, split="seen"), seed)
+    try:
+        instance, initial = begin_episode(components, Task(spec, split="seen"), seed)
+    except (ConfigError, ValueError):
+        if situation is None:
+            raise
+        # the variant's scene does not fit on the table at this seed: the task's own scene
+        situation, spec = None, plain
+        instance, initial = begin_episode(components, Task(spec, split="seen"), seed)
     instruction, source = instance.instruction, "template"
     if options.grammar_share > 0:
         from saycan.train.grammar import instruction_for, unexpressible

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from saycan.sim.tasks.spec import ANY, EACH, TaskSpec
 from saycan.world import COLOUR_GROUPS
 
-#: The largest scene a spec allows (`CountRange`).
-MAX_OBJECTS = 6
+#: The most objects a variant puts on the table: more do not fit apart (bowls are 15 cm across).
+MAX_TABLE_OBJECTS = 7
 
 
 @runtime_checkable
@@ -63,9 +63,14 @@ class HeldDistractor:
         blocks, bowls = spec.scene.blocks, spec.scene.bowls
         if any(r.held for r in spec.roles.values()) or blocks.min + bowls.min > 4:
             return None  # the open hand's footprint leaves no room for more on the table
-        if any(p.pred in ("line", "nothing_moved") for p in _goal_preds(spec)):
-            # a line's blocks are the scene's blocks, and a block to leave alone may be the
-            # one in the hand, which must be put down: one more changes the task
+        if any(
+            p.pred in ("line", "nothing_moved")
+            or (p.any is not None and p.any.category == "location")
+            for p in _goal_preds(spec)
+        ):
+            # a line's blocks are the scene's blocks, a block to leave alone may be the one
+            # in the hand (which must be put down), and one block per corner leaves no corner
+            # to put it down in: one more block changes the task
             return None
         roles = {**_roles(spec), "held_extra": {"category": "block", "held": True}}
         # at most four objects on the table besides the hand's (fewer distractors if need be)
@@ -141,7 +146,7 @@ class MorePairs:
         k = self.pairs[int(rng.integers(len(self.pairs)))]
         preds = _goal_preds(spec)
         if any(p.pred == "all_in_matching_bowl" for p in preds):
-            extra = min(1, MAX_OBJECTS - k)
+            extra = 1 if 2 * k + 1 <= MAX_TABLE_OBJECTS else 0  # one unmatched block, room allowing
             scene = {
                 "blocks": {"min": k, "max": k + extra},
                 "bowls": {"min": k, "max": k},
