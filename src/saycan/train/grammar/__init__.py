@@ -12,9 +12,11 @@ meaning the goal does not carry (`unexpressible`) keep their seen templates.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
+from saycan.errors import ConfigError
 from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.sim.tasks.colour_split import seen_colours
 from saycan.sim.tasks.instance import TaskInstance
@@ -60,8 +62,26 @@ def instruction_for(
 
 
 @lru_cache(maxsize=1)
-def _covered() -> tuple[Task, ...]:
-    return tuple(Task(seen_colours(load_task(t)), split="seen") for t in covered_tasks())
+def _covered() -> tuple[tuple[Task, ...], ...]:
+    """Per covered task: its own scene, then each scene variant the training config lists that
+    applies to it (as `saycan.train.situations` draws them for the data)."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    import saycan.configs
+    from saycan.train.situations import Situation
+
+    config = Path(saycan.configs.__file__).parent / "train_planner.yaml"
+    variants = instantiate(OmegaConf.load(config).situations.variants)
+    out = []
+    for name in covered_tasks():
+        spec = seen_colours(load_task(name))
+        rng = np.random.default_rng(0)
+        specs = [spec] + [
+            v for v in (s.apply(spec, rng) for s in variants if isinstance(s, Situation)) if v
+        ]
+        out.append(tuple(Task(s, split="seen") for s in specs))
+    return tuple(out)
 
 
 #: Sentences written per sampled scene in `sample_instructions` (scene sampling is the slow part).
@@ -69,15 +89,20 @@ PER_SCENE = 20
 
 
 def sample_instructions(n: int, seed: int) -> list[str]:
-    """`n` grammar instructions over the covered tasks (seen colours) and random scenes, as
-    the training data draws them; the same for the same seed."""
+    """`n` grammar instructions over the covered tasks (seen colours) and random scenes, the
+    task's own or (half the time) a scene variant of the training config, as the training data
+    draws them; the same for the same seed."""
     rng = np.random.default_rng(seed)
     vocab = default_vocabulary()
     tasks = _covered()
     out: list[str] = []
     while len(out) < n:
-        task = tasks[int(rng.integers(len(tasks)))]
-        instance = task.sample(rng)
+        variants = tasks[int(rng.integers(len(tasks)))]
+        task = variants[int(rng.integers(len(variants)))] if rng.random() < 0.5 else variants[0]
+        try:
+            instance = task.sample(rng)
+        except (ConfigError, ValueError):  # the variant's scene does not fit: the task's own
+            instance = variants[0].sample(rng)
         for _ in range(min(PER_SCENE, n - len(out))):
             out.append(Writer(vocab, instance, rng).sentence())
     return out
