@@ -85,7 +85,7 @@ def _covered() -> tuple[tuple[Task, ...], ...]:
 
 
 #: Sentences written per sampled scene in `sample_instructions` (scene sampling is the slow part).
-PER_SCENE = 20
+PER_SCENE = 40
 
 
 def sample_instructions(n: int, seed: int) -> list[str]:
