@@ -18,6 +18,7 @@ own, seeded from the episode seed, so with both shares at 0 the data is what it 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +38,14 @@ from saycan.skills.done import DONE
 from saycan.train.affordance_data import scene_to_json
 from saycan.train.situations import Situation, choose
 
-#: Streams of the per-episode generators (`np.random.default_rng([seed, stream])`): apart from
-#: the scene's own generator (`default_rng(seed)`), so neither option changes the scene.
+#: Streams of the per-episode generators (`default_rng([seed, stream, task key])`): apart from
+#: the scene's own generator (`default_rng(seed)`), so neither option changes the scene, and
+#: keyed by task too, so one seed does not draw the same choice for every task.
 GRAMMAR_STREAM, SITUATION_STREAM = 1, 2
+
+
+def _task_key(task_name: str) -> int:
+    return zlib.crc32(task_name.encode())
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ def episode_decisions(
 
     situation, plain = None, spec
     if options.situation_share > 0:
-        srng = np.random.default_rng([int(seed), SITUATION_STREAM])
+        srng = np.random.default_rng([int(seed), SITUATION_STREAM, _task_key(task_name)])
         if srng.random() < options.situation_share:
             spec, situation = choose(spec, options.situations, srng)
     driver = components.driver
@@ -99,7 +105,7 @@ def episode_decisions(
     if options.grammar_share > 0:
         from saycan.train.grammar import instruction_for, unexpressible
 
-        grng = np.random.default_rng([int(seed), GRAMMAR_STREAM])
+        grng = np.random.default_rng([int(seed), GRAMMAR_STREAM, _task_key(task_name)])
         if grng.random() < options.grammar_share and unexpressible(instance.spec) is None:
             instruction, source = instruction_for(instance, grng), "grammar"
     progress = MilestoneTracker(instance, initial)  # states to pass through, checked every step
