@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from saycan.errors import ConfigError
-from saycan.sim.tasks.instance import TaskInstance
+from saycan.sim.tasks.instance import CORNERS, TaskInstance
 from saycan.sim.tasks.spec import ANY, EACH, PredicateSpec, Selector, TaskSpec, expand_colours
 from saycan.train.grammar.vocabulary import STATE_KINDS, Vocabulary
 from saycan.world import CATEGORIES, COLOUR_GROUPS, place_seen_from_robot
@@ -52,9 +52,23 @@ def unexpressible(spec: TaskSpec) -> str | None:
             return "a line of named blocks"
         if p.pred == "tower" and len(p.args) == 1:
             return "a one-block tower"
+        if p.each is not None and p.pred not in ("in", "at", "line", "nothing_moved"):
+            return f"{p.pred} over a set of objects"
+        if p.each is not None and p.pred == "at" and (p.any is None or not p.distinct):
+            return "at() over a set of objects, other than one per place"
+        if p.any is not None and (
+            p.any.colour is not None
+            or p.any.category == "location"
+            and (not p.distinct or set(p.any.choices or ()) != set(CORNERS))
+        ):
+            return "a choice among places other than one corner each, or among coloured objects"
     if spec.milestones is not None and spec.milestones.order == "unordered":
-        if any(p.pred != "at" for p in states) or len({p.args[0] for p in states}) != 1:
-            return "unordered milestones other than one block visiting places"
+        if (
+            any(p.pred != "at" for p in states)
+            or len({p.args[0] for p in states}) != 1
+            or {p.args[1] for p in states} != set(CORNERS)
+        ):
+            return "unordered milestones other than one block visiting every corner"
     return None
 
 
