@@ -76,6 +76,35 @@ LOCATIONS: dict[str, tuple[float, float, float]] = {
     "middle": (0.50, 0.0, 0.0),
 }
 
+#: Where the robot stands, for words said from its point of view ("the corner nearest you",
+#: "on your left"): its base on the table's centre line at the near edge (x below the workspace),
+#: facing +x. Robot models may mount their base a few cm forward; what is near or far, left or
+#: right of it is the same for all of them.
+ROBOT_XY = (0.0, 0.0)
+
+
+def seen_from_robot(xy: Sequence[float]) -> tuple[str, str]:
+    """(depth, lateral) of a table point as the robot sees it: depth is "far", "near" or ""
+    (level with the workspace's centre), lateral is "left", "right" or "" (straight ahead). The
+    robot faces +x, so its left is +y; the named places above follow the same convention."""
+    centre = (WORKSPACE_X[0] + WORKSPACE_X[1]) / 2
+    ahead = float(xy[0]) - ROBOT_XY[0]
+    middle = centre - ROBOT_XY[0]
+    depth = "far" if ahead > middle + 1e-6 else "near" if ahead < middle - 1e-6 else ""
+    side = float(xy[1]) - ROBOT_XY[1]
+    lateral = "left" if side > 1e-6 else "right" if side < -1e-6 else ""
+    return depth, lateral
+
+
+def place_seen_from_robot(place: str) -> tuple[str, str]:
+    """`seen_from_robot` of a named location or side zone (its centre): "top left corner" is
+    ("far", "left"), "bottom side" is ("near", "")."""
+    if place in LOCATIONS:
+        return seen_from_robot(LOCATIONS[place])
+    (x0, x1), (y0, y1) = ZONES[place]
+    return seen_from_robot(((x0 + x1) / 2, (y0 + y1) / 2))
+
+
 #: Side zones as xy boxes ((x_min, x_max), (y_min, y_max)), world frame. "left" is the robot's
 #: left (+y), "top" is far from the robot (+x), matching `LOCATIONS`.
 ZONES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {

@@ -443,6 +443,9 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "seeds_used": [min(train_seeds), max(train_seeds)],
         "validation_seeds": val_seeds,
         "templates": "seen",
+        # shares of episodes with the training grammar's instructions and with scene variants
+        "grammar_share": float((cfg.get("instructions") or {}).get("grammar_share", 0.0)),
+        "situation_share": float((cfg.get("situations") or {}).get("share", 0.0)),
         "held_out_colours": list(HELD_OUT_COLOURS),
         "tasks": tasks,
         "episodes": len(train_eps),

@@ -7,15 +7,25 @@ records every decision as the planner saw it: the perceived scene, the instructi
 so far (with their success), the expert's call and the candidate calls. Prompts are rendered at
 training time, so one data set serves any prompt format. Only episodes the expert solved are
 kept: a failed expert step would teach a wrong continuation.
+
+Two options widen the data beyond the templates (`DataOptions`, from `instructions` and
+`situations` in train_planner.yaml): a share of episodes whose instruction the training grammar
+writes from the goal (`saycan.train.grammar`), and a share whose scene is a variant the suite's
+tasks never pair with their goal (`saycan.train.situations`). Both draw from generators of their
+own, seeded from the episode seed, so with both shares at 0 the data is what it always was.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from saycan.errors import ConfigError
@@ -26,20 +36,83 @@ from saycan.sim.tasks.colour_split import seen_colours
 from saycan.sim.tasks.instance import MilestoneTracker
 from saycan.skills.done import DONE
 from saycan.train.affordance_data import scene_to_json
+from saycan.train.situations import Situation, choose
+
+#: Streams of the per-episode generators (`default_rng([seed, stream, task key])`): apart from
+#: the scene's own generator (`default_rng(seed)`), so neither option changes the scene, and
+#: keyed by task too, so one seed does not draw the same choice for every task.
+GRAMMAR_STREAM, SITUATION_STREAM = 1, 2
 
 
-def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, Any]:
-    """One expert episode of `task_name` (seen templates, seen colours) as a data record."""
+def _task_key(task_name: str) -> int:
+    return zlib.crc32(task_name.encode())
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """What the episodes vary beyond the suite: shares of grammar instructions and of scene
+    variants (0 and 0: the seen templates over the suite's scenes)."""
+
+    grammar_share: float = 0.0
+    situation_share: float = 0.0
+    situations: tuple[Situation, ...] = field(default=())
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> DataOptions:
+        instructions = cfg.get("instructions") or {}
+        situations = cfg.get("situations") or {}
+        out = cls(
+            grammar_share=float(instructions.get("grammar_share", 0.0)),
+            situation_share=float(situations.get("share", 0.0)),
+            situations=tuple(instantiate(situations.get("variants") or [])),
+        )
+        for name, share in (("instructions.grammar_share", out.grammar_share),
+                            ("situations.share", out.situation_share)):  # fmt: skip
+            if not 0.0 <= share <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {share}")
+        bad = [s for s in out.situations if not isinstance(s, Situation)]
+        if bad:
+            raise ConfigError(f"situations.variants: {type(bad[0]).__name__} is not a Situation")
+        if out.situation_share and not out.situations:
+            raise ConfigError("situations.share > 0 needs situations.variants")
+        return out
+
+
+def episode_decisions(
+    components: Any, task_name: str, seed: int, options: DataOptions | None = None
+) -> dict[str, Any]:
+    """One expert episode of `task_name` (seen colours; seen templates, or the grammar's
+    sentence, over the task's scene or a variant of it) as a data record."""
+    options = options or DataOptions()
     spec = seen_colours(load_task(task_name))
     from saycan.runtime.episode import after_skill_hook, begin_episode
 
+    situation, plain = None, spec
+    if options.situation_share > 0:
+        srng = np.random.default_rng([int(seed), SITUATION_STREAM, _task_key(task_name)])
+        if srng.random() < options.situation_share:
+            spec, situation = choose(spec, options.situations, srng)
     driver = components.driver
-    instance, initial = begin_episode(components, Task(spec, split="seen"), seed)
+    try:
+        instance, initial = begin_episode(components, Task(spec, split="seen"), seed)
+    except (ConfigError, ValueError):
+        if situation is None:
+            raise
+        # the variant's scene does not fit on the table at this seed: the task's own scene
+        situation, spec = None, plain
+        instance, initial = begin_episode(components, Task(spec, split="seen"), seed)
+    instruction, source = instance.instruction, "template"
+    if options.grammar_share > 0:
+        from saycan.train.grammar import instruction_for, unexpressible
+
+        grng = np.random.default_rng([int(seed), GRAMMAR_STREAM, _task_key(task_name)])
+        if grng.random() < options.grammar_share and unexpressible(instance.spec) is None:
+            instruction, source = instruction_for(instance, grng), "grammar"
     progress = MilestoneTracker(instance, initial)  # states to pass through, checked every step
     # the loop exactly as evaluation wires it: with `disturbance=knock_placed
     # prompt.feedback=success` the data holds the expert recovering from disturbances
     outcome = run_loop(
-        instance.instruction,
+        instruction,
         driver,
         components.perception,
         components.planner,
@@ -75,16 +148,20 @@ def episode_decisions(components: Any, task_name: str, seed: int) -> dict[str, A
         }
         for i, s in enumerate(steps)
     ]
-    return {
+    record = {
         "task": instance.name,
         "family": instance.family,
         "seed": int(seed),
-        "instruction": instance.instruction,
-        "template": instance.template,
+        "instruction": instruction,
+        "template": instance.template if source == "template" else None,
         "success": bool(success),
         "unmet": list(unmet),
         "decisions": decisions,
     }
+    if options.grammar_share or options.situation_share:  # plain records stay as they were
+        record["instruction_source"] = source
+        record["situation"] = situation
+    return record
 
 
 def generate(cfg: DictConfig, pairs: Sequence[tuple[str, int]]) -> Iterator[dict[str, Any]]:
@@ -97,11 +174,12 @@ def generate(cfg: DictConfig, pairs: Sequence[tuple[str, int]]) -> Iterator[dict
         raise ConfigError(
             "planner data comes from the expert: the data config needs planner=oracle"
         )
+    options = DataOptions.from_config(cfg)
     components = build_components(cfg)
     try:
         for task_name, seed in pairs:
             try:
-                yield episode_decisions(components, task_name, int(seed))
+                yield episode_decisions(components, task_name, int(seed), options)
             except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
                 yield {
                     "task": task_name,
