@@ -137,3 +137,26 @@ def test_a_bad_vocabulary_file_is_one_line_naming_the_key(tmp_path):
     (tmp_path / "bad.yaml").write_text("words: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_vocabulary(tmp_path / "bad.yaml")
+
+
+def test_a_sentence_of_the_evaluated_set_is_drawn_again():
+    """Decontamination: the grammar was written apart from the independent set, but what it
+    writes by chance is drawn again when it has the words of an evaluated instruction."""
+    from saycan.sim.tasks import load_task
+    from saycan.sim.tasks.independent_set import independent_tasks, says_an_evaluated_instruction
+    from saycan.train.grammar import unseen_sentence
+
+    evaluated = load_task(independent_tasks()[0]).instructions.independent[0]
+    assert says_an_evaluated_instruction(evaluated.upper())
+    assert says_an_evaluated_instruction(" ".join(reversed(evaluated.split())))
+    assert not says_an_evaluated_instruction("put the red block in the blue bowl and dance")
+
+    class Scripted:  # a writer whose first draws are evaluated instructions
+        def __init__(self, texts: list[str]) -> None:
+            self.texts = iter(texts)
+
+        def sentence(self) -> str:
+            return next(self.texts)
+
+    assert unseen_sentence(Scripted([evaluated, evaluated, "stack them up"])) == "stack them up"
+    assert unseen_sentence(Scripted([evaluated] * 25)) is None

@@ -107,7 +107,9 @@ def episode_decisions(
 
         grng = np.random.default_rng([int(seed), GRAMMAR_STREAM, _task_key(task_name)])
         if grng.random() < options.grammar_share and unexpressible(instance.spec) is None:
-            instruction, source = instruction_for(instance, grng), "grammar"
+            written = instruction_for(instance, grng)  # the template if every draw collided
+            if written != instance.instruction:
+                instruction, source = written, "grammar"
     progress = MilestoneTracker(instance, initial)  # states to pass through, checked every step
     # the loop exactly as evaluation wires it: with `disturbance=knock_placed
     # prompt.feedback=success` the data holds the expert recovering from disturbances

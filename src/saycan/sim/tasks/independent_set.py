@@ -10,8 +10,12 @@ training) never lists them: they run as `tasks=independent split=independent`.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+
+from saycan.sim.objects_catalog import COLOUR_NAMES
 
 #: The split's name, which is also the `tasks=` keyword that selects its task files.
 INDEPENDENT = "independent"
@@ -51,3 +55,31 @@ def independent_tasks() -> list[str]:
 def instruction_id(task_name: str) -> str:
     """`ind042_warm_toned_middle` -> `042`: the task file's line in the instructions file."""
     return task_name.removeprefix("ind")[:3]
+
+
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def word_bag(text: str) -> tuple[str, ...]:
+    """`text`'s words lowercased, without punctuation, colour words masked, in sorted order: two
+    texts with the same bag say the same instruction in the sense the split is kept apart by
+    (a template renders with any colours, and word order is cheap to change)."""
+    words = text.lower().translate(_PUNCT).split()
+    return tuple(sorted("<colour>" if w in COLOUR_NAMES else w for w in words))
+
+
+@lru_cache(maxsize=1)
+def _evaluated_bags() -> frozenset[tuple[str, ...]]:
+    from saycan.sim.tasks import load_task
+
+    return frozenset(
+        word_bag(load_task(p).instructions.independent[0]) for p in independent_tasks()
+    )
+
+
+def says_an_evaluated_instruction(text: str) -> bool:
+    """True when `text` has the word bag of an instruction the split evaluates. Generated
+    training text (the grammar) is drawn again when it does, so the split stays unseen: the
+    grammar was written without reading the set, but a grammar that says many things will
+    say some of its plainest sentences by chance."""
+    return word_bag(text) in _evaluated_bags()

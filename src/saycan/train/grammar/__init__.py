@@ -19,6 +19,7 @@ import numpy as np
 from saycan.errors import ConfigError
 from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.sim.tasks.colour_split import seen_colours
+from saycan.sim.tasks.independent_set import says_an_evaluated_instruction
 from saycan.sim.tasks.instance import TaskInstance
 from saycan.train.grammar.vocabulary import VOCABULARY_FILE, Vocabulary, load_vocabulary
 from saycan.train.grammar.writer import Writer, unexpressible
@@ -32,6 +33,7 @@ __all__ = [
     "load_vocabulary",
     "sample_instructions",
     "unexpressible",
+    "unseen_sentence",
 ]
 
 
@@ -58,7 +60,22 @@ def instruction_for(
     (template) instruction for a task the grammar cannot express."""
     if unexpressible(instance.spec) is not None:
         return instance.instruction
-    return Writer(vocab or default_vocabulary(), instance, rng).sentence()
+    sentence = unseen_sentence(Writer(vocab or default_vocabulary(), instance, rng))
+    return instance.instruction if sentence is None else sentence
+
+
+#: Draws before a sentence that keeps saying evaluated instructions gives up.
+REDRAWS = 20
+
+
+def unseen_sentence(writer: Writer) -> str | None:
+    """A sentence from `writer` that is not an instruction of the independent evaluation set
+    (the same words, colours aside), or None when `REDRAWS` draws all were."""
+    for _ in range(REDRAWS):
+        sentence = writer.sentence()
+        if not says_an_evaluated_instruction(sentence):
+            return sentence
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -104,5 +121,7 @@ def sample_instructions(n: int, seed: int) -> list[str]:
         except (ConfigError, ValueError):  # the variant's scene does not fit: the task's own
             instance = variants[0].sample(rng)
         for _ in range(min(PER_SCENE, n - len(out))):
-            out.append(Writer(vocab, instance, rng).sentence())
+            sentence = unseen_sentence(Writer(vocab, instance, rng))
+            if sentence is not None:  # the data falls back to the template there
+                out.append(sentence)
     return out
