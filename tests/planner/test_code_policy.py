@@ -252,6 +252,7 @@ HOSTILE: list[tuple[str, str]] = [
     ),
     ("for x in 5:\n    pass", "runs over a list or a range"),
     ("pick_and_place('red block', 'blue bowl')\0", "not valid Python"),
+    ("x = 1\0\ndone()", "not valid Python"),
     ("pick_and_place('red block',", "not valid Python"),
     ("x = 1 if objects().pop() else 2", "attribute access"),
     ("x = yield_ = (yield 1)", "`yield` is not allowed"),
@@ -267,6 +268,19 @@ HOSTILE: list[tuple[str, str]] = [
         "a = []\nb = []\n" + "for i in range(900):\n    a = [a]\n    b = [b]\n" * 2 + "c = a == b",
         "RecursionError",
     ),
+    # shared references double a value each line: comparing or printing it would never end
+    (
+        "a = [1]\nb = [1]\nfor i in range(60):\n    a = [a, a]\n    b = [b, b]\nc = a == b",
+        "more than 4000 items and characters",
+    ),
+    (
+        "a = ['red block']\nfor i in range(60):\n    a = [a, a]\nx = position(a)",
+        "more than 4000 items and characters",
+    ),
+    (
+        "a = blocks()\nfor i in range(40):\n    a = a + [a]\nx = sorted([a, a + []])",
+        "more than 4000 items and characters",
+    ),
 ]
 
 
@@ -280,6 +294,7 @@ def test_a_hostile_program_is_refused_and_nothing_moves(program: str, reason: st
     written = outcome.steps[0].decision.generation
     assert written["status"] == "refused", written
     assert reason in written["reason"] and "\n" not in written["reason"], written["reason"]
+    assert "line None" not in written["reason"]
     assert driver.motion.commands_sent == 0 and driver.get_observation().step == 0
     states = {s.name: s.position for s in driver.ground_truth()}
     assert states == {s.name: s.position for s in MockDriver(SCENE).ground_truth()}

@@ -66,7 +66,8 @@ class RobotAPI:
     def _object(self, name: object):
         obj = self.scene.get(name) if isinstance(name, str) else None
         if obj is None:
-            raise ProgramRefused(f"there is no object named {str(name)[:40]!r} in the scene")
+            what = repr(name[:40]) if isinstance(name, str) else f"a {type(name).__name__}"
+            raise ProgramRefused(f"there is no object named {what} in the scene")
         return obj
 
     def _position(self, name: object):

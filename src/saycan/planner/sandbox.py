@@ -16,7 +16,9 @@ attribute access (so no `__class__` chains on any value), names starting with `_
 class definitions, lambdas, comprehensions, `while`, `try`, `with`, f-strings, starred
 arguments, keyword arguments, `**`, dicts and sets, slices. While it runs, every evaluated
 node costs one step from a budget, `range` and sequences are bounded, numbers stay finite and
-below `max_int`: an endless or huge program is stopped with a reason, not a hang.
+below `max_int`, and a value nested in lists holds at most `max_value_size` items and characters
+in all (so one comparison or sort cannot walk an exponentially shared structure): an endless
+or huge program is stopped with a reason, not a hang.
 
 `Interpreter.run` is a Python generator over the program's skill calls, so a planner can hand
 the robot one call at a time and let the program continue on the next perceived scene.
@@ -48,6 +50,10 @@ class SandboxLimits:
     max_steps: int = 20_000  # evaluated nodes over the whole run
     max_range: int = 1000  # items one range() may yield
     max_sequence: int = 1000  # items of a list or characters of a string built at run time
+    # Items and characters of one value counted through every nesting level, each shared
+    # reference again: `a = [a, a]` doubles it, and comparing or printing such a value walks
+    # all of it, so without this bound twenty lines could hang the run in one step.
+    max_value_size: int = 4000
     max_literal: int = 200  # characters of one string literal
     max_int: int = 10**9  # magnitude of any number
 
@@ -182,7 +188,8 @@ def check_program(
     try:
         tree = ast.parse(source, mode="exec")
     except SyntaxError as exc:
-        raise ProgramRefused(f"line {exc.lineno}: not valid Python ({exc.msg})") from None
+        at = f"line {exc.lineno}: " if exc.lineno is not None else ""  # NUL bytes: no line
+        raise ProgramRefused(f"{at}not valid Python ({exc.msg})") from None
     except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
         raise ProgramRefused(f"cannot parse the program ({type(exc).__name__})") from None
     _Checker(functions, skills, limits).check(tree)
@@ -325,6 +332,9 @@ class Interpreter:
         self.tree, self.functions, self.skills, self.limits = tree, functions, skills, limits
         self.variables: dict[str, object] = {}
         self.steps = 0
+        # id -> (list or tuple, its size): sandbox values are never mutated in place, so a size
+        # is computed once; the value is kept so that its id is not reused.
+        self._sizes: dict[int, tuple[object, int]] = {}
         self.line = 0
 
     def run(self) -> Iterator[SkillCall]:
@@ -428,7 +438,7 @@ class Interpreter:
             return self._name(node)
         if isinstance(node, (ast.List, ast.Tuple)):
             items = [self._eval(e) for e in node.elts]
-            return items if isinstance(node, ast.List) else tuple(items)
+            return self._sized(items if isinstance(node, ast.List) else tuple(items), node)
         if isinstance(node, ast.BinOp):
             return self._binop(node.op, self._eval(node.left), self._eval(node.right), node)
         if isinstance(node, ast.UnaryOp):
@@ -513,6 +523,7 @@ class Interpreter:
                     f"{_where(node)}the result would be longer than {self.limits.max_sequence} "
                     "items"
                 )
+            return self._sized(_BINOPS[type(op)](left, right), node)
         return self._number(_BINOPS[type(op)](left, right), node)
 
     def _number(self, value: object, node: ast.AST) -> object:
@@ -528,7 +539,32 @@ class Interpreter:
             raise ProgramRefused(
                 f"{_where(node)}a result longer than {self.limits.max_sequence} items"
             )
-        return self._number(value, node)
+        return self._number(self._sized(value, node), node)
+
+    def _sized(self, value: object, node: ast.AST) -> object:
+        """`value`, refused when it holds more than `max_value_size` items and characters."""
+        if self._size(value) > self.limits.max_value_size:
+            raise ProgramRefused(
+                f"{_where(node)}a value holding more than {self.limits.max_value_size} items and "
+                "characters in all (nested lists included)"
+            )
+        return value
+
+    def _size(self, value: object) -> int:
+        if isinstance(value, str):
+            return max(1, len(value))
+        if not isinstance(value, (list, tuple)):
+            return 1
+        known = self._sizes.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        size = 1
+        for item in value:  # items were sized when made; API results are flat
+            size += self._size(item)
+            if size > self.limits.max_value_size:
+                break  # stop walking: already too large
+        self._sizes[id(value)] = (value, size)
+        return size
 
     @staticmethod
     def _truth(value: object) -> bool:
