@@ -137,6 +137,26 @@ def test_parse_goal_refuses_what_the_grammar_does_not_allow():
             parse_goal(bad, scene)
 
 
+@pytest.mark.parametrize(
+    "block,bowl",
+    [("a, b", "c"), ("x)", "goal.end()"), ("red\nblock", "bowl"), ("goal.in(x, y)", "in(")],
+)
+def test_goals_over_names_with_brackets_commas_or_line_breaks_read_back(block, bowl):
+    objs = (
+        SceneObject(block, "block", "red", (0.45, 0.05, 0.02)),
+        SceneObject("b", "block", "blue", (0.55, -0.1, 0.02)),
+        SceneObject(bowl, "bowl", "green", (0.5, 0.15, 0.02), size=(0.15, 0.15, 0.04)),
+    )
+    scene = SceneDescription(objs, (), None, locations=dict(LOCATIONS))
+    for seed in range(8):
+        atoms, _, _ = decode_goal(RandomScorer(seed), "prompt\n", scene, ZONES, 3)
+        assert parse_goal(render_goal(atoms), scene, ZONES) == atoms
+    wanted = (Atom("in", (block, bowl)), Atom("on", ("b", block)))
+    assert parse_goal(render_goal(wanted), scene) == wanted
+    with pytest.raises(GoalParseError, match="nothing may follow"):
+        parse_goal(render_goal(wanted) + "\ngoal.in(b, " + bowl + ")", scene)
+
+
 def planner(scorer, affordance=None, **kw) -> GoalTranslatePlanner:
     p = GoalTranslatePlanner(
         scorer,

@@ -9,7 +9,7 @@ write one and for the tests that check the decoder never writes anything else).
 
 from __future__ import annotations
 
-import re
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -78,23 +78,36 @@ def render_goal(atoms: Iterable[Atom]) -> str:
     return "\n".join([*(a.to_text() for a in atoms), END])
 
 
-_LINE = re.compile(r"goal\.([a-z_]+)\(([^(),]+), ([^(),]+)\)")
-
-
 def parse_goal(text: str, scene: SceneDescription, zones: Sequence[str] = ()) -> tuple[Atom, ...]:
     """Read a goal text back; raises `GoalParseError` unless every line is an atom the scene's
-    grammar allows (in an allowed order) and the last line is `goal.end()`."""
-    lines = [line.strip() for line in str(text).strip().split("\n")]
-    if not lines or lines[-1] != END:
-        raise GoalParseError(f"a goal ends with the line {END}")
+    grammar allows (in an allowed order) and the last line is `goal.end()`.
+
+    Each line is matched against the *text* of the atoms allowed next, not split at commas and
+    brackets: object names are the scene's own and may hold `,`, `)` or even a line break, and
+    a goal the decoder wrote over them must still read back."""
     grammar = scene_atoms(scene, zones)
     atoms: list[Atom] = []
-    for number, line in enumerate(lines[:-1], start=1):
-        m = _LINE.fullmatch(line)
-        atom = Atom(m.group(1), (m.group(2), m.group(3))) if m else None
-        if atom is None or atom not in allowed_next(grammar, atoms):
+    rest = str(text)
+    for number in itertools.count(1):
+        rest = rest.lstrip()
+        if _starts_line(rest, END):
+            if rest[len(END) :].strip():
+                raise GoalParseError(f"goal line {number}: nothing may follow {END}")
+            return tuple(atoms)
+        matches = [a for a in allowed_next(grammar, atoms) if _starts_line(rest, a.to_text())]
+        if not matches:
+            if not rest:
+                raise GoalParseError(f"a goal ends with the line {END}")
+            line = rest.split("\n", 1)[0]
             raise GoalParseError(
                 f"goal line {number}: {line[:80]!r} is not an atom this scene allows here"
             )
+        atom = max(matches, key=lambda a: len(a.to_text()))  # the whole name, not a prefix
         atoms.append(atom)
-    return tuple(atoms)
+        rest = rest[len(atom.to_text()) :]
+    raise AssertionError("unreachable")  # itertools.count never ends
+
+
+def _starts_line(rest: str, line: str) -> bool:
+    """`rest` begins with `line`, followed by nothing but spaces up to the line's end."""
+    return rest.startswith(line) and not rest[len(line) :].split("\n", 1)[0].strip()
