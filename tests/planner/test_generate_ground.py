@@ -143,6 +143,27 @@ def test_logprob_mapping_takes_a_verbatim_call_else_the_scorers_favourite():
     assert second.ranked()[0].llm_logprob == 0.0
 
 
+class NanScorer:
+    """A backend that failed on some options: nan for every option but the first."""
+
+    name = "nan"
+
+    def __init__(self):
+        from saycan.planner.scorers.base import ScorerStats
+
+        self.stats = ScorerStats()
+
+    def score(self, prompt, options):
+        return np.array([-3.0] + [math.nan] * (len(options) - 1))
+
+
+def test_a_nan_mapping_score_ranks_last_instead_of_crashing_the_choice():
+    p = planner(["something unrelated"], mapping="logprob", scorer=NanScorer(), embedder=None)
+    d = p.decide("put the red block in the green bowl", scene(), [])
+    assert d.chosen != DONE and d.generation["matched"] is True
+    assert [c.combined for c in d.ranked()][:2] == [-3.0, -math.inf]
+
+
 def test_min_score_stops_when_the_text_matches_nothing():
     p = planner(["the weather is lovely today"], min_score=0.9)
     d = p.decide("put the red block in the green bowl", scene(), [])

@@ -141,6 +141,8 @@ class GenerateGroundPlanner:
             logps[admissible] = self.scorer.score(prompt, texts)
             scores[admissible] = logps[admissible]
             stats["mapping"] = self.scorer.stats.to_dict()
+        # a nan (a backend's failed score) ranks below every score, never crashes the choice
+        scores = np.where(np.isnan(scores), -math.inf, scores)
         chosen = self._argmax(calls, scores)
         matched = chosen != DONE or step == DONE.to_text()
         if not step or (
