@@ -421,3 +421,28 @@ def test_build_report_raises_typed_error_on_records_without_episodes(tmp_path: P
     (tmp_path / "results.jsonl").write_text('{"half a line\n')
     with pytest.raises(ReportError, match="no episode records"):
         build_report(tmp_path)
+
+
+def test_hostile_records_are_counted_or_shown_never_a_crash_or_a_broken_table(tmp_path: Path):
+    """Names with `|`, line breaks or TeX, costs that are not numbers, seeds that are not whole
+    numbers and a success written as text: each was a traceback, a split table or a wrong
+    count."""
+    records = [
+        _record("saycan", "teleport", "stack_blocks", "a|b", 0, True),
+        _record("code_policy", "teleport", "stack_blocks", "c\nd", 1, False),
+        _record("goal_translate", "teleport", "stack_blocks", "$\\foo{$", 2, "false"),
+        _record("saycan", "teleport", "stack_blocks", ["x"], 3, True),
+        _record("saycan", "teleport", "stack_blocks", "e", 4, True, decision_s="slow"),
+        _record("saycan", "teleport", "stack_blocks", "e", "x", True),
+        _record("saycan", "teleport", "stack_blocks", "e", None, True),
+    ]
+    _write_jsonl(tmp_path / "0" / "results.jsonl", records)
+    summary = build_report(tmp_path, pages=False)
+    assert summary["episodes"] == 5
+    assert summary["per_planner"]["goal_translate"]["n"] == 1
+    assert summary["per_planner"]["goal_translate"]["successes"] == 0
+    tables = (tmp_path / "report.md").read_text().split("\n\n")
+    for table in (t for t in tables if t.startswith("|")):
+        widths = {line.replace("\\|", "").count("|") for line in table.strip().split("\n")}
+        assert len(widths) == 1, table
+    assert "| a\\|b |" in (tmp_path / "report.md").read_text()

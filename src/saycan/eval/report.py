@@ -129,8 +129,8 @@ def load_records(results_dir: Path) -> tuple[list[dict], dict[str, int]]:
             except json.JSONDecodeError:
                 bad += 1
                 continue
-            if not isinstance(raw, dict) or "seed" not in raw:
-                bad += 1
+            if not isinstance(raw, dict) or not _whole_number(raw.get("seed")):
+                bad += 1  # a seed that is not a whole number names no episode
                 continue
             records.append(_normalise(raw, path))
     _fill_components(records)
@@ -157,17 +157,26 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
+def _whole_number(value: object) -> bool:
+    """An int, or text of one (older records): what a seed may be."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return int(value) == value or str(int(value)) == str(value).strip()
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def _normalise(raw: Mapping[str, Any], source: Path) -> dict:
     """Fill what older records or crashed episodes lack, so grouping never fails on a key."""
     r = dict(raw)
     r["task_arg"] = str(r.get("task_arg") or r.get("task") or "?")
     r.setdefault("task", Path(r["task_arg"]).stem)
     r["seed"] = int(r["seed"])
-    r["success"] = bool(r.get("success", False))
+    r["success"] = r.get("success") is True  # "false" as text is not a success
     for field in ("planner", "llm", "perception", "affordance", "executor", "split"):
         r[field] = str(r.get(field) or UNKNOWN)
-    if not r.get("family"):
-        r["family"] = _family_of(r["task_arg"])
+    r["family"] = str(r.get("family") or _family_of(r["task_arg"]))
     r["variant"] = sweep_variant(r.get("label"))
     r["_source"] = str(source)
     return r
@@ -245,7 +254,8 @@ def _costs(record: dict) -> dict:
     if "_costs" not in record:
         if "decisions" in record and "llm_tokens" in record:
             costs = {
-                k: record.get(k) for k in ("decisions", "decision_s", "llm_tokens", "llm_calls")
+                k: _finite(record.get(k))
+                for k in ("decisions", "decision_s", "llm_tokens", "llm_calls")
             }
         elif (path := trace_path(record)) is not None:
             costs = decision_costs(read_trace(path))
@@ -253,6 +263,12 @@ def _costs(record: dict) -> dict:
             costs = {"decisions": None, "decision_s": None, "llm_tokens": None, "llm_calls": None}
         record["_costs"] = costs
     return record["_costs"]
+
+
+def _finite(value: object) -> float | int | None:
+    """A cost as recorded, or None when it is not a finite number (a hand-edited record)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return value if number and math.isfinite(value) else None
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -414,7 +430,7 @@ def markdown_table(rows: Sequence[Mapping]) -> str:
         "decision s / ep",
         "s / decision",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [_table_line(header), "|" + "---|" * len(header)]
     for r in rows:
         cells = [
             r["label"],
@@ -433,7 +449,7 @@ def markdown_table(rows: Sequence[Mapping]) -> str:
             _num(r["decision_s_per_episode"], ".2f"),
             _num(r["s_per_decision"], ".3f"),
         ]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append(_table_line(cells))
     return "\n".join(lines) + "\n"
 
 
@@ -449,7 +465,7 @@ def family_matrix(rows: Sequence[Mapping], split: str, measure: str) -> str:
         return ""
     cell = {(r["label"], r["family"]): r for r in chosen}
     header = ["config", *families, ALL, "LLM calls / ep", "LLM tokens / ep", "decision s / ep"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [_table_line(header), "|" + "---|" * len(header)]
     for label in labels:
         cells = [label]
         for family in [*families, ALL]:
@@ -465,7 +481,7 @@ def family_matrix(rows: Sequence[Mapping], split: str, measure: str) -> str:
             _num(total.get("llm_tokens_per_episode"), ".0f"),
             _num(total.get("decision_s_per_episode"), ".2f"),
         ]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append(_table_line(cells))
     return "\n".join(lines) + "\n"
 
 
@@ -480,6 +496,13 @@ def family_matrices(rows: Sequence[Mapping]) -> str:
     return "\n".join(parts)
 
 
+def _table_line(cells: Sequence[str]) -> str:
+    """One markdown table line; a `|` or a line break in a name (a family, a planner) would
+    otherwise split a cell or end the table."""
+    text = (" ".join(str(c).splitlines()).replace("|", "\\|") for c in cells)
+    return "| " + " | ".join(text) + " |"
+
+
 def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -492,6 +515,8 @@ def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=True)
+    # labels are planner and family names, not TeX: a `$\foo{$` in one failed the whole report
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     return plt
