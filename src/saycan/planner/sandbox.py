@@ -306,6 +306,10 @@ def _refusal(line: int, exc: BaseException) -> ProgramRefused:
     return ProgramRefused(f"line {line}: {type(exc).__name__}: {text}")
 
 
+#: Sizes of sandbox values remembered at once (each holds its value alive: a bounded amount).
+_SIZE_CACHE = 2048
+
+
 class _Break(Exception):
     pass
 
@@ -333,7 +337,8 @@ class Interpreter:
         self.variables: dict[str, object] = {}
         self.steps = 0
         # id -> (list or tuple, its size): sandbox values are never mutated in place, so a size
-        # is computed once; the value is kept so that its id is not reused.
+        # is computed once; the value is kept so that its id is not reused. The oldest entries
+        # are dropped past _SIZE_CACHE (a dropped value is sized again if used again).
         self._sizes: dict[int, tuple[object, int]] = {}
         self.line = 0
 
@@ -523,7 +528,10 @@ class Interpreter:
                     f"{_where(node)}the result would be longer than {self.limits.max_sequence} "
                     "items"
                 )
-            return self._sized(_BINOPS[type(op)](left, right), node)
+            joined = _BINOPS[type(op)](left, right)
+            if isinstance(joined, (list, tuple)):  # both parts are sized: no walk over items
+                self._remember(joined, self._size(left) + self._size(right) - 1)
+            return self._sized(joined, node)
         return self._number(_BINOPS[type(op)](left, right), node)
 
     def _number(self, value: object, node: ast.AST) -> object:
@@ -563,8 +571,13 @@ class Interpreter:
             size += self._size(item)
             if size > self.limits.max_value_size:
                 break  # stop walking: already too large
-        self._sizes[id(value)] = (value, size)
+        self._remember(value, size)
         return size
+
+    def _remember(self, value: object, size: int) -> None:
+        self._sizes[id(value)] = (value, size)
+        if len(self._sizes) > _SIZE_CACHE:
+            del self._sizes[next(iter(self._sizes))]
 
     @staticmethod
     def _truth(value: object) -> bool:
