@@ -134,6 +134,27 @@ def test_a_vetoed_call_ends_the_program_and_a_new_one_is_written():
     assert outcome.plan[-1] == DONE and len(planner.generator.prompts) == 2
 
 
+def test_a_call_the_dry_run_never_saw_is_refused_in_the_real_run_not_sent():
+    """The dry run reads the scene as it was; after the first call the program takes another
+    branch and names a place that does not exist: the program ends loudly, the robot gets
+    no such call, and the next program is written."""
+    diverging = (
+        "pick_and_place('red block', 'blue bowl')\n"
+        "if is_in('red block', 'blue bowl'):\n"
+        "    pick_and_place('green block', 'the moon')\n"
+        "done()"
+    )
+    planner = make_planner(diverging, "done()")
+    outcome, _ = run(planner)
+    assert outcome.plan == [SkillCall("pick_and_place", ("red block", "blue bowl")), DONE]
+    assert outcome.steps[0].decision.generation["planned"] == [
+        "pick_and_place('red block', 'blue bowl')"
+    ]
+    events = outcome.steps[1].decision.generation["events"]
+    assert "pick_and_place('green block', 'the moon') is not a call the robot can make" in events[0]
+    assert len(planner.generator.prompts) == 2
+
+
 def test_the_planner_needs_a_generator_and_sane_bounds():
     with pytest.raises(ConfigError, match="text generator"):
         CodePolicyPlanner(object(), AnalyticAffordance(), SkillLibrary([Done()]), PromptBuilder())
