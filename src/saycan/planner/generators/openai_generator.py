@@ -72,7 +72,7 @@ class OpenAIGenerator:
                     model=model, prompt=prompt, max_tokens=max_new_tokens, temperature=0, **extra
                 ),
             )
-            text = _choice(reply, "text")
+            text = _text(_choice(reply, "text"))
         else:
             reply = self.api.request(
                 self.stats,
@@ -84,17 +84,31 @@ class OpenAIGenerator:
                     **extra,
                 ),
             )
-            text = _choice(reply, "message").content or ""
+            text = _text(_choice(reply, "message").content or "")
         text, cut = cut_at_stop(text, stops)
         finish = _choice(reply, "finish_reason")
         usage = getattr(reply, "usage", None)
         return Generation(
             text=text,
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            generated_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            prompt_tokens=_count(getattr(usage, "prompt_tokens", 0)),
+            generated_tokens=_count(getattr(usage, "completion_tokens", 0)),
             stopped_by="stop" if cut or finish == "stop" else "length",
             seconds=time.perf_counter() - start,
         )
+
+
+def _text(value: Any) -> str:
+    """The generated text; a server that sends something else sent a malformed reply."""
+    if not isinstance(value, str):
+        raise ScorerResponseError(
+            f"the server's generated text is {type(value).__name__}, not text"
+        )
+    return value
+
+
+def _count(value: Any) -> int:
+    """A token count of the reply's usage; absent or not a count: 0 (unknown)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _choice(reply: Any, name: str) -> Any:
