@@ -157,6 +157,18 @@ def test_goals_over_names_with_brackets_commas_or_line_breaks_read_back(block, b
         parse_goal(render_goal(wanted) + "\ngoal.in(b, " + bowl + ")", scene)
 
 
+def test_no_cycle_of_on_of_any_length_is_in_the_grammar():
+    objs = tuple(
+        SceneObject(f"{c} block", "block", c, (0.4 + 0.05 * i, 0.0, 0.02))
+        for i, c in enumerate(["red", "blue", "green"])
+    )
+    scene = SceneDescription(objs, (), None, locations=dict(LOCATIONS))
+    stack = "goal.on(red block, blue block)\ngoal.on(blue block, green block)\n"
+    assert len(parse_goal(stack + "goal.end()", scene)) == 2  # a stack of three is reachable
+    with pytest.raises(GoalParseError, match="line 3"):
+        parse_goal(stack + "goal.on(green block, red block)\ngoal.end()", scene)
+
+
 def planner(scorer, affordance=None, **kw) -> GoalTranslatePlanner:
     p = GoalTranslatePlanner(
         scorer,

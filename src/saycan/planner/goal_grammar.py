@@ -60,18 +60,30 @@ def scene_atoms(scene: SceneDescription, zones: Sequence[str] = ()) -> list[Atom
 
 
 def allowed_next(atoms: Sequence[Atom], chosen: Sequence[Atom]) -> list[Atom]:
-    """The atoms that may follow `chosen`: no repeat, one placement per block, no 2-cycles of
-    `on` (a goal the expert could never reach is not in the grammar)."""
+    """The atoms that may follow `chosen`: no repeat, one placement per block, no cycle of
+    `on` of any length (a on b on c on a: a goal the expert could never reach is not in the
+    grammar)."""
     placed = {a.args[0] for a in chosen if a.pred in PLACEMENT}
-    ons = {a.args for a in chosen if a.pred == "on"}
+    below = {a.args[0]: a.args[1] for a in chosen if a.pred == "on"}  # one placement each
     taken = set(chosen)
     return [
         a
         for a in atoms
         if a not in taken
         and not (a.pred in PLACEMENT and a.args[0] in placed)
-        and not (a.pred == "on" and (a.args[1], a.args[0]) in ons)
+        and not (a.pred == "on" and _stacked_on(a.args[1], a.args[0], below))
     ]
+
+
+def _stacked_on(block: str, other: str, below: dict[str, str]) -> bool:
+    """`block` rests, directly or through a stack, on `other` in the goal so far."""
+    seen = set()
+    while block in below and block not in seen:
+        seen.add(block)
+        block = below[block]
+        if block == other:
+            return True
+    return False
 
 
 def render_goal(atoms: Iterable[Atom]) -> str:
