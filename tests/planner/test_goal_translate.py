@@ -157,16 +157,30 @@ def test_goals_over_names_with_brackets_commas_or_line_breaks_read_back(block, b
         parse_goal(render_goal(wanted) + "\ngoal.in(b, " + bowl + ")", scene)
 
 
-def test_no_cycle_of_on_of_any_length_is_in_the_grammar():
+@pytest.mark.parametrize(
+    "contradiction",
+    [
+        "goal.on(green block, red block)",  # a on b on c on a
+        "goal.left_of(red block, green block)",  # beside its own stack
+        "goal.left_of(green block, blue block)",
+    ],
+)
+def test_a_goal_the_expert_could_never_reach_is_not_in_the_grammar(contradiction: str):
     objs = tuple(
         SceneObject(f"{c} block", "block", c, (0.4 + 0.05 * i, 0.0, 0.02))
-        for i, c in enumerate(["red", "blue", "green"])
-    )
+        for i, c in enumerate(["red", "blue", "green", "pink"])
+    ) + (SceneObject("green bowl", "bowl", "green", (0.6, 0.1, 0.02), (0.15, 0.15, 0.04)),)
     scene = SceneDescription(objs, (), None, locations=dict(LOCATIONS))
     stack = "goal.on(red block, blue block)\ngoal.on(blue block, green block)\n"
-    assert len(parse_goal(stack + "goal.end()", scene)) == 2  # a stack of three is reachable
+    sides = "goal.left_of(pink block, red block)\ngoal.right_of(blue block, pink block)\n"
+    assert len(parse_goal(stack + sides + "goal.end()", scene)) == 4  # all reachable
     with pytest.raises(GoalParseError, match="line 3"):
-        parse_goal(stack + "goal.on(green block, red block)\ngoal.end()", scene)
+        parse_goal(stack + contradiction + "\ngoal.end()", scene)
+    with pytest.raises(GoalParseError, match="line 2"):  # sides in a cycle
+        parse_goal(
+            "goal.left_of(pink block, red block)\ngoal.left_of(red block, pink block)\ngoal.end()",
+            scene,
+        )
 
 
 def planner(scorer, affordance=None, **kw) -> GoalTranslatePlanner:

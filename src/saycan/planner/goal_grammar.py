@@ -60,30 +60,58 @@ def scene_atoms(scene: SceneDescription, zones: Sequence[str] = ()) -> list[Atom
 
 
 def allowed_next(atoms: Sequence[Atom], chosen: Sequence[Atom]) -> list[Atom]:
-    """The atoms that may follow `chosen`: no repeat, one placement per block, no cycle of
-    `on` of any length (a on b on c on a: a goal the expert could never reach is not in the
-    grammar)."""
+    """The atoms that may follow `chosen`: no repeat, one placement per block, and nothing
+    that makes the goal so far unreachable (a goal the expert could never reach is not in the
+    grammar): a cycle of `on` of any length (a on b on c on a), a block left or right of
+    something in its own stack or bowl, or a cycle of sides (a left of b, b left of a)."""
     placed = {a.args[0] for a in chosen if a.pred in PLACEMENT}
-    below = {a.args[0]: a.args[1] for a in chosen if a.pred == "on"}  # one placement each
     taken = set(chosen)
     return [
         a
         for a in atoms
         if a not in taken
         and not (a.pred in PLACEMENT and a.args[0] in placed)
-        and not (a.pred == "on" and _stacked_on(a.args[1], a.args[0], below))
+        and _reachable([*chosen, a])
     ]
 
 
-def _stacked_on(block: str, other: str, below: dict[str, str]) -> bool:
-    """`block` rests, directly or through a stack, on `other` in the goal so far."""
-    seen = set()
-    while block in below and block not in seen:
-        seen.add(block)
-        block = below[block]
-        if block == other:
+def _reachable(goal: Sequence[Atom]) -> bool:
+    """No stacking cycle, and the side relations order distinct stacks without a cycle."""
+    below = {a.args[0]: a.args[1] for a in goal if a.pred in ("on", "in")}
+    base: dict[str, str | None] = {}
+    for name in {n for a in goal for n in a.args}:  # the bottom of each object's stack
+        seen, cur = {name}, name
+        while cur in below:
+            cur = below[cur]
+            if cur in seen:
+                return False  # a on b on ... on a
+            seen.add(cur)
+        base[name] = cur
+    after: dict[str, set[str]] = {}  # stack -> the stacks to its right
+    for a in goal:
+        if a.pred in ("left_of", "right_of"):
+            left, right = a.args if a.pred == "left_of" else a.args[::-1]
+            if base[left] == base[right]:
+                return False  # one stack is not beside itself
+            after.setdefault(base[left], set()).add(base[right])
+    return not _has_cycle(after)
+
+
+def _has_cycle(edges: dict[str, set[str]]) -> bool:
+    done: set[str] = set()
+
+    def visit(node: str, path: set[str]) -> bool:
+        if node in path:
             return True
-    return False
+        if node in done:
+            return False
+        path.add(node)
+        found = any(visit(n, path) for n in edges.get(node, ()))
+        path.discard(node)
+        done.add(node)
+        return found
+
+    return any(visit(n, set()) for n in list(edges))
 
 
 def render_goal(atoms: Iterable[Atom]) -> str:
