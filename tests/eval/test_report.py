@@ -446,3 +446,31 @@ def test_hostile_records_are_counted_or_shown_never_a_crash_or_a_broken_table(tm
         widths = {line.replace("\\|", "").count("|") for line in table.strip().split("\n")}
         assert len(widths) == 1, table
     assert "| a\\|b |" in (tmp_path / "report.md").read_text()
+
+
+def test_a_hand_edited_trace_never_fails_the_report_or_its_pages(tmp_path: Path):
+    """Fields of the wrong shape, numbers that are not numbers, bytes that are not UTF-8: the
+    trace is read up to the bad line, the report and every page are still written."""
+    bad_lines = [
+        b'{"candidates": 5, "llm_stats": "x"}',
+        b'{"candidates": [null, 5], "generation": "text"}',
+        b'{"llm_stats": {"calls": "2", "tokens_computed": [1]}, "seconds": "slow"}',
+        b"\xff\xfe not utf-8",
+    ]
+    good = {"step": 0, "candidates": [], "llm_stats": {"calls": 1, "tokens_computed": 9}}
+    records = []
+    for seed, line in enumerate(bad_lines):
+        episode = tmp_path / "0" / "episodes" / "stack_blocks" / str(seed)
+        episode.mkdir(parents=True)
+        (episode / "trace.jsonl").write_bytes(json.dumps(good).encode() + b"\n" + line + b"\n")
+        old = _record("saycan", "teleport", "stack_blocks", "s", seed, True)
+        for key in ("decisions", "decision_s", "llm_tokens"):
+            del old[key]  # costs come from the trace
+        records.append({**old, "trace": str(episode / "trace.jsonl")})
+    records.append(_record("saycan", "teleport", "stack_blocks", "s", 9, False, trace=5))
+    _write_jsonl(tmp_path / "0" / "results.jsonl", records)
+    summary = build_report(tmp_path)
+    assert summary["episodes"] == 5 and summary["episode_pages"] == 4
+    report = json.loads((tmp_path / "report.json").read_text())
+    # 9 tokens from each good trace line, 100 recorded by the last episode
+    assert report["rows"][0]["llm_tokens_per_episode"] == (4 * 9 + 100) / 5

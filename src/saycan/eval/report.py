@@ -235,7 +235,7 @@ def trace_path(record: Mapping[str, Any]) -> Path | None:
     """The record's trace; when the results were moved, the same `episodes/...` path below
     the directory of the `results.jsonl` that listed it."""
     recorded = record.get("trace")
-    if not recorded:
+    if not recorded or not isinstance(recorded, str):  # a hand-edited record: no trace
         return None
     path = Path(recorded)
     if path.is_file():
@@ -576,11 +576,14 @@ def score_samples(records: Sequence[dict]) -> dict[str, dict[str, dict[str, list
             label, {k: {"chosen": [], "other": []} for k in ("combined", "llm")}
         )
         for step in read_trace(path):
-            for c in step.get("candidates", []):
+            candidates = step.get("candidates")
+            for c in candidates if isinstance(candidates, list) else []:
+                if not isinstance(c, dict):
+                    continue  # a hand-edited trace
                 side = "chosen" if c.get("call") == step.get("chosen") else "other"
                 for kind, field in (("combined", "combined"), ("llm", "llm_logprob")):
-                    value = c.get(field)
-                    if value is not None and math.isfinite(value):
+                    value = _finite(c.get(field))
+                    if value is not None:
                         bucket[kind][side].append(float(value))
     return out
 

@@ -134,16 +134,31 @@ def decision_chart(step: Mapping[str, Any], top_k: int = TOP_K) -> str:
 
 
 def read_trace(path: Path) -> list[dict]:
-    """Decision records of one trace; a line cut by a kill ends it."""
+    """Decision records of one trace; a line cut by a kill, corrupted bytes or a record whose
+    fields have the wrong shape (a hand-edited trace) ends it, so pages and reports read only
+    records shaped as the runner writes them."""
     steps = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             step = json.loads(line)
         except json.JSONDecodeError:
             break
-        if isinstance(step, dict):
-            steps.append(step)
+        if not isinstance(step, dict):
+            continue
+        if not _well_formed(step):
+            break
+        steps.append(step)
     return steps
+
+
+def _well_formed(step: dict) -> bool:
+    candidates = step.get("candidates", [])
+    return (
+        isinstance(candidates, list)
+        and all(isinstance(c, dict) for c in candidates)
+        and isinstance(step.get("generation") or {}, dict)
+        and isinstance(step.get("llm_stats") or {}, dict)
+    )
 
 
 # --------------------------------------------------------------------------- media
