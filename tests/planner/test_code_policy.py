@@ -321,6 +321,14 @@ def test_a_hostile_program_is_refused_and_nothing_moves(program: str, reason: st
     assert states == {s.name: s.position for s in MockDriver(SCENE).ground_truth()}
 
 
+def test_nesting_past_pythons_own_limit_is_refused_even_with_the_depth_limit_raised():
+    limits = {"max_depth": 10**6, "max_nodes": 10**6}
+    outcome, driver = run(make_planner("x = " + "-" * 1200 + "1\ndone()", limits=limits))
+    written = outcome.steps[0].decision.generation
+    assert written["status"] == "refused" and "nests too deeply" in written["reason"]
+    assert driver.motion.commands_sent == 0
+
+
 def test_the_catalogue_is_large_and_varied():
     assert len(HOSTILE) >= 30 and len({p for p, _ in HOSTILE}) == len(HOSTILE)
 

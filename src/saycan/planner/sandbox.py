@@ -192,7 +192,10 @@ def check_program(
         raise ProgramRefused(f"{at}not valid Python ({exc.msg})") from None
     except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
         raise ProgramRefused(f"cannot parse the program ({type(exc).__name__})") from None
-    _Checker(functions, skills, limits).check(tree)
+    try:
+        _Checker(functions, skills, limits).check(tree)
+    except RecursionError:  # only reachable with planner.limits.max_depth raised far
+        raise ProgramRefused("the program nests too deeply to check") from None
     return tree
 
 
