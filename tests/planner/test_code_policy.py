@@ -162,6 +162,8 @@ def test_the_planner_needs_a_generator_and_sane_bounds():
         make_planner("done()", limits={"max_stepz": 3})
     with pytest.raises(ConfigError, match="max_steps must be a whole number"):
         make_planner("done()", limits={"max_steps": "lots"})
+    with pytest.raises(ConfigError, match="min_affordance must be finite"):
+        make_planner("done()", min_affordance=float("nan"))
 
 
 def test_code_policy_solves_a_task_end_to_end_from_its_config(tmp_path: Path):

@@ -182,6 +182,8 @@ def test_bad_settings_are_config_errors():
         planner([], mapping="logprob")
     with pytest.raises(ConfigError, match="embedder"):
         planner([], embedder=None)
+    with pytest.raises(ConfigError, match="veto_below must be a finite number"):
+        planner([], veto_below=float("nan"))
     with pytest.raises(ConfigError, match="text generator"):
         GenerateGroundPlanner(
             object(),

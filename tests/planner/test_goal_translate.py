@@ -230,6 +230,8 @@ def test_the_planner_refuses_bad_config():
         planner(object())
     with pytest.raises(ConfigError, match="unknown zone"):
         planner(ScriptedScorer(), zones=["the moon"])
+    with pytest.raises(ConfigError, match="min_affordance must be finite"):
+        planner(ScriptedScorer(), min_affordance=float("nan"))
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ the generation's tokens (`llm_stats`): one model call per program, not per step.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,6 +91,8 @@ class CodePolicyPlanner:
             raise ConfigError(
                 "planner.max_programs, max_skill_calls and max_new_tokens must be >= 1"
             )
+        if not math.isfinite(float(min_affordance)):  # nan would veto every call, silently
+            raise ConfigError(f"planner.min_affordance must be finite, got {min_affordance!r}")
         try:
             self.limits = SandboxLimits(**dict(limits or {}))
         except TypeError as exc:

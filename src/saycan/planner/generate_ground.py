@@ -90,6 +90,8 @@ class GenerateGroundPlanner:
             raise ConfigError(
                 f"planner.max_new_tokens must be an integer >= 1, got {max_new_tokens!r}"
             )
+        if not math.isfinite(float(veto_below)):  # nan would veto every call, silently
+            raise ConfigError(f"planner.veto_below must be a finite number, got {veto_below!r}")
         if min_score is not None and not math.isfinite(float(min_score)):
             raise ConfigError(
                 f"planner.min_score must be a finite number or null, got {min_score!r}"

@@ -23,6 +23,7 @@ The trace records the goal text, each translation's per-line scores, and the mod
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 
@@ -142,6 +143,8 @@ class GoalTranslatePlanner:
             raise ConfigError(f"planner.zones: unknown zone(s) {unknown}; known: {list(ZONES)}")
         if int(max_atoms) < 1 or int(max_translations) < 1:
             raise ConfigError("planner.max_atoms and planner.max_translations must be >= 1")
+        if not math.isfinite(float(min_affordance)):  # nan would veto every call, silently
+            raise ConfigError(f"planner.min_affordance must be finite, got {min_affordance!r}")
         self.scorer = scorer
         self.affordance = affordance
         self.skills = skills
