@@ -43,7 +43,7 @@ test: setup browser  ## lint, then the fast suite (< 10 min on 2 cores)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-all: setup browser  ## everything, slow checks included
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "slow or not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "slow or not slow" --hypothesis-profile=explore
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

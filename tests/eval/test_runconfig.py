@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from saycan.cli import main
@@ -459,6 +459,8 @@ FREE_TEXT = st.lists(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(["instruction", "task", "tasks"]), text=FREE_TEXT, quoted=st.booleans())
+# a swept choice that is quoted ('') parses to a QuotedString, which was written back as its repr
+@example(key="instruction", text="\\${a},''", quoted=False)
 def test_free_text_resolves_to_exactly_what_was_typed(key, text, quoted):
     """Whatever the user types after `key=`, the job reads exactly the value Hydra parsed,
     with no interpolation resolved; or the override is refused with one line."""

@@ -163,7 +163,7 @@ def literal_free_text(overrides: Sequence[str]) -> list[str]:
     not put the key into the instruction, the trace and the prompt). Other overrides, and
     free text without `${`, pass unchanged. Raises `ConfigError` where that is impossible."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import ChoiceSweep
+    from hydra.core.override_parser.types import ChoiceSweep, QuotedString
     from hydra.errors import HydraException
 
     out: list[str] = []
@@ -191,13 +191,15 @@ def literal_free_text(overrides: Sequence[str]) -> list[str]:
                     raise ConfigError(f"{o.get_key_element()}: a swept value cannot hold '${{'")
                 out.append(text)
                 continue
-            parts = [_literal_value(v) for v in sweep.list]
+            # a quoted choice ('...') parses to a QuotedString: its text is the value typed
+            items = [v.text if isinstance(v, QuotedString) else v for v in sweep.list]
+            parts = [_literal_value(v) for v in items]
             if all(p is None for p in parts):
                 out.append(text)
                 continue
             values = [
                 p if p is not None else _hydra_quoted(v) if isinstance(v, str) else str(v)
-                for p, v in zip(parts, sweep.list)
+                for p, v in zip(parts, items)
             ]
             rewritten = f"{prefix}{o.key_or_group}={','.join(values)}"
         else:
