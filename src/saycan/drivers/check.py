@@ -169,14 +169,11 @@ def _check_surface(c: _Checker) -> None:
     )
     for m in ("connect", "disconnect", "get_observation"):
         c.expect(callable(getattr(d, m, None)), f"driver.{m} is missing or not callable")
-    c.expect(
-        hasattr(type(d), "is_connected") or hasattr(d, "is_connected"),
-        "driver.is_connected is missing",
-    )
     if not c.problems:
         c.expect(
             isinstance(d, RobotDriver),
-            "driver does not satisfy the RobotDriver protocol",
+            "driver does not satisfy the RobotDriver protocol (name, is_physical, "
+            "is_connected, motion, connect, disconnect, get_observation)",
             "protocol surface",
         )
 

@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from hydra.utils import instantiate
@@ -172,16 +172,30 @@ def _batches(n: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
     return [order[i : i + size] for i in range(0, n, size)]
 
 
+@runtime_checkable
+class _DecoderStack(Protocol):
+    """What the packed training pass runs by hand: a Llama/Gemma-style decoder."""
+
+    embed_tokens: Any
+    layers: Any
+    norm: Any
+    rotary_emb: Any
+
+
+@runtime_checkable
+class _CausalLM(Protocol):
+    """A transformers causal LM: its decoder stack under `model`."""
+
+    model: Any
+
+
 def _decoder(model: Any) -> Any:
     """The decoder stack (embeddings, layers, norm, rotary) of a transformers causal LM."""
-    inner = getattr(model, "model", None)
-    if inner is None or not all(
-        hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb")
-    ):
+    if not (isinstance(model, _CausalLM) and isinstance(model.model, _DecoderStack)):
         raise ConfigError(
             f"{type(model).__name__} is not a decoder this trainer knows (Llama/Gemma style)"
         )
-    return inner
+    return model.model
 
 
 def _run_layers(inner: Any, hidden: Any, layers: Sequence[Any], positions: Any, mask: Any) -> Any:
