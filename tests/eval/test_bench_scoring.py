@@ -43,11 +43,19 @@ def test_bench_scoring_reports_speed_and_exactness(tmp_path):
         "floor_warm_s",
         "ratio_cold",
         "ratio_warm",
+        "fast_new_episode_s",
+        "floor_new_episode_s",
+        "ratio_new_episode",
+        "floor_warm_rows_s",
+        "ratio_warm_rows",
     ):
         assert case[key] > 0
+    assert 1 < case["logit_rows"] <= case["tokens_cold"]  # the last prompt token + inner nodes
     assert case["forward_calls_cold"] == case["forward_calls_warm"] == 1  # one pass a decision
     assert case["tokens_warm"] < case["tokens_cold"] < case["tokens_naive"]
     assert case["prompt_tokens_reused_warm"] == case["prompt_tokens"]
+    # the default prompt has no fixed examples: a new episode costs what the first one does
+    assert case["prefix_tokens"] == 0 and case["tokens_new_episode"] == case["tokens_cold"]
     assert result["max_abs_diff"] <= 1e-3 and result["failed"] is False
     assert len(result["loadavg_start"]) == len(result["loadavg_end"]) == 3
     assert result["machine"]["cpu_count"] >= 1

@@ -13,11 +13,13 @@ from hydra.utils import instantiate
 
 from saycan.errors import ConfigError, ScorerError
 from saycan.perception.scene import SceneDescription, SceneObject
+from saycan.planner.saycan import SayCanPlanner
 from saycan.planner.scorers.packing import OptionTrie
 from saycan.planner.scorers.streams import StreamScorer
 from saycan.planner.scorers.transformers_scorer import TransformersScorer
 from saycan.planner.stepping import ScoreRequest, score_together
 from saycan.sim.scene_spec import LOCATIONS
+from saycan.skills.affordances.base import ConstantAffordance
 from saycan.skills.base import SkillLibrary
 from saycan.skills.done import Done
 from saycan.skills.pick_and_place import PickAndPlace
@@ -131,6 +133,50 @@ def test_episode_views_batch_into_one_pass_and_keep_their_own_caches(
     views[1].reset_cache()  # episode "b" ended; "a" goes on with its kept prompt
     views[0].score(after, options[:9])
     assert views[0].stats.prompt_tokens_reused > 0
+
+
+def test_a_pinned_few_shot_prefix_is_computed_once_and_keeps_episodes_independent(
+    smollm2: TransformersScorer,
+) -> None:
+    """The notebook-style prompt's examples are the same in every episode: once pinned, a new
+    episode's first decision computes only what follows them, its scores agree with the
+    unpinned path, and they are the same whichever episode ran before it."""
+    with initialize_config_module(config_module="saycan.configs", version_base=None):
+        builder = instantiate(
+            compose(config_name="config", overrides=["prompt=code_fewshot"]).prompt
+        )
+    scene = _scene(["red", "green", "blue"], ["yellow", "pink"])
+    skills = SkillLibrary([PickAndPlace(), Done()])
+    options = [c.to_text() for c in skills.candidates(scene)][::7]
+    first = builder.build("put the green block in the yellow bowl", scene)
+    other = builder.build("stack the blocks", scene)
+    smollm2.reset_cache()
+    unpinned = smollm2.score(other, options)
+    assert smollm2.stats.prompt_tokens_reused == 0
+    smollm2.pin_prefix(builder.prefix)
+    try:
+        smollm2.reset_cache()  # a new episode: the pinned prefix stays
+        alone = smollm2.score(other, options)
+        prefix_tokens = len(smollm2._encode_prompt(builder.prefix))
+        assert smollm2.stats.forward_calls == 1
+        assert smollm2.stats.prompt_tokens_reused >= prefix_tokens - 1 > 100
+        np.testing.assert_allclose(alone, unpinned, atol=1e-4, rtol=0)
+        smollm2.reset_cache()
+        smollm2.score(first, options)  # another episode first...
+        smollm2.reset_cache()
+        after_another = smollm2.score(other, options)
+        assert np.array_equal(after_another, alone)  # ...changes nothing, to the last bit
+        # The planner pins its own prompt's prefix when an episode starts.
+        planner = SayCanPlanner(smollm2, ConstantAffordance(), skills, builder)
+        smollm2.pin_prefix("")
+        planner.reset(np.random.default_rng(0))
+        planner.decide("stack the blocks", scene, [])
+        assert smollm2.stats.prompt_tokens_reused >= prefix_tokens - 1
+    finally:
+        smollm2.pin_prefix("")  # the session-wide scorer goes back to unpinned
+    smollm2.reset_cache()
+    smollm2.score(other, options)
+    assert smollm2.stats.prompt_tokens_reused == 0
 
 
 def test_int8_option_loads_and_scores_in_one_pass(decision) -> None:

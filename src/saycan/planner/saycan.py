@@ -30,6 +30,7 @@ from saycan.planner.prompts import PromptBuilder
 from saycan.planner.scorers.base import (
     KeepsPromptCache,
     LanguageScorer,
+    PinsPromptPrefix,
     ScorerStats,
     token_counts,
 )
@@ -110,6 +111,8 @@ class SayCanPlanner:
         self._rng = rng
         if isinstance(self.scorer, KeepsPromptCache):
             self.scorer.reset_cache()
+        if isinstance(self.scorer, PinsPromptPrefix):  # few-shot examples: computed once
+            self.scorer.pin_prefix(self.prompt.prefix)
 
     def decide(
         self, instruction: str, scene: SceneDescription, history: Sequence[SkillCall]

@@ -83,6 +83,15 @@ class KeepsPromptCache(Protocol):
 
 
 @runtime_checkable
+class PinsPromptPrefix(Protocol):
+    """A scorer that can start every episode from a fixed prompt prefix's KV cache (a few-shot
+    prompt's examples), computed once on its own so that results stay independent of episode
+    order; `""` unpins."""
+
+    def pin_prefix(self, text: str) -> None: ...
+
+
+@runtime_checkable
 class NamesItsModel(Protocol):
     """A scorer that can name the model behind its numbers, adapter included."""
 

@@ -29,6 +29,7 @@ from saycan.errors import ConfigError
 from saycan.planner.scorers.base import (
     KeepsPromptCache,
     LanguageScorer,
+    PinsPromptPrefix,
     ScorerStats,
     model_name,
     token_counts,
@@ -177,6 +178,11 @@ class CachedScorer:
         """Forward the planner's per-episode reset to the wrapped scorer (its KV cache)."""
         if isinstance(self.scorer, KeepsPromptCache):
             self.scorer.reset_cache()
+
+    def pin_prefix(self, text: str) -> None:
+        """Forward a planner's fixed prompt prefix to the wrapped scorer (its KV cache)."""
+        if isinstance(self.scorer, PinsPromptPrefix):
+            self.scorer.pin_prefix(text)
 
     def close(self) -> None:
         self.store.close()

@@ -29,6 +29,8 @@ class ScoresStreams(Protocol):
 
     def forget_stream(self, stream: Hashable) -> None: ...
 
+    def pin_prefix(self, text: str) -> None: ...
+
     def load(self) -> object: ...
 
 
@@ -56,6 +58,10 @@ class StreamScorer:
     def reset_cache(self) -> None:
         """A new episode on this view: forget its own cache, never another episode's."""
         self.base.forget_stream(self.stream)
+
+    def pin_prefix(self, text: str) -> None:
+        """The prefix is pinned on the shared model: every episode's view starts from it."""
+        self.base.pin_prefix(text)
 
     @staticmethod
     def score_views(

@@ -153,6 +153,8 @@ class TransformersScorer:
         self._keeps_logits: bool | None = None  # does the model's forward take logits_to_keep
         # Kept prompt KV caches, one per stream (an episode of a lockstep batch; None: `score`).
         self._streams: dict[Hashable, _PromptState] = {}
+        # The state every new stream starts from (`pin_prefix`): a fixed prompt prefix's KV.
+        self._pinned: _PromptState | None = None
         self.batch_stats: list[ScorerStats] = []  # per request of the last `score_many`
         self.batch_token_counts: list[list[int]] = []  # per request: its options' token counts
         self._forward_count = 0  # model calls so far (a packed pass is shared by its requests)
@@ -224,8 +226,28 @@ class TransformersScorer:
         return other
 
     def reset_cache(self) -> None:
-        """Forget every kept prompt KV cache (frees memory; results are unaffected)."""
+        """Forget every kept prompt KV cache (frees memory; results are unaffected). A pinned
+        prefix stays: it does not depend on anything an episode did."""
         self._streams.clear()
+
+    def pin_prefix(self, text: str) -> None:
+        """Start every new stream from the KV cache of `text`, computed on its own, once.
+
+        A few-shot prompt's examples are the same in every decision of every episode, so a
+        new episode's first decision need not recompute them. The pinned state is always
+        computed the same way (the prefix alone, one forward pass), whatever ran before, so an
+        episode's scores still do not depend on the episode before it. `""` unpins: new streams
+        start empty, as without pinning."""
+        import torch
+
+        if not text:
+            self._pinned = None
+            return
+        ids = self._encode_prompt(text)
+        if self._pinned is not None and self._pinned.ids == ids:
+            return
+        with torch.inference_mode():
+            self._pinned = self._extend(None, ids, ScorerStats())
 
     def forget_stream(self, stream: Hashable) -> None:
         """Forget one stream's kept prompt cache (its episode ended)."""
@@ -315,7 +337,7 @@ class TransformersScorer:
         """A packed-pass request reusing `stream`'s kept cache for the longest common prefix (at
         least the last prompt token is run for its logits, unless the prompt is unchanged)."""
         trie = OptionTrie.build(option_ids)
-        old = self._streams.get(stream)
+        old = self._streams.get(stream, self._pinned)
         common = _common_prefix(old.ids, ids) if old else 0
         if old is not None and common == len(ids) == len(old.ids):
             return _Job(ids, old.kv, common, [], trie, old.next_logp, stats)
@@ -394,19 +416,24 @@ class TransformersScorer:
     def _prompt_state(
         self, ids: list[int], stats: ScorerStats, stream: Hashable = None
     ) -> _PromptState:
-        """KV cache + next-token log-probs for `ids`, reusing the previous prompt's cache for the
-        longest common token prefix (at least the last prompt token is run to get its logits,
-        unless the prompt is unchanged)."""
+        """KV cache + next-token log-probs for `ids`, kept as `stream`'s cache (`_extend`)."""
+        state = self._extend(self._streams.get(stream, self._pinned), ids, stats)
+        self._streams[stream] = state
+        return state
+
+    def _extend(self, old: _PromptState | None, ids: list[int], stats: ScorerStats) -> _PromptState:
+        """KV cache + next-token log-probs for `ids`, reusing `old`'s cache for the longest
+        common token prefix (at least the last prompt token is run to get its logits, unless
+        the prompt is unchanged)."""
         import torch
 
-        old = self._streams.get(stream)
         common = _common_prefix(old.ids, ids) if old else 0
         if old is not None and common == len(ids) == len(old.ids):
             stats.prompt_tokens_reused += common
             return old
         reuse = min(common, len(ids) - 1)
         past = _make_cache(
-            [(k[:, :, :reuse], v[:, :, :reuse]) for k, v in old.kv] if reuse else None
+            [(k[:, :, :reuse], v[:, :, :reuse]) for k, v in old.kv] if old and reuse else None
         )
         positions = torch.arange(reuse, len(ids), device=self.device).unsqueeze(0)
         out = self._forward(
@@ -419,7 +446,6 @@ class TransformersScorer:
         state = _PromptState(
             ids, _cache_tensors(returned_cache(out)), _log_softmax(out.logits[0, -1])
         )
-        self._streams[stream] = state
         stats.forward_calls += 1
         stats.tokens_computed += len(ids) - reuse
         stats.prompt_tokens_reused += reuse
