@@ -3,6 +3,7 @@ on real expert episodes that the scorer then loads."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.seeds import PLANNER_TRAINING
 from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
-from saycan.train.planner import parse_call
+from saycan.train.planner import INSTRUCTIONS_FILE, parse_call
 
 
 def _train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -96,6 +97,11 @@ def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
         for s in [*adapter.meta["seeds_used"], *adapter.meta["validation_seeds"]]
     )
     assert np.isfinite(result["final_loss"])
+    # the instructions the data held ship beside the adapter (the decontamination test reads them)
+    with gzip.open(out / INSTRUCTIONS_FILE, "rt") as fh:
+        instructions = json.load(fh)
+    assert instructions == sorted(set(instructions)) and len(instructions) >= 1
+    assert all(isinstance(text, str) and text.strip() for text in instructions)
 
 
 def test_disturbed_episodes_overlapping_the_plain_seeds_are_refused(tmp_path: Path):

@@ -17,6 +17,7 @@ training seed range; validation episodes are held out by seed.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import time
@@ -125,6 +126,20 @@ def recovery_examples(
                 )
                 out.append((prompt, d["target"], list(d["candidates"])))
     return out
+
+
+#: Beside the adapter: every instruction its data held, so that the decontamination test
+#: (tests/train/test_independent_not_trained.py) reads what the adapter was trained on, not
+#: only fresh samples of the grammar that wrote it.
+INSTRUCTIONS_FILE = "training_instructions.json.gz"
+
+
+def write_instructions(episodes: Sequence[dict[str, Any]], path: Path) -> int:
+    """The episodes' distinct instructions, sorted, as gzipped JSON (byte-identical for the
+    same data); returns how many."""
+    texts = sorted({str(e["instruction"]) for e in episodes if "instruction" in e})
+    write_atomic(path, gzip.compress(json.dumps(texts, indent=0).encode("utf-8"), mtime=0))
+    return len(texts)
 
 
 def disturbed_data_config(cfg: DictConfig) -> DictConfig:
@@ -409,12 +424,14 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     modes = list(cfg.feedback_modes)
     examples = training_examples(train_eps, cfg.prompt, modes, float(cfg.retry_share), rng)
     recovery: list[tuple[str, str, list[str]]] = []
+    read = list(episodes)  # every episode whose instruction the data holds
     if disturbed_seeds:  # closed loop: the expert putting back what a disturbance knocked away
         dcfg = disturbed_data_config(cfg)
         ddata = (
             Path(cfg.disturbed.data) if cfg.disturbed.data else run_dir / "episodes_disturbed.jsonl"
         )
         disturbed = load_or_generate(ddata, dcfg, tasks, disturbed_seeds)
+        read += disturbed
         recovery = recovery_examples(
             [e for e in disturbed if "error" not in e and e["success"]], cfg.prompt
         )
@@ -441,6 +458,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         missing_ok=True
     )  # peft's model-card template: saycan_adapter.json says what this is
     _sort_target_modules(out / "adapter_config.json")
+    write_instructions(read, out / INSTRUCTIONS_FILE)
     meta = {
         "base": {"model": str(cfg.base.model), "gguf_file": cfg.base.gguf_file},
         "prompt": OmegaConf.to_container(cfg.prompt, resolve=True),
