@@ -515,3 +515,28 @@ def test_packaged_experiments_pass_the_sweeper_param_checks(tmp_path, experiment
         "eval", "eval", [f"experiment={experiment}", f"hydra.sweep.dir={tmp_path / 'never'}"], True
     )
     assert settings.split == "seen" and not (tmp_path / "never").exists()
+
+
+def test_runs_started_in_the_same_instant_both_pass_the_directory_check(tmp_path):
+    """Two sweeps launched together check the same new run directory: each creates, probes
+    and removes it, so one can meet the other's half-made or just-removed directory. Every
+    check must pass and leave no file behind (an empty directory may stay when two checks
+    overlap: the run creates it next anyway)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from saycan.eval.runconfig import check_writable_dir
+
+    workers = 2
+    for round_ in range(200):
+        target = tmp_path / f"runs{round_}" / "eval" / "2026-12-03_03-44-57"
+        barrier = Barrier(workers)
+
+        def check(target: Path = target, barrier: Barrier = barrier) -> None:
+            barrier.wait()
+            check_writable_dir(target, "run directory")
+
+        with ThreadPoolExecutor(workers) as pool:
+            for future in [pool.submit(check) for _ in range(workers)]:
+                future.result()  # a ConfigError here is the race
+        assert [p for p in (tmp_path / f"runs{round_}").rglob("*") if not p.is_dir()] == []

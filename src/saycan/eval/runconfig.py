@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import re
 from collections.abc import Sequence
 from itertools import islice
@@ -479,23 +480,53 @@ def _check_output_subdir(cfg: DictConfig, multirun: bool, cwd: Path) -> None:
 def check_writable_dir(path: Path, what: str) -> None:
     """`path` is, or can be made, a directory this process writes files in: the missing
     directories are created, a probe file written and removed, and what was created removed
-    again (nothing is left behind). `ConfigError` names the path and the reason."""
+    again (nothing is left behind). `ConfigError` names the path and the reason.
+
+    Runs started in the same instant check the same directories: one may remove a directory
+    the other is probing, so a directory that vanishes mid-check is checked again."""
     path = Path(os.path.abspath(path))
+    for attempt in range(_CHECK_ATTEMPTS):
+        try:
+            _probe_dir(path, what)
+            return
+        except FileNotFoundError:
+            if attempt == _CHECK_ATTEMPTS - 1:
+                raise ConfigError(
+                    f"cannot write in {what} {str(path)!r}: it keeps being removed"
+                ) from None
+
+
+_CHECK_ATTEMPTS = 5
+
+
+def _probe_dir(path: Path, what: str) -> None:
+    """One check of `check_writable_dir`; FileNotFoundError: a directory vanished meanwhile."""
     missing: list[Path] = []
     existing = path
     while not existing.exists() and existing != existing.parent:
         missing.append(existing)
         existing = existing.parent
     if not existing.is_dir():
+        if not existing.exists():
+            raise FileNotFoundError(existing)
         raise ConfigError(f"cannot use {what} {str(path)!r}: {str(existing)!r} is not a directory")
     created: list[Path] = []
     try:
         for d in reversed(missing):
-            d.mkdir()
+            try:
+                d.mkdir()
+            except FileExistsError:
+                if d.is_dir():
+                    continue  # another run made it in the same instant: not ours to remove
+                if not d.exists():
+                    raise FileNotFoundError(d) from None  # ... and removed it again
+                raise
             created.append(d)
-        probe = path / f".saycan-write-probe-{os.getpid()}"
+        probe = path / f".saycan-write-probe-{os.getpid()}-{threading.get_ident()}"
         probe.write_bytes(b"")
         probe.unlink()
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(f"cannot write in {what} {str(path)!r}: {reason}") from None
