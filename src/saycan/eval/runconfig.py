@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import re
+import threading
 from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
