@@ -226,6 +226,26 @@ def test_run_directory_under_a_regular_file(capsys, tmp_path, command):
     )
 
 
+def test_run_directory_through_a_link_to_nothing(capsys, tmp_path):
+    """`runs/` linked to a disk that is not mounted, or a link loop: named, not retried."""
+    (tmp_path / "runs").symlink_to(tmp_path / "unmounted")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for link in ("runs", "a"):
+        target = tmp_path / link / "eval" / "now"
+        assert error_line(capsys, "eval", f"hydra.run.dir={target}") == (
+            f"saycan: error: cannot use run directory '{target}': '{tmp_path / link}' "
+            "is a link that leads nowhere"
+        )
+
+
+def test_run_directory_with_an_overlong_name_is_one_line(capsys, tmp_path):
+    target = tmp_path / ("n" * 300) / "run"
+    assert error_line(capsys, "eval", f"hydra.run.dir={target}") == (
+        f"saycan: error: cannot use run directory '{target}': File name too long"
+    )
+
+
 def test_unwritable_run_sweep_and_output_directories(capsys, unwritable, tmp_path):
     target = unwritable / "run"
     reason = "Permission denied" if unwritable != Path("/sys") else "Operation not permitted"

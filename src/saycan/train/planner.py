@@ -128,9 +128,10 @@ def recovery_examples(
     return out
 
 
-#: Beside the adapter: every instruction its data held, so that the decontamination test
-#: (tests/train/test_independent_not_trained.py) reads what the adapter was trained on, not
-#: only fresh samples of the grammar that wrote it.
+#: Beside the adapter: every instruction its data held, so that once such an adapter is packaged
+#: the decontamination test (tests/train/test_independent_not_trained.py) reads what it was
+#: trained on, not only fresh samples of the grammar that wrote it. (The packaged adapter
+#: predates this file; its instructions are the seen templates, which that test checks.)
 INSTRUCTIONS_FILE = "training_instructions.json.gz"
 
 

@@ -154,6 +154,7 @@ class TransformersScorer:
         # Kept prompt KV caches, one per stream (an episode of a lockstep batch; None: `score`).
         self._streams: dict[Hashable, _PromptState] = {}
         # The state every new stream starts from (`pin_prefix`): a fixed prompt prefix's KV.
+        self._pin_text = ""
         self._pinned: _PromptState | None = None
         self.batch_stats: list[ScorerStats] = []  # per request of the last `score_many`
         self.batch_token_counts: list[list[int]] = []  # per request: its options' token counts
@@ -236,18 +237,23 @@ class TransformersScorer:
         A few-shot prompt's examples are the same in every decision of every episode, so a
         new episode's first decision need not recompute them. The pinned state is always
         computed the same way (the prefix alone, one forward pass), whatever ran before, so an
-        episode's scores still do not depend on the episode before it. `""` unpins: new streams
-        start empty, as without pinning."""
-        import torch
+        episode's scores still do not depend on the episode before it. It is computed by the
+        first decision that needs it (and counted in that decision's cost): pinning loads
+        nothing, so a planner reset stays free when every score comes from a disk cache.
+        `""` unpins: new streams start empty, as without pinning."""
+        if not isinstance(text, str):
+            raise ScorerError(f"the prefix to pin must be text, got {type(text).__name__}")
+        if text != self._pin_text:
+            self._pin_text, self._pinned = text, None
 
-        if not text:
-            self._pinned = None
-            return
-        ids = self._encode_prompt(text)
-        if self._pinned is not None and self._pinned.ids == ids:
-            return
-        with torch.inference_mode():
-            self._pinned = self._extend(None, ids, ScorerStats())
+    def _start_state(self, stream: Hashable, stats: ScorerStats) -> _PromptState | None:
+        """`stream`'s kept cache, else the pinned prefix's (computed now if not yet)."""
+        kept = self._streams.get(stream)
+        if kept is not None:
+            return kept
+        if self._pin_text and self._pinned is None:
+            self._pinned = self._extend(None, self._encode_prompt(self._pin_text), stats)
+        return self._pinned
 
     def forget_stream(self, stream: Hashable) -> None:
         """Forget one stream's kept prompt cache (its episode ended)."""
@@ -337,7 +343,7 @@ class TransformersScorer:
         """A packed-pass request reusing `stream`'s kept cache for the longest common prefix (at
         least the last prompt token is run for its logits, unless the prompt is unchanged)."""
         trie = OptionTrie.build(option_ids)
-        old = self._streams.get(stream, self._pinned)
+        old = self._start_state(stream, stats)
         common = _common_prefix(old.ids, ids) if old else 0
         if old is not None and common == len(ids) == len(old.ids):
             return _Job(ids, old.kv, common, [], trie, old.next_logp, stats)
@@ -417,7 +423,7 @@ class TransformersScorer:
         self, ids: list[int], stats: ScorerStats, stream: Hashable = None
     ) -> _PromptState:
         """KV cache + next-token log-probs for `ids`, kept as `stream`'s cache (`_extend`)."""
-        state = self._extend(self._streams.get(stream, self._pinned), ids, stats)
+        state = self._extend(self._start_state(stream, stats), ids, stats)
         self._streams[stream] = state
         return state
 
