@@ -32,9 +32,14 @@ def scene() -> SceneDescription:
 
 
 def planner(scorer, **kw) -> SayCanPlanner:
-    return SayCanPlanner(
+    """A planner at the start of an episode: the shared scorer's kept prompt cache (left by
+    whatever test ran before on this worker) is dropped, so its first decision's numbers are
+    exactly reproducible."""
+    p = SayCanPlanner(
         scorer, AnalyticAffordance(), SkillLibrary([PickAndPlace(), Done()]), PromptBuilder(), **kw
     )
+    p.reset(np.random.default_rng(0))
+    return p
 
 
 def llm_terms(decision) -> dict[str, float]:
