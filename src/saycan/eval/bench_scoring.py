@@ -150,19 +150,18 @@ def _case(
 
     # A new episode with a few-shot prompt: its fixed examples were pinned once (`pin_prefix`,
     # untimed, as a sweep pays it once per process), the rest of the prompt is computed.
+    def prime() -> None:
+        fast.reset_cache()
+        fast.score(first, options)
+
     fast.pin_prefix(builder.prefix)
-    fast.reset_cache()
-    fast.score(first, options)  # the first decision after pinning computes the prefix
+    prime()  # the first decision after pinning computes the prefix
     episode_s, episode_all, episode = _median_time(
         lambda: fast.score(first, options), repeats, setup=fast.reset_cache
     )
     episode_tokens = fast.stats.tokens_computed
     episode_reused = fast.stats.prompt_tokens_reused
     fast.pin_prefix("")
-
-    def prime() -> None:
-        fast.reset_cache()
-        fast.score(first, options)
 
     warm_s, warm_all, warm = _median_time(lambda: fast.score(after, options), repeats, setup=prime)
     warm_tokens, warm_calls = fast.stats.tokens_computed, fast.stats.forward_calls

@@ -477,6 +477,9 @@ def _check_output_subdir(cfg: DictConfig, multirun: bool, cwd: Path) -> None:
             check_writable_dir(_against(str(run_dir), cwd) / str(subdir), "hydra.output_subdir")
 
 
+_CHECK_ATTEMPTS = 5  # runs started together settle within a few; more is a real fault
+
+
 def check_writable_dir(path: Path, what: str) -> None:
     """`path` is, or can be made, a directory this process writes files in: the missing
     directories are created, a probe file written and removed, and what was created removed
@@ -499,9 +502,6 @@ def check_writable_dir(path: Path, what: str) -> None:
             raise ConfigError(f"cannot use {what} {str(path)!r}: {reason}") from None
 
 
-_CHECK_ATTEMPTS = 5
-
-
 def _probe_dir(path: Path, what: str) -> None:
     """One check of `check_writable_dir`; FileNotFoundError: a directory vanished meanwhile."""
     missing: list[Path] = []
@@ -519,12 +519,12 @@ def _probe_dir(path: Path, what: str) -> None:
             try:
                 d.mkdir()
             except FileExistsError:
-                if d.is_symlink() and not d.is_dir():
+                if d.is_dir():
+                    continue  # another run made it in the same instant: not ours to remove
+                if d.is_symlink() and not d.exists():
                     raise ConfigError(
                         f"cannot use {what} {str(path)!r}: {str(d)!r} is a link that leads nowhere"
                     ) from None
-                if d.is_dir():
-                    continue  # another run made it in the same instant: not ours to remove
                 if not d.exists():
                     raise FileNotFoundError(d) from None  # ... and removed it again
                 raise
