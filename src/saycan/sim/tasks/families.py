@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from saycan.sim.tasks.independent_set import INDEPENDENT, independent_tasks
+from saycan.sim.tasks.independent_set import (
+    INDEPENDENT,
+    INDEPENDENT_DEV,
+    independent_dev_tasks,
+    independent_tasks,
+)
 from saycan.sim.tasks.spec import available_tasks, load_task
 
 
@@ -22,8 +27,8 @@ def task_families() -> dict[str, tuple[str, ...]]:
 def expand_tasks(value: str | Sequence[str]) -> list[str]:
     """Task arguments to task names: a packaged task or a task file stays itself, a family name
     (`embodiment`) becomes its tasks, `all` every packaged task, `independent` the independent
-    set's task files (never part of `all`). Unknown names raise the task loader's one-line
-    `SayCanError`."""
+    set's task files and `independent_dev` its development twin's (neither part of `all`).
+    Unknown names raise the task loader's one-line `SayCanError`."""
     items = [value] if isinstance(value, str) else [str(v) for v in value]
     tasks: list[str] = []
     for item in items:
@@ -31,6 +36,8 @@ def expand_tasks(value: str | Sequence[str]) -> list[str]:
             tasks.extend(available_tasks())
         elif item == INDEPENDENT:
             tasks.extend(independent_tasks())
+        elif item == INDEPENDENT_DEV:
+            tasks.extend(independent_dev_tasks())
         elif item in available_tasks() or item.endswith((".yaml", ".yml")):
             load_task(item)  # fail fast on a malformed file
             tasks.append(item)

@@ -22,8 +22,8 @@ INDEPENDENT = "independent"
 INDEPENDENT_DIR = Path(__file__).parent / INDEPENDENT
 INSTRUCTIONS_FILE = INDEPENDENT_DIR / "instructions.txt"
 
-#: A line of the instructions file: id, text, scene note, status (empty: it has a task file).
-_LINE = re.compile(r"^(\d{3})\t([^\t]+)\t([^\t]*)(?:\t([^\t]*))?$")
+#: A line of an instructions file: id, text, scene note, status (empty: it has a task file).
+_LINE = r"^({id})\t([^\t]+)\t([^\t]*)(?:\t([^\t]*))?$"
 
 
 @dataclass(frozen=True)
@@ -34,22 +34,45 @@ class FrozenInstruction:
     status: str  # "" (has a task file), "not yet expressible: ..." or "excluded: ..."
 
 
-def frozen_instructions() -> list[FrozenInstruction]:
-    """Every instruction of the set, in file order (comment lines skipped)."""
+def _read_instructions(path: Path, id_pattern: str) -> list[FrozenInstruction]:
+    line_re = re.compile(_LINE.format(id=id_pattern))
     out = []
-    for line in INSTRUCTIONS_FILE.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("#") or not line.strip():
             continue
-        m = _LINE.match(line)
+        m = line_re.match(line)
         if m is None:
-            raise ValueError(f"{INSTRUCTIONS_FILE.name}: malformed line {line[:60]!r}")
+            raise ValueError(f"{path.name}: malformed line {line[:60]!r}")
         out.append(FrozenInstruction(m.group(1), m.group(2), m.group(3), m.group(4) or ""))
     return out
+
+
+def frozen_instructions() -> list[FrozenInstruction]:
+    """Every instruction of the set, in file order (comment lines skipped)."""
+    return _read_instructions(INSTRUCTIONS_FILE, r"\d{3}")
 
 
 def independent_tasks() -> list[str]:
     """The set's task files (paths), in file-name order (`ind001_...` first)."""
     return sorted(str(p) for p in INDEPENDENT_DIR.glob("*.yaml"))
+
+
+#: A second set written the same way (blind, from the tabletop's description) for choosing
+#: between planner variants, so that the frozen set above is counted once, at the end. It runs
+#: as `tasks=independent_dev split=independent`; `independent_dev/instructions.txt` says how it
+#: was written.
+INDEPENDENT_DEV = "independent_dev"
+INDEPENDENT_DEV_DIR = Path(__file__).parent / INDEPENDENT_DEV
+
+
+def independent_dev_tasks() -> list[str]:
+    """The development set's task files (paths), in file-name order."""
+    return sorted(str(p) for p in INDEPENDENT_DEV_DIR.glob("*.yaml"))
+
+
+def development_instructions() -> list[FrozenInstruction]:
+    """Every instruction of the development set (ids `d001`...), in file order."""
+    return _read_instructions(INDEPENDENT_DEV_DIR / "instructions.txt", r"d\d{3}")
 
 
 def instruction_id(task_name: str) -> str:
