@@ -103,6 +103,30 @@ def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
     assert instructions == sorted(set(instructions)) and len(instructions) >= 1
     assert all(isinstance(text, str) and text.strip() for text in instructions)
 
+    # training goes on from that adapter: its shape and weights, other data, both instructions
+    more, second_dir = tmp_path / "more", tmp_path / "second"
+    second_dir.mkdir()
+    proc = _train(
+        second_dir,
+        "tasks=[put_block_on_block]",
+        "episodes_per_task=3",
+        "optim.epochs=1",
+        "lora.top_layers=4",  # unused: the shape is the initial adapter's
+        "validation_limit=2",
+        "disturbed.episodes_per_task=0",
+        f"init_adapter={out}",
+        f"output={more}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    second = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert second["adapted_layers"] == [29, 30]
+    continued = resolve_adapter(more)
+    assert continued.meta["init_adapter"] == adapter.identity
+    assert continued.meta["lora"]["top_layers"] == 1
+    assert continued.digest != adapter.digest
+    with gzip.open(more / INSTRUCTIONS_FILE, "rt") as fh:
+        assert set(instructions) < set(json.load(fh))
+
 
 def test_disturbed_episodes_overlapping_the_plain_seeds_are_refused(tmp_path: Path):
     proc = _train(
@@ -112,4 +136,21 @@ def test_disturbed_episodes_overlapping_the_plain_seeds_are_refused(tmp_path: Pa
     )
     assert proc.returncode != 0
     assert "saycan: error:" in proc.stderr and "overlaps the undisturbed seeds" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_unknown_initial_adapter_is_refused_before_any_data(tmp_path: Path):
+    proc = _train(tmp_path, "init_adapter=no_such_adapter")
+    assert proc.returncode != 0
+    assert "saycan: error: init_adapter:" in proc.stderr and "no_such_adapter" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "episodes.jsonl").exists()
+
+
+def test_an_initial_adapter_trained_for_another_prompt_is_refused(tmp_path: Path):
+    # the packaged adapter was trained for the `code_rich` prompt
+    proc = _train(tmp_path, "init_adapter=smollm2_planner", "prompt=code_fewshot")
+    assert proc.returncode != 0
+    assert "saycan: error:" in proc.stderr and "was trained for another prompt" in proc.stderr
+    assert "scene_format" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -22,6 +22,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,11 +30,11 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from saycan.errors import ConfigError
+from saycan.errors import ConfigError, SayCanError
 from saycan.files import write_atomic
 from saycan.planner.prompts import HistoryStep, PromptBuilder
 from saycan.planner.retrieval import write_pool
-from saycan.planner.scorers.adapters import META_FILE
+from saycan.planner.scorers.adapters import CONFIG_FILE, META_FILE, Adapter, resolve_adapter
 from saycan.seeds import PLANNER_TRAINING, check_training_seeds
 from saycan.sim.tasks.colour_split import HELD_OUT_COLOURS
 from saycan.skills.types import SkillCall
@@ -141,6 +142,56 @@ def write_instructions(episodes: Sequence[dict[str, Any]], path: Path) -> int:
     texts = sorted({str(e["instruction"]) for e in episodes if "instruction" in e})
     write_atomic(path, gzip.compress(json.dumps(texts, indent=0).encode("utf-8"), mtime=0))
     return len(texts)
+
+
+def read_instructions(path: Path) -> list[str]:
+    """What `write_instructions` wrote ([] when the file is absent: adapters that predate it)."""
+    if not path.is_file():
+        return []
+    return [str(t) for t in json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))]
+
+
+@dataclass(frozen=True)
+class InitAdapter:
+    """An adapter training goes on from (`init_adapter`): cheaper than training anew when the
+    new data mostly adds to what the adapter already does (new wording for the same skills)."""
+
+    adapter: Adapter
+    config: dict[str, Any]  # its peft adapter_config.json: the shape training keeps
+
+    @property
+    def path(self) -> Path:
+        return self.adapter.path
+
+
+def load_init_adapter(cfg: DictConfig) -> InitAdapter | None:
+    """The adapter named by `init_adapter`, checked against what this run trains for: the same
+    base model and the same prompt (an adapter trained for another prompt would start from
+    updates that mean something else). ConfigError names the mismatch."""
+    name = cfg.get("init_adapter")
+    if not name:
+        return None
+    try:
+        adapter = resolve_adapter(str(name))
+    except SayCanError as exc:
+        raise ConfigError(f"init_adapter: {exc}") from None
+    base = adapter.meta.get("base") or {}
+    want = {"model": str(cfg.base.model), "gguf_file": cfg.base.gguf_file}
+    if base != want:
+        raise ConfigError(
+            f"init_adapter {adapter.name!r} was trained on {base or 'an unrecorded model'}, "
+            f"this run trains on {want}"
+        )
+    prompt = OmegaConf.to_container(cfg.prompt, resolve=True)
+    trained = adapter.meta.get("prompt") or {}
+    differ = sorted(k for k in {*trained, *prompt} if trained.get(k) != prompt.get(k))
+    if differ:
+        raise ConfigError(
+            f"init_adapter {adapter.name!r} was trained for another prompt than this run "
+            f"renders (they differ in {', '.join(differ)}); choose its prompt "
+            f"(its saycan_adapter.json) or train anew"
+        )
+    return InitAdapter(adapter, json.loads((adapter.path / CONFIG_FILE).read_text()))
 
 
 def disturbed_data_config(cfg: DictConfig) -> DictConfig:
@@ -257,8 +308,10 @@ def fit_lora(
     examples: Sequence[tuple[str, str, list[str]]],
     cfg: DictConfig,
     log: Any = print,
+    init: InitAdapter | None = None,
 ) -> dict[str, Any]:
-    """LoRA (peft) on the top `lora.top_layers` decoder layers. Loss per decision: a softmax over
+    """LoRA (peft) on the top `lora.top_layers` decoder layers (or, from `init`, on the layers
+    that adapter adapts, starting from its weights). Loss per decision: a softmax over
     the summed log-probs of *every* candidate call (the planner's own argmax, so that is what is
     trained; weight `sequence_loss_weight`) plus the expert call's per-token cross-entropy.
     Each decision is one packed sequence (prompt + candidate trie: option_packing).
@@ -274,15 +327,22 @@ def fit_lora(
     n_layers = len(_decoder(model).layers)
     top = min(int(cfg.lora.top_layers), n_layers)
     first = n_layers - top
-    lora = LoraConfig(
-        task_type="CAUSAL_LM",
-        r=int(cfg.lora.r),
-        lora_alpha=int(cfg.lora.alpha),
-        lora_dropout=float(cfg.lora.dropout),
-        target_modules=list(cfg.lora.target_modules),
-        layers_to_transform=list(range(first, n_layers)),
-    )
-    peft_model = get_peft_model(model, lora)
+    if init is not None:  # go on training an existing adapter: its own shape, its weights
+        from peft import PeftModel
+
+        layers = sorted(init.config.get("layers_to_transform") or range(n_layers))
+        first = layers[0]
+        peft_model = PeftModel.from_pretrained(model, str(init.path), is_trainable=True)
+    else:
+        lora = LoraConfig(
+            task_type="CAUSAL_LM",
+            r=int(cfg.lora.r),
+            lora_alpha=int(cfg.lora.alpha),
+            lora_dropout=float(cfg.lora.dropout),
+            target_modules=list(cfg.lora.target_modules),
+            layers_to_transform=list(range(first, n_layers)),
+        )
+        peft_model = get_peft_model(model, lora)
     inner = _decoder(peft_model.get_base_model())
     head = peft_model.get_base_model().get_output_embeddings()
     dtype = next(inner.parameters()).dtype
@@ -395,6 +455,18 @@ def _sort_target_modules(config_file: Path) -> None:
     write_atomic(config_file, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def _lora_shape(config: dict[str, Any]) -> dict[str, Any]:
+    """An adapter_config.json in the `lora:` config's terms."""
+    layers = config.get("layers_to_transform")
+    return {
+        "r": config.get("r"),
+        "alpha": config.get("lora_alpha"),
+        "dropout": config.get("lora_dropout"),
+        "target_modules": sorted(config.get("target_modules") or []),
+        "top_layers": len(layers) if layers else None,
+    }
+
+
 def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     import torch
 
@@ -409,6 +481,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             f"exclude_tasks names unknown tasks: {sorted(excluded - set(expand_tasks('all')))}"
         )
     tasks = [t for t in expand_tasks(cfg.tasks) if t not in excluded]
+    init = load_init_adapter(cfg)  # before the data: a wrong name fails in a second, not an hour
     train_seeds, val_seeds = _seeds(cfg)
     disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
     data = Path(cfg.data) if cfg.data else run_dir / "episodes.jsonl"
@@ -451,7 +524,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     )
 
     loaded = load_model(str(cfg.base.model), cfg.base.gguf_file, None, "float32", "cpu")
-    fit = fit_lora(loaded.model, loaded.tokenizer, examples, cfg)
+    fit = fit_lora(loaded.model, loaded.tokenizer, examples, cfg, init=init)
     out = Path(cfg.output) if cfg.output else run_dir / "adapter"
     out.mkdir(parents=True, exist_ok=True)
     fit["model"].save_pretrained(str(out), safe_serialization=True)
@@ -459,7 +532,8 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         missing_ok=True
     )  # peft's model-card template: saycan_adapter.json says what this is
     _sort_target_modules(out / "adapter_config.json")
-    write_instructions(read, out / INSTRUCTIONS_FILE)
+    inherited = read_instructions(init.path / INSTRUCTIONS_FILE) if init else []
+    write_instructions(read + [{"instruction": t} for t in inherited], out / INSTRUCTIONS_FILE)
     meta = {
         "base": {"model": str(cfg.base.model), "gguf_file": cfg.base.gguf_file},
         "prompt": OmegaConf.to_container(cfg.prompt, resolve=True),
@@ -483,7 +557,11 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "tasks": tasks,
         "episodes": len(train_eps),
         "examples": len(examples),
-        "lora": OmegaConf.to_container(cfg.lora, resolve=True),
+        # continued from this adapter (its weights, its shape; then `lora` is not what ran)
+        "init_adapter": init.adapter.identity if init else None,
+        "lora": _lora_shape(init.config)
+        if init
+        else OmegaConf.to_container(cfg.lora, resolve=True),
         "optim": OmegaConf.to_container(cfg.optim, resolve=True),
         "trainable_params": fit["trainable_params"],
         "train_seconds": fit["train_seconds"],
