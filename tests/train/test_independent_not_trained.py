@@ -1,4 +1,5 @@
-"""No instruction of the independent evaluation set is in anything the planner learns from.
+"""No instruction of the independent evaluation set, or of its development twin, is in
+anything the planner learns from.
 
 Sources of training text checked here:
 - every string in the planner's data files (`assets/planner/**`: the few-shot example pool,
@@ -30,7 +31,7 @@ from pathlib import Path
 import saycan
 from saycan.sim.objects_catalog import COLOUR_NAMES
 from saycan.sim.tasks import available_tasks, load_task
-from saycan.sim.tasks.independent_set import independent_tasks
+from saycan.sim.tasks.independent_set import independent_dev_tasks, independent_tasks
 from saycan.sim.tasks.spec import PLACEHOLDER
 
 PLANNER_DATA = Path(saycan.__file__).parent / "assets" / "planner"
@@ -112,8 +113,11 @@ def grammar_texts() -> list[str]:
 
 @lru_cache(maxsize=1)
 def evaluated() -> tuple[str, ...]:
-    """The instructions the split runs: the text of every independent task file."""
-    return tuple(load_task(p).instructions.independent[0] for p in independent_tasks())
+    """The instructions the split and its twin run: the text of every task file of both."""
+    return tuple(
+        load_task(p).instructions.independent[0]
+        for p in (*independent_tasks(), *independent_dev_tasks())
+    )
 
 
 def collisions(texts: list[str], mask_colours: bool) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,8 +122,9 @@ def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
     second = json.loads(proc.stdout.strip().splitlines()[-1])
     assert second["adapted_layers"] == [29, 30]
     continued = resolve_adapter(more)
-    assert continued.meta["init_adapter"] == adapter.identity
-    assert continued.meta["lora"]["top_layers"] == 1
+    assert continued.meta["init"]["identity"] == adapter.identity
+    assert continued.meta["init"]["meta"]["tasks"] == ["put_block_in_bowl"]  # its data, kept
+    assert continued.meta["lora"]["layers"] == [29]
     assert continued.digest != adapter.digest
     with gzip.open(more / INSTRUCTIONS_FILE, "rt") as fh:
         assert set(instructions) < set(json.load(fh))
@@ -153,4 +155,83 @@ def test_an_initial_adapter_trained_for_another_prompt_is_refused(tmp_path: Path
     assert proc.returncode != 0
     assert "saycan: error:" in proc.stderr and "was trained for another prompt" in proc.stderr
     assert "scene_format" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _damaged_copy(tmp_path: Path, damage: str) -> Path:
+    """The packaged adapter's files, copied and damaged one way."""
+    import shutil
+
+    src = resolve_adapter("smollm2_planner").path
+    out = tmp_path / f"adapter {damage}"  # a space in the path too
+    shutil.copytree(src, out)
+    meta = json.loads((out / "saycan_adapter.json").read_text())
+    if damage == "config":
+        (out / "adapter_config.json").write_text("{oops")
+    elif damage == "meta_list":
+        (out / "saycan_adapter.json").write_text("[]")
+    elif damage == "no_prompt":
+        del meta["prompt"]
+        (out / "saycan_adapter.json").write_text(json.dumps(meta))
+    elif damage == "eval_seeds":
+        meta["training_seeds"] = [100000, 100100]
+        (out / "saycan_adapter.json").write_text(json.dumps(meta))
+    elif damage == "instructions":
+        (out / INSTRUCTIONS_FILE).write_bytes(b"not gzip")
+    elif damage == "layers":
+        config = json.loads((out / "adapter_config.json").read_text())
+        config["layers_to_transform"] = "top"
+        (out / "adapter_config.json").write_text(json.dumps(config))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        ("config", "unreadable (JSONDecodeError"),
+        ("meta_list", "saycan_adapter.json is missing or not an object"),
+        ("no_prompt", "records no prompt"),
+        ("eval_seeds", "not inside the training range"),
+        ("instructions", "unreadable"),
+        ("layers", "layers_to_transform is 'top'"),
+    ],
+)
+def test_a_damaged_initial_adapter_is_one_config_error_before_any_data(
+    tmp_path: Path, damage: str, says: str
+):
+    from hydra import compose, initialize_config_module
+
+    from saycan.errors import ConfigError
+    from saycan.train.planner import load_init_adapter
+
+    path = _damaged_copy(tmp_path, damage)
+    with initialize_config_module("saycan.configs", version_base="1.3"):
+        cfg = compose("train_planner", overrides=[f"init_adapter='{path}'"])
+    with pytest.raises(ConfigError, match=re.escape(says)) as err:
+        load_init_adapter(cfg)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_packaged_adapter_is_a_valid_start_whatever_feedback_the_prompt_says():
+    from hydra import compose, initialize_config_module
+
+    from saycan.train.planner import load_init_adapter
+
+    with initialize_config_module("saycan.configs", version_base="1.3"):
+        cfg = compose(
+            "train_planner", overrides=["init_adapter=smollm2_planner", "prompt.feedback=success"]
+        )
+    init = load_init_adapter(cfg)
+    assert init is not None and init.layers == tuple(range(22, 30))
+    assert init.instructions is None  # it predates the instructions file: recorded as unknown
+    assert init.record()["meta"]["training_seeds"] == [
+        PLANNER_TRAINING.start,
+        PLANNER_TRAINING.stop,
+    ]
+
+
+def test_training_on_the_independent_sets_is_refused(tmp_path: Path):
+    proc = _train(tmp_path, "tasks=[put_block_in_bowl,independent_dev]")
+    assert proc.returncode != 0
+    assert "saycan: error:" in proc.stderr and "without seen instructions" in proc.stderr
     assert "Traceback" not in proc.stderr

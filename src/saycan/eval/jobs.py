@@ -35,7 +35,11 @@ from saycan.runtime.components import Components, build_components, surfaced
 from saycan.runtime.episode import episode_steps
 from saycan.sim.tasks import available_tasks, load_task
 from saycan.sim.tasks.colour_split import supports_unseen_colours
-from saycan.sim.tasks.independent_set import INDEPENDENT
+from saycan.sim.tasks.independent_set import (
+    INDEPENDENT,
+    independent_dev_tasks,
+    independent_tasks,
+)
 
 #: Config keys that select *which* episodes run or how they are logged, never their outcome:
 #: left out of the config hash that keys a record.
@@ -85,7 +89,14 @@ def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
     if other is not None:
         raise ConfigError(
             f"task {Path(other).stem!r} has no {str(split)!r} instructions; "
-            "the independent set runs as tasks=independent split=independent"
+            "the independent set runs as tasks=independent split=independent "
+            "(its development twin as tasks=independent_dev split=independent)"
+        )
+    frozen, dev = set(independent_tasks()), set(independent_dev_tasks())
+    if any(str(t) in frozen for t in tasks) and any(str(t) in dev for t in tasks):
+        raise ConfigError(
+            "tasks mixes the independent set with its development twin: one is the figure "
+            "reported, the other is chosen on; run them apart"
         )
     if str(split) != "unseen_colours":
         return list(tasks)

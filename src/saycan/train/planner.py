@@ -21,6 +21,7 @@ import gzip
 import json
 import math
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,10 +146,14 @@ def write_instructions(episodes: Sequence[dict[str, Any]], path: Path) -> int:
 
 
 def read_instructions(path: Path) -> list[str]:
-    """What `write_instructions` wrote ([] when the file is absent: adapters that predate it)."""
+    """What `write_instructions` wrote ([] when the file is absent: adapters that predate it);
+    ValueError when it is not a gzipped JSON list of strings."""
     if not path.is_file():
         return []
-    return [str(t) for t in json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))]
+    texts = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"{path.name} is not a list of instructions")
+    return texts
 
 
 @dataclass(frozen=True)
@@ -157,17 +162,42 @@ class InitAdapter:
     new data mostly adds to what the adapter already does (new wording for the same skills)."""
 
     adapter: Adapter
-    config: dict[str, Any]  # its peft adapter_config.json: the shape training keeps
+    layers: tuple[int, ...] | None  # the decoder layers it adapts (None: all of them)
+    shape: dict[str, Any]  # its adapter_config.json in the `lora:` config's terms
+    instructions: tuple[str, ...] | None  # what its data held (None: it predates the file)
 
     @property
     def path(self) -> Path:
         return self.adapter.path
 
+    def record(self) -> dict[str, Any]:
+        """For the new adapter's saycan_adapter.json: what the starting weights were, with
+        everything their own metadata says (their data, seeds, their own `init`)."""
+        return {
+            "path": str(self.path),
+            "identity": self.adapter.identity,
+            "instructions": len(self.instructions) if self.instructions is not None else None,
+            "meta": self.adapter.meta,
+        }
+
+
+def _adapter_layers(config: Any, where: Path) -> tuple[int, ...] | None:
+    """peft's `layers_to_transform`: a list, one int, or absent (every layer)."""
+    layers = config.get("layers_to_transform") if isinstance(config, dict) else None
+    if layers is None:
+        return None
+    if isinstance(layers, int) and not isinstance(layers, bool):
+        return (layers,)
+    if isinstance(layers, list) and layers and all(type(x) is int for x in layers):
+        return tuple(sorted(layers))
+    raise ConfigError(f"init_adapter {str(where)!r}: layers_to_transform is {layers!r}")
+
 
 def load_init_adapter(cfg: DictConfig) -> InitAdapter | None:
-    """The adapter named by `init_adapter`, checked against what this run trains for: the same
-    base model and the same prompt (an adapter trained for another prompt would start from
-    updates that mean something else). ConfigError names the mismatch."""
+    """The adapter named by `init_adapter`, read whole and checked before any data is made:
+    the same base model and the same prompt as this run (an adapter trained for another prompt
+    would start from updates that mean something else), training seeds inside the training
+    range (its weights carry its data into the new adapter). ConfigError names the mismatch."""
     name = cfg.get("init_adapter")
     if not name:
         return None
@@ -175,23 +205,66 @@ def load_init_adapter(cfg: DictConfig) -> InitAdapter | None:
         adapter = resolve_adapter(str(name))
     except SayCanError as exc:
         raise ConfigError(f"init_adapter: {exc}") from None
-    base = adapter.meta.get("base") or {}
+    where = str(adapter.path)
+    meta = adapter.meta
+    if not isinstance(meta, dict) or not meta:
+        raise ConfigError(f"init_adapter {where!r}: {META_FILE} is missing or not an object")
+    try:
+        config = json.loads((adapter.path / CONFIG_FILE).read_text(encoding="utf-8"))
+        inherited = read_instructions(adapter.path / INSTRUCTIONS_FILE)
+    except (OSError, ValueError, EOFError, zlib.error) as exc:  # JSON and UTF-8: ValueErrors
+        raise ConfigError(
+            f"init_adapter {where!r}: unreadable ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"init_adapter {where!r}: {CONFIG_FILE} is not an object")
+    base = meta.get("base")
     want = {"model": str(cfg.base.model), "gguf_file": cfg.base.gguf_file}
     if base != want:
         raise ConfigError(
-            f"init_adapter {adapter.name!r} was trained on {base or 'an unrecorded model'}, "
+            f"init_adapter {where!r} was trained on {base or 'an unrecorded model'}, "
             f"this run trains on {want}"
         )
+    trained = meta.get("prompt")
+    if not isinstance(trained, dict):
+        raise ConfigError(f"init_adapter {where!r}: {META_FILE} records no prompt")
     prompt = OmegaConf.to_container(cfg.prompt, resolve=True)
-    trained = adapter.meta.get("prompt") or {}
-    differ = sorted(k for k in {*trained, *prompt} if trained.get(k) != prompt.get(k))
+    # `feedback` is not part of what an adapter is for: training renders every decision in
+    # each of `feedback_modes`, whatever the prompt config says
+    differ = sorted(
+        k for k in {*trained, *prompt} - {"feedback"} if trained.get(k) != prompt.get(k)
+    )
     if differ:
         raise ConfigError(
-            f"init_adapter {adapter.name!r} was trained for another prompt than this run "
+            f"init_adapter {where!r} was trained for another prompt than this run "
             f"renders (they differ in {', '.join(differ)}); choose its prompt "
-            f"(its saycan_adapter.json) or train anew"
+            f"(its {META_FILE}) or train anew"
         )
-    return InitAdapter(adapter, json.loads((adapter.path / CONFIG_FILE).read_text()))
+    seeds = meta.get("training_seeds")
+    if seeds is not None and not (
+        isinstance(seeds, list)
+        and len(seeds) == 2
+        and all(type(x) is int for x in seeds)
+        and PLANNER_TRAINING.start <= seeds[0] <= seeds[1] <= PLANNER_TRAINING.stop
+    ):
+        raise ConfigError(
+            f"init_adapter {where!r} records training seeds {seeds}, not inside the training "
+            f"range [{PLANNER_TRAINING.start}, {PLANNER_TRAINING.stop})"
+        )
+    layers = _adapter_layers(config, adapter.path)
+    shape = {
+        "r": config.get("r"),
+        "alpha": config.get("lora_alpha"),
+        "dropout": config.get("lora_dropout"),
+        "target_modules": sorted(map(str, config.get("target_modules") or [])),
+        "layers": list(layers) if layers is not None else "all",
+    }
+    return InitAdapter(
+        adapter,
+        layers,
+        shape,
+        tuple(inherited) if (adapter.path / INSTRUCTIONS_FILE).is_file() else None,
+    )
 
 
 def disturbed_data_config(cfg: DictConfig) -> DictConfig:
@@ -330,8 +403,10 @@ def fit_lora(
     if init is not None:  # go on training an existing adapter: its own shape, its weights
         from peft import PeftModel
 
-        layers = sorted(init.config.get("layers_to_transform") or range(n_layers))
-        first = layers[0]
+        log(f"training on from {init.path} (its shape {init.shape}; `lora:` is not used)")
+
+        # lower layers than its first carry no update, so their output is still cached
+        first = init.layers[0] if init.layers else 0
         peft_model = PeftModel.from_pretrained(model, str(init.path), is_trainable=True)
     else:
         lora = LoraConfig(
@@ -455,24 +530,13 @@ def _sort_target_modules(config_file: Path) -> None:
     write_atomic(config_file, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def _lora_shape(config: dict[str, Any]) -> dict[str, Any]:
-    """An adapter_config.json in the `lora:` config's terms."""
-    layers = config.get("layers_to_transform")
-    return {
-        "r": config.get("r"),
-        "alpha": config.get("lora_alpha"),
-        "dropout": config.get("lora_dropout"),
-        "target_modules": sorted(config.get("target_modules") or []),
-        "top_layers": len(layers) if layers else None,
-    }
-
-
 def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     import torch
 
     from saycan.planner.scorers.models import load_model
     from saycan.planner.scorers.transformers_scorer import TransformersScorer
     from saycan.sim.tasks.families import expand_tasks
+    from saycan.sim.tasks.spec import load_task
 
     torch.set_num_threads(int(cfg.optim.threads))
     excluded = set(cfg.get("exclude_tasks") or [])
@@ -481,6 +545,12 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             f"exclude_tasks names unknown tasks: {sorted(excluded - set(expand_tasks('all')))}"
         )
     tasks = [t for t in expand_tasks(cfg.tasks) if t not in excluded]
+    unseeable = [t for t in tasks if not load_task(t).instructions.seen]
+    if unseeable:  # the independent sets: evaluation text, never training data
+        raise ConfigError(
+            f"tasks names {len(unseeable)} task(s) without seen instructions, which training "
+            f"never reads (e.g. {Path(unseeable[0]).stem!r})"
+        )
     init = load_init_adapter(cfg)  # before the data: a wrong name fails in a second, not an hour
     train_seeds, val_seeds = _seeds(cfg)
     disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
@@ -532,7 +602,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         missing_ok=True
     )  # peft's model-card template: saycan_adapter.json says what this is
     _sort_target_modules(out / "adapter_config.json")
-    inherited = read_instructions(init.path / INSTRUCTIONS_FILE) if init else []
+    inherited = list(init.instructions or ()) if init else []
     write_instructions(read + [{"instruction": t} for t in inherited], out / INSTRUCTIONS_FILE)
     meta = {
         "base": {"model": str(cfg.base.model), "gguf_file": cfg.base.gguf_file},
@@ -557,11 +627,10 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "tasks": tasks,
         "episodes": len(train_eps),
         "examples": len(examples),
-        # continued from this adapter (its weights, its shape; then `lora` is not what ran)
-        "init_adapter": init.adapter.identity if init else None,
-        "lora": _lora_shape(init.config)
-        if init
-        else OmegaConf.to_container(cfg.lora, resolve=True),
+        # the weights training started from, with their own record (their data is in these
+        # weights too); `lora` is then their shape, not the `lora:` config
+        "init": init.record() if init else None,
+        "lora": init.shape if init else OmegaConf.to_container(cfg.lora, resolve=True),
         "optim": OmegaConf.to_container(cfg.optim, resolve=True),
         "trainable_params": fit["trainable_params"],
         "train_seconds": fit["train_seconds"],
