@@ -181,9 +181,9 @@ class InitAdapter:
         }
 
 
-def _adapter_layers(config: Any, where: Path) -> tuple[int, ...] | None:
+def _adapter_layers(config: dict[str, Any], where: Path) -> tuple[int, ...] | None:
     """peft's `layers_to_transform`: a list, one int, or absent (every layer)."""
-    layers = config.get("layers_to_transform") if isinstance(config, dict) else None
+    layers = config.get("layers_to_transform")
     if layers is None:
         return None
     if isinstance(layers, int) and not isinstance(layers, bool):
@@ -404,7 +404,6 @@ def fit_lora(
         from peft import PeftModel
 
         log(f"training on from {init.path} (its shape {init.shape}; `lora:` is not used)")
-
         # lower layers than its first carry no update, so their output is still cached
         first = init.layers[0] if init.layers else 0
         peft_model = PeftModel.from_pretrained(model, str(init.path), is_trainable=True)
