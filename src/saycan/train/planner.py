@@ -145,11 +145,11 @@ def write_instructions(episodes: Sequence[dict[str, Any]], path: Path) -> int:
     return len(texts)
 
 
-def read_instructions(path: Path) -> list[str]:
-    """What `write_instructions` wrote ([] when the file is absent: adapters that predate it);
-    ValueError when it is not a gzipped JSON list of strings."""
+def read_instructions(path: Path) -> list[str] | None:
+    """What `write_instructions` wrote (None when the file is absent: adapters that predate
+    it); ValueError when it is not a gzipped JSON list of strings."""
     if not path.is_file():
-        return []
+        return None
     texts = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise ValueError(f"{path.name} is not a list of instructions")
@@ -240,16 +240,16 @@ def load_init_adapter(cfg: DictConfig) -> InitAdapter | None:
             f"renders (they differ in {', '.join(differ)}); choose its prompt "
             f"(its {META_FILE}) or train anew"
         )
-    seeds = meta.get("training_seeds")
+    try:
+        seeds = adapter.training_seeds
+    except (TypeError, ValueError, IndexError, KeyError):
+        seeds = range(-1, -1)  # unparseable: refused below like any range outside training
     if seeds is not None and not (
-        isinstance(seeds, list)
-        and len(seeds) == 2
-        and all(type(x) is int for x in seeds)
-        and PLANNER_TRAINING.start <= seeds[0] <= seeds[1] <= PLANNER_TRAINING.stop
+        PLANNER_TRAINING.start <= seeds.start <= seeds.stop <= PLANNER_TRAINING.stop
     ):
         raise ConfigError(
-            f"init_adapter {where!r} records training seeds {seeds}, not inside the training "
-            f"range [{PLANNER_TRAINING.start}, {PLANNER_TRAINING.stop})"
+            f"init_adapter {where!r} records training seeds {meta.get('training_seeds')}, not "
+            f"inside the training range [{PLANNER_TRAINING.start}, {PLANNER_TRAINING.stop})"
         )
     layers = _adapter_layers(config, adapter.path)
     shape = {
@@ -263,7 +263,7 @@ def load_init_adapter(cfg: DictConfig) -> InitAdapter | None:
         adapter,
         layers,
         shape,
-        tuple(inherited) if (adapter.path / INSTRUCTIONS_FILE).is_file() else None,
+        tuple(inherited) if inherited is not None else None,
     )
 
 
