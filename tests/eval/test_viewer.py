@@ -118,6 +118,18 @@ def test_feedback_question_and_answer_are_shown(episode_dir: Path, tmp_path: Pat
     assert "which bowl?" in html and "the blue one" in html
 
 
+def test_the_wordings_a_decision_was_also_scored_under_are_shown(episode_dir, tmp_path):
+    copy = tmp_path / "ep"
+    shutil.copytree(episode_dir, copy)
+    lines = (copy / "trace.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["rewrites"] = ["put the green block in the <b>blue</b> bowl"]
+    (copy / "trace.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    html = write_episode_html(copy).read_text()
+    assert "<b>also scored as</b> <code>put the green block in the &lt;b&gt;blue" in html
+    assert html.count("also scored as") == 1  # only the decision that had one
+
+
 def test_interrupted_episode_still_renders(episode_dir: Path, tmp_path: Path):
     """Killed mid-episode: no episode.json, the last trace line cut, a frame half-written."""
     copy = tmp_path / "ep"

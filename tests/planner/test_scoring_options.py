@@ -1,6 +1,7 @@
 """Planner scoring options with the real packaged SmolLM2: `normalize=mean` divides by the
 model's own token counts, `temperature` scales the LLM term, `done_bias` shifts `robot.done()`,
-and the defaults reproduce the plain SayCan numbers exactly."""
+a `rewriter` averages each call's term over the instruction's wordings, and the defaults
+reproduce the plain SayCan numbers exactly."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
 from saycan.errors import ConfigError, ScorerError
+from saycan.language.canonical import CanonicalRewriter
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.planner.prompts import PromptBuilder
 from saycan.planner.saycan import SayCanPlanner
+from saycan.runtime.costs import llm_calls
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.affordances import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
@@ -110,19 +113,24 @@ def test_normalize_mean_needs_token_counts():
         planner(NoCounts(), normalize="mean").decide(INSTRUCTION, scene(), [])
 
 
+def built(planner_cfg) -> SayCanPlanner:
+    """The planner a config names, without a model (its scoring options are what is checked)."""
+    return instantiate(
+        planner_cfg,
+        scorer=None,
+        use_llm=False,
+        affordance=AnalyticAffordance(),
+        skills=SkillLibrary([Done()]),
+    )
+
+
 def test_scoring_options_come_from_the_planner_config_group():
     with initialize_config_module("saycan.configs", version_base="1.3"):
         cfg = compose(
             "config", ["planner.normalize=mean", "planner.temperature=0.5", "planner.done_bias=-1"]
         )
         default = compose("config", [])
-    p = instantiate(
-        cfg.planner,
-        scorer=None,
-        use_llm=False,
-        affordance=AnalyticAffordance(),
-        skills=SkillLibrary([Done()]),
-    )
+    p = built(cfg.planner)
     assert (p.normalize, p.temperature, p.done_bias) == ("mean", 0.5, -1.0)
     # the shipped stopping bias, chosen for the default model on the development seeds
     assert (default.planner.normalize, default.planner.temperature, default.planner.done_bias) == (
@@ -136,3 +144,58 @@ def test_scoring_options_come_from_the_planner_config_group():
         default.planner.get("calibration", "none") == "none"
         and default.llm.adapter == "smollm2_planner"
     )
+
+
+# The canonical rewrite of SAID is INSTRUCTION (the rewrite itself: tests/language).
+SAID = "put the cube the colour of a tomato in the dish that is the colour of a leaf"
+
+
+class Fixed:
+    """A rewriter with set answers."""
+
+    def __init__(self, *answers):
+        self.answers = answers
+
+    def rewrites(self, instruction: str):
+        return self.answers
+
+
+def test_a_rewriter_averages_each_calls_term_over_the_wordings(smollm2, plain):
+    said = planner(smollm2).decide(SAID, scene(), [])
+    both = planner(smollm2, rewriter=CanonicalRewriter()).decide(SAID, scene(), [])
+    assert both.rewrites == (INSTRUCTION,) and len(llm_terms(both)) >= 5
+    for text, value in llm_terms(both).items():
+        mean = (llm_terms(said)[text] + llm_terms(plain)[text]) / 2
+        assert value == pytest.approx(mean, abs=1e-3)
+    # the wordings disagree somewhere, or averaging would change nothing worth testing
+    assert max(abs(llm_terms(said)[t] - llm_terms(plain)[t]) for t in llm_terms(both)) > 0.1
+    record = both.to_dict()
+    assert record["rewrites"] == [INSTRUCTION] and record["prompt"] == said.prompt
+    assert llm_calls(record["llm_stats"]) == 2 and llm_calls(said.to_dict()["llm_stats"]) == 1
+
+
+def test_no_rewrite_or_a_repeated_one_costs_nothing_more(smollm2, plain):
+    for rewriter in (CanonicalRewriter(), Fixed(), Fixed(INSTRUCTION, "  ")):
+        d = planner(smollm2, rewriter=rewriter).decide(INSTRUCTION, scene(), [])
+        assert d.rewrites == () and "rewrites" not in d.to_dict()
+        assert llm_terms(d) == pytest.approx(llm_terms(plain), abs=1e-6)
+        assert llm_calls(d.to_dict()["llm_stats"]) == 1
+
+
+def test_a_rewriter_that_is_not_one_is_refused():
+    with pytest.raises(ConfigError, match="planner.rewriter must have rewrites"):
+        planner(None, use_llm=False, rewriter="canonical")
+    planner(None, use_llm=False, rewriter=Fixed(None)).decide(SAID, scene(), [])  # no LLM: unused
+    p = planner(object(), rewriter=Fixed(42))
+    with pytest.raises(ConfigError, match="returned int, not a string"):
+        p.decide(SAID, scene(), [])
+
+
+def test_planner_saycan_rewrite_is_built_from_its_config():
+    with initialize_config_module("saycan.configs", version_base="1.3"):
+        cfg = compose("config", ["planner=saycan_rewrite"])
+        default = compose("config", [])
+    assert default.planner.rewriter is None
+    p = built(cfg.planner)
+    assert p.name == "saycan_rewrite" and isinstance(p.rewriter, CanonicalRewriter)
+    assert p.rewriter.rewrites(SAID) == (INSTRUCTION,)

@@ -281,10 +281,19 @@ def _decision_html(episode_dir: Path, step: Mapping[str, Any]) -> str:
         f'<div class="row"><div>{frame_html}</div><div><b>scene</b>'
         f'<pre class="scene">{escape(str(step.get("scene_text", "")))}</pre>'
         f"{prompt_html}</div></div>"
+        f"{_rewrites_html(step.get('rewrites'))}"
         f"{_generation_html(step.get('generation'))}{decision_chart(step)}"
         f"{_result_html(step.get('result'), str(step.get('chosen')))}{_interaction_html(step)}"
         "</section>"
     )
+
+
+def _rewrites_html(rewrites: object) -> str:
+    """The other wordings the calls were also scored under (planner.rewriter)."""
+    if not isinstance(rewrites, list) or not rewrites:
+        return ""
+    said = "; ".join(f"<code>{escape(str(r))}</code>" for r in rewrites)
+    return f'<p><b>also scored as</b> {said} <span class="muted">log-probs averaged</span></p>'
 
 
 def _generation_html(generation: Mapping[str, Any] | None) -> str:

@@ -42,6 +42,8 @@ class Decision:
     # Planners that let the model write (a step, a goal, a program): what it wrote and how it was
     # read; for generate_ground the candidates' `combined` holds the grounding scores.
     generation: dict | None = None
+    # Other wordings of the instruction the calls were also scored under (planner.rewriter).
+    rewrites: tuple[str, ...] = ()
 
     def ranked(self) -> list[CandidateScore]:
         return sorted(self.candidates, key=lambda c: c.combined, reverse=True)
@@ -56,6 +58,7 @@ class Decision:
             "llm_stats": self.llm_stats,
             **({"help": self.help} if self.help is not None else {}),
             **({"generation": self.generation} if self.generation is not None else {}),
+            **({"rewrites": list(self.rewrites)} if self.rewrites else {}),
         }
 
 

@@ -10,8 +10,9 @@ penalised for length); `done_bias` is added to `robot.done()`'s log-prob (a cali
 score: a small model under- or over-stops); `temperature` divides the LLM log-probs before they
 are combined with log-affordances (T > 1 lets affordances weigh more); `similarity_weight`
 adds that multiple of the sentence-embedding cosine between the instruction and each call's
-words (not `done`). Order: normalise, contextual calibration, done bias, similarity,
-temperature; the trace records the final LLM term.
+words (not `done`); `rewriter` (planner.rewriting) scores every call again under other wordings
+of the instruction and averages the log-probs. Order: normalise, mean over wordings, contextual
+calibration, done bias, similarity, temperature; the trace records the final LLM term.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from saycan.perception.scene import SceneDescription
 from saycan.planner.decision import CandidateScore, Decision
 from saycan.planner.embedding import call_words
 from saycan.planner.prompts import PromptBuilder
+from saycan.planner.rewriting import InstructionRewriter, checked_rewriter, wordings
 from saycan.planner.scorers.base import (
     KeepsPromptCache,
     LanguageScorer,
@@ -67,6 +69,7 @@ class SayCanPlanner:
         done_bias: float = 0.0,
         similarity_weight: float = 0.0,
         embedder: object | None = None,
+        rewriter: InstructionRewriter | None = None,
     ):
         if use_llm and scorer is None:
             raise ValueError("a planner that uses the LLM needs a scorer")
@@ -102,6 +105,7 @@ class SayCanPlanner:
             )
         self.similarity_weight = float(similarity_weight)
         self.embedder = embedder
+        self.rewriter = checked_rewriter(rewriter)
         self._rng = np.random.default_rng(0)
 
     def reset(self, rng: np.random.Generator, task: object | None = None) -> None:
@@ -128,6 +132,7 @@ class SayCanPlanner:
         calls = self.skills.candidates(scene)
         values = np.array([self.affordance.value(c, scene) for c in calls], dtype=float)
         prompt = self.prompt.build(instruction, scene, history)
+        said = wordings(instruction, self.rewriter) if self.use_llm else [instruction]
         logps = np.full(len(calls), math.nan)
         stats: dict = {}
         if self.use_llm:
@@ -135,12 +140,21 @@ class SayCanPlanner:
             texts = [calls[i].to_text() for i in keep]
             is_done = [calls[i] == DONE for i in keep]
             scores = self._normalised((yield ScoreRequest(self.scorer, prompt, texts)))
-            stats = _stats_dict(self.scorer)
+            passes = {"scoring": _stats_dict(self.scorer)}
+            if len(said) > 1:  # mean log-prob over the wordings: no one wording decides alone
+                per_wording = [scores]
+                for i, wording in enumerate(said[1:], start=1):
+                    reworded = self.prompt.build(wording, scene, history)
+                    request = ScoreRequest(self.scorer, reworded, texts)
+                    per_wording.append(self._normalised((yield request)))
+                    passes[f"rewrite_{i}"] = _stats_dict(self.scorer)
+                scores = np.mean(per_wording, axis=0)
             if self.calibration == "contextual":
                 prior_prompt = self.prompt.build(self.content_free_instruction, scene, history)
                 prior = self._normalised((yield ScoreRequest(self.scorer, prior_prompt, texts)))
-                stats = {"scoring": stats, "calibration": _stats_dict(self.scorer)}
+                passes["calibration"] = _stats_dict(self.scorer)
                 scores = scores - self.calibration_weight * _zero_mean_bias(prior, is_done)
+            stats = passes if len(passes) > 1 else passes["scoring"]
             if self.done_bias:
                 scores = scores + self.done_bias * np.asarray(is_done, dtype=float)
             if self.similarity_weight:
@@ -164,7 +178,10 @@ class SayCanPlanner:
             )
             for i, c in enumerate(calls)
         )
-        return Decision(prompt, candidates, chosen, self.name, time.perf_counter() - start, stats)
+        seconds = time.perf_counter() - start
+        return Decision(
+            prompt, candidates, chosen, self.name, seconds, stats, rewrites=tuple(said[1:])
+        )
 
     def _similarity(
         self, instruction: str, texts: Sequence[str], is_done: Sequence[bool]

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from saycan.errors import ConfigError
+from saycan.language.vocabulary import VOCABULARY_FILE, Vocabulary, load_vocabulary
 from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.sim.tasks.colour_split import seen_colours
 from saycan.sim.tasks.independent_set import says_an_evaluated_instruction
 from saycan.sim.tasks.instance import TaskInstance
-from saycan.train.grammar.vocabulary import VOCABULARY_FILE, Vocabulary, load_vocabulary
 from saycan.train.grammar.writer import Writer, unexpressible
 
 __all__ = [

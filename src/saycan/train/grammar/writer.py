@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from saycan.errors import ConfigError
+from saycan.language.vocabulary import STATE_KINDS, Vocabulary
 from saycan.sim.tasks.instance import CORNERS, TaskInstance
 from saycan.sim.tasks.spec import ANY, EACH, PredicateSpec, Selector, TaskSpec, expand_colours
-from saycan.train.grammar.vocabulary import STATE_KINDS, Vocabulary
 from saycan.world import CATEGORIES, COLOUR_GROUPS, place_seen_from_robot
 
 SLOT = re.compile(r"\{([A-Za-z_]+)\}")

@@ -1,4 +1,5 @@
-"""The training grammar's vocabulary, read from its data file and checked once at load.
+"""The tabletop vocabulary (training grammar and canonical rewrite), read from its data file and
+checked once at load.
 
 A bad file (a missing section, a list that is empty or not of strings, an unknown colour or
 place) is a one-line `ConfigError` naming the file and the key, never a sample that fails in
