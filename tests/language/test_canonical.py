@@ -3,11 +3,13 @@ mapped to the world's own names, through the same vocabulary file the training g
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from saycan.errors import ConfigError
 from saycan.language.canonical import CanonicalRewriter
 from saycan.language.vocabulary import load_vocabulary
+from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.world import COLOUR_NAMES, LOCATIONS, place_seen_from_robot
 
 
@@ -69,6 +71,13 @@ def test_hostile_text_is_only_substituted(rewriter):
     assert rewriter.rewrites("") == ()
 
 
+def test_letters_that_fold_to_ascii_or_carry_accents_are_left_as_written(rewriter):
+    # Case-insensitive matching meets "ſ" as "s" and "ı" as "i"; their lower case is no phrase.
+    for said in ("put the pink cubeſ in the bowl", "put the dıshes away", "ſcarlet block"):
+        assert rewriter.rewrites(said) == ()
+    assert rewriter.rewrites("put the cube\u0301 away") == ()  # a decomposed accent: not "cube"
+
+
 def test_a_bad_vocabulary_file_is_one_line(tmp_path):
     bad = tmp_path / "vocabulary.yaml"
     bad.write_text("words: [not, a, mapping]\n")
@@ -76,6 +85,8 @@ def test_a_bad_vocabulary_file_is_one_line(tmp_path):
         CanonicalRewriter(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         CanonicalRewriter(tmp_path / "absent.yaml")
+    with pytest.raises(ConfigError, match="vocabulary must be a file path or null, got 123"):
+        CanonicalRewriter(123)
     assert load_vocabulary().path.name == "vocabulary.yaml"
 
 
@@ -98,3 +109,22 @@ def test_words_the_seen_templates_say_are_kept_when_asked():
 def test_an_unknown_text_to_keep_is_refused():
     with pytest.raises(ConfigError, match=r"keep_words_of must be null or one of \['seen'\]"):
         CanonicalRewriter(keep_words_of="unseen")
+
+
+def test_keeping_the_seen_words_leaves_every_seen_and_unseen_colours_instruction_alone():
+    """So those splits' figures cannot move with `keep_words_of=seen`: a decision without a
+    rewrite is scored exactly as without a rewriter (tests/planner/test_scoring_options.py)."""
+    known = CanonicalRewriter(keep_words_of="seen")
+    checked = 0
+    for name in available_tasks():
+        spec = load_task(name)
+        for split in ("seen", "unseen_colours"):
+            try:
+                task = Task(spec, split)
+            except ConfigError:  # no free colour to hold out: the task has no such split
+                continue
+            for seed in (*range(5), *range(100000, 100005)):  # development and reported seeds
+                instruction = task.sample(np.random.default_rng(seed)).instruction
+                assert known.rewrites(instruction) == (), (name, split, seed)
+                checked += 1
+    assert checked >= 900

@@ -151,13 +151,13 @@ SAID = "put the cube the colour of a tomato in the dish that is the colour of a 
 
 
 class Fixed:
-    """A rewriter with set answers."""
+    """A rewriter with a set answer (whatever it is: a broken one is tested too)."""
 
-    def __init__(self, *answers):
-        self.answers = answers
+    def __init__(self, answer=()):
+        self.answer = answer
 
     def rewrites(self, instruction: str):
-        return self.answers
+        return self.answer
 
 
 def test_a_rewriter_averages_each_calls_term_over_the_wordings(smollm2, plain):
@@ -175,7 +175,7 @@ def test_a_rewriter_averages_each_calls_term_over_the_wordings(smollm2, plain):
 
 
 def test_no_rewrite_or_a_repeated_one_costs_nothing_more(smollm2, plain):
-    for rewriter in (CanonicalRewriter(), Fixed(), Fixed(INSTRUCTION, "  ")):
+    for rewriter in (CanonicalRewriter(), Fixed(), Fixed((INSTRUCTION, "  "))):
         d = planner(smollm2, rewriter=rewriter).decide(INSTRUCTION, scene(), [])
         assert d.rewrites == () and "rewrites" not in d.to_dict()
         assert llm_terms(d) == pytest.approx(llm_terms(plain), abs=1e-6)
@@ -185,17 +185,34 @@ def test_no_rewrite_or_a_repeated_one_costs_nothing_more(smollm2, plain):
 def test_a_rewriter_that_is_not_one_is_refused():
     with pytest.raises(ConfigError, match="planner.rewriter must have rewrites"):
         planner(None, use_llm=False, rewriter="canonical")
-    planner(None, use_llm=False, rewriter=Fixed(None)).decide(SAID, scene(), [])  # no LLM: unused
-    p = planner(object(), rewriter=Fixed(42))
-    with pytest.raises(ConfigError, match="returned int, not a string"):
-        p.decide(SAID, scene(), [])
+    # without the LLM nothing is scored, so the rewriter is never asked
+    planner(None, use_llm=False, rewriter=Fixed((None,))).decide(SAID, scene(), [])
+
+    class NotCallable:
+        rewrites = 5
+
+    with pytest.raises(ConfigError, match="planner.rewriter must have rewrites"):
+        planner(None, use_llm=False, rewriter=NotCallable())
+    for answer, needle in [
+        ((42,), "returned int, not a string"),
+        ("a whole sentence", "returned str, not a list of strings"),
+        (None, "returned NoneType, not a list of strings"),
+    ]:
+        rewriter = Fixed(answer)
+        with pytest.raises(ConfigError, match=needle):
+            planner(object(), rewriter=rewriter).decide(SAID, scene(), [])
 
 
-def test_planner_saycan_rewrite_is_built_from_its_config():
+def test_planner_saycan_rewrite_keeps_the_adapters_words_and_the_default_has_no_rewriter():
     with initialize_config_module("saycan.configs", version_base="1.3"):
-        cfg = compose("config", ["planner=saycan_rewrite"])
         default = compose("config", [])
-    assert default.planner.rewriter is None
-    p = built(cfg.planner)
+        rewrite = compose("config", ["planner=saycan_rewrite"])
+        full = compose("config", ["planner=saycan_rewrite", "planner.rewriter.keep_words_of=null"])
+    assert built(default.planner).rewriter is None
+    p = built(rewrite.planner)
     assert p.name == "saycan_rewrite" and isinstance(p.rewriter, CanonicalRewriter)
-    assert p.rewriter.rewrites(SAID) == (INSTRUCTION,)
+    said = "put the tomato-coloured block in the bowl the colour of a leaf"
+    assert p.rewriter.rewrites(said) == (INSTRUCTION,)
+    # "the middle of the table" is a seen template's: kept, and rewritten with null
+    assert p.rewriter.rewrites("put the red block in the middle of the table") == ()
+    assert built(full.planner).rewriter.rewrites("put the red block in the middle of the table")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 from saycan.errors import ConfigError
@@ -32,6 +33,9 @@ LIKE_LINKS: tuple[str, ...] = (
 #: How a likeness is said before a noun ("the tomato-coloured block").
 COLOURED: tuple[str, ...] = ("-coloured", "-colored", " coloured", " colored")
 _ARTICLE = re.compile(r"^(?:a|an|the)\s+")
+#: What may not touch a phrase for it to be whole words: a word character, a hyphen, or a
+#: combining mark (a decomposed accent belongs to the letter before it).
+_WORDLIKE = r"[\w\-\u0300-\u036f]"
 
 
 def _bare(phrase: str) -> str:
@@ -53,7 +57,7 @@ def _said_in(phrase: str, text: str) -> bool:
     """Whether `text` (lower case) says `phrase` as whole words."""
     if phrase not in text:  # the cheap test first: most phrases appear nowhere
         return False
-    return re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text) is not None
+    return re.search(rf"(?<!{_WORDLIKE}){re.escape(phrase)}(?!{_WORDLIKE})", text) is not None
 
 
 class _Pass:
@@ -65,13 +69,19 @@ class _Pass:
         self.table = {k: v for k, v in table.items() if k != v and not _said_in(k, keep)}
         phrases = sorted(self.table, key=len, reverse=True)
         body = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in phrases)
-        whole = rf"(?<![\w-])(?:{body})(?![\w-])"  # whole words: "dish" never in "dishwasher"
+        whole = rf"(?<!{_WORDLIKE})(?:{body})(?!{_WORDLIKE})"  # "dish" never in "dishwasher"
         self.pattern = re.compile(whole, re.IGNORECASE) if body else None
 
     def __call__(self, text: str) -> str:
         if self.pattern is None:
             return text
-        return self.pattern.sub(lambda m: self.table[" ".join(m.group(0).lower().split())], text)
+        return self.pattern.sub(self._canonical, text)
+
+    def _canonical(self, match: re.Match) -> str:
+        """The canonical words; the text as written when case-insensitive matching met a
+        letter whose lower case is not ASCII ("ſ" matches "s", "ı" matches "i")."""
+        said = match.group(0)
+        return self.table.get(" ".join(said.lower().split()), said)
 
 
 class CanonicalWords:
@@ -152,19 +162,30 @@ def seen_templates() -> tuple[str, ...]:
 KEPT_TEXTS = {"seen": seen_templates}
 
 
+@lru_cache(maxsize=8)
+def _canonical_words(vocabulary: Path, keep_words_of: str | None) -> CanonicalWords:
+    """Built once per process (about 0.4 s): every planner of a sweep shares it; it holds no
+    state between rewrites."""
+    keep = KEPT_TEXTS[keep_words_of]() if keep_words_of else ()
+    return CanonicalWords(load_vocabulary(vocabulary), keep)
+
+
 class CanonicalRewriter:
     """An instruction rewriter (planner.saycan's `rewriter`): the instruction in the world's own
     names, when that differs from what was written. `keep_words_of=seen` leaves every phrase a
     seen template says (the adapter knows those words) and rewrites only the others."""
 
     def __init__(self, vocabulary: str | Path | None = None, keep_words_of: str | None = None):
+        if vocabulary is not None and not isinstance(vocabulary, (str, Path)):
+            raise ConfigError(
+                f"planner.rewriter.vocabulary must be a file path or null, got {vocabulary!r}"
+            )
         if keep_words_of is not None and keep_words_of not in KEPT_TEXTS:
             raise ConfigError(
                 f"planner.rewriter.keep_words_of must be null or one of {sorted(KEPT_TEXTS)}, "
                 f"got {keep_words_of!r}"
             )
-        keep = KEPT_TEXTS[keep_words_of]() if keep_words_of else ()
-        self.words = CanonicalWords(load_vocabulary(vocabulary or VOCABULARY_FILE), keep)
+        self.words = _canonical_words(Path(vocabulary or VOCABULARY_FILE), keep_words_of)
 
     def rewrites(self, instruction: str) -> tuple[str, ...]:
         canonical = self.words.rewrite(instruction)

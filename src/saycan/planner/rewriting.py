@@ -9,7 +9,7 @@ evaluated: a rewrite is only text put in the prompt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 from saycan.errors import ConfigError
@@ -24,7 +24,9 @@ class InstructionRewriter(Protocol):
 
 def checked_rewriter(rewriter: object | None) -> InstructionRewriter | None:
     """The planner's `rewriter`, checked once when it is built."""
-    if rewriter is not None and not isinstance(rewriter, InstructionRewriter):
+    if rewriter is not None and not (
+        isinstance(rewriter, InstructionRewriter) and callable(rewriter.rewrites)
+    ):
         raise ConfigError(
             f"planner.rewriter must have rewrites(instruction) -> list of str; got "
             f"{type(rewriter).__name__}"
@@ -35,7 +37,10 @@ def checked_rewriter(rewriter: object | None) -> InstructionRewriter | None:
 def wordings(instruction: str, rewriter: InstructionRewriter | None) -> list[str]:
     """The instruction first, then each distinct non-empty rewrite of it."""
     out = [instruction]
-    for text in rewriter.rewrites(instruction) if rewriter is not None else ():
+    said = rewriter.rewrites(instruction) if rewriter is not None else ()
+    if isinstance(said, (str, bytes)) or not isinstance(said, Iterable):
+        raise ConfigError(f"planner.rewriter returned {type(said).__name__}, not a list of strings")
+    for text in said:
         if not isinstance(text, str):
             raise ConfigError(f"planner.rewriter returned {type(text).__name__}, not a string")
         if text.strip() and text not in out:
