@@ -7,6 +7,7 @@ import numpy as np
 
 from saycan.sim.tasks import Task, load_task
 from saycan.sim.tasks.colour_split import seen_colours
+from saycan.sim.tasks.families import expand_tasks
 from saycan.train.situations import BowlsInGroup, HeldDistractor, MinimalScene, MorePairs, choose
 from saycan.world import COLOUR_GROUPS
 
@@ -60,3 +61,22 @@ def test_choose_keeps_the_task_when_no_variant_applies():
     spec = _spec("blocks_in_horizontal_line")
     variants = [HeldDistractor(), BowlsInGroup(), MorePairs()]
     assert choose(spec, variants, np.random.default_rng(0)) == (spec, None)
+
+
+def test_which_training_tasks_the_rare_variants_fit():
+    """Why `more_pairs` and `bowls_in_group` are rare in training data (docs/planning.md): of
+    the training families' tasks they fit one and three (none is in `exclude_tasks`), and each
+    variant that applies to a task is drawn with equal chance."""
+    tasks = expand_tasks(
+        ["single", "structured", "spatial", "paraphrase", "abstract", "embodiment",
+         "infeasible", "long_horizon"]
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    fits = {
+        v.name: sorted(t for t in tasks if v.apply(load_task(t), rng) is not None)
+        for v in (MorePairs(), BowlsInGroup())
+    }
+    assert fits == {
+        "more_pairs": ["blocks_in_matching_bowls"],
+        "bowls_in_group": ["cool_blocks_in_bowl", "sort_by_warmth", "warm_blocks_in_bowl"],
+    }
