@@ -112,7 +112,7 @@ def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
         "tasks=[put_block_on_block]",
         "episodes_per_task=3",
         "optim.epochs=1",
-        "lora.top_layers=4",  # unused: the shape is the initial adapter's
+        "lora.top_layers=1",  # the initial adapter's own; another value is refused
         "validation_limit=2",
         "disturbed.episodes_per_task=0",
         f"init_adapter={out}",
@@ -228,6 +228,32 @@ def test_the_packaged_adapter_is_a_valid_start_whatever_feedback_the_prompt_says
         PLANNER_TRAINING.start,
         PLANNER_TRAINING.stop,
     ]
+
+
+def test_a_lora_shape_the_initial_adapter_does_not_have_is_refused():
+    from hydra import compose, initialize_config_module
+
+    from saycan.errors import ConfigError
+    from saycan.train.planner import load_init_adapter
+
+    def cfg(*overrides: str):
+        with initialize_config_module("saycan.configs", version_base="1.3"):
+            return compose("train_planner", overrides=["init_adapter=smollm2_planner", *overrides])
+
+    # the packaged `lora:` untouched, or set to the adapter's own values: its shape is used
+    for same in (
+        (),
+        (
+            "lora.r=16",
+            "lora.top_layers=8",
+            "lora.target_modules=[v_proj,q_proj,k_proj,o_proj,gate_proj,up_proj,down_proj]",
+        ),
+    ):
+        assert load_init_adapter(cfg(*same)) is not None
+    with pytest.raises(ConfigError, match=re.escape("lora.r=8 (the adapter's: 16)")) as err:
+        load_init_adapter(cfg("lora.r=8", "lora.top_layers=4"))
+    assert "lora.top_layers=4 (the adapter's: 8)" in str(err.value)
+    assert "\n" not in str(err.value) and "without init_adapter" in str(err.value)
 
 
 def test_training_on_the_independent_sets_is_refused(tmp_path: Path):

@@ -259,12 +259,46 @@ def load_init_adapter(cfg: DictConfig) -> InitAdapter | None:
         "target_modules": sorted(map(str, config.get("target_modules") or [])),
         "layers": list(layers) if layers is not None else "all",
     }
+    _refuse_another_shape(cfg, shape, where)
     return InitAdapter(
         adapter,
         layers,
         shape,
         tuple(inherited) if inherited is not None else None,
     )
+
+
+#: The packaged training config, whose `lora:` is what a run gets when it sets none.
+TRAIN_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "train_planner.yaml"
+
+
+def _refuse_another_shape(cfg: DictConfig, shape: dict[str, Any], where: str) -> None:
+    """Training on keeps the adapter's own shape, so a `lora:` value set away from the packaged
+    default that differs from that shape would be silently unused: refused, naming both."""
+    asked = OmegaConf.to_container(cfg.lora, resolve=True)
+    default = OmegaConf.to_container(OmegaConf.load(TRAIN_CONFIG).lora, resolve=True)
+    layers = shape["layers"]
+    has = {
+        "r": shape["r"],
+        "alpha": shape["alpha"],
+        "dropout": shape["dropout"],
+        "target_modules": shape["target_modules"],
+        "top_layers": len(layers) if isinstance(layers, list) else None,
+    }
+
+    def said(key: str, value: Any) -> Any:  # target modules are a set, in any order
+        return sorted(map(str, value or [])) if key == "target_modules" else value
+
+    differ = [
+        f"lora.{k}={asked[k]} (the adapter's: {has[k]})"
+        for k in has
+        if k in asked and said(k, asked[k]) not in (said(k, default.get(k)), has[k])
+    ]
+    if differ:
+        raise ConfigError(
+            f"init_adapter {where!r} keeps its own shape, so {', '.join(differ)} cannot apply: "
+            "drop the lora override, or train a new adapter without init_adapter"
+        )
 
 
 def disturbed_data_config(cfg: DictConfig) -> DictConfig:
