@@ -85,8 +85,11 @@ def test_a_bad_vocabulary_file_is_one_line(tmp_path):
         CanonicalRewriter(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         CanonicalRewriter(tmp_path / "absent.yaml")
-    with pytest.raises(ConfigError, match="vocabulary must be a file path or null, got 123"):
-        CanonicalRewriter(123)
+    for bad, shown in ((123, "123"), ("", "''"), ("  ", "'  '")):
+        with pytest.raises(
+            ConfigError, match=f"vocabulary must be a file path or null, got {shown}"
+        ):
+            CanonicalRewriter(bad)
     assert load_vocabulary().path.name == "vocabulary.yaml"
 
 

@@ -176,7 +176,9 @@ class CanonicalRewriter:
     seen template says (the adapter knows those words) and rewrites only the others."""
 
     def __init__(self, vocabulary: str | Path | None = None, keep_words_of: str | None = None):
-        if vocabulary is not None and not isinstance(vocabulary, (str, Path)):
+        if vocabulary is not None and (
+            not isinstance(vocabulary, (str, Path)) or not str(vocabulary).strip()
+        ):
             raise ConfigError(
                 f"planner.rewriter.vocabulary must be a file path or null, got {vocabulary!r}"
             )
@@ -185,7 +187,8 @@ class CanonicalRewriter:
                 f"planner.rewriter.keep_words_of must be null or one of {sorted(KEPT_TEXTS)}, "
                 f"got {keep_words_of!r}"
             )
-        self.words = _canonical_words(Path(vocabulary or VOCABULARY_FILE), keep_words_of)
+        path = Path(vocabulary) if vocabulary is not None else VOCABULARY_FILE
+        self.words = _canonical_words(path, keep_words_of)
 
     def rewrites(self, instruction: str) -> tuple[str, ...]:
         canonical = self.words.rewrite(instruction)
