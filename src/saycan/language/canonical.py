@@ -119,16 +119,10 @@ class CanonicalWords:
 
     @staticmethod
     def _from_robot(v: Vocabulary, place: str) -> Iterable[str]:
-        """How the grammar says `place` from the robot's point of view (as the writer does)."""
+        """Every way the grammar says `place` from the robot's point of view."""
         depth, lateral = place_seen_from_robot(place)
-        if place.endswith("corner"):
-            forms = v.from_robot["corner"]
-        elif place.endswith("side"):
-            forms = v.from_robot["side_lateral" if lateral else "side_depth"]
-        else:
-            return []
         fills = {"near_far": v.near_far[depth] if depth else ("",), "your_side": (lateral,)}
-        return [" ".join(s.split()) for f in forms for s in _expand(f, fills)]
+        return [" ".join(s.split()) for f in v.from_robot_forms(place) for s in _expand(f, fills)]
 
     def rewrite(self, text: str) -> str:
         for substitute in self.passes:

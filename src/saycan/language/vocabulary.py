@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from saycan.errors import ConfigError
-from saycan.world import COLOUR_GROUPS, COLOUR_NAMES, LOCATIONS, ZONES
+from saycan.world import COLOUR_GROUPS, COLOUR_NAMES, LOCATIONS, ZONES, place_seen_from_robot
 
 VOCABULARY_FILE = Path(__file__).parent / "vocabulary.yaml"
 
@@ -54,6 +54,17 @@ class Vocabulary:
     ends: dict[str, tuple[str, ...]]
     goals: dict[str, dict[str, tuple[str, ...]]]
     sequence: dict[str, tuple[str, ...]]
+
+    def from_robot_forms(self, place: str) -> tuple[str, ...]:
+        """The phrases that say `place` from the robot's point of view, with `{near_far}` and
+        `{your_side}` to fill (none for the middle): the grammar writes one, the canonical
+        rewrite reads them all back."""
+        if place.endswith("corner"):
+            return self.from_robot["corner"]
+        if place.endswith("side"):
+            lateral = place_seen_from_robot(place)[1]
+            return self.from_robot["side_lateral" if lateral else "side_depth"]
+        return ()
 
 
 def _phrases(value: Any, where: str) -> tuple[str, ...]:

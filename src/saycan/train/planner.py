@@ -277,14 +277,8 @@ def _refuse_another_shape(cfg: DictConfig, shape: dict[str, Any], where: str) ->
     default that differs from that shape would be silently unused: refused, naming both."""
     asked = OmegaConf.to_container(cfg.lora, resolve=True)
     default = OmegaConf.to_container(OmegaConf.load(TRAIN_CONFIG).lora, resolve=True)
-    layers = shape["layers"]
-    has = {
-        "r": shape["r"],
-        "alpha": shape["alpha"],
-        "dropout": shape["dropout"],
-        "target_modules": shape["target_modules"],
-        "top_layers": len(layers) if isinstance(layers, list) else None,
-    }
+    has = {k: shape[k] for k in ("r", "alpha", "dropout", "target_modules")}
+    has["top_layers"] = len(shape["layers"]) if isinstance(shape["layers"], list) else None
 
     def said(key: str, value: Any) -> Any:  # target modules are a set, in any order
         return sorted(map(str, value or [])) if key == "target_modules" else value

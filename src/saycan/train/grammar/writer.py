@@ -178,11 +178,7 @@ class Writer:
         depth, lateral = place_seen_from_robot(name)
         kind = "corner" if name.endswith("corner") else "side" if name.endswith("side") else name
         prep = self.fill("{at_" + kind + "}")
-        options = []
-        if kind == "corner":
-            options = self.v.from_robot["corner"]
-        elif kind == "side":
-            options = self.v.from_robot["side_lateral" if lateral else "side_depth"]
+        options = self.v.from_robot_forms(name)
         if options and self.rng.random() < FROM_ROBOT_SHARE:
             near_far = self.pick(self.v.near_far[depth]) if depth else ""
             text = self.fill(self.pick(options), {"near_far": near_far, "your_side": lateral})
