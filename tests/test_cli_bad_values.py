@@ -164,3 +164,21 @@ def test_an_error_line_never_shows_a_secret_a_value_interpolated(tmp_path):
     assert proc.stderr.splitlines()[-1] == (
         "saycan: error: port must be an integer in 0..65535, got '<$OPENAI_API_KEY>'"
     )
+
+
+def test_a_misspelt_argument_is_named_in_the_error_line(tmp_path):
+    """Hydra's first line ("Error in call to target ...") hid which argument was wrong."""
+    proc = saycan(
+        "run",
+        "planner=oracle",
+        "+planner.max_stepz=3",
+        "video=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.splitlines()[-1] == (
+        "saycan: error: could not build a component: Error in call to target "
+        "'saycan.planner.baselines.OraclePlanner' (config key `planner`): TypeError: "
+        "OraclePlanner.__init__() got an unexpected keyword argument 'max_stepz'"
+    )

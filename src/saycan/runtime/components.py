@@ -4,6 +4,7 @@ success detector, disturbance and executor."""
 
 from __future__ import annotations
 
+import re
 from typing import Protocol, runtime_checkable
 
 from hydra.errors import InstantiationException
@@ -152,7 +153,20 @@ def surfaced(exc: InstantiationException) -> SayCanError:
     cause = exc.__cause__
     while cause is not None and not isinstance(cause, SayCanError):
         cause = cause.__cause__
-    return cause or SayCanError(f"could not build a component: {str(exc).splitlines()[0]}")
+    if cause is not None:
+        return cause
+    # Hydra's text is "Error in call to target 'X':", the wrapped exception's repr, then
+    # "full_key: K"; the first line alone hides what was wrong (a misspelt argument's name).
+    text = str(exc)
+    where = text.splitlines()[0].rstrip(":") if text else type(exc).__name__
+    key = re.search(r"^full_key: (\S+)$", text, flags=re.MULTILINE)
+    message = f"could not build a component: {where}"
+    if key is not None:
+        message += f" (config key `{key.group(1)}`)"
+    if exc.__cause__ is not None:
+        detail = " ".join(str(exc.__cause__).split())
+        message += f": {type(exc.__cause__).__name__}: {detail}"
+    return SayCanError(message)
 
 
 def build_components(
