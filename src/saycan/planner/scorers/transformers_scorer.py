@@ -50,7 +50,7 @@ import numpy as np
 from saycan.errors import ConfigError, ScorerError
 from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.planner.scorers.base import InvalidOptionsError, ScorerStats
-from saycan.planner.scorers.models import LoadedModel, load_model
+from saycan.planner.scorers.models import LoadedModel, load_model, parse_dtype
 from saycan.planner.scorers.packing import ROOT, OptionTrie, PackedPass, Segment, child_edges, pack
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class TransformersScorer:
         self.name = f"transformers:{model}" + (f"/{gguf_file}" if gguf_file else "")
         self.gguf_file = gguf_file
         self.cache_dir = cache_dir
-        self.dtype = _parse_dtype(dtype)
+        self.dtype = parse_dtype(dtype)
         self.device = _parse_device(device)
         self.method = method
         self.num_threads = num_threads
@@ -623,17 +623,6 @@ def encode_option(tok: Any, option: object) -> list[int]:
     if not ids:
         raise InvalidOptionsError(f"option {option!r} encodes to no tokens")
     return ids
-
-
-def _parse_dtype(dtype: str) -> Any:
-    import torch
-
-    if dtype == "auto":
-        return "auto"
-    value = getattr(torch, str(dtype), None)
-    if not isinstance(value, torch.dtype) or not value.is_floating_point:
-        raise ConfigError(f"unknown dtype {dtype!r}; use float32, bfloat16, float16 or auto")
-    return value
 
 
 def _parse_device(device: str) -> Any:
