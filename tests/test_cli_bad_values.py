@@ -182,3 +182,31 @@ def test_a_misspelt_argument_is_named_in_the_error_line(tmp_path):
         "'saycan.planner.baselines.OraclePlanner' (config key `planner`): TypeError: "
         "OraclePlanner.__init__() got an unexpected keyword argument 'max_stepz'"
     )
+
+
+def test_a_sweep_keeps_an_interpolated_secret_out_of_records_and_summary(tmp_path):
+    """The job's override interpolates the key and the constructor echoes the value it could not
+    use. The failed episode's record and the summary were written with the key in them; they
+    now carry `<$OPENAI_API_KEY>` or the override as typed."""
+    sweep = tmp_path / "sweep"
+    proc = saycan(
+        "eval",
+        "-m",
+        "planner=oracle",
+        "executor=teleport",
+        "tasks=[put_block_in_bowl]",
+        "episodes_per_task=1",
+        "affordance.feasible_value=${oc.env:OPENAI_API_KEY}",
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert CANARY not in proc.stdout + proc.stderr
+    assert CANARY not in files_text(tmp_path)
+    [record] = [json.loads(line) for line in (sweep / "results.jsonl").read_text().splitlines()]
+    assert record["success"] is False
+    assert record["error"].endswith("could not convert string to float: '<$OPENAI_API_KEY>'")
+    assert "affordance.feasible_value=" in record["label"] and "OPENAI_API_KEY" in record["label"]
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert "affordance.feasible_value=${oc.env:OPENAI_API_KEY}" in summary["overrides"]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from saycan.errors import SayCanError
+from saycan.redaction import redacted
 
 USAGE = """usage: saycan COMMAND [key=value ...]
 
@@ -40,20 +40,8 @@ Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar
 """
 
 
-#: Environment variables whose values never appear in an error line: a check that echoes a
-#: config value echoed a secret the value interpolated (`port='${oc.env:OPENAI_API_KEY}'`).
-SECRET_ENV_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-
-
-def _redacted(message: str) -> str:
-    for name, value in os.environ.items():
-        if SECRET_ENV_NAME.search(name) and len(value) >= 8 and value in message:
-            message = message.replace(value, f"<${name}>")
-    return message
-
-
 def _error(message: str) -> int:
-    print(f"saycan: error: {_redacted(message)}", file=sys.stderr)
+    print(f"saycan: error: {redacted(message)}", file=sys.stderr)
     return 2
 
 
@@ -228,13 +216,13 @@ def _bench_app(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
-    from saycan.eval.sweep import machine
+    from saycan.eval.sweep import literal_overrides, machine
 
     try:
         result = instantiate(cfg.benchmark)(cfg)
     except SayCanError as exc:
         sys.exit(_error(str(exc)))
-    result.setdefault("overrides", list(HydraConfig.get().overrides.task))
+    result.setdefault("overrides", literal_overrides(HydraConfig.get()))
     result.setdefault("machine", machine())
     print(json.dumps(result), flush=True)
     sys.exit(1 if result.get("failed") else 0)
@@ -246,13 +234,13 @@ def _train_app(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
-    from saycan.eval.sweep import machine
+    from saycan.eval.sweep import literal_overrides, machine
 
     try:
         result = instantiate(cfg.trainer)(cfg, Path(HydraConfig.get().runtime.output_dir))
     except SayCanError as exc:
         sys.exit(_error(str(exc)))
-    result.setdefault("overrides", list(HydraConfig.get().overrides.task))
+    result.setdefault("overrides", literal_overrides(HydraConfig.get()))
     result.setdefault("machine", machine())
     print(json.dumps(result), flush=True)
     sys.exit(1 if result.get("failed") else 0)

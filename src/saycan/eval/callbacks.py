@@ -54,7 +54,7 @@ class SweepCallback(Callback):
             self._watcher = ResultsWatcher(results_dir, bar).start()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from saycan.eval.sweep import machine, sweep_results_dir, sweep_summary
+        from saycan.eval.sweep import literal_overrides, machine, sweep_results_dir, sweep_summary
 
         if self._watcher is not None:
             self._watcher.stop()
@@ -72,7 +72,7 @@ class SweepCallback(Callback):
             "episodes_per_hour": round(new / wall * 3600, 1) if wall > 0 and new else None,
             "launcher": OmegaConf.select(config, "hydra.launcher._target_"),
             "n_jobs": OmegaConf.select(config, "hydra.launcher.n_jobs"),
-            "overrides": list(config.hydra.overrides.task),
+            "overrides": literal_overrides(config.hydra),
             "machine": machine(),
         }
         if self.report and records:

@@ -31,6 +31,7 @@ from saycan.errors import ConfigError, OutputError, SayCanError
 from saycan.eval.lockstep import run_lockstep
 from saycan.eval.records import ResultsStore
 from saycan.planner.scorers.streams import ScoresStreams, StreamScorer
+from saycan.redaction import redacted
 from saycan.runtime.components import Components, build_components, surfaced
 from saycan.runtime.episode import episode_steps
 from saycan.sim.tasks import available_tasks, load_task
@@ -156,8 +157,9 @@ def _failed_record(task: str, seed: int, split: str, exc: BaseException) -> dict
         "seed": seed,
         "success": False,
         "steps": 0,
-        "error": f"{type(exc).__name__}: {exc}",
-        "traceback": "".join(traceback.format_exception(exc, limit=-5)),
+        # a constructor's check may echo a value that interpolated a secret
+        "error": redacted(f"{type(exc).__name__}: {exc}"),
+        "traceback": redacted("".join(traceback.format_exception(exc, limit=-5))),
     }
 
 

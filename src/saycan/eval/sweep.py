@@ -31,6 +31,7 @@ from saycan.eval.records import ResultsStore
 from saycan.files import write_atomic
 from saycan.metrics import rate, summarise
 from saycan.planner.prompts import clean_instruction
+from saycan.redaction import redacted
 from saycan.runtime.closed_loop import help_summary
 from saycan.runtime.interrupts import Interrupted
 from saycan.sim.tasks.families import expand_tasks
@@ -135,13 +136,19 @@ def job_meta(cfg: DictConfig, hc: Any) -> dict[str, Any]:
     }
     semantic = [
         o
-        for o in hc.overrides.task
+        for o in hc.overrides.task  # a job's come escaped by Hydra (`$\{...\}`): never resolved
         if (k := o.split("=", 1)[0].lstrip("+~")) not in NON_SEMANTIC_KEYS
         and not k.startswith(("hydra", "experiment"))
     ]
     if not any(o.lstrip("+~").startswith("planner=") for o in semantic):
         semantic.insert(0, f"planner={choices.get('planner', '?')}")
     return {"choices": choices, "label": ",".join(semantic), "job": _job_num(hc)}
+
+
+def literal_overrides(hc: Any) -> list[str]:
+    """The overrides as typed on the command line. Read through OmegaConf a `${oc.env:...}`
+    inside one is resolved, and a summary would carry the variable's value (a secret)."""
+    return [str(o) for o in OmegaConf.to_container(hc.overrides.task, resolve=False)]
 
 
 def _job_num(hc: Any) -> int | None:
@@ -184,7 +191,9 @@ def eval_job(cfg: DictConfig) -> dict[str, Any]:
         episodes = job_episodes(cfg, override_keys(hc.overrides.task))
     except SayCanError as exc:  # e.g. an unknown task named in an experiment file
         episodes, bad = [], exc
-        print(f"saycan: error: job {meta['job']}: {exc}", file=sys.stderr, flush=True)
+        print(
+            f"saycan: error: job {meta['job']}: {redacted(str(exc))}", file=sys.stderr, flush=True
+        )
     else:
         bad = None
     try:

@@ -4,7 +4,6 @@ success detector, disturbance and executor."""
 
 from __future__ import annotations
 
-import re
 from typing import Protocol, runtime_checkable
 
 from hydra.errors import InstantiationException
@@ -16,6 +15,7 @@ from saycan.errors import ConfigError, SayCanError
 from saycan.planner.humans import OutcomeJudge
 from saycan.planner.loop import Perception, Planner, UsesLanguageModel
 from saycan.planner.scorers.base import model_name
+from saycan.redaction import redacted
 from saycan.runtime.observers import EpisodeObserver, NoViewer
 
 
@@ -147,26 +147,43 @@ def component_names(components: Components) -> dict[str, str]:
     }
 
 
+#: A constructor's message is cut here in an error line (it can be a whole file's text).
+DETAIL_LIMIT = 500
+
+
 def surfaced(exc: InstantiationException) -> SayCanError:
     """Hydra wraps a constructor's exception in an InstantiationException; the user needs the
-    SayCanError inside it (a readable, typed message), or one line naming what failed."""
+    SayCanError inside it (a readable, typed message), or one line naming the target, its
+    config key and what the constructor raised (a misspelt argument's name), secrets redacted."""
     cause = exc.__cause__
     while cause is not None and not isinstance(cause, SayCanError):
         cause = cause.__cause__
     if cause is not None:
         return cause
-    # Hydra's text is "Error in call to target 'X':", the wrapped exception's repr, then
-    # "full_key: K"; the first line alone hides what was wrong (a misspelt argument's name).
-    text = str(exc)
-    where = text.splitlines()[0].rstrip(":") if text else type(exc).__name__
-    key = re.search(r"^full_key: (\S+)$", text, flags=re.MULTILINE)
+    # A constructor that instantiates in turn (a planner building its scorer) nests Hydra's
+    # exceptions; the innermost names the target that failed.
+    while isinstance(exc.__cause__, InstantiationException):
+        exc = exc.__cause__
+    # Hydra's text: "Error in call to target 'X':", the wrapped exception's repr, "full_key: K".
+    lines = _safe_str(exc).splitlines()
+    where = lines[0].rstrip(":") if lines else type(exc).__name__
     message = f"could not build a component: {where}"
-    if key is not None:
-        message += f" (config key `{key.group(1)}`)"
+    if len(lines) > 1 and lines[-1].startswith("full_key: "):
+        message += f" (config key `{lines[-1].removeprefix('full_key: ')}`)"
     if exc.__cause__ is not None:
-        detail = " ".join(str(exc.__cause__).split())
-        message += f": {type(exc.__cause__).__name__}: {detail}"
-    return SayCanError(message)
+        detail = " ".join(_safe_str(exc.__cause__).split())
+        if len(detail) > DETAIL_LIMIT:
+            detail = detail[:DETAIL_LIMIT] + "..."
+        message += f": {type(exc.__cause__).__name__}" + (f": {detail}" if detail else "")
+    return SayCanError(redacted(message))
+
+
+def _safe_str(exc: BaseException) -> str:
+    """str(exc), or "" when its __str__ itself raises (that must not hide the error)."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - any failure of a foreign __str__
+        return ""
 
 
 def build_components(
