@@ -272,18 +272,20 @@ def _remove_stale_temps(target: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+#: The weight dtypes a scorer runs in (others pass torch's check and fail later in a matmul).
+DTYPES = ("float32", "bfloat16", "float16")
+
+
 def parse_dtype(dtype: Any) -> Any:
-    """A torch floating dtype, or "auto", from its name (configs say `dtype: float32`)."""
+    """A torch dtype, or "auto", from its name (configs say `dtype: float32`); None: float32."""
     import torch
 
-    if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
-        return dtype
-    if dtype == "auto":
+    name = "float32" if dtype is None else str(dtype).removeprefix("torch.")
+    if name == "auto":
         return "auto"
-    value = getattr(torch, str(dtype), None)
-    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+    if name not in DTYPES:
         raise ConfigError(f"unknown dtype {dtype!r}; use float32, bfloat16, float16 or auto")
-    return value
+    return getattr(torch, name)
 
 
 def load_model(
@@ -297,7 +299,8 @@ def load_model(
     """Resolve and load a causal LM + tokenizer in eval mode on `device`.
 
     GGUFs go through the dequantised cache (written on first load); everything else through
-    `from_pretrained`. Every failure is a ModelLoadError naming the model and the cause.
+    `from_pretrained`. Every failure to load is a ModelLoadError naming the model and the
+    cause; a dtype it does not know is a ConfigError.
     """
     start = time.perf_counter()
     dtype = parse_dtype(dtype)
