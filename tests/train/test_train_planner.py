@@ -261,3 +261,39 @@ def test_training_on_the_independent_sets_is_refused(tmp_path: Path):
     assert proc.returncode != 0
     assert "saycan: error:" in proc.stderr and "without seen instructions" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "model, reason",
+    [
+        ("gemma2", r"post-processes the logits \(final_logit_softcapping=30.0\)"),
+        ("chunked", r"layer types \['chunked_attention'\] take no tree mask"),
+    ],
+)
+def test_a_model_the_packed_pass_would_misjudge_is_refused(model: str, reason: str):
+    """The training pass projects hidden states to logits itself and masks by layer type; a
+    model whose forward does more (Gemma-2's soft-capping) or attends otherwise would train on
+    other numbers than the planner ranks with. Tiny random models (no such weights offline)."""
+    from omegaconf import OmegaConf
+    from transformers import Gemma2Config, Gemma2ForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    from saycan.errors import ConfigError
+    from saycan.train.planner import fit_lora
+
+    tiny = dict(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+    )
+    if model == "gemma2":
+        lm = Gemma2ForCausalLM(Gemma2Config(**tiny, final_logit_softcapping=30.0))
+    else:
+        lm = LlamaForCausalLM(LlamaConfig(**tiny))
+        lm.config.layer_types = ["chunked_attention", "full_attention"]
+    cfg = OmegaConf.create({"optim": {"seed": 0}, "lora": {"top_layers": 1}})
+    with pytest.raises(ConfigError, match=reason):
+        fit_lora(lm, None, [], cfg)

@@ -37,6 +37,7 @@ from saycan.files import write_atomic
 from saycan.planner.prompts import HistoryStep, PromptBuilder
 from saycan.planner.retrieval import write_pool
 from saycan.planner.scorers.adapters import CONFIG_FILE, META_FILE, Adapter, resolve_adapter
+from saycan.planner.scorers.packing import pack_refusal
 from saycan.seeds import PLANNER_TRAINING, check_training_seeds
 from saycan.sim.tasks.colour_split import HELD_OUT_COLOURS
 from saycan.skills.types import SkillCall
@@ -358,12 +359,27 @@ class _CausalLM(Protocol):
     model: Any
 
 
+#: Config fields by which a model's own forward changes its logits after the output projection;
+#: the packed training pass applies the projection alone, so it would optimise other numbers than
+#: the scorer ranks with (values that change nothing are allowed).
+LOGIT_POSTPROCESSING = {"final_logit_softcapping": None, "logit_scale": 1.0, "logits_scaling": 1.0}
+
+
 def _decoder(model: Any) -> Any:
-    """The decoder stack (embeddings, layers, norm, rotary) of a transformers causal LM."""
+    """The decoder stack (embeddings, layers, norm, rotary) of a transformers causal LM whose
+    packed training pass computes what the scorer computes."""
+    name = type(model).__name__
     if not (isinstance(model, _CausalLM) and isinstance(model.model, _DecoderStack)):
-        raise ConfigError(
-            f"{type(model).__name__} is not a decoder this trainer knows (Llama/Gemma style)"
-        )
+        raise ConfigError(f"{name} is not a decoder this trainer knows (Llama/Gemma style)")
+    config = model.config
+    if (reason := pack_refusal(config)) is not None:
+        raise ConfigError(f"cannot train an adapter for {name}: {reason}")
+    for field, neutral in LOGIT_POSTPROCESSING.items():
+        if getattr(config, field, neutral) not in (None, neutral):
+            raise ConfigError(
+                f"cannot train an adapter for {name}: its forward post-processes the logits "
+                f"({field}={getattr(config, field)}), which the packed training pass does not"
+            )
     return model.model
 
 

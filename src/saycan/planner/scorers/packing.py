@@ -23,10 +23,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 ROOT = 0
+
+#: Layer types whose attention takes the tree mask (a sliding window narrows it by position).
+TREE_LAYER_TYPES = frozenset({"full_attention", "sliding_attention"})
+
+
+def pack_refusal(config: Any) -> str | None:
+    """Why a transformers model (by its config) cannot run a packed pass (None: it can)."""
+    layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
+    if not layer_types <= TREE_LAYER_TYPES:
+        return f"layer types {sorted(layer_types - TREE_LAYER_TYPES)} take no tree mask"
+    attn = getattr(config, "_attn_implementation", "sdpa")
+    if attn not in ("sdpa", "eager"):
+        return f"attention implementation {attn!r} takes no custom 4D mask"
+    if getattr(config, "use_bidirectional_attention", False):
+        return "bidirectional attention"
+    return None
 
 
 @dataclass

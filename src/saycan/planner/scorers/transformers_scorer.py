@@ -51,13 +51,20 @@ from saycan.errors import ConfigError, ScorerError
 from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.planner.scorers.base import InvalidOptionsError, ScorerStats
 from saycan.planner.scorers.models import LoadedModel, load_model, parse_dtype
-from saycan.planner.scorers.packing import ROOT, OptionTrie, PackedPass, Segment, child_edges, pack
+from saycan.planner.scorers.packing import (
+    ROOT,
+    OptionTrie,
+    PackedPass,
+    Segment,
+    child_edges,
+    pack,
+    pack_refusal,
+)
 
 log = logging.getLogger(__name__)
 
 METHODS = ("fast", "batched", "reference")
 QUANTIZE = (None, "int8")
-_TREE_LAYER_TYPES = {"full_attention", "sliding_attention"}
 
 
 @dataclass
@@ -504,16 +511,7 @@ class TransformersScorer:
 
     def _pack_refusal(self) -> str | None:
         """Why this model's decisions cannot be packed into one pass (None: they can)."""
-        config = self._model.config
-        layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
-        if not layer_types <= _TREE_LAYER_TYPES:
-            return f"layer types {sorted(layer_types - _TREE_LAYER_TYPES)} take no tree mask"
-        attn = getattr(config, "_attn_implementation", "sdpa")
-        if attn not in ("sdpa", "eager"):
-            return f"attention implementation {attn!r} takes no custom 4D mask"
-        if getattr(config, "use_bidirectional_attention", False):
-            return "bidirectional attention"
-        return None
+        return pack_refusal(self._model.config)
 
     def _score_packed(self, jobs: list[_Job]) -> list[np.ndarray]:
         """Every job's prompt delta and option trie in ONE forward pass (module docstring)."""
