@@ -73,3 +73,38 @@ def test_packed_decisions_score_every_candidate_as_the_planner_does(scorer: Tran
         expected = scorer.score(prompt, OPTIONS)
         np.testing.assert_allclose(scores, expected, atol=1e-3)
         assert int(np.argmax(scores)) == int(np.argmax(expected))
+
+
+def test_sliding_window_layers_see_what_the_models_own_forward_sees():
+    """A tiny random Gemma-3 (no such small weights offline) with a 3-token window over 12
+    tokens: the training pass must give the hidden states transformers' own forward gives, so
+    a window one token too wide or too narrow fails here."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        sliding_window=3,
+        layer_types=["sliding_attention", "full_attention"] * 2,
+        attn_implementation="eager",
+    )
+    model = Gemma3ForCausalLM(config).eval()
+    ids = list(range(5, 17))
+    packed = [pack_decision(ids, [[1]], 0)]  # a one-token option: only the prompt is run
+    tokens, pos, mask = batch_inputs(packed, torch.float32)
+    inner = _decoder(model)
+    with torch.no_grad():
+        got = inner.norm(_run_layers(inner, inner.embed_tokens(tokens), range(4), pos, mask))
+        expected = model.model(torch.tensor([ids])).last_hidden_state
+        narrower = Gemma3ForCausalLM(Gemma3TextConfig(**{**config.to_dict(), "sliding_window": 2}))
+        narrower.load_state_dict(model.state_dict())
+        other = narrower.eval().model(torch.tensor([ids])).last_hidden_state
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(other, expected, atol=1e-3)  # the window does bind here
