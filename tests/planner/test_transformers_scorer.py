@@ -224,6 +224,7 @@ def test_gemma3_loads_and_agrees_with_reference(tmp_path_factory: pytest.TempPat
     )
 
 
+@pytest.mark.slow  # dequantises the GGUF again (~25 s)
 def test_a_first_load_takes_the_dtype_by_name(tmp_path) -> None:
     """`saycan train planner` loads with dtype="float32"; on a machine where the GGUF was not yet
     dequantised that name reached `Module.to` and failed ("Invalid device string")."""
