@@ -17,6 +17,8 @@ from saycan.planner.scorers.transformers_scorer import (
 from saycan.train.option_packing import batch_inputs, option_logprobs, pack_decision
 from saycan.train.planner import _decoder, _run_layers
 
+from .tiny_decoders import TINY_DECODER
+
 PROMPT = (
     "objects = [red block, blue block, green bowl]\nholding = nothing\n"
     "# put the red block in the green bowl\n"
@@ -84,13 +86,8 @@ def test_sliding_window_layers_see_what_the_models_own_forward_sees():
 
     torch.manual_seed(0)
     config = Gemma3TextConfig(
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=32,
+        **TINY_DECODER,
         num_hidden_layers=4,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=8,
         sliding_window=3,
         layer_types=["sliding_attention", "full_attention"] * 2,
         attn_implementation="eager",

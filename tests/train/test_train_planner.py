@@ -19,6 +19,8 @@ from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 from saycan.train.planner import INSTRUCTIONS_FILE, parse_call
 
+from .tiny_decoders import TINY_DECODER
+
 
 def _train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -280,15 +282,7 @@ def test_a_model_the_packed_pass_would_misjudge_is_refused(model: str, reason: s
     from saycan.errors import ConfigError
     from saycan.train.planner import fit_lora
 
-    tiny = dict(
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=8,
-    )
+    tiny = dict(TINY_DECODER, num_hidden_layers=2)
     if model == "gemma2":
         lm = Gemma2ForCausalLM(Gemma2Config(**tiny, final_logit_softcapping=30.0))
     else:

@@ -395,17 +395,16 @@ def _run_layers(inner: Any, hidden: Any, layers: range, positions: Any, mask: An
     config = inner.config
     types = list(getattr(config, "layer_types", None) or [])
     typed_rotary = "layer_type" in inspect.signature(inner.rotary_emb.forward).parameters
-    if not typed_rotary:
-        shared = inner.rotary_emb(hidden, position_ids=positions)
     embeddings: dict[str, Any] = {}
     masks: dict[str, Any] = {}
     for i in layers:
         kind = types[i] if types else "full_attention"
         if kind not in masks:
-            if typed_rotary:
-                embeddings[kind] = inner.rotary_emb(hidden, positions, kind)
-            else:
-                embeddings[kind] = shared
+            embeddings[kind] = (
+                inner.rotary_emb(hidden, positions, kind)
+                if typed_rotary
+                else inner.rotary_emb(hidden, position_ids=positions)
+            )
             masks[kind] = mask
             if kind == "sliding_attention":
                 distance = positions[:, None, :, None] - positions[:, None, None, :]
