@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from saycan.errors import ConfigError
+from saycan.planner.scorers.base import TrainedOn
 
 #: The planner adapter's expert episodes and the retrieved few-shot example pool.
 PLANNER_TRAINING = range(600_000, 610_000)
@@ -42,16 +43,13 @@ def assert_not_training_seed(seed: int, trained_on: range | None, what: str) -> 
 
 
 def built_from(planner: object) -> dict[str, range]:
-    """The seed ranges a planner's parts were built from: its scorer's adapter (also through a
-    cache wrapper) and its prompt's example pool. Evaluation checks each seed against them."""
+    """The seed ranges a planner's parts were built from: its scorer's adapters (through any
+    wrapper: disk cache, lockstep view, ensemble) and its prompt's example pool. Evaluation
+    checks each seed against them."""
     out: dict[str, range] = {}
     scorer = getattr(planner, "scorer", None)
-    while scorer is not None:
-        adapter = getattr(scorer, "adapter", None)
-        seeds = getattr(adapter, "training_seeds", None)
-        if seeds is not None:
-            out[f"adapter {adapter.name}"] = seeds
-        scorer = getattr(scorer, "scorer", None)
+    if isinstance(scorer, TrainedOn):
+        out.update(scorer.trained_on())
     pool_seeds = getattr(getattr(planner, "prompt", None), "pool_seeds", None)
     if pool_seeds is not None:
         out["the few-shot example pool"] = pool_seeds

@@ -13,6 +13,7 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from saycan.eval.jobs import close_cached_components, run_episodes
+from saycan.seeds import PLANNER_TRAINING
 
 #: What may differ between a serial and a lockstep run of the same episodes.
 NOT_COMPARED = {"wall_s", "decision_s", "s_per_decision", "pid", "trace", "traceback"}
@@ -38,6 +39,16 @@ def test_lockstep_records_equal_serial_and_failures_stay_records(tmp_path: Path)
     assert together == serial
     assert sum(bool(r.get("error")) for r in serial.values()) == 1
     assert sum(r["success"] for r in serial.values()) == 2
+
+
+def test_lockstep_refuses_the_seeds_the_adapter_was_trained_on(tmp_path: Path):
+    """Each episode sees the model through its slot's view; the view still names the
+    adapter's training seeds, so a lockstep sweep refuses them as a serial one does."""
+    seed = PLANNER_TRAINING.start + 3
+    records = _sweep(["lockstep=2"], [("put_block_in_bowl", seed)], tmp_path)
+    (record,) = records.values()
+    assert not record["success"]
+    assert "built from" in record["error"] and "smollm2_planner" in record["error"]
 
 
 @pytest.mark.slow

@@ -14,16 +14,9 @@ from saycan.drivers.base import RobotDriver, SimulatorExtras
 from saycan.errors import ConfigError, SayCanError
 from saycan.planner.humans import OutcomeJudge
 from saycan.planner.loop import Perception, Planner, UsesLanguageModel
-from saycan.planner.scorers.base import model_name
+from saycan.planner.scorers.base import LoadsLazily, model_name
 from saycan.redaction import redacted
 from saycan.runtime.observers import EpisodeObserver, NoViewer
-
-
-@runtime_checkable
-class Preloadable(Protocol):
-    """A part with a slow load (a language model) done once up front, not in the first step."""
-
-    def load(self) -> None: ...
 
 
 @runtime_checkable
@@ -109,7 +102,7 @@ class Components:
         # Load the language model now, not lazily in the first decision: otherwise the first
         # decision's seconds (traces, reports, seconds per decision) include the model load.
         if isinstance(self.planner, UsesLanguageModel) and isinstance(
-            self.planner.scorer, Preloadable
+            self.planner.scorer, LoadsLazily
         ):
             self.planner.scorer.load()
         executor = instantiate(cfg.executor, skills=self.skills)

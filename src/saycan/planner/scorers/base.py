@@ -92,6 +92,22 @@ class PinsPromptPrefix(Protocol):
 
 
 @runtime_checkable
+class LoadsLazily(Protocol):
+    """A scorer whose model loads on first use; a runner calls `load` up front so that the
+    first decision's seconds do not include the load."""
+
+    def load(self) -> object: ...
+
+
+@runtime_checkable
+class TrainedOn(Protocol):
+    """A scorer that knows which seed ranges its weights were built from (an adapter's expert
+    episodes), also through wrappers, so evaluation can refuse those seeds."""
+
+    def trained_on(self) -> dict[str, range]: ...
+
+
+@runtime_checkable
 class NamesItsModel(Protocol):
     """A scorer that can name the model behind its numbers, adapter included."""
 

@@ -31,6 +31,7 @@ from saycan.planner.scorers.base import (
     LanguageScorer,
     PinsPromptPrefix,
     ScorerStats,
+    TrainedOn,
     model_name,
     token_counts,
 )
@@ -173,6 +174,9 @@ class CachedScorer:
             values = [float(s) if np.isfinite(s) else None for s in scores]
             self.store.put(key, {"scores": values, "token_counts": self.last_token_counts})
         return scores
+
+    def trained_on(self) -> dict[str, range]:
+        return self.scorer.trained_on() if isinstance(self.scorer, TrainedOn) else {}
 
     def reset_cache(self) -> None:
         """Forward the planner's per-episode reset to the wrapped scorer (its KV cache)."""

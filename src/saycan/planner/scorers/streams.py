@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from saycan.planner.scorers.base import ScorerStats, model_name
+from saycan.planner.scorers.base import ScorerStats, TrainedOn, model_name
 
 
 @runtime_checkable
@@ -54,6 +54,9 @@ class StreamScorer:
 
     def score(self, prompt: str, options: Sequence[str]) -> np.ndarray:
         return self.score_views([self], [(prompt, options)])[0]
+
+    def trained_on(self) -> dict[str, range]:
+        return self.base.trained_on() if isinstance(self.base, TrainedOn) else {}
 
     def reset_cache(self) -> None:
         """A new episode on this view: forget its own cache, never another episode's."""

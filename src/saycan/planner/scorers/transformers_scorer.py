@@ -233,6 +233,11 @@ class TransformersScorer:
         other.name, other.model_name = self.name, self.model_name
         return other
 
+    def trained_on(self) -> dict[str, range]:
+        """The adapter's training seeds (none for a bare model)."""
+        seeds = self.adapter.training_seeds if self.adapter else None
+        return {f"adapter {self.adapter.name}": seeds} if self.adapter and seeds else {}
+
     def reset_cache(self) -> None:
         """Forget every kept prompt KV cache (frees memory; results are unaffected). A pinned
         prefix stays: it does not depend on anything an episode did."""
