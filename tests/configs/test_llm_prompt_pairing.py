@@ -17,6 +17,7 @@ LLM_DIR = Path(saycan.configs.__file__).parent / "llm"
 PAIRED = {
     "smollm2_planner": "code_rich",  # the adapter's training prompt
     "smollm2": "code_fewshot",
+    "ensemble": "code_rich",  # both members' adapters were trained with it
     "gemma3_270m": "code_fewshot",
     "hf": "code_fewshot",
     "openai": "code_rich",  # `saycan serve-llm` serves the planner model by default
