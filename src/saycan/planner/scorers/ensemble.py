@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from saycan.planner.scorers.base import (
     TrainedOn,
     model_name,
 )
+from saycan.planner.scorers.cache import fingerprint
 
 
 class EnsembleScorer:
@@ -69,6 +71,12 @@ class EnsembleScorer:
     def model_name(self) -> str:
         """The records' `llm`: every member's model (adapter included) and its weight."""
         return "ensemble(" + ", ".join(_weighted(model_name(m), w) for m, w in self) + ")"
+
+    @property
+    def cache_fingerprint(self) -> dict[str, Any]:
+        """What keys a disk cache of its numbers: each member's own fingerprint (its adapter's
+        digest included) and weight, so retraining a member's adapter misses the cache."""
+        return {"ensemble": [[w, fingerprint(m)] for m, w in self]}
 
     def load(self) -> None:
         """Load every member that loads lazily, so the first decision is not the slow one."""
