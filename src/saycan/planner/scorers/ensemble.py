@@ -13,7 +13,7 @@ no common per-option token count (length-normalised planning refuses an ensemble
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,18 +48,8 @@ class EnsembleScorer:
                     f"ensemble member {i} ({type(member).__name__}) is not a language scorer "
                     "(it needs `name`, `stats` and `score(prompt, options)`)"
                 )
-        if weights is None:
-            weights = [1.0 / len(members)] * len(members)
-        weights = [float(w) for w in weights]
-        if len(weights) != len(members):
-            raise ConfigError(
-                f"an ensemble of {len(members)} scorers needs {len(members)} weights, "
-                f"got {len(weights)}"
-            )
-        if not all(math.isfinite(w) and w > 0 for w in weights):
-            raise ConfigError(f"ensemble weights must be positive numbers, got {weights}")
         self.members = members
-        self.weights = weights
+        self.weights = _checked_weights(weights, len(members))
         self.name = "ensemble(" + ", ".join(_weighted(m.name, w) for m, w in self) + ")"
         self.stats = ScorerStats()
         self.total_stats = ScorerStats()
@@ -122,6 +112,25 @@ class EnsembleScorer:
         for member, _ in self:
             if isinstance(member, PinsPromptPrefix):
                 member.pin_prefix(text)
+
+
+def _checked_weights(weights: object, n: int) -> list[float]:
+    """One positive, finite number per member (None: equal, summing to 1). A string, a
+    mapping or a truth value is refused, not read as numbers."""
+    if weights is None:
+        return [1.0 / n] * n
+    if isinstance(weights, str | bytes | Mapping) or not isinstance(weights, Iterable):
+        raise ConfigError(f"ensemble weights must be a list of {n} numbers, got {weights!r}")
+    out = list(weights)
+    if len(out) != n:
+        raise ConfigError(f"an ensemble of {n} scorers needs {n} weights, got {len(out)}")
+    if not all(_positive_number(w) for w in out):
+        raise ConfigError(f"ensemble weights must be positive numbers, got {out}")
+    return [float(w) for w in out]
+
+
+def _positive_number(w: object) -> bool:
+    return isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w > 0
 
 
 def _weighted(name: str, weight: float) -> str:

@@ -236,7 +236,8 @@ class TransformersScorer:
     def trained_on(self) -> dict[str, range]:
         """The adapter's training seeds (none for a bare model)."""
         seeds = self.adapter.training_seeds if self.adapter else None
-        return {f"adapter {self.adapter.name}": seeds} if self.adapter and seeds else {}
+        # keyed by identity (name@digest): two adapters in folders of one name stay apart
+        return {f"adapter {self.adapter.identity}": seeds} if self.adapter and seeds else {}
 
     def reset_cache(self) -> None:
         """Forget every kept prompt KV cache (frees memory; results are unaffected). A pinned
