@@ -44,3 +44,29 @@ def test_unknown_option_lists_every_valid_one(command, group, tmp_path):
     valid = sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
     assert len(valid) >= 4
     assert f"Available options in '{group}': {', '.join(valid)}" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        # a mandatory value the composed config leaves unset (`???`)
+        (["run", "llm=ensemble"], "Missing mandatory value: planner.scorer.members[1].adapter"),
+        # an interpolation naming a key this composition lacks: the ensemble brings no generator
+        (
+            ["run", "llm=ensemble", "llm.members.1.adapter=smollm2_planner"]
+            + ["planner=generate_ground"],
+            "Interpolation key 'generator' not found",
+        ),
+        (["run", "~llm.members.1"], "invalid configuration"),  # deleting a list item
+        (["train", "planner", "llm=ensemble"], "trains an adapter for one local model"),
+        (["bench", "scoring", "llm=openai"], "times one local model's scoring methods"),
+    ],
+)
+def test_a_config_that_cannot_be_used_is_one_line_before_any_work(
+    saycan_in_process, tmp_path, args, line
+):
+    code, err = saycan_in_process(*args, f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 2, err
+    assert err.startswith("saycan: error:") and line in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "run" / "episodes.jsonl").exists()  # training made no data

@@ -116,9 +116,10 @@ def _validate_overrides(
             compose(config_name, overrides=single)
     except SayCanError as exc:
         return str(exc)
-    except (HydraException, OmegaConfBaseException, ValueError, AssertionError) as exc:
+    except (HydraException, OmegaConfBaseException, ValueError, AssertionError, TypeError) as exc:
         # OmegaConf asserts on some bad overrides (`+hydra.sweeper.params.seed=1` with no
-        # params: "Unexpected type for root"); they are input errors like the others.
+        # params: "Unexpected type for root") and raises TypeError deleting a list item
+        # (`~llm.members.1`); they are input errors like the others.
         return f"invalid configuration: {_one_line(exc)}"
     return None
 
@@ -127,7 +128,7 @@ def _one_line(exc: Exception) -> str:
     """Hydra's message on one line; a list of available options is kept whole (the user is
     choosing from it), other detail lines (full_key, object_type) are dropped."""
     raw = str(exc).strip().splitlines()
-    lines = [line.strip() for line in raw if line.strip()]
+    lines = [line.strip() for line in raw if line.strip() and not _is_detail(line)]
     if not lines:
         return type(exc).__name__
     at = next((i for i, line in enumerate(raw) if line.startswith("Available options")), None)
@@ -140,6 +141,18 @@ def _one_line(exc: Exception) -> str:
         options.append(line.strip())
     head = " ".join(line.strip() for line in raw[: at + 1] if line.strip())
     return f"{head} {', '.join(options)}"
+
+
+def _is_detail(line: str) -> bool:
+    """OmegaConf's trailing context lines (`full_key: ...`, `object_type=...`)."""
+    return line.strip().startswith(("full_key:", "object_type=", "reference_type="))
+
+
+def _input_error(exc: Exception) -> str:
+    """The one line for an error the user's input caused: a SayCanError says it itself; an
+    OmegaConf error met while the composed config is read (a mandatory `???` value left unset,
+    an interpolation naming a key this composition lacks) is an invalid configuration."""
+    return str(exc) if isinstance(exc, SayCanError) else f"invalid configuration: {_one_line(exc)}"
 
 
 # Hydra flags whose next argument is their value, not an override (`--cfg job` prints the
@@ -170,18 +183,19 @@ def _overrides(args: Sequence[str]) -> list[str]:
 
 def _command_app(module: str, function: str) -> Callable:
     """A Hydra task function that runs `module.function(cfg, run_dir)` and exits with its code;
-    a SayCanError becomes one line on stderr and exit code 2."""
+    a SayCanError or an unusable config value becomes one line on stderr and exit code 2."""
 
     def app(cfg) -> None:
         import importlib
 
         from hydra.core.hydra_config import HydraConfig
+        from omegaconf.errors import OmegaConfBaseException
 
         command = getattr(importlib.import_module(module), function)
         try:
             code = command(cfg, Path(HydraConfig.get().runtime.output_dir))
-        except SayCanError as exc:
-            sys.exit(_error(str(exc)))
+        except (SayCanError, OmegaConfBaseException) as exc:
+            sys.exit(_error(_input_error(exc)))
         sys.exit(code)
 
     return app
@@ -215,13 +229,14 @@ def _bench_app(cfg) -> None:
     that sets `"failed": true` (e.g. a fast path off its reference) exits 1."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
+    from omegaconf.errors import OmegaConfBaseException
 
     from saycan.eval.sweep import literal_overrides, machine
 
     try:
         result = instantiate(cfg.benchmark)(cfg)
-    except SayCanError as exc:
-        sys.exit(_error(str(exc)))
+    except (SayCanError, OmegaConfBaseException) as exc:
+        sys.exit(_error(_input_error(exc)))
     result.setdefault("overrides", literal_overrides(HydraConfig.get()))
     result.setdefault("machine", machine())
     print(json.dumps(result), flush=True)
@@ -233,13 +248,14 @@ def _train_app(cfg) -> None:
     returns its figures (data size, seconds, held-out metrics), printed as the last stdout line."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
+    from omegaconf.errors import OmegaConfBaseException
 
     from saycan.eval.sweep import literal_overrides, machine
 
     try:
         result = instantiate(cfg.trainer)(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except SayCanError as exc:
-        sys.exit(_error(str(exc)))
+    except (SayCanError, OmegaConfBaseException) as exc:
+        sys.exit(_error(_input_error(exc)))
     result.setdefault("overrides", literal_overrides(HydraConfig.get()))
     result.setdefault("machine", machine())
     print(json.dumps(result), flush=True)

@@ -51,6 +51,16 @@ def test_lockstep_refuses_the_seeds_the_adapter_was_trained_on(tmp_path: Path):
     assert "built from" in record["error"] and "smollm2_planner" in record["error"]
 
 
+def test_lockstep_with_a_planner_that_scores_with_no_model_runs_its_episodes(tmp_path: Path):
+    """generate_ground writes with its generator (`planner.scorer: null`): there is no shared
+    model to batch on, and each slot builds its own planner."""
+    records = _sweep(
+        ["planner=generate_ground", "lockstep=2"], [("no_such_task", 100000)], tmp_path
+    )
+    (record,) = records.values()
+    assert "no_such_task" in record["error"]  # the episode's own failure, as a record
+
+
 @pytest.mark.slow
 def test_lockstep_batches_real_decisions_and_changes_no_record(tmp_path: Path):
     """The default planner and model (SmolLM2 + adapter): one batched pass per round, and

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 
-from saycan.cli import main
 from saycan.drivers.base import MotionInterface, RobotDriver, SimulatorExtras
 from saycan.drivers.capabilities import (
     ChecksPoses,
@@ -27,20 +26,6 @@ from saycan.skills.teleport import TeleportExecutor
 
 CHEAP = ["executor=teleport", "planner=oracle", "video=false", "frames=false", "quiet=true"]
 CELL = "(-0.35, -0.65, 0)..(1, 0.65, 0.75) m, the table's edges and 0.1 m under the overhead camera"
-
-
-def _run_in_process(tmp_path, capsys, *overrides: str) -> tuple[int, str]:
-    """`saycan run` through the CLI's own entry point, in this process (a subprocess per case
-    would cost seconds of imports each; `test_nan_box_exits_2_in_a_real_process` covers the
-    process boundary)."""
-    argv = sys.argv
-    try:
-        code = main(["run", *CHEAP, f"hydra.run.dir={tmp_path}", *overrides])
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        sys.argv = argv
-    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -79,8 +64,9 @@ def _run_in_process(tmp_path, capsys, *overrides: str) -> tuple[int, str]:
         (["safety.limits.max_speed=0"], "safety.limits.max_speed must be > 0 m/s or null, got 0"),
     ],
 )
-def test_bad_limits_are_one_line_and_exit_2(tmp_path, capsys, overrides, line):
-    code, err = _run_in_process(tmp_path, capsys, *overrides)
+def test_bad_limits_are_one_line_and_exit_2(tmp_path, saycan_in_process, overrides, line):
+    # in this process; `test_nan_box_exits_2_in_a_real_process` crosses the process boundary
+    code, err = saycan_in_process("run", *CHEAP, f"hydra.run.dir={tmp_path}", *overrides)
     assert code == 2
     assert err.strip() == f"saycan: error: {line}"
     assert not (tmp_path / "trace.jsonl").exists()  # no episode started: nothing moved

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from saycan.cli import main
 from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.seeds import PLANNER_TRAINING
 from saycan.skills.done import DONE
@@ -41,18 +40,12 @@ def _train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     )
 
 
-def _refused(tmp_path: Path, capsys, *overrides: str) -> str:
-    """`saycan train planner` through the CLI's entry point in this process (a subprocess per
-    case costs seconds of imports; the evaluation-seed case covers the process boundary):
-    it must exit non-zero with one readable line. Returns stderr."""
-    argv = sys.argv
-    try:
-        code = main(["train", "planner", f"hydra.run.dir={tmp_path / 'run'}", *overrides])
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        sys.argv = argv
-    err = capsys.readouterr().err
+def _refused(tmp_path: Path, saycan_in_process, *overrides: str) -> str:
+    """`saycan train planner` in this process (the evaluation-seed case covers the process
+    boundary): it must exit non-zero with one readable line. Returns stderr."""
+    code, err = saycan_in_process(
+        "train", "planner", f"hydra.run.dir={tmp_path / 'run'}", *overrides
+    )
     assert code not in (0, None), err
     assert "saycan: error:" in err and "Traceback" not in err
     return err
@@ -65,8 +58,10 @@ def test_training_on_evaluation_seeds_is_refused(tmp_path: Path):
     assert "Traceback" not in proc.stderr
 
 
-def test_an_unknown_excluded_task_is_refused(tmp_path: Path, capsys):
-    assert "out_of_reach_blok" in _refused(tmp_path, capsys, "exclude_tasks=[out_of_reach_blok]")
+def test_an_unknown_excluded_task_is_refused(tmp_path: Path, saycan_in_process):
+    assert "out_of_reach_blok" in _refused(
+        tmp_path, saycan_in_process, "exclude_tasks=[out_of_reach_blok]"
+    )
 
 
 def test_rendered_calls_parse_back_for_the_trainers_own_data():
@@ -147,25 +142,31 @@ def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
         assert set(instructions) < set(json.load(fh))
 
 
-def test_disturbed_episodes_overlapping_the_plain_seeds_are_refused(tmp_path: Path, capsys):
+def test_disturbed_episodes_overlapping_the_plain_seeds_are_refused(
+    tmp_path: Path, saycan_in_process
+):
     err = _refused(
         tmp_path,
-        capsys,
+        saycan_in_process,
         "disturbed.episodes_per_task=2",
         f"disturbed.seed_start={PLANNER_TRAINING.start + 1}",
     )
     assert "overlaps the undisturbed seeds" in err
 
 
-def test_an_unknown_initial_adapter_is_refused_before_any_data(tmp_path: Path, capsys):
-    err = _refused(tmp_path, capsys, "init_adapter=no_such_adapter")
+def test_an_unknown_initial_adapter_is_refused_before_any_data(tmp_path: Path, saycan_in_process):
+    err = _refused(tmp_path, saycan_in_process, "init_adapter=no_such_adapter")
     assert "saycan: error: init_adapter:" in err and "no_such_adapter" in err
     assert not (tmp_path / "run" / "episodes.jsonl").exists()
 
 
-def test_an_initial_adapter_trained_for_another_prompt_is_refused(tmp_path: Path, capsys):
+def test_an_initial_adapter_trained_for_another_prompt_is_refused(
+    tmp_path: Path, saycan_in_process
+):
     # the packaged adapter was trained for the `code_rich` prompt
-    err = _refused(tmp_path, capsys, "init_adapter=smollm2_planner", "prompt=code_fewshot")
+    err = _refused(
+        tmp_path, saycan_in_process, "init_adapter=smollm2_planner", "prompt=code_fewshot"
+    )
     assert "was trained for another prompt" in err and "scene_format" in err
 
 
@@ -267,8 +268,8 @@ def test_a_lora_shape_the_initial_adapter_does_not_have_is_refused():
     assert "\n" not in str(err.value) and "without init_adapter" in str(err.value)
 
 
-def test_training_on_the_independent_sets_is_refused(tmp_path: Path, capsys):
-    err = _refused(tmp_path, capsys, "tasks=[put_block_in_bowl,independent_dev]")
+def test_training_on_the_independent_sets_is_refused(tmp_path: Path, saycan_in_process):
+    err = _refused(tmp_path, saycan_in_process, "tasks=[put_block_in_bowl,independent_dev]")
     assert "without seen instructions" in err
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from saycan.errors import ConfigError
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.planner.prompts import PromptBuilder
 from saycan.planner.scorers.packing import OptionTrie
@@ -232,6 +233,11 @@ def _case(
 def bench_scoring(cfg: DictConfig) -> dict[str, Any]:
     load_start = os.getloadavg()
     fast = instantiate(cfg.llm)
+    if not isinstance(fast, TransformersScorer):  # it times the local model's own passes
+        raise ConfigError(
+            f"bench scoring times one local model's scoring methods (llm=smollm2, "
+            f"gemma3_270m or hf); {type(fast).__name__} is not one"
+        )
     fast.load()
     reference = fast.with_method("reference")
     quantized = []

@@ -281,12 +281,13 @@ class LockstepSlots:
         self.cfg, self.size = cfg, size
         self._slots: dict[int, Components] = {}
         self._base: Any = None
-        if size > 1 and "scorer" in cfg.planner:
+        if size > 1 and cfg.planner.get("scorer") is not None:
             self._base = instantiate(cfg.planner.scorer)
             if not isinstance(self._base, ScoresStreams):
                 raise ConfigError(
-                    f"lockstep={size} batches decisions on a local model; {self._base.name} "
-                    "scores one request at a time: use lockstep=1"
+                    f"lockstep={size} batches decisions on one local model; "
+                    f"{type(self._base).__name__} ({self._base.name}) cannot score several "
+                    "episodes' requests in one pass: use lockstep=1"
                 )
 
     def get(self, slot: int) -> Components:

@@ -605,6 +605,22 @@ def _sort_target_modules(config_file: Path) -> None:
     write_atomic(config_file, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def _check_base_model(cfg: DictConfig) -> None:
+    """An adapter is trained on one local model: `llm` must name one (`llm.model`), not an
+    ensemble or a remote server."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        model = cfg.base.model
+    except OmegaConfBaseException:
+        model = None
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(
+            "saycan train planner trains an adapter for one local model: choose it with "
+            "llm=smollm2, llm=gemma3_270m or llm=hf llm.model=... (this llm names no model)"
+        )
+
+
 def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     import torch
 
@@ -626,6 +642,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             f"tasks names {len(unseeable)} task(s) without seen instructions, which training "
             f"never reads (e.g. {Path(unseeable[0]).stem!r})"
         )
+    _check_base_model(cfg)  # before the data, as the initial adapter below
     init = load_init_adapter(cfg)  # before the data: a wrong name fails in a second, not an hour
     train_seeds, val_seeds = _seeds(cfg)
     disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
