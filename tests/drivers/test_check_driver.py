@@ -88,6 +88,22 @@ class ReachesEverything(MockDriver):
         )
 
 
+class DropsAfterHome(MockDriver):
+    """Its link drops once the arm has gone home: every later call raises, as a networked
+    driver's does after a missed heartbeat."""
+
+    def __init__(self):
+        super().__init__()
+        inner = self._motion.home
+
+        def home(**kw):
+            result = inner(**kw)
+            self._connected = False
+            return result
+
+        self._motion.home = home
+
+
 @pytest.mark.parametrize(
     ("driver_cls", "needle"),
     [
@@ -98,6 +114,7 @@ class ReachesEverything(MockDriver):
         (GripperNeverOpens, "set_gripper(closed=False) reported closed=True"),
         (UntypedMotion, "returned dict; expected MotionResult"),
         (ReachesEverything, "expected a typed failure"),
+        (DropsAfterHome, "get_observation() before move_to_pose raised DriverError"),
     ],
 )
 def test_broken_driver_is_named(driver_cls, needle):

@@ -17,7 +17,9 @@ from saycan.errors import ConfigError, DriverError
 
 from .robot_host import TOKEN, TOKEN_ENV, client_env, robot_host
 
-HEARTBEAT_TIMEOUT = 0.5
+# Short, so the watchdog test is quick, but roomy enough that a client's pings (every 0.1 s)
+# still arrive on a machine whose two cores run two test workers (0.5 s was missed there).
+HEARTBEAT_TIMEOUT = 1.5
 
 
 @pytest.fixture(scope="module")
