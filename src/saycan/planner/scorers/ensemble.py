@@ -13,7 +13,7 @@ no common per-option token count (length-normalised planning refuses an ensemble
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,27 +50,35 @@ class EnsembleScorer:
                 )
         self.members = members
         self.weights = _checked_weights(weights, len(members))
-        self.name = "ensemble(" + ", ".join(_weighted(m.name, w) for m, w in self) + ")"
+        self.name = self._described(lambda m: m.name)
         self.stats = ScorerStats()
         self.total_stats = ScorerStats()
 
-    def __iter__(self):
-        return iter(zip(self.members, self.weights))
+    def _weighted_members(self) -> list[tuple[LanguageScorer, float]]:
+        return list(zip(self.members, self.weights))
+
+    def _described(self, name_of: Callable[[Any], str]) -> str:
+        """`ensemble(0.5*a, 0.5*b)`: each member's name with its weight."""
+        return (
+            "ensemble("
+            + ", ".join(f"{w:g}*{name_of(m)}" for m, w in self._weighted_members())
+            + ")"
+        )
 
     @property
     def model_name(self) -> str:
         """The records' `llm`: every member's model (adapter included) and its weight."""
-        return "ensemble(" + ", ".join(_weighted(model_name(m), w) for m, w in self) + ")"
+        return self._described(model_name)
 
     @property
     def cache_fingerprint(self) -> dict[str, Any]:
         """What keys a disk cache of its numbers: each member's own fingerprint (its adapter's
         digest included) and weight, so retraining a member's adapter misses the cache."""
-        return {"ensemble": [[w, fingerprint(m)] for m, w in self]}
+        return {"ensemble": [[w, fingerprint(m)] for m, w in self._weighted_members()]}
 
     def load(self) -> None:
         """Load every member that loads lazily, so the first decision is not the slow one."""
-        for member, _ in self:
+        for member, _ in self._weighted_members():
             if isinstance(member, LoadsLazily):
                 member.load()
 
@@ -78,7 +86,7 @@ class EnsembleScorer:
         options = list(options)
         total = np.zeros(len(options), dtype=np.float64)
         stats = ScorerStats()
-        for member, weight in self:
+        for member, weight in self._weighted_members():
             scores = np.asarray(member.score(prompt, options), dtype=np.float64)
             if scores.shape != (len(options),):
                 raise ScorerError(
@@ -96,20 +104,20 @@ class EnsembleScorer:
     def trained_on(self) -> dict[str, range]:
         """Every member's training seeds: an ensemble is evaluated on none of them."""
         out: dict[str, range] = {}
-        for member, _ in self:
+        for member, _ in self._weighted_members():
             if isinstance(member, TrainedOn):
                 out.update(member.trained_on())
         return out
 
     def reset_cache(self) -> None:
         """A new episode: every member that keeps a prompt cache drops it."""
-        for member, _ in self:
+        for member, _ in self._weighted_members():
             if isinstance(member, KeepsPromptCache):
                 member.reset_cache()
 
     def pin_prefix(self, text: str) -> None:
         """The fixed prompt prefix, pinned in every member that can pin one."""
-        for member, _ in self:
+        for member, _ in self._weighted_members():
             if isinstance(member, PinsPromptPrefix):
                 member.pin_prefix(text)
 
@@ -131,10 +139,6 @@ def _checked_weights(weights: object, n: int) -> list[float]:
 
 def _positive_number(w: object) -> bool:
     return isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w > 0
-
-
-def _weighted(name: str, weight: float) -> str:
-    return f"{weight:g}*{name}"
 
 
 __all__ = ["EnsembleScorer"]

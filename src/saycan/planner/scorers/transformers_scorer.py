@@ -235,9 +235,10 @@ class TransformersScorer:
 
     def trained_on(self) -> dict[str, range]:
         """The adapter's training seeds (none for a bare model)."""
-        seeds = self.adapter.training_seeds if self.adapter else None
+        if self.adapter is None or self.adapter.training_seeds is None:
+            return {}
         # keyed by identity (name@digest): two adapters in folders of one name stay apart
-        return {f"adapter {self.adapter.identity}": seeds} if self.adapter and seeds else {}
+        return {f"adapter {self.adapter.identity}": self.adapter.training_seeds}
 
     def reset_cache(self) -> None:
         """Forget every kept prompt KV cache (frees memory; results are unaffected). A pinned
