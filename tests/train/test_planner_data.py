@@ -1,13 +1,15 @@
 """Planner training data runs the loop as evaluation does: with a disturbance and feedback on,
 the expert's decisions show the failed step (as the success detector judged it, which is what
-the prompt will say) and the retry that recovers from it."""
+the prompt will say) and the retry that recovers from it. Episodes whose goal is a state that
+holds at their end give the decision "already done"."""
 
 from __future__ import annotations
 
+import numpy as np
 from hydra import compose, initialize_config_module
 
 from saycan.seeds import PLANNER_TRAINING
-from saycan.train.planner import disturbed_data_config, recovery_examples
+from saycan.train.planner import disturbed_data_config, goal_holds_examples, recovery_examples
 from saycan.train.planner_data import generate
 
 SEED = PLANNER_TRAINING.start + 7
@@ -65,3 +67,31 @@ def test_recovery_examples_show_the_failure_and_target_the_retry():
         and retry in candidates
     )
     assert recovery_examples([_episode()], _config().prompt) == []  # nothing failed, nothing kept
+
+
+def test_the_data_says_which_goals_hold_again_in_their_final_scene():
+    cases = {
+        "put_block_in_bowl": True,  # the block in the bowl: asked again, nothing to do
+        "stack_blocks": True,
+        "nudge_block_right": False,  # relative to where the block began: asked again, move it again
+        "corner_then_bowl": False,  # milestones: states to pass through, not one state
+        "covered_block_in_bowl": False,  # "the block under ..." is no longer under anything
+    }
+    records = list(generate(_config(), [(task, SEED) for task in cases]))
+    assert all(r["success"] for r in records), [r.get("error") or r["unmet"] for r in records]
+    assert {r["task"]: r["goal_holds_at_end"] for r in records} == cases
+
+
+def test_goal_holds_examples_ask_for_done_in_the_final_scene_with_nothing_done_yet():
+    cfg = _config()
+    records = list(generate(cfg, [("put_block_in_bowl", SEED), ("nudge_block_right", SEED)]))
+    modes = list(cfg.feedback_modes)
+    (example,) = goal_holds_examples(records, cfg.prompt, modes, 1.0, np.random.default_rng(0))
+    prompt, target, candidates = example
+    placed, done = records[0]["decisions"]
+    assert target == done["target"] == "robot.done()" and candidates == done["candidates"]
+    # the scene is the one after the step (the block in the bowl), and no call was made so far
+    ((block, relation, bowl),) = done["scene"]["relations"]
+    assert f"{block} {relation} {bowl}" in prompt and placed["target"] not in prompt
+    assert prompt.rstrip().endswith(records[0]["instruction"])
+    assert goal_holds_examples(records, cfg.prompt, modes, 0.0, np.random.default_rng(0)) == []

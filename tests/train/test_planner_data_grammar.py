@@ -13,7 +13,17 @@ from saycan.sim.tasks.colour_split import seen_colours
 from saycan.train.planner_data import generate
 
 SEED = PLANNER_TRAINING.start + 11
-PLAIN_KEYS = {"task", "family", "seed", "instruction", "template", "success", "unmet", "decisions"}
+PLAIN_KEYS = {
+    "task",
+    "family",
+    "seed",
+    "instruction",
+    "template",
+    "success",
+    "unmet",
+    "goal_holds_at_end",
+    "decisions",
+}
 
 
 def _config(*overrides: str):

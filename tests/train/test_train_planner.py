@@ -299,3 +299,11 @@ def test_a_model_the_packed_pass_would_misjudge_is_refused(model: str, reason: s
     cfg = OmegaConf.create({"optim": {"seed": 0}, "lora": {"top_layers": 1}})
     with pytest.raises(ConfigError, match=reason):
         fit_lora(lm, None, [], cfg)
+
+
+def test_a_goal_holds_share_outside_zero_one_is_refused_before_any_data(
+    tmp_path: Path, saycan_in_process
+):
+    err = _refused(tmp_path, saycan_in_process, "goal_holds_share=1.5")
+    assert "goal_holds_share must be in [0, 1]" in err
+    assert not (tmp_path / "run" / "episodes.jsonl").exists()

@@ -113,6 +113,30 @@ def training_examples(
     return out
 
 
+def goal_holds_examples(
+    episodes: Sequence[dict[str, Any]],
+    prompt_cfg: DictConfig,
+    feedback_modes: Sequence[str],
+    share: float,
+    rng: np.random.Generator,
+) -> list[tuple[str, str, list[str]]]:
+    """Instructions that are already done: a share of the episodes whose goal is a state that
+    holds in their final scene (`goal_holds_at_end` in the data) give one more decision, that
+    scene with no calls so far, whose expert answer is the `done` the expert gave there. The
+    suite never starts with its goal met, so without these the adapter only ever sees `done`
+    after a skill and moves something when asked for what is already true."""
+    builders = [instantiate(OmegaConf.merge(prompt_cfg, {"feedback": m})) for m in feedback_modes]
+    out: list[tuple[str, str, list[str]]] = []
+    for ep in episodes:
+        last = ep["decisions"][-1]
+        if not (ep.get("goal_holds_at_end") and last["history"]) or rng.random() >= share:
+            continue
+        builder: PromptBuilder = builders[int(rng.integers(len(builders)))]
+        prompt = builder.build(ep["instruction"], scene_from_json(last["scene"]), [])
+        out.append((prompt, last["target"], list(last["candidates"])))
+    return out
+
+
 def recovery_examples(
     episodes: Sequence[dict[str, Any]], prompt_cfg: DictConfig
 ) -> list[tuple[str, str, list[str]]]:
@@ -137,6 +161,9 @@ def recovery_examples(
 #: trained on, not only fresh samples of the grammar that wrote it. (The packaged adapter
 #: predates this file; its instructions are the seen templates, which that test checks.)
 INSTRUCTIONS_FILE = "training_instructions.json.gz"
+
+#: The stream of `goal_holds_examples`' generator (`default_rng([optim.seed, stream])`).
+GOAL_HOLDS_STREAM = 1
 
 
 def write_instructions(episodes: Sequence[dict[str, Any]], path: Path) -> int:
@@ -644,6 +671,9 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
     _check_base_model(cfg)  # before the data, as the initial adapter below
     init = load_init_adapter(cfg)  # before the data: a wrong name fails in a second, not an hour
+    goal_holds_share = float(cfg.get("goal_holds_share") or 0.0)
+    if not 0.0 <= goal_holds_share <= 1.0:  # before the data too
+        raise ConfigError(f"goal_holds_share must be in [0, 1], got {goal_holds_share}")
     train_seeds, val_seeds = _seeds(cfg)
     disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
     data = Path(cfg.data) if cfg.data else run_dir / "episodes.jsonl"
@@ -659,6 +689,16 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     rng = np.random.default_rng(int(cfg.optim.seed))
     modes = list(cfg.feedback_modes)
     examples = training_examples(train_eps, cfg.prompt, modes, float(cfg.retry_share), rng)
+    already_done: list[tuple[str, str, list[str]]] = []
+    if goal_holds_share:  # a generator of its own: the other examples stay what they were
+        already_done = goal_holds_examples(
+            train_eps,
+            cfg.prompt,
+            modes,
+            goal_holds_share,
+            np.random.default_rng([int(cfg.optim.seed), GOAL_HOLDS_STREAM]),
+        )
+        examples += already_done
     recovery: list[tuple[str, str, list[str]]] = []
     read = list(episodes)  # every episode whose instruction the data holds
     if disturbed_seeds:  # closed loop: the expert putting back what a disturbance knocked away
@@ -681,7 +721,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     print(
         f"{len(episodes)} expert episodes ({len(errors)} errors, {len(solved)} solved) in "
         f"{data_seconds:.0f} s; {len(examples)} training decisions ({len(recovery)} after a "
-        "disturbance)",
+        f"disturbance, {len(already_done)} with the goal already met)",
         flush=True,
     )
 
@@ -701,6 +741,8 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "prompt": OmegaConf.to_container(cfg.prompt, resolve=True),
         "feedback_modes": modes,
         "retry_share": float(cfg.retry_share),
+        "goal_holds_share": goal_holds_share,
+        "goal_holds_examples": len(already_done),
         "disturbed": {
             "seeds": [min(disturbed_seeds), max(disturbed_seeds)] if disturbed_seeds else None,
             "disturbance": OmegaConf.to_container(cfg.disturbed.disturbance, resolve=True)
@@ -743,6 +785,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "expert_errors": len(errors),
         "training_decisions": len(examples),
         "recovery_decisions": len(recovery),
+        "goal_holds_decisions": len(already_done),
         "validation_decisions": val["decisions"],
         "validation_accuracy_llm_only": val["accuracy"],
         "trainable_params": fit["trainable_params"],

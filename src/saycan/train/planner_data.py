@@ -34,6 +34,7 @@ from saycan.seeds import check_training_seeds
 from saycan.sim.tasks import Task, load_task
 from saycan.sim.tasks.colour_split import seen_colours
 from saycan.sim.tasks.instance import MilestoneTracker
+from saycan.sim.tasks.spec import TaskSpec
 from saycan.skills.done import DONE
 from saycan.train.affordance_data import scene_to_json
 from saycan.train.situations import Situation, choose
@@ -76,6 +77,15 @@ class DataOptions:
         if out.situation_share and not out.situations:
             raise ConfigError("situations.share > 0 needs situations.variants")
         return out
+
+
+def _roles_set_by_start(spec: TaskSpec) -> bool:
+    """Whether a role is the block held, stacked, nearest or in a zone at the start: the
+    instruction may name it that way ("the block under the red one", "turn the tower upside
+    down"), which the final scene no longer shows."""
+    return any(
+        r.on or r.held or r.closest_to or r.farthest_from or r.region for r in spec.roles.values()
+    )
 
 
 def episode_decisions(
@@ -125,7 +135,18 @@ def episode_decisions(
         feedback=components.feedback,
         on_step=lambda step, obs: progress.update(components.sim.ground_truth()),
     )
-    success, unmet = instance.success(initial, components.sim.ground_truth(), progress)
+    final = components.sim.ground_truth()
+    success, unmet = instance.success(initial, final, progress)
+    # Would the instruction, given in the final scene, be already done? Only for a goal that is
+    # a state (no milestones to pass through) and holds with that scene as its own start (a
+    # move relative to where a block began does not), over objects the instruction does not
+    # pick out by how the episode began: the adapter's `goal_holds_share` examples.
+    goal_holds = (
+        success
+        and instance.spec.milestones is None
+        and not _roles_set_by_start(instance.spec)
+        and instance.success(final, final, MilestoneTracker(instance, final))[0]
+    )
     steps = outcome.steps
     executed = [
         {
@@ -158,6 +179,7 @@ def episode_decisions(
         "template": instance.template if source == "template" else None,
         "success": bool(success),
         "unmet": list(unmet),
+        "goal_holds_at_end": bool(goal_holds),
         "decisions": decisions,
     }
     if options.grammar_share or options.situation_share:  # plain records stay as they were
