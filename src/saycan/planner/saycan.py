@@ -30,10 +30,12 @@ from saycan.planner.embedding import call_words
 from saycan.planner.prompts import PromptBuilder
 from saycan.planner.rewriting import InstructionRewriter, checked_rewriter, wordings
 from saycan.planner.scorers.base import (
+    CountsTokens,
     KeepsPromptCache,
     LanguageScorer,
     PinsPromptPrefix,
     ScorerStats,
+    model_name,
     token_counts,
 )
 from saycan.planner.stepping import ScoreRequest, Steps, drive
@@ -88,6 +90,16 @@ class SayCanPlanner:
         self.calibration_weight = float(calibration_weight)
         if normalize not in ("sum", "mean"):
             raise ConfigError(f"planner.normalize must be 'sum' or 'mean', got {normalize!r}")
+        if (
+            normalize == "mean"
+            and use_llm
+            and not (isinstance(scorer, CountsTokens) and scorer.counts_tokens())
+        ):
+            # refused here, not at the first decision of a sweep's first episode
+            raise ConfigError(
+                f"planner.normalize=mean needs per-option token counts, and {model_name(scorer)} "
+                "cannot give them (an ensemble's members tokenise differently); use normalize=sum"
+            )
         if not float(temperature) > 0 or not math.isfinite(float(temperature)):
             raise ConfigError(f"planner.temperature must be a positive number, got {temperature!r}")
         if not math.isfinite(float(done_bias)):

@@ -108,6 +108,17 @@ class TrainedOn(Protocol):
 
 
 @runtime_checkable
+class CountsTokens(Protocol):
+    """A scorer that can say how many tokens each option of its last `score` call had
+    (`last_token_counts`), for per-token scores (`planner.normalize=mean`). A wrapper counts
+    when what it wraps does; members with different tokenisers (an ensemble) cannot."""
+
+    last_token_counts: list[int] | None
+
+    def counts_tokens(self) -> bool: ...
+
+
+@runtime_checkable
 class NamesItsModel(Protocol):
     """A scorer that can name the model behind its numbers, adapter included."""
 
@@ -128,12 +139,11 @@ def model_name(scorer: object) -> str:
 
 
 def token_counts(scorer: object, n_options: int) -> list[int] | None:
-    """Per-option token counts of the scorer's most recent `score` call, or None.
-
-    Optional part of the contract (for length-normalised scores): a scorer that can tell sets
-    `last_token_counts` (one int per option of its last call); scorers that cannot simply lack it.
-    """
-    counts = getattr(scorer, "last_token_counts", None)
+    """Per-option token counts of the scorer's most recent `score` call, or None (a scorer
+    that cannot count, or a call whose counts it did not keep)."""
+    if not (isinstance(scorer, CountsTokens) and scorer.counts_tokens()):
+        return None
+    counts = scorer.last_token_counts
     if counts is None or len(counts) != n_options:
         return None
     return [int(c) for c in counts]

@@ -27,6 +27,7 @@ import numpy as np
 
 from saycan.errors import ConfigError
 from saycan.planner.scorers.base import (
+    CountsTokens,
     KeepsPromptCache,
     LanguageScorer,
     PinsPromptPrefix,
@@ -177,6 +178,9 @@ class CachedScorer:
 
     def trained_on(self) -> dict[str, range]:
         return self.scorer.trained_on() if isinstance(self.scorer, TrainedOn) else {}
+
+    def counts_tokens(self) -> bool:
+        return isinstance(self.scorer, CountsTokens) and self.scorer.counts_tokens()
 
     def reset_cache(self) -> None:
         """Forward the planner's per-episode reset to the wrapped scorer (its KV cache)."""

@@ -200,6 +200,10 @@ class OpenAIScorer:
 
     # ---------------------------------------------------------------------------- scoring
 
+    def counts_tokens(self) -> bool:
+        """Completions count each option's tokens; chat reads a choice as one token."""
+        return True
+
     def score(self, prompt: str, options: Sequence[str]) -> np.ndarray:
         """Completions: summed log p(option | prompt). Chat: log of the choice distribution."""
         start = time.perf_counter()

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from saycan.planner.scorers.base import ScorerStats, TrainedOn, model_name
+from saycan.planner.scorers.base import CountsTokens, ScorerStats, TrainedOn, model_name
 
 
 @runtime_checkable
@@ -57,6 +57,9 @@ class StreamScorer:
 
     def trained_on(self) -> dict[str, range]:
         return self.base.trained_on() if isinstance(self.base, TrainedOn) else {}
+
+    def counts_tokens(self) -> bool:
+        return isinstance(self.base, CountsTokens) and self.base.counts_tokens()
 
     def reset_cache(self) -> None:
         """A new episode on this view: forget its own cache, never another episode's."""

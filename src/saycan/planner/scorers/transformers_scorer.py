@@ -156,6 +156,7 @@ class TransformersScorer:
             self.model_name += f":{quantize}"
         self.stats = ScorerStats()
         self.total_stats = ScorerStats()
+        self.last_token_counts: list[int] | None = None
         self.load_info: LoadedModel | None = None
         self._keeps_logits: bool | None = None  # does the model's forward take logits_to_keep
         # Kept prompt KV caches, one per stream (an episode of a lockstep batch; None: `score`).
@@ -232,6 +233,9 @@ class TransformersScorer:
         other.adapter, other.adapter_id = self.adapter, self.adapter_id
         other.name, other.model_name = self.name, self.model_name
         return other
+
+    def counts_tokens(self) -> bool:
+        return True
 
     def trained_on(self) -> dict[str, range]:
         """The adapter's training seeds (none for a bare model)."""
