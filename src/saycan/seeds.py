@@ -10,8 +10,10 @@ example pool came from (`assert_not_training_seed`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 from saycan.errors import ConfigError
+from saycan.planner.loop import UsesLanguageModel
 from saycan.planner.scorers.base import TrainedOn
 
 #: The planner adapter's expert episodes and the retrieved few-shot example pool.
@@ -42,15 +44,27 @@ def assert_not_training_seed(seed: int, trained_on: range | None, what: str) -> 
         )
 
 
+@runtime_checkable
+class PromptsWithExamples(Protocol):
+    """A planner that renders its prompt with a prompt builder (`prompt`)."""
+
+    prompt: object
+
+
+@runtime_checkable
+class ExamplePool(Protocol):
+    """A prompt whose few-shot examples come from expert episodes: their seeds."""
+
+    pool_seeds: range
+
+
 def built_from(planner: object) -> dict[str, range]:
     """The seed ranges a planner's parts were built from: its scorer's adapters (through any
     wrapper: disk cache, lockstep view, ensemble) and its prompt's example pool. Evaluation
     checks each seed against them."""
     out: dict[str, range] = {}
-    scorer = getattr(planner, "scorer", None)
-    if isinstance(scorer, TrainedOn):
-        out.update(scorer.trained_on())
-    pool_seeds = getattr(getattr(planner, "prompt", None), "pool_seeds", None)
-    if pool_seeds is not None:
-        out["the few-shot example pool"] = pool_seeds
+    if isinstance(planner, UsesLanguageModel) and isinstance(planner.scorer, TrainedOn):
+        out.update(planner.scorer.trained_on())
+    if isinstance(planner, PromptsWithExamples) and isinstance(planner.prompt, ExamplePool):
+        out["the few-shot example pool"] = planner.prompt.pool_seeds
     return out
