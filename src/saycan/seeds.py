@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 from saycan.errors import ConfigError
-from saycan.planner.loop import UsesLanguageModel
-from saycan.planner.scorers.base import TrainedOn
+from saycan.planner.scorers.base import TrainedOn, UsesLanguageModel
 
 #: The planner adapter's expert episodes and the retrieved few-shot example pool.
 PLANNER_TRAINING = range(600_000, 610_000)

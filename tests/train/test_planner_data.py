@@ -6,8 +6,10 @@ holds at their end give the decision "already done"."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hydra import compose, initialize_config_module
 
+from saycan.errors import ConfigError
 from saycan.seeds import PLANNER_TRAINING
 from saycan.train.planner import disturbed_data_config, goal_holds_examples, recovery_examples
 from saycan.train.planner_data import generate
@@ -73,9 +75,11 @@ def test_the_data_says_which_goals_hold_again_in_their_final_scene():
     cases = {
         "put_block_in_bowl": True,  # the block in the bowl: asked again, nothing to do
         "stack_blocks": True,
-        "nudge_block_right": False,  # relative to where the block began: asked again, move it again
+        "nudge_block_right": False,  # its block is the one that stood in the centre band
         "corner_then_bowl": False,  # milestones: states to pass through, not one state
         "covered_block_in_bowl": False,  # "the block under ..." is no longer under anything
+        "reachable_blocks_in_bowl": False,  # "the blocks you can reach": one is left out
+        "infeasible_missing_bowl": False,  # nothing could be done, which is not "done"
     }
     records = list(generate(_config(), [(task, SEED) for task in cases]))
     assert all(r["success"] for r in records), [r.get("error") or r["unmet"] for r in records]
@@ -95,3 +99,36 @@ def test_goal_holds_examples_ask_for_done_in_the_final_scene_with_nothing_done_y
     assert f"{block} {relation} {bowl}" in prompt and placed["target"] not in prompt
     assert prompt.rstrip().endswith(records[0]["instruction"])
     assert goal_holds_examples(records, cfg.prompt, modes, 0.0, np.random.default_rng(0)) == []
+
+
+NUDGE_ANY_BLOCK = """\
+name: nudge_any_block
+family: relative_place
+description: An offset from where the block stood, its block picked out by colour alone.
+scene:
+  blocks: {min: 1, max: 2}
+  bowls: {min: 0, max: 1}
+roles:
+  A: {category: block}
+instructions:
+  seen: ["move the {A} a bit to the right"]
+goal:
+  - {pred: offset, args: [A], side: right}
+max_steps: 3
+"""
+
+
+def test_a_move_relative_to_the_start_does_not_hold_again_at_the_end(tmp_path):
+    task = tmp_path / "nudge_any_block.yaml"
+    task.write_text(NUDGE_ANY_BLOCK)
+    (record,) = list(generate(_config(), [(str(task), SEED)]))
+    assert record["success"], record.get("error") or record["unmet"]
+    assert record["goal_holds_at_end"] is False  # asked again, the block moves again
+
+
+def test_goal_holds_examples_refuse_an_episode_cache_that_predates_the_flag():
+    cfg = _config()
+    (record,) = list(generate(cfg, [("put_block_in_bowl", SEED)]))
+    del record["goal_holds_at_end"]
+    with pytest.raises(ConfigError, match="fresh data= path"):
+        goal_holds_examples([record], cfg.prompt, ["none"], 0.5, np.random.default_rng(0))

@@ -100,7 +100,9 @@ def eval_command(cfg: DictConfig, run_dir: Path) -> int:
         "per_family": summarise([r for r in records if r.get("family")], "family"),
         **help_summary(records),  # asking for help: coverage, help rate (only when asking for help)
         "llm": OmegaConf.select(cfg, "llm.model"),
-        "adapter": OmegaConf.select(cfg, "llm.adapter", default=None),
+        # what the episodes scored with, as their records name it: adapters and every member
+        # of an ensemble included, which `llm` (the config's model) does not say
+        "models": sorted({str(r["llm"]) for r in records if r.get("llm")}),
         "planner": OmegaConf.select(cfg, "planner.name") or hc.runtime.choices.get("planner"),
         "executor": OmegaConf.select(cfg, "executor._target_"),
         "split": str(cfg.split),

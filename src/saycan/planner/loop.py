@@ -65,14 +65,6 @@ class Planner(Protocol):
 
 
 @runtime_checkable
-class UsesLanguageModel(Protocol):
-    """A planner that asks a language model. `scorer` is the model its episode records name
-    (None where this configuration gives it none); planners without it ask no model."""
-
-    scorer: object
-
-
-@runtime_checkable
 class Haltable(Protocol):
     """An executor behind an emergency stop (the safety gate's): once `halted`, the loop stops
     planning instead of asking for calls that would all be refused."""

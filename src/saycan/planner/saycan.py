@@ -98,7 +98,8 @@ class SayCanPlanner:
             # refused here, not at the first decision of a sweep's first episode
             raise ConfigError(
                 f"planner.normalize=mean needs per-option token counts, and {model_name(scorer)} "
-                "cannot give them (an ensemble's members tokenise differently); use normalize=sum"
+                "reports none (a scorer declares them with the CountsTokens protocol; an "
+                "ensemble's members tokenise differently); use normalize=sum"
             )
         if not float(temperature) > 0 or not math.isfinite(float(temperature)):
             raise ConfigError(f"planner.temperature must be a positive number, got {temperature!r}")

@@ -13,8 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 from saycan.drivers.base import RobotDriver, SimulatorExtras
 from saycan.errors import ConfigError, SayCanError
 from saycan.planner.humans import OutcomeJudge
-from saycan.planner.loop import Perception, Planner, UsesLanguageModel
-from saycan.planner.scorers.base import LoadsLazily, model_name
+from saycan.planner.loop import Perception, Planner
+from saycan.planner.scorers.base import LoadsLazily, UsesLanguageModel, model_name
 from saycan.redaction import redacted
 from saycan.runtime.observers import EpisodeObserver, NoViewer
 

@@ -40,6 +40,7 @@ from saycan.planner.scorers.adapters import CONFIG_FILE, META_FILE, Adapter, res
 from saycan.planner.scorers.packing import pack_refusal
 from saycan.seeds import PLANNER_TRAINING, check_training_seeds
 from saycan.sim.tasks.colour_split import HELD_OUT_COLOURS
+from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 from saycan.train.affordance_data import scene_from_json
 from saycan.train.option_packing import PackedDecision, batch_inputs, option_logprobs, pack_decision
@@ -129,7 +130,14 @@ def goal_holds_examples(
     out: list[tuple[str, str, list[str]]] = []
     for ep in episodes:
         last = ep["decisions"][-1]
-        if not (ep.get("goal_holds_at_end") and last["history"]) or rng.random() >= share:
+        if "goal_holds_at_end" not in ep:
+            raise ConfigError(
+                f"goal_holds_share needs episodes that say whether their goal holds at the end; "
+                f"the episode cache's {ep['task']} seed {ep['seed']} predates that: give the run "
+                "a fresh data= path"
+            )
+        qualifies = ep["goal_holds_at_end"] and last["history"] and last["target"] == DONE_TEXT
+        if not qualifies or rng.random() >= share:
             continue
         builder: PromptBuilder = builders[int(rng.integers(len(builders)))]
         prompt = builder.build(ep["instruction"], scene_from_json(last["scene"]), [])
@@ -164,6 +172,16 @@ INSTRUCTIONS_FILE = "training_instructions.json.gz"
 
 #: The stream of `goal_holds_examples`' generator (`default_rng([optim.seed, stream])`).
 GOAL_HOLDS_STREAM = 1
+DONE_TEXT = DONE.to_text()
+
+
+def _share(value: Any, key: str) -> float:
+    """A share in [0, 1] (null: 0); anything else is one readable error, not a traceback."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{key} must be a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 def write_instructions(episodes: Sequence[dict[str, Any]], path: Path) -> int:
@@ -671,9 +689,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
     _check_base_model(cfg)  # before the data, as the initial adapter below
     init = load_init_adapter(cfg)  # before the data: a wrong name fails in a second, not an hour
-    goal_holds_share = float(cfg.get("goal_holds_share") or 0.0)
-    if not 0.0 <= goal_holds_share <= 1.0:  # before the data too
-        raise ConfigError(f"goal_holds_share must be in [0, 1], got {goal_holds_share}")
+    goal_holds_share = _share(cfg.get("goal_holds_share"), "goal_holds_share")  # before the data
     train_seeds, val_seeds = _seeds(cfg)
     disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
     data = Path(cfg.data) if cfg.data else run_dir / "episodes.jsonl"

@@ -80,11 +80,12 @@ class DataOptions:
 
 
 def _roles_set_by_start(spec: TaskSpec) -> bool:
-    """Whether a role is the block held, stacked, nearest or in a zone at the start: the
-    instruction may name it that way ("the block under the red one", "turn the tower upside
-    down"), which the final scene no longer shows."""
+    """Whether a role is the block held, stacked, nearest, in a zone or out of reach at the
+    start: the instruction may name it that way ("the block under the red one", "turn the
+    tower upside down", "the blocks you can reach"), which the final scene no longer shows."""
     return any(
-        r.on or r.held or r.closest_to or r.farthest_from or r.region for r in spec.roles.values()
+        r.on or r.held or r.closest_to or r.farthest_from or r.region or not r.reachable
+        for r in spec.roles.values()
     )
 
 
@@ -143,6 +144,7 @@ def episode_decisions(
     # pick out by how the episode began: the adapter's `goal_holds_share` examples.
     goal_holds = (
         success
+        and any(s.decision.chosen != DONE for s in outcome.steps)  # not an impossible task
         and instance.spec.milestones is None
         and not _roles_set_by_start(instance.spec)
         and instance.success(final, final, MilestoneTracker(instance, final))[0]

@@ -108,6 +108,14 @@ class TrainedOn(Protocol):
 
 
 @runtime_checkable
+class UsesLanguageModel(Protocol):
+    """A planner that asks a language model. `scorer` is the model its episode records name
+    (None where this configuration gives it none); planners without it ask no model."""
+
+    scorer: object
+
+
+@runtime_checkable
 class CountsTokens(Protocol):
     """A scorer that can say how many tokens each option of its last `score` call had
     (`last_token_counts`), for per-token scores (`planner.normalize=mean`). A wrapper counts

@@ -201,8 +201,9 @@ class OpenAIScorer:
     # ---------------------------------------------------------------------------- scoring
 
     def counts_tokens(self) -> bool:
-        """Completions count each option's tokens; chat reads a choice as one token."""
-        return True
+        """Completions count each option's tokens; chat reads a choice as one token, so a
+        per-token score there would only pretend to be one."""
+        return self.mode == "completions"
 
     def score(self, prompt: str, options: Sequence[str]) -> np.ndarray:
         """Completions: summed log p(option | prompt). Chat: log of the choice distribution."""
