@@ -51,6 +51,13 @@ class PromptsWithExamples(Protocol):
 
 
 @runtime_checkable
+class WritesWithModel(Protocol):
+    """A planner whose language model writes text (`generator`): generate-and-ground, code."""
+
+    generator: object
+
+
+@runtime_checkable
 class ExamplePool(Protocol):
     """A prompt whose few-shot examples come from expert episodes: their seeds."""
 
@@ -58,12 +65,15 @@ class ExamplePool(Protocol):
 
 
 def built_from(planner: object) -> dict[str, range]:
-    """The seed ranges a planner's parts were built from: its scorer's adapters (through any
-    wrapper: disk cache, lockstep view, ensemble) and its prompt's example pool. Evaluation
-    checks each seed against them."""
+    """The seed ranges a planner's parts were built from: its scorer's and its generator's
+    adapters (through any wrapper: disk cache, lockstep view, ensemble) and its prompt's
+    example pool. Evaluation checks each seed against them."""
     out: dict[str, range] = {}
     if isinstance(planner, UsesLanguageModel) and isinstance(planner.scorer, TrainedOn):
         out.update(planner.scorer.trained_on())
+    # a generator with its own adapter, when another model scores what it wrote
+    if isinstance(planner, WritesWithModel) and isinstance(planner.generator, TrainedOn):
+        out.update(planner.generator.trained_on())
     if isinstance(planner, PromptsWithExamples) and isinstance(planner.prompt, ExamplePool):
         out["the few-shot example pool"] = planner.prompt.pool_seeds
     return out

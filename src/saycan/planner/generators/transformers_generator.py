@@ -49,6 +49,10 @@ class TransformersGenerator:
         self.lock = threading.Lock()  # the kept cache is one per generator
         self._kept: tuple[list[int], list[tuple[Any, Any]]] | None = None
 
+    def trained_on(self) -> dict[str, range]:
+        """Its model's adapter's training seeds (the `TrainedOn` protocol)."""
+        return self.scorer.trained_on()
+
     def reset_cache(self) -> None:
         """Forget the kept prompt KV cache (an episode starts)."""
         self._kept = None
