@@ -347,6 +347,9 @@ def _dispatch(argv: Sequence[str] | None = None) -> int:
     overrides = [rest[i] for i in positions]  # as typed: the checks report these
     flags = [a for i, a in enumerate(rest) if i not in positions]  # with their values (--cfg job)
     multirun = bool({"-m", "--multirun"} & set(flags))
+    modes = sorted({f.split("=", 1)[0] for f in flags} & {"-m", "--multirun", "--cfg", "--info"})
+    if len(modes) > 1 and not set(modes) <= {"-m", "--multirun"}:  # Hydra's is a traceback
+        return _error(f"{' and '.join(modes)} cannot be given together: one mode per command")
     if multirun and command != "eval":  # each job exits the process: job 0 ended the sweep
         return _error(
             f"--multirun is for saycan eval (saycan {command} runs one job); "

@@ -375,6 +375,16 @@ def test_hydra_flags_that_bypass_the_checks_are_refused(capsys, tmp_path, flag):
     assert not marker.exists() and not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(
+    "flags", [["-m", "--cfg", "job"], ["--multirun", "--info"], ["--cfg=job", "--info=config"]]
+)
+def test_two_hydra_modes_at_once_are_one_line(capsys, tmp_path, flags):
+    """Hydra itself answers these with a ValueError traceback."""
+    line = error_line(capsys, "eval", *flags, "planner=oracle", f"hydra.run.dir={tmp_path / 'r'}")
+    assert line.startswith("saycan: error: ") and "cannot be given together" in line
+    assert not (tmp_path / "r").exists()
+
+
 def test_structured_free_text_with_an_interpolation_is_refused(capsys, tmp_path):
     run_dir = tmp_path / "never"
     assert error_line(
