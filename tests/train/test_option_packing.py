@@ -6,6 +6,8 @@ Gemma-3 weights (Gemma-3's sliding-window layers included: one prompt is longer 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,46 @@ def test_sliding_window_layers_see_what_the_models_own_forward_sees():
         other = narrower.eval().model(torch.tensor([ids])).last_hidden_state
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(other, expected, atol=1e-3)  # the window does bind here
+
+
+def test_a_model_that_slides_in_every_layer_packs_as_its_own_forward(tmp_path: Path):
+    """Mistral's config has a window and no per-layer types: every layer slides. A tiny random
+    one (no such weights offline) with a 6-token window under a longer prompt: the packed pass
+    must hide what the model's own forward hides (one option at a time), in the scorer and in
+    the training pass."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import MistralConfig, MistralForCausalLM, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=300, initial_alphabet=alphabet, special_tokens=["<s>"])
+    bpe.train_from_iterator(
+        ["robot.pick_and_place(red block, green bowl)\nrobot.done()\n"], trainer
+    )
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="<s>")
+    torch.manual_seed(0)
+    config = MistralConfig(
+        **{**TINY_DECODER, "vocab_size": len(tokenizer)}, num_hidden_layers=2, sliding_window=6
+    )
+    assert getattr(config, "layer_types", None) is None  # the case this test is about
+    MistralForCausalLM(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    scorer = TransformersScorer(str(tmp_path))
+    packed = scorer.score(PROMPT, OPTIONS)
+    assert scorer.stats.forward_calls == 1
+    np.testing.assert_allclose(
+        packed, scorer.with_method("reference").score(PROMPT, OPTIONS), atol=1e-5
+    )
+    model, tok = scorer.load().model, scorer.load().tokenizer
+    decision = pack_decision(
+        encode_prompt(tok, PROMPT), [encode_option(tok, o) for o in OPTIONS], 0
+    )
+    ids, pos, mask = batch_inputs([decision], torch.float32)
+    inner = _decoder(model)
+    with torch.no_grad():
+        hidden = _run_layers(inner, inner.embed_tokens(ids), range(2), pos, mask)
+        (trained,) = option_logprobs(inner.norm(hidden), model.get_output_embeddings(), [decision])
+    np.testing.assert_allclose(trained.numpy(), packed, atol=1e-4)

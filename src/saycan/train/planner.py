@@ -37,7 +37,7 @@ from saycan.files import write_atomic
 from saycan.planner.prompts import HistoryStep, PromptBuilder
 from saycan.planner.retrieval import write_pool
 from saycan.planner.scorers.adapters import CONFIG_FILE, META_FILE, Adapter, resolve_adapter
-from saycan.planner.scorers.packing import pack_refusal
+from saycan.planner.scorers.packing import layer_kinds, pack_refusal
 from saycan.seeds import PLANNER_TRAINING, check_training_seeds
 from saycan.sim.tasks.colour_split import HELD_OUT_COLOURS
 from saycan.skills.done import DONE
@@ -438,12 +438,12 @@ def _run_layers(inner: Any, hidden: Any, layers: range, positions: Any, mask: An
     import torch
 
     config = inner.config
-    types = list(getattr(config, "layer_types", None) or [])
+    types = layer_kinds(config)
     typed_rotary = "layer_type" in inspect.signature(inner.rotary_emb.forward).parameters
     embeddings: dict[str, Any] = {}
     masks: dict[str, Any] = {}
     for i in layers:
-        kind = types[i] if types else "full_attention"
+        kind = types[i]
         if kind not in masks:
             embeddings[kind] = (
                 inner.rotary_emb(hidden, positions, kind)

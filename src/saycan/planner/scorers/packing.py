@@ -33,9 +33,22 @@ ROOT = 0
 TREE_LAYER_TYPES = frozenset({"full_attention", "sliding_attention"})
 
 
+def layer_kinds(config: Any) -> list[str]:
+    """Each decoder layer's attention kind. Hybrid configs list them (`layer_types`: Gemma-3,
+    Qwen2); a config with a window and no list (Mistral) slides in every layer, as its own
+    forward does; the rest attend to everything."""
+    n = int(config.num_hidden_layers)
+    if getattr(config, "layer_types", None):
+        return list(config.layer_types)
+    window = getattr(config, "sliding_window", None)
+    if window is not None and getattr(config, "use_sliding_window", True):
+        return ["sliding_attention"] * n
+    return ["full_attention"] * n
+
+
 def pack_refusal(config: Any) -> str | None:
     """Why a transformers model (by its config) cannot run a packed pass (None: it can)."""
-    layer_types = set(getattr(config, "layer_types", None) or ["full_attention"])
+    layer_types = set(layer_kinds(config))
     if not layer_types <= TREE_LAYER_TYPES:
         return f"layer types {sorted(layer_types - TREE_LAYER_TYPES)} take no tree mask"
     attn = getattr(config, "_attn_implementation", "sdpa")

@@ -57,6 +57,7 @@ from saycan.planner.scorers.packing import (
     PackedPass,
     Segment,
     child_edges,
+    layer_kinds,
     pack,
     pack_refusal,
 )
@@ -569,14 +570,21 @@ class TransformersScorer:
         return _log_softmax(out.logits[0])
 
     def _packed_mask(self, plan: PackedPass) -> Any:
-        """Additive 4D mask; for hybrid models also the sliding-window one, keyed by layer type."""
+        """Additive 4D mask: the tree mask, narrowed by the window where layers slide; keyed by
+        layer type for hybrid models, one mask where every layer slides (Mistral)."""
         dtype = next(self._model.parameters()).dtype
-        full = _additive(plan.allowed, dtype, self.device)
-        window = self._sliding_window()
-        if window is None:
-            return full
-        sliding = _additive(plan.sliding(window), dtype, self.device)
-        return {"full_attention": full, "sliding_attention": sliding}
+        kinds = set(layer_kinds(self._model.config))
+        if "sliding_attention" not in kinds:
+            return _additive(plan.allowed, dtype, self.device)
+        sliding = _additive(
+            plan.sliding(int(self._model.config.sliding_window)), dtype, self.device
+        )
+        if kinds == {"sliding_attention"}:
+            return sliding
+        return {
+            "full_attention": _additive(plan.allowed, dtype, self.device),
+            "sliding_attention": sliding,
+        }
 
     def _trie_edges(self, state: _PromptState, trie: OptionTrie) -> np.ndarray:
         """Per-node log p(node's token | prompt + path) over `state`'s cache in one pass (the
@@ -595,12 +603,6 @@ class TransformersScorer:
         first = list(trie.children[ROOT].values())
         edge[first] = state.next_logp[[trie.token[n] for n in first]].double().cpu().numpy()
         return edge
-
-    def _sliding_window(self) -> int | None:
-        config = self._model.config
-        if "sliding_attention" not in set(getattr(config, "layer_types", None) or []):
-            return None
-        return int(config.sliding_window)
 
 
 # -------------------------------------------------------------------------------- helpers
