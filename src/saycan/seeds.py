@@ -44,7 +44,7 @@ def assert_not_training_seed(seed: int, trained_on: range | None, what: str) -> 
 
 
 @runtime_checkable
-class PromptsWithExamples(Protocol):
+class RendersPrompt(Protocol):
     """A planner that renders its prompt with a prompt builder (`prompt`)."""
 
     prompt: object
@@ -74,6 +74,6 @@ def built_from(planner: object) -> dict[str, range]:
     # a generator with its own adapter, when another model scores what it wrote
     if isinstance(planner, WritesWithModel) and isinstance(planner.generator, TrainedOn):
         out.update(planner.generator.trained_on())
-    if isinstance(planner, PromptsWithExamples) and isinstance(planner.prompt, ExamplePool):
+    if isinstance(planner, RendersPrompt) and isinstance(planner.prompt, ExamplePool):
         out["the few-shot example pool"] = planner.prompt.pool_seeds
     return out

@@ -301,10 +301,21 @@ def test_a_model_the_packed_pass_would_misjudge_is_refused(model: str, reason: s
         fit_lora(lm, None, [], cfg)
 
 
-@pytest.mark.parametrize("value", ["1.5", "abc", "true", "[0.5]"])
-def test_a_goal_holds_share_that_is_not_a_share_is_refused_before_any_data(
-    value: str, tmp_path: Path, saycan_in_process
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("goal_holds_share", "1.5"),
+        ("goal_holds_share", "abc"),
+        ("goal_holds_share", "true"),
+        ("goal_holds_share", "[0.5]"),
+        ("retry_share", "abc"),
+        ("instructions.grammar_share", "-0.1"),
+        ("situations.share", "yes"),
+    ],
+)
+def test_a_share_that_is_not_a_share_is_refused_before_any_data(
+    key: str, value: str, tmp_path: Path, saycan_in_process
 ):
-    err = _refused(tmp_path, saycan_in_process, f"goal_holds_share={value}")
-    assert "goal_holds_share must be a number in [0, 1]" in err
+    err = _refused(tmp_path, saycan_in_process, f"{key}={value}")
+    assert f"{key} must be a number in [0, 1]" in err
     assert not (tmp_path / "run" / "episodes.jsonl").exists()

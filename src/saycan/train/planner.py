@@ -44,7 +44,7 @@ from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 from saycan.train.affordance_data import scene_from_json
 from saycan.train.option_packing import PackedDecision, batch_inputs, option_logprobs, pack_decision
-from saycan.train.planner_data import load_or_generate
+from saycan.train.planner_data import DataOptions, load_or_generate, share
 
 
 def parse_call(text: str) -> SkillCall:
@@ -136,7 +136,7 @@ def goal_holds_examples(
                 f"the episode cache's {ep['task']} seed {ep['seed']} predates that: give the run "
                 "a fresh data= path"
             )
-        qualifies = ep["goal_holds_at_end"] and last["history"] and last["target"] == DONE_TEXT
+        qualifies = ep["goal_holds_at_end"] and last["history"] and last["target"] == DONE.to_text()
         if not qualifies or rng.random() >= share:
             continue
         builder: PromptBuilder = builders[int(rng.integers(len(builders)))]
@@ -172,16 +172,6 @@ INSTRUCTIONS_FILE = "training_instructions.json.gz"
 
 #: The stream of `goal_holds_examples`' generator (`default_rng([optim.seed, stream])`).
 GOAL_HOLDS_STREAM = 1
-DONE_TEXT = DONE.to_text()
-
-
-def _share(value: Any, key: str) -> float:
-    """A share in [0, 1] (null: 0); anything else is one readable error, not a traceback."""
-    if value is None:
-        return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigError(f"{key} must be a number in [0, 1], got {value!r}")
-    return float(value)
 
 
 def write_instructions(episodes: Sequence[dict[str, Any]], path: Path) -> int:
@@ -689,7 +679,10 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
     _check_base_model(cfg)  # before the data, as the initial adapter below
     init = load_init_adapter(cfg)  # before the data: a wrong name fails in a second, not an hour
-    goal_holds_share = _share(cfg.get("goal_holds_share"), "goal_holds_share")  # before the data
+    # the shares, before the data: a typo fails in a second, not after an hour
+    retry_share = share(cfg.get("retry_share"), "retry_share")
+    goal_holds_share = share(cfg.get("goal_holds_share"), "goal_holds_share")
+    DataOptions.from_config(cfg)  # the data's own shares and scene variants
     train_seeds, val_seeds = _seeds(cfg)
     disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
     data = Path(cfg.data) if cfg.data else run_dir / "episodes.jsonl"
@@ -704,7 +697,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         write_pool(train_eps, Path(cfg.pool_output))
     rng = np.random.default_rng(int(cfg.optim.seed))
     modes = list(cfg.feedback_modes)
-    examples = training_examples(train_eps, cfg.prompt, modes, float(cfg.retry_share), rng)
+    examples = training_examples(train_eps, cfg.prompt, modes, retry_share, rng)
     already_done: list[tuple[str, str, list[str]]] = []
     if goal_holds_share:  # a generator of its own: the other examples stay what they were
         already_done = goal_holds_examples(
@@ -756,7 +749,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "base": {"model": str(cfg.base.model), "gguf_file": cfg.base.gguf_file},
         "prompt": OmegaConf.to_container(cfg.prompt, resolve=True),
         "feedback_modes": modes,
-        "retry_share": float(cfg.retry_share),
+        "retry_share": retry_share,
         "goal_holds_share": goal_holds_share,
         "goal_holds_examples": len(already_done),
         "disturbed": {

@@ -49,6 +49,16 @@ def _task_key(task_name: str) -> int:
     return zlib.crc32(task_name.encode())
 
 
+def share(value: Any, key: str) -> float:
+    """A share of episodes or decisions, in [0, 1] (null: 0); anything else (a string, a truth
+    value, a list) is one readable error, not a traceback."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{key} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class DataOptions:
     """What the episodes vary beyond the suite: shares of grammar instructions and of scene
@@ -63,14 +73,10 @@ class DataOptions:
         instructions = cfg.get("instructions") or {}
         situations = cfg.get("situations") or {}
         out = cls(
-            grammar_share=float(instructions.get("grammar_share", 0.0)),
-            situation_share=float(situations.get("share", 0.0)),
+            grammar_share=share(instructions.get("grammar_share"), "instructions.grammar_share"),
+            situation_share=share(situations.get("share"), "situations.share"),
             situations=tuple(instantiate(situations.get("variants") or [])),
         )
-        for name, share in (("instructions.grammar_share", out.grammar_share),
-                            ("situations.share", out.situation_share)):  # fmt: skip
-            if not 0.0 <= share <= 1.0:
-                raise ConfigError(f"{name} must be in [0, 1], got {share}")
         bad = [s for s in out.situations if not isinstance(s, Situation)]
         if bad:
             raise ConfigError(f"situations.variants: {type(bad[0]).__name__} is not a Situation")
@@ -147,7 +153,7 @@ def episode_decisions(
         and any(s.decision.chosen != DONE for s in outcome.steps)  # not an impossible task
         and instance.spec.milestones is None
         and not _roles_set_by_start(instance.spec)
-        and instance.success(final, final, MilestoneTracker(instance, final))[0]
+        and instance.success(final, final)[0]
     )
     steps = outcome.steps
     executed = [
