@@ -181,6 +181,7 @@ def episode_decisions(
     ]
     record = {
         "task": instance.name,
+        "task_arg": task_name,  # the cache's key: a task file is named by its path
         "family": instance.family,
         "seed": int(seed),
         "instruction": instruction,
@@ -215,6 +216,7 @@ def generate(cfg: DictConfig, pairs: Sequence[tuple[str, int]]) -> Iterator[dict
             except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
                 yield {
                     "task": task_name,
+                    "task_arg": task_name,
                     "seed": int(seed),
                     "error": f"{type(exc).__name__}: {exc}",
                 }
@@ -228,6 +230,12 @@ def load_or_generate(
     """Episodes of (tasks x seeds): read from the JSONL cache at `path` where present, the rest
     generated and appended one by one (an interrupted run resumes where it stopped)."""
     path = Path(path)
+
+    def key(r: dict[str, Any]) -> tuple[str, int]:
+        # a task file's record is named by its spec but asked for by its path; records that
+        # predate `task_arg` are of packaged tasks, whose name is the argument
+        return str(r.get("task_arg", r["task"])), int(r["seed"])
+
     have: dict[tuple[str, int], dict[str, Any]] = {}
     if path.exists():
         with path.open() as fh:
@@ -237,7 +245,7 @@ def load_or_generate(
                         r = json.loads(line)
                     except json.JSONDecodeError:  # a line cut by a kill
                         continue
-                    have[(r["task"], int(r["seed"]))] = r
+                    have[key(r)] = r
     missing = [(t, int(s)) for t in tasks for s in seeds if (t, int(s)) not in have]
     if missing:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -245,5 +253,5 @@ def load_or_generate(
             for r in generate(cfg, missing):
                 fh.write(json.dumps(r) + "\n")
                 fh.flush()
-                have[(r["task"], int(r["seed"]))] = r
+                have[key(r)] = r
     return [have[(t, int(s))] for t in tasks for s in seeds]
