@@ -4,8 +4,8 @@ anything the planner learns from.
 Sources of training text checked here:
 - every string in the planner's data files (`assets/planner/**`: the few-shot example pool,
   adapter metadata, any `.json`, `.jsonl` or `.jsonl.gz` training set shipped there);
-- every packaged instruction template (`specs/*.yaml`, seen and unseen): the adapter's
-  training data is rendered from them;
+- every packaged instruction template (`specs/*.yaml`, seen and unseen, and the undo set that
+  training may add, `tasks=undo`): the adapter's training data is rendered from them;
 - a training instruction grammar, once one exists: a module `saycan.train.grammar` with
   `sample_instructions(n: int, seed: int) -> list[str]` (GRAMMAR below). If the module
   exists without that function, the test fails and says so: wire the grammar's sampler in
@@ -31,6 +31,7 @@ from pathlib import Path
 import saycan
 from saycan.sim.objects_catalog import COLOUR_NAMES
 from saycan.sim.tasks import available_tasks, load_task
+from saycan.sim.tasks.families import undo_tasks
 from saycan.sim.tasks.independent_set import independent_dev_tasks, independent_tasks
 from saycan.sim.tasks.spec import PLACEHOLDER
 
@@ -81,7 +82,7 @@ def data_texts() -> list[str]:
 def template_texts() -> list[str]:
     """Every packaged template with its placeholders filled (colours get masked anyway)."""
     out = []
-    for name in available_tasks():
+    for name in (*available_tasks(), *undo_tasks()):
         spec = load_task(name)
 
         def fill(m, spec=spec) -> str:

@@ -11,8 +11,14 @@ from hydra import compose, initialize_config_module
 
 from saycan.errors import ConfigError
 from saycan.seeds import PLANNER_TRAINING
-from saycan.train.planner import disturbed_data_config, goal_holds_examples, recovery_examples
-from saycan.train.planner_data import generate
+from saycan.sim.tasks.families import undo_tasks
+from saycan.train.planner import (
+    disturbed_data_config,
+    goal_holds_examples,
+    parse_call,
+    recovery_examples,
+)
+from saycan.train.planner_data import generate, load_or_generate
 
 SEED = PLANNER_TRAINING.start + 7
 
@@ -132,3 +138,24 @@ def test_goal_holds_examples_refuse_an_episode_cache_that_predates_the_flag():
     del record["goal_holds_at_end"]
     with pytest.raises(ConfigError, match="fresh data= path"):
         goal_holds_examples([record], cfg.prompt, ["none"], 0.5, np.random.default_rng(0))
+
+
+def test_the_expert_undoes_what_each_undo_scene_starts_with():
+    for path in undo_tasks():
+        (record,) = list(generate(_config(), [(path, SEED)]))
+        assert record["success"], (path, record.get("error") or record["unmet"])
+        first, last = record["decisions"][0], record["decisions"][-1]
+        moved = parse_call(first["target"]).args[0]
+        # the scene shows the relation the instruction asks to undo; the last one no longer does
+        assert [r for r in first["scene"]["relations"] if r[0] == moved], path
+        assert not [r for r in last["scene"]["relations"] if r[0] == moved], path
+        assert last["target"] == "robot.done()" and not record["goal_holds_at_end"]
+
+
+def test_a_task_file_is_cached_under_its_path_and_read_back(tmp_path):
+    cfg, cache, task = _config(), tmp_path / "episodes.jsonl", undo_tasks()[0]
+    first = load_or_generate(cache, cfg, [task], [SEED])
+    written = cache.read_text()
+    assert first[0]["success"] and first[0]["task_arg"] == task
+    assert load_or_generate(cache, cfg, [task], [SEED]) == first  # read, not generated again
+    assert cache.read_text() == written

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 from saycan.sim.tasks.independent_set import (
     INDEPENDENT,
@@ -13,6 +14,17 @@ from saycan.sim.tasks.independent_set import (
     independent_tasks,
 )
 from saycan.sim.tasks.spec import available_tasks, load_task
+
+#: Tasks that undo what the scene shows (a block out of its bowl, off the block it rests on),
+#: run as `tasks=undo`. They are planner training data beside the suite, not part of `all`:
+#: adding them there would change the denominator of every figure measured on the suite.
+UNDO = "undo"
+UNDO_DIR = Path(__file__).parent / UNDO
+
+
+def undo_tasks() -> list[str]:
+    """The undo set's task files (paths), in file-name order."""
+    return sorted(str(p) for p in UNDO_DIR.glob("*.yaml"))
 
 
 @lru_cache(maxsize=1)
@@ -27,7 +39,8 @@ def task_families() -> dict[str, tuple[str, ...]]:
 def expand_tasks(value: str | Sequence[str]) -> list[str]:
     """Task arguments to task names: a packaged task or a task file stays itself, a family name
     (`embodiment`) becomes its tasks, `all` every packaged task, `independent` the independent
-    set's task files and `independent_dev` its development twin's (neither part of `all`).
+    set's task files, `independent_dev` its development twin's and `undo` the undo set's
+    (none of them part of `all`).
     Unknown names raise the task loader's one-line `SayCanError`."""
     items = [value] if isinstance(value, str) else [str(v) for v in value]
     tasks: list[str] = []
@@ -38,6 +51,8 @@ def expand_tasks(value: str | Sequence[str]) -> list[str]:
             tasks.extend(independent_tasks())
         elif item == INDEPENDENT_DEV:
             tasks.extend(independent_dev_tasks())
+        elif item == UNDO:
+            tasks.extend(undo_tasks())
         elif item in available_tasks() or item.endswith((".yaml", ".yml")):
             load_task(item)  # fail fast on a malformed file
             tasks.append(item)
