@@ -31,6 +31,10 @@ def saycan(*args: str, timeout: float = 120, cwd=None) -> subprocess.CompletedPr
             "task file '/nonexistent/task.yaml' not found; looked in",
         ),
         (["frobnicate"], "unknown command"),
+        (
+            ["eval", "tasks=undo", "split=unseen", "planner=oracle", "executor=teleport"],
+            "4 task(s) have no 'unseen' instructions",
+        ),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(args, needle, tmp_path):
@@ -46,3 +50,4 @@ def test_tasks_lists_packaged_tasks():
     proc = saycan("tasks")
     assert proc.returncode == 0
     assert "put_block_in_bowl" in proc.stdout and "infeasible_missing_object" in proc.stdout
+    assert proc.stdout.splitlines()[-1].endswith("tasks=undo (4 tasks)")

@@ -297,10 +297,21 @@ def _report(args: Sequence[str]) -> int:
 
 def _list_tasks() -> int:
     from saycan.sim.tasks import available_tasks, load_task
+    from saycan.sim.tasks.families import UNDO, undo_tasks
+    from saycan.sim.tasks.independent_set import (
+        INDEPENDENT,
+        INDEPENDENT_DEV,
+        independent_dev_tasks,
+        independent_tasks,
+    )
 
     for name in available_tasks():
         spec = load_task(name)
         print(f"{name:32s} {spec.family:12s} {spec.description}")
+    # the packaged sets that `all` leaves out, by the keyword that runs them
+    sets = {INDEPENDENT: independent_tasks(), INDEPENDENT_DEV: independent_dev_tasks()}
+    sets[UNDO] = undo_tasks()
+    print("outside all: " + ", ".join(f"tasks={k} ({len(v)} tasks)" for k, v in sets.items()))
     return 0
 
 

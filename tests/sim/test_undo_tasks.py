@@ -4,7 +4,10 @@ bowl, a block on a block). Planner training may add them (`tasks=undo`); they st
 
 from __future__ import annotations
 
-from saycan.sim.tasks import load_task
+import pytest
+
+from saycan.errors import UnknownTaskError
+from saycan.sim.tasks import available_tasks, load_task
 from saycan.sim.tasks.families import expand_tasks, undo_tasks
 from saycan.sim.tasks.independent_set import (
     development_instructions,
@@ -19,7 +22,7 @@ TASKS = {p: load_task(p) for p in undo_tasks()}
 def test_it_runs_by_its_keyword_and_is_not_part_of_all():
     assert len(TASKS) == 4
     assert expand_tasks("undo") == undo_tasks()
-    assert not set(undo_tasks()) & set(expand_tasks("all"))
+    assert not {spec.name for spec in TASKS.values()} & set(available_tasks())
     assert {spec.family for spec in TASKS.values()} == {"undo"}
 
 
@@ -27,6 +30,13 @@ def test_its_templates_are_training_text_and_say_no_evaluated_instruction():
     evaluated = {word_bag(i.text) for i in (*frozen_instructions(), *development_instructions())}
     for path, spec in TASKS.items():
         assert spec.instructions.seen and not spec.instructions.unseen, path
+        # each slot as its role's object in some colour (colours are masked anyway)
+        categories = {name: role.category for name, role in spec.roles.items()}
         for template in spec.instructions.seen:
-            text = PLACEHOLDER.sub("red block", template)
+            text = PLACEHOLDER.sub(lambda m, c=categories: f"red {c[m.group(1)]}", template)
             assert word_bag(text) not in evaluated, (path, template)
+
+
+def test_a_member_named_alone_is_unknown_and_the_error_names_the_keyword():
+    with pytest.raises(UnknownTaskError, match="tasks=undo"):
+        expand_tasks(["block_off_block"])

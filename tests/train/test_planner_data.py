@@ -5,6 +5,8 @@ holds at their end give the decision "already done"."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
@@ -152,10 +154,18 @@ def test_the_expert_undoes_what_each_undo_scene_starts_with():
         assert last["target"] == "robot.done()" and not record["goal_holds_at_end"]
 
 
-def test_a_task_file_is_cached_under_its_path_and_read_back(tmp_path):
-    cfg, cache, task = _config(), tmp_path / "episodes.jsonl", undo_tasks()[0]
-    first = load_or_generate(cache, cfg, [task], [SEED])
+def test_a_task_file_is_cached_by_its_content_under_any_path(tmp_path, monkeypatch):
+    cfg, cache = _config(), tmp_path / "episodes.jsonl"
+    task = tmp_path / "tasks" / "off.yaml"
+    task.parent.mkdir()
+    task.write_text(Path(undo_tasks()[0]).read_text())
+    first = load_or_generate(cache, cfg, [str(task)], [SEED])
     written = cache.read_text()
-    assert first[0]["success"] and first[0]["task_arg"] == task
-    assert load_or_generate(cache, cfg, [task], [SEED]) == first  # read, not generated again
+    assert first[0]["success"] and len(written.splitlines()) == 1
+    monkeypatch.chdir(tmp_path)  # the same file by a relative path: read, not generated again
+    assert load_or_generate(cache, cfg, ["tasks/off.yaml"], [SEED]) == first
     assert cache.read_text() == written
+    task.write_text(task.read_text().replace("max_steps: 3", "max_steps: 4"))
+    edited = load_or_generate(cache, cfg, [str(task)], [SEED])  # an edited task is a new one
+    assert edited[0]["task_key"] != first[0]["task_key"]
+    assert len(cache.read_text().splitlines()) == 2

@@ -319,3 +319,16 @@ def test_a_share_that_is_not_a_share_is_refused_before_any_data(
     err = _refused(tmp_path, saycan_in_process, f"{key}={value}")
     assert f"{key} must be a number in [0, 1]" in err
     assert not (tmp_path / "run" / "episodes.jsonl").exists()
+
+
+def test_exclude_tasks_names_a_task_file_by_its_spec_and_refuses_an_unknown_one(
+    tmp_path: Path, saycan_in_process
+):
+    every_undo_task = (
+        "exclude_tasks=[block_off_block,block_out_of_bowl,clear_out_bowl,unstack_pair]"
+    )
+    err = _refused(tmp_path, saycan_in_process, "tasks=[undo]", every_undo_task)
+    assert "no task left to train on" in err
+    err = _refused(tmp_path, saycan_in_process, "exclude_tasks=[no_such_task]")
+    assert "exclude_tasks names unknown tasks: ['no_such_task']" in err
+    assert not (tmp_path / "run" / "episodes.jsonl").exists()

@@ -42,6 +42,7 @@ from saycan.sim.tasks.independent_set import (
     independent_dev_tasks,
     independent_tasks,
 )
+from saycan.sim.tasks.instance import template_split
 
 #: Config keys that select *which* episodes run or how they are logged, never their outcome:
 #: left out of the config hash that keys a record.
@@ -93,6 +94,14 @@ def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
             f"task {Path(other).stem!r} has no {str(split)!r} instructions; "
             "the independent set runs as tasks=independent split=independent "
             "(its development twin as tasks=independent_dev split=independent)"
+        )
+    textless = [
+        t for t in tasks if not getattr(load_task(t).instructions, template_split(str(split)))
+    ]
+    if textless:  # e.g. tasks=undo split=unseen: every episode would fail the same way
+        raise ConfigError(
+            f"{len(textless)} task(s) have no {str(split)!r} instructions, e.g. "
+            f"{Path(textless[0]).stem!r}; run them with a split they have"
         )
     frozen, dev = set(independent_tasks()), set(independent_dev_tasks())
     if any(str(t) in frozen for t in tasks) and any(str(t) in dev for t in tasks):

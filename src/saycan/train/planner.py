@@ -665,12 +665,16 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from saycan.sim.tasks.spec import load_task
 
     torch.set_num_threads(int(cfg.optim.threads))
-    excluded = set(cfg.get("exclude_tasks") or [])
-    if excluded - set(expand_tasks("all")):
-        raise ConfigError(
-            f"exclude_tasks names unknown tasks: {sorted(excluded - set(expand_tasks('all')))}"
-        )
-    tasks = [t for t in expand_tasks(cfg.tasks) if t not in excluded]
+    excluded = {str(t) for t in cfg.get("exclude_tasks") or []}
+    requested = expand_tasks(cfg.tasks)
+    # a task is excluded by its argument or its spec's name (a task file by its stem too)
+    names = {t: {t, load_task(t).name} for t in requested}
+    known = set(expand_tasks("all")).union(*names.values())
+    if excluded - known:
+        raise ConfigError(f"exclude_tasks names unknown tasks: {sorted(excluded - known)}")
+    tasks = [t for t in requested if not names[t] & excluded]
+    if not tasks:
+        raise ConfigError("no task left to train on: exclude_tasks removes every task of tasks")
     unseeable = [t for t in tasks if not load_task(t).instructions.seen]
     if unseeable:  # the independent sets: evaluation text, never training data
         raise ConfigError(

@@ -17,6 +17,7 @@ own, seeded from the episode seed, so with both shares at 0 the data is what it 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from collections.abc import Iterator, Sequence
@@ -28,7 +29,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from saycan.errors import ConfigError
+from saycan.errors import ConfigError, SayCanError
 from saycan.planner.loop import run_loop
 from saycan.seeds import check_training_seeds
 from saycan.sim.tasks import Task, load_task
@@ -181,7 +182,6 @@ def episode_decisions(
     ]
     record = {
         "task": instance.name,
-        "task_arg": task_name,  # the cache's key: a task file is named by its path
         "family": instance.family,
         "seed": int(seed),
         "instruction": instruction,
@@ -216,12 +216,19 @@ def generate(cfg: DictConfig, pairs: Sequence[tuple[str, int]]) -> Iterator[dict
             except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
                 yield {
                     "task": task_name,
-                    "task_arg": task_name,
                     "seed": int(seed),
                     "error": f"{type(exc).__name__}: {exc}",
                 }
     finally:
         components.close()
+
+
+def task_key(task: str) -> str:
+    """What an episode cache knows a task by: its name and a digest of its spec, so a task file
+    is the same task under a relative or an absolute path, and an edited one is a new task."""
+    spec = load_task(task)
+    digest = hashlib.sha256(spec.model_dump_json().encode("utf-8")).hexdigest()[:12]
+    return f"{spec.name}@{digest}"
 
 
 def load_or_generate(
@@ -230,11 +237,13 @@ def load_or_generate(
     """Episodes of (tasks x seeds): read from the JSONL cache at `path` where present, the rest
     generated and appended one by one (an interrupted run resumes where it stopped)."""
     path = Path(path)
+    keys = {t: task_key(t) for t in tasks}
 
     def key(r: dict[str, Any]) -> tuple[str, int]:
-        # a task file's record is named by its spec but asked for by its path; records that
-        # predate `task_arg` are of packaged tasks, whose name is the argument
-        return str(r.get("task_arg", r["task"])), int(r["seed"])
+        # records that predate `task_key` are of packaged tasks, as they were when written
+        if "task_key" not in r and r["task"] not in keys:
+            keys[r["task"]] = task_key(r["task"])
+        return str(r.get("task_key") or keys[r["task"]]), int(r["seed"])
 
     have: dict[tuple[str, int], dict[str, Any]] = {}
     if path.exists():
@@ -243,15 +252,16 @@ def load_or_generate(
                 if line.strip():
                     try:
                         r = json.loads(line)
-                    except json.JSONDecodeError:  # a line cut by a kill
-                        continue
-                    have[key(r)] = r
-    missing = [(t, int(s)) for t in tasks for s in seeds if (t, int(s)) not in have]
+                        have[key(r)] = r
+                    except (json.JSONDecodeError, KeyError, SayCanError):
+                        continue  # a line cut by a kill, or a task that is no longer packaged
+    missing = [(t, int(s)) for t in tasks for s in seeds if (keys[t], int(s)) not in have]
     if missing:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as fh:
-            for r in generate(cfg, missing):
+            for (t, _), r in zip(missing, generate(cfg, missing), strict=True):
+                r["task_key"] = keys[t]
                 fh.write(json.dumps(r) + "\n")
                 fh.flush()
                 have[key(r)] = r
-    return [have[(t, int(s))] for t in tasks for s in seeds]
+    return [have[(keys[t], int(s))] for t in tasks for s in seeds]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from saycan.errors import UnknownTaskError
 from saycan.sim.tasks.independent_set import (
     INDEPENDENT,
     INDEPENDENT_DEV,
@@ -59,6 +60,10 @@ def expand_tasks(value: str | Sequence[str]) -> list[str]:
         elif item in task_families():
             tasks.extend(task_families()[item])
         else:
-            load_task(item)  # raises the loader's "unknown task" error
+            try:
+                load_task(item)  # raises the loader's "unknown task" error
+            except UnknownTaskError as exc:
+                sets = ", ".join(f"tasks={k}" for k in (INDEPENDENT, INDEPENDENT_DEV, UNDO))
+                raise UnknownTaskError(f"{exc}; the sets outside all run as {sets}") from None
             tasks.append(item)
     return list(dict.fromkeys(tasks))

@@ -709,7 +709,8 @@ def plan_for_goal(
 SPLITS = ("seen", "unseen", "unseen_colours", INDEPENDENT)
 
 
-def _template_split(split: str) -> str:
+def template_split(split: str) -> str:
+    """The templates a split reads (`unseen_colours` reads the seen ones)."""
     return split if split in ("unseen", INDEPENDENT) else "seen"
 
 
@@ -723,7 +724,7 @@ class Task:
             raise ConfigError(f"split must be one of {list(SPLITS)}, got {split!r}")
         if split == "unseen_colours":  # seen templates, the named objects in held-out colours
             self.spec = unseen_colours(self.spec)
-        templates = getattr(self.spec.instructions, _template_split(split))
+        templates = getattr(self.spec.instructions, template_split(split))
         if not templates:
             hint = (
                 f" (the {INDEPENDENT} split runs its own tasks: tasks={INDEPENDENT})"
@@ -901,7 +902,7 @@ class Task:
             )
             for n in names
         )
-        templates = getattr(spec.instructions, _template_split(self.split))
+        templates = getattr(spec.instructions, template_split(self.split))
         template = templates[int(rng.integers(len(templates)))]
         instruction = self.instruction_override or render_template(template, bindings)
         return TaskInstance(
