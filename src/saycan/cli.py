@@ -308,10 +308,12 @@ def _list_tasks() -> int:
     for name in available_tasks():
         spec = load_task(name)
         print(f"{name:32s} {spec.family:12s} {spec.description}")
-    # the packaged sets that `all` leaves out, by the keyword that runs them
+    # the packaged sets that `all` leaves out, by the keyword that runs them: on stderr, so
+    # stdout stays one task per line for scripts
     sets = {INDEPENDENT: independent_tasks(), INDEPENDENT_DEV: independent_dev_tasks()}
     sets[UNDO] = undo_tasks()
-    print("outside all: " + ", ".join(f"tasks={k} ({len(v)} tasks)" for k, v in sets.items()))
+    listed = ", ".join(f"tasks={k} ({len(v)} tasks)" for k, v in sets.items())
+    print(f"outside all: {listed}", file=sys.stderr)
     return 0
 
 
