@@ -95,14 +95,6 @@ def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
             "the independent set runs as tasks=independent split=independent "
             "(its development twin as tasks=independent_dev split=independent)"
         )
-    textless = [
-        t for t in tasks if not getattr(load_task(t).instructions, template_split(str(split)))
-    ]
-    if textless:  # e.g. tasks=undo split=unseen: every episode would fail the same way
-        raise ConfigError(
-            f"{len(textless)} task(s) have no {str(split)!r} instructions, e.g. "
-            f"{Path(textless[0]).stem!r}; run them with a split they have"
-        )
     frozen, dev = set(independent_tasks()), set(independent_dev_tasks())
     if any(str(t) in frozen for t in tasks) and any(str(t) in dev for t in tasks):
         raise ConfigError(
@@ -117,6 +109,20 @@ def tasks_for_split(tasks: Sequence[str], split: str) -> list[str]:
             f"none of {list(tasks)} has an unseen_colours variant (their roles' colours are fixed)"
         )
     return kept
+
+
+def refuse_textless(tasks: Sequence[str], split: str) -> None:
+    """A single run refuses tasks without templates for `split` (e.g. tasks=undo split=unseen)
+    before any episode: each would fail the same way. A multirun job records them per episode
+    instead, so the sweep's other jobs go on."""
+    textless = [
+        t for t in tasks if not getattr(load_task(t).instructions, template_split(str(split)))
+    ]
+    if textless:
+        raise ConfigError(
+            f"{len(textless)} task(s) have no {str(split)!r} instructions, e.g. "
+            f"{Path(textless[0]).stem!r}; run them with a split they have"
+        )
 
 
 def _plain(node: Any) -> Any:

@@ -25,7 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError, SayCanError
-from saycan.eval.jobs import NON_SEMANTIC_KEYS, run_episodes, tasks_for_split
+from saycan.eval.jobs import NON_SEMANTIC_KEYS, refuse_textless, run_episodes, tasks_for_split
 from saycan.eval.progress import SweepProgress
 from saycan.eval.records import ResultsStore
 from saycan.files import write_atomic
@@ -69,6 +69,7 @@ def eval_command(cfg: DictConfig, run_dir: Path) -> int:
     tasks = tasks_for_split(
         expand_tasks("all" if cfg.tasks == "all" else cfg.tasks), cfg.split
     )  # fails fast on a bad name
+    refuse_textless(tasks, cfg.split)
     if cfg.instruction is not None:
         clean_instruction(cfg.instruction)
     seeds = seeds_of(cfg)
