@@ -5,6 +5,7 @@ holds at their end give the decision "already done"."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +170,14 @@ def test_a_task_file_is_cached_by_its_content_under_any_path(tmp_path, monkeypat
     edited = load_or_generate(cache, cfg, [str(task)], [SEED])  # an edited task is a new one
     assert edited[0]["task_key"] != first[0]["task_key"]
     assert len(cache.read_text().splitlines()) == 2
+
+
+def test_an_old_cache_is_read_back_by_task_name_and_lines_that_are_not_records_are_skipped(
+    tmp_path,
+):
+    cfg, cache = _config(), tmp_path / "episodes.jsonl"
+    (record,) = list(generate(cfg, [("put_block_in_bowl", SEED)]))  # as caches held it before
+    assert "task_key" not in record
+    cache.write_text('[1]\n"text"\n{"seed": "abc"}\n' + json.dumps(record) + "\n")
+    assert load_or_generate(cache, cfg, ["put_block_in_bowl"], [SEED]) == [record]
+    assert len(cache.read_text().splitlines()) == 4  # read back, nothing generated

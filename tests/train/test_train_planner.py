@@ -15,6 +15,7 @@ import pytest
 
 from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.seeds import PLANNER_TRAINING
+from saycan.sim.tasks.families import undo_tasks
 from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 from saycan.train.planner import INSTRUCTIONS_FILE, parse_call
@@ -321,7 +322,7 @@ def test_a_share_that_is_not_a_share_is_refused_before_any_data(
     assert not (tmp_path / "run" / "episodes.jsonl").exists()
 
 
-def test_exclude_tasks_names_a_task_file_by_its_spec_and_refuses_an_unknown_one(
+def test_exclude_tasks_names_a_task_file_by_its_spec_or_stem_and_refuses_an_unknown_one(
     tmp_path: Path, saycan_in_process
 ):
     every_undo_task = (
@@ -329,6 +330,12 @@ def test_exclude_tasks_names_a_task_file_by_its_spec_and_refuses_an_unknown_one(
     )
     err = _refused(tmp_path, saycan_in_process, "tasks=[undo]", every_undo_task)
     assert "no task left to train on" in err
+    mine = tmp_path / "mystem.yaml"  # its spec is named block_off_block
+    mine.write_text(Path(undo_tasks()[0]).read_text())
+    err = _refused(tmp_path, saycan_in_process, f"tasks=[{mine}]", "exclude_tasks=mystem")
+    assert "no task left to train on" in err
     err = _refused(tmp_path, saycan_in_process, "exclude_tasks=[no_such_task]")
-    assert "exclude_tasks names unknown tasks: ['no_such_task']" in err
+    assert "neither packaged nor in tasks: ['no_such_task']" in err
+    err = _refused(tmp_path, saycan_in_process, "exclude_tasks=5")
+    assert "exclude_tasks must be a list of task names, got 5" in err
     assert not (tmp_path / "run" / "episodes.jsonl").exists()

@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from saycan.errors import ConfigError, SayCanError
 from saycan.files import write_atomic
@@ -44,7 +44,7 @@ from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 from saycan.train.affordance_data import scene_from_json
 from saycan.train.option_packing import PackedDecision, batch_inputs, option_logprobs, pack_decision
-from saycan.train.planner_data import DataOptions, load_or_generate, share
+from saycan.train.planner_data import DataOptions, load_or_generate, share, task_key
 
 
 def parse_call(text: str) -> SkillCall:
@@ -665,13 +665,23 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from saycan.sim.tasks.spec import load_task
 
     torch.set_num_threads(int(cfg.optim.threads))
-    excluded = {str(t) for t in cfg.get("exclude_tasks") or []}
-    requested = expand_tasks(cfg.tasks)
-    # a task is excluded by its argument or its spec's name (a task file by its stem too)
-    names = {t: {t, load_task(t).name} for t in requested}
+    listed = cfg.get("exclude_tasks") or []
+    listed = [listed] if isinstance(listed, str) else listed
+    if not isinstance(listed, (list, tuple, ListConfig)):
+        raise ConfigError(f"exclude_tasks must be a list of task names, got {listed!r}")
+    excluded = {str(t) for t in listed}
+    by_key: dict[str, str] = {}  # one task file under two paths is one task, trained once
+    for t in expand_tasks(cfg.tasks):
+        by_key.setdefault(task_key(t), t)
+    requested = list(by_key.values())
+    # a task is excluded by its argument, its spec's name or (a task file) its file's stem
+    names = {t: {t, load_task(t).name, Path(t).stem} for t in requested}
     known = set(expand_tasks("all")).union(*names.values())
     if excluded - known:
-        raise ConfigError(f"exclude_tasks names unknown tasks: {sorted(excluded - known)}")
+        raise ConfigError(
+            f"exclude_tasks names tasks that are neither packaged nor in tasks: "
+            f"{sorted(excluded - known)}"
+        )
     tasks = [t for t in requested if not names[t] & excluded]
     if not tasks:
         raise ConfigError("no task left to train on: exclude_tasks removes every task of tasks")

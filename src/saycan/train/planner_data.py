@@ -29,10 +29,10 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from saycan.errors import ConfigError, SayCanError
+from saycan.errors import ConfigError
 from saycan.planner.loop import run_loop
 from saycan.seeds import check_training_seeds
-from saycan.sim.tasks import Task, load_task
+from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.sim.tasks.colour_split import seen_colours
 from saycan.sim.tasks.instance import MilestoneTracker
 from saycan.sim.tasks.spec import TaskSpec
@@ -46,7 +46,7 @@ from saycan.train.situations import Situation, choose
 GRAMMAR_STREAM, SITUATION_STREAM = 1, 2
 
 
-def _task_key(task_name: str) -> int:
+def _stream_key(task_name: str) -> int:
     return zlib.crc32(task_name.encode())
 
 
@@ -107,7 +107,7 @@ def episode_decisions(
 
     situation, plain = None, spec
     if options.situation_share > 0:
-        srng = np.random.default_rng([int(seed), SITUATION_STREAM, _task_key(task_name)])
+        srng = np.random.default_rng([int(seed), SITUATION_STREAM, _stream_key(plain.name)])
         if srng.random() < options.situation_share:
             spec, situation = choose(spec, options.situations, srng)
     driver = components.driver
@@ -123,7 +123,7 @@ def episode_decisions(
     if options.grammar_share > 0:
         from saycan.train.grammar import instruction_for, unexpressible
 
-        grng = np.random.default_rng([int(seed), GRAMMAR_STREAM, _task_key(task_name)])
+        grng = np.random.default_rng([int(seed), GRAMMAR_STREAM, _stream_key(plain.name)])
         if grng.random() < options.grammar_share and unexpressible(instance.spec) is None:
             written = instruction_for(instance, grng)  # the template if every draw collided
             if written != instance.instruction:
@@ -223,6 +223,11 @@ def generate(cfg: DictConfig, pairs: Sequence[tuple[str, int]]) -> Iterator[dict
         components.close()
 
 
+#: The key of a record written before records named their `task_key`: read back only for a
+#: task asked for by its packaged name (a task file's record then was keyed by its spec's name).
+LEGACY = "@legacy"
+
+
 def task_key(task: str) -> str:
     """What an episode cache knows a task by: its name and a digest of its spec, so a task file
     is the same task under a relative or an absolute path, and an edited one is a new task."""
@@ -238,24 +243,28 @@ def load_or_generate(
     generated and appended one by one (an interrupted run resumes where it stopped)."""
     path = Path(path)
     keys = {t: task_key(t) for t in tasks}
+    packaged = set(available_tasks())
 
     def key(r: dict[str, Any]) -> tuple[str, int]:
-        # records that predate `task_key` are of packaged tasks, as they were when written
-        if "task_key" not in r and r["task"] not in keys:
-            keys[r["task"]] = task_key(r["task"])
-        return str(r.get("task_key") or keys[r["task"]]), int(r["seed"])
+        return str(r.get("task_key") or f"{r['task']}{LEGACY}"), int(r["seed"])
+
+    def cached(t: str, seed: int) -> dict[str, Any] | None:
+        found = have.get((keys[t], seed))
+        if found is None and t in packaged:  # written before `task_key`: asked for by name
+            found = have.get((f"{t}{LEGACY}", seed))
+        return found
 
     have: dict[tuple[str, int], dict[str, Any]] = {}
     if path.exists():
         with path.open() as fh:
             for line in fh:
-                if line.strip():
-                    try:
-                        r = json.loads(line)
+                try:
+                    r = json.loads(line) if line.strip() else None
+                    if isinstance(r, dict):
                         have[key(r)] = r
-                    except (json.JSONDecodeError, KeyError, SayCanError):
-                        continue  # a line cut by a kill, or a task that is no longer packaged
-    missing = [(t, int(s)) for t in tasks for s in seeds if (keys[t], int(s)) not in have]
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue  # a line cut by a kill, or not a record
+    missing = [(t, int(s)) for t in tasks for s in seeds if cached(t, int(s)) is None]
     if missing:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as fh:
@@ -264,4 +273,5 @@ def load_or_generate(
                 fh.write(json.dumps(r) + "\n")
                 fh.flush()
                 have[key(r)] = r
-    return [have[(keys[t], int(s))] for t in tasks for s in seeds]
+    found = [cached(t, int(s)) for t in tasks for s in seeds]
+    return [r for r in found if r is not None]  # every pair was cached or has just been written
