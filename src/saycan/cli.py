@@ -297,22 +297,14 @@ def _report(args: Sequence[str]) -> int:
 
 def _list_tasks() -> int:
     from saycan.sim.tasks import available_tasks, load_task
-    from saycan.sim.tasks.families import UNDO, undo_tasks
-    from saycan.sim.tasks.independent_set import (
-        INDEPENDENT,
-        INDEPENDENT_DEV,
-        independent_dev_tasks,
-        independent_tasks,
-    )
+    from saycan.sim.tasks.families import sets_outside_all
 
     for name in available_tasks():
         spec = load_task(name)
         print(f"{name:32s} {spec.family:12s} {spec.description}")
     # the packaged sets that `all` leaves out, by the keyword that runs them: on stderr, so
     # stdout stays one task per line for scripts
-    sets = {INDEPENDENT: independent_tasks(), INDEPENDENT_DEV: independent_dev_tasks()}
-    sets[UNDO] = undo_tasks()
-    listed = ", ".join(f"tasks={k} ({len(v)} tasks)" for k, v in sets.items())
+    listed = ", ".join(f"tasks={k} ({len(v)} tasks)" for k, v in sets_outside_all().items())
     print(f"outside all: {listed}", file=sys.stderr)
     return 0
 

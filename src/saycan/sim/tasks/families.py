@@ -28,6 +28,15 @@ def undo_tasks() -> list[str]:
     return sorted(str(p) for p in UNDO_DIR.glob("*.yaml"))
 
 
+def sets_outside_all() -> dict[str, list[str]]:
+    """The packaged task sets that `all` leaves out, by the `tasks=` keyword that runs them."""
+    return {
+        INDEPENDENT: independent_tasks(),
+        INDEPENDENT_DEV: independent_dev_tasks(),
+        UNDO: undo_tasks(),
+    }
+
+
 @lru_cache(maxsize=1)
 def task_families() -> dict[str, tuple[str, ...]]:
     """Packaged task names per family, e.g. {"embodiment": ("covered_block_in_bowl", ...)}."""
@@ -48,12 +57,8 @@ def expand_tasks(value: str | Sequence[str]) -> list[str]:
     for item in items:
         if item == "all":
             tasks.extend(available_tasks())
-        elif item == INDEPENDENT:
-            tasks.extend(independent_tasks())
-        elif item == INDEPENDENT_DEV:
-            tasks.extend(independent_dev_tasks())
-        elif item == UNDO:
-            tasks.extend(undo_tasks())
+        elif item in (INDEPENDENT, INDEPENDENT_DEV, UNDO):
+            tasks.extend(sets_outside_all()[item])
         elif item in available_tasks() or item.endswith((".yaml", ".yml")):
             load_task(item)  # fail fast on a malformed file
             tasks.append(item)
@@ -63,7 +68,7 @@ def expand_tasks(value: str | Sequence[str]) -> list[str]:
             try:
                 load_task(item)  # raises the loader's "unknown task" error
             except UnknownTaskError as exc:
-                sets = ", ".join(f"tasks={k}" for k in (INDEPENDENT, INDEPENDENT_DEV, UNDO))
+                sets = ", ".join(f"tasks={k}" for k in sets_outside_all())
                 raise UnknownTaskError(f"{exc}; the sets outside all run as {sets}") from None
             tasks.append(item)
     return list(dict.fromkeys(tasks))
