@@ -51,6 +51,21 @@ def test_grammar_share_one_writes_the_instructions_from_the_grammar():
     assert fallback["instruction_source"] == "template"  # the grammar cannot say an ambiguity
 
 
+def test_grammar_goals_limits_the_grammar_to_tasks_with_those_goal_predicates():
+    cfg = _config("instructions.grammar_share=1.0", "instructions.grammar_goals=[tower]")
+    pairs = [("ordered_tower_three", SEED), ("put_block_in_bowl", SEED)]
+    tower, other = list(generate(cfg, pairs))
+    assert tower["instruction_source"] == "grammar" and tower["success"]
+    assert tower["instruction"] not in load_task("ordered_tower_three").instructions.seen
+    assert other["instruction_source"] == "template"
+    assert other["instruction"] == _seen_sentence("put_block_in_bowl", SEED)
+
+
+def _seen_sentence(task: str, seed: int) -> str:
+    """The instruction the task's seen templates give at this seed (the grammar off)."""
+    return Task(seen_colours(load_task(task))).sample(np.random.default_rng(seed)).instruction
+
+
 @pytest.mark.slow
 def test_the_expert_solves_every_variant_under_teleport():
     cfg = _config("instructions.grammar_share=1.0", "situations.share=1.0")

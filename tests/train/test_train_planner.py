@@ -302,23 +302,29 @@ def test_a_model_the_packed_pass_would_misjudge_is_refused(model: str, reason: s
         fit_lora(lm, None, [], cfg)
 
 
+SHARE = "must be a number in [0, 1]"
+
+
 @pytest.mark.parametrize(
-    "key, value",
+    "key, value, reason",
     [
-        ("goal_holds_share", "1.5"),
-        ("goal_holds_share", "abc"),
-        ("goal_holds_share", "true"),
-        ("goal_holds_share", "[0.5]"),
-        ("retry_share", "abc"),
-        ("instructions.grammar_share", "-0.1"),
-        ("situations.share", "yes"),
+        ("goal_holds_share", "1.5", SHARE),
+        ("goal_holds_share", "abc", SHARE),
+        ("goal_holds_share", "true", SHARE),
+        ("goal_holds_share", "[0.5]", SHARE),
+        ("retry_share", "abc", SHARE),
+        ("instructions.grammar_share", "-0.1", SHARE),
+        ("situations.share", "yes", SHARE),
+        ("instructions.grammar_goals", "[towr]", "unknown goal predicate 'towr'; known: in, on"),
+        ("instructions.grammar_goals", "tower", "must be a list of goal predicates"),
+        ("instructions.grammar_goals", "[]", "is empty"),
     ],
 )
-def test_a_share_that_is_not_a_share_is_refused_before_any_data(
-    key: str, value: str, tmp_path: Path, saycan_in_process
+def test_a_data_option_out_of_its_range_is_refused_before_any_data(
+    key: str, value: str, reason: str, tmp_path: Path, saycan_in_process
 ):
     err = _refused(tmp_path, saycan_in_process, f"{key}={value}")
-    assert f"{key} must be a number in [0, 1]" in err
+    assert f"{key} {reason}" in err or f"{key}: {reason}" in err
     assert not (tmp_path / "run" / "episodes.jsonl").exists()
 
 

@@ -696,7 +696,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # the shares, before the data: a typo fails in a second, not after an hour
     retry_share = share(cfg.get("retry_share"), "retry_share")
     goal_holds_share = share(cfg.get("goal_holds_share"), "goal_holds_share")
-    DataOptions.from_config(cfg)  # the data's own shares and scene variants
+    options = DataOptions.from_config(cfg)  # the data's own shares and scene variants
     train_seeds, val_seeds = _seeds(cfg)
     disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
     data = Path(cfg.data) if cfg.data else run_dir / "episodes.jsonl"
@@ -779,6 +779,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "templates": "seen",
         # shares of episodes with the training grammar's instructions and with scene variants
         "grammar_share": float((cfg.get("instructions") or {}).get("grammar_share", 0.0)),
+        "grammar_goals": sorted(options.grammar_goals) if options.grammar_goals else None,
         "situation_share": float((cfg.get("situations") or {}).get("share", 0.0)),
         "held_out_colours": list(HELD_OUT_COLOURS),
         "tasks": tasks,

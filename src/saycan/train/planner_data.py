@@ -10,7 +10,8 @@ kept: a failed expert step would teach a wrong continuation.
 
 Two options widen the data beyond the templates (`DataOptions`, from `instructions` and
 `situations` in train_planner.yaml): a share of episodes whose instruction the training grammar
-writes from the goal (`saycan.train.grammar`), and a share whose scene is a variant the suite's
+writes from the goal (`saycan.train.grammar`; `grammar_goals` limits it to tasks with
+given goal predicates), and a share whose scene is a variant the suite's
 tasks never pair with their goal (`saycan.train.situations`). Both draw from generators of their
 own, seeded from the episode seed, so with both shares at 0 the data is what it always was.
 """
@@ -23,7 +24,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from hydra.utils import instantiate
@@ -35,7 +36,7 @@ from saycan.seeds import check_training_seeds
 from saycan.sim.tasks import Task, available_tasks, load_task
 from saycan.sim.tasks.colour_split import seen_colours
 from saycan.sim.tasks.instance import MilestoneTracker
-from saycan.sim.tasks.spec import TaskSpec
+from saycan.sim.tasks.spec import PredicateName, TaskSpec
 from saycan.skills.done import DONE
 from saycan.train.affordance_data import scene_to_json
 from saycan.train.situations import Situation, choose
@@ -60,12 +61,38 @@ def share(value: Any, key: str) -> float:
     return float(value)
 
 
+def goal_predicates(value: Any, key: str) -> frozenset[str] | None:
+    """A list of goal predicate names (`tower`, `in`, ...; null: no restriction); an unknown
+    name or anything but a list is one readable error naming the known ones."""
+    if value is None:
+        return None
+    known = get_args(PredicateName)
+    if (
+        isinstance(value, str)
+        or not isinstance(value, Sequence)
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise ConfigError(f"{key} must be a list of goal predicates ({', '.join(known)}) or null")
+    names = frozenset(value)
+    unknown = sorted(names - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{key}: unknown goal predicate {unknown[0]!r}; known: {', '.join(known)}"
+        )
+    if not names:
+        raise ConfigError(f"{key} is empty: the grammar would write nothing (null: every goal)")
+    return names
+
+
 @dataclass(frozen=True)
 class DataOptions:
     """What the episodes vary beyond the suite: shares of grammar instructions and of scene
     variants (0 and 0: the seen templates over the suite's scenes)."""
 
     grammar_share: float = 0.0
+    #: goal predicates the grammar writes instructions for (None: every goal it can express);
+    #: its wording costs some families more than it teaches them (docs/planning.md)
+    grammar_goals: frozenset[str] | None = None
     situation_share: float = 0.0
     situations: tuple[Situation, ...] = field(default=())
 
@@ -75,6 +102,9 @@ class DataOptions:
         situations = cfg.get("situations") or {}
         out = cls(
             grammar_share=share(instructions.get("grammar_share"), "instructions.grammar_share"),
+            grammar_goals=goal_predicates(
+                instructions.get("grammar_goals"), "instructions.grammar_goals"
+            ),
             situation_share=share(situations.get("share"), "situations.share"),
             situations=tuple(instantiate(situations.get("variants") or [])),
         )
@@ -84,6 +114,11 @@ class DataOptions:
         if out.situation_share and not out.situations:
             raise ConfigError("situations.share > 0 needs situations.variants")
         return out
+
+    def writes_for(self, spec: TaskSpec) -> bool:
+        """Whether the grammar may write this task's instruction (its goal has a predicate of
+        `grammar_goals`, or no restriction is set)."""
+        return self.grammar_goals is None or any(p.pred in self.grammar_goals for p in spec.goal)
 
 
 def _roles_set_by_start(spec: TaskSpec) -> bool:
@@ -124,7 +159,11 @@ def episode_decisions(
         from saycan.train.grammar import instruction_for, unexpressible
 
         grng = np.random.default_rng([int(seed), GRAMMAR_STREAM, _stream_key(plain.name)])
-        if grng.random() < options.grammar_share and unexpressible(instance.spec) is None:
+        if (
+            grng.random() < options.grammar_share
+            and unexpressible(instance.spec) is None
+            and options.writes_for(instance.spec)
+        ):
             written = instruction_for(instance, grng)  # the template if every draw collided
             if written != instance.instruction:
                 instruction, source = written, "grammar"
