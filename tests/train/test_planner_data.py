@@ -181,3 +181,22 @@ def test_an_old_cache_is_read_back_by_task_name_and_lines_that_are_not_records_a
     cache.write_text('[1]\n"text"\n{"seed": "abc"}\n' + json.dumps(record) + "\n")
     assert load_or_generate(cache, cfg, ["put_block_in_bowl"], [SEED]) == [record]
     assert len(cache.read_text().splitlines()) == 4  # read back, nothing generated
+
+
+def test_a_cache_written_under_other_data_options_is_not_read_back_as_these(tmp_path):
+    cache = tmp_path / "episodes.jsonl"
+    plain = load_or_generate(cache, _config(), ["ordered_tower_three"], [SEED])
+    assert "data_options" not in plain[0]
+    grammar = _config("instructions.grammar_share=1.0", "instructions.grammar_goals=[tower]")
+    written = load_or_generate(cache, grammar, ["ordered_tower_three"], [SEED])
+    assert written[0]["instruction_source"] == "grammar"
+    assert written[0]["instruction"] != plain[0]["instruction"]
+    assert len(cache.read_text().splitlines()) == 2  # generated, not the plain record
+    other = _config("instructions.grammar_share=1.0", "instructions.grammar_goals=[in]")
+    assert (
+        load_or_generate(cache, other, ["ordered_tower_three"], [SEED])[0]["data_options"]
+        != (written[0]["data_options"])
+    )
+    assert load_or_generate(cache, grammar, ["ordered_tower_three"], [SEED]) == written
+    assert load_or_generate(cache, _config(), ["ordered_tower_three"], [SEED]) == plain
+    assert len(cache.read_text().splitlines()) == 3  # both read back, nothing generated

@@ -28,7 +28,7 @@ from typing import Any, get_args
 
 import numpy as np
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from saycan.errors import ConfigError
 from saycan.planner.loop import run_loop
@@ -95,6 +95,8 @@ class DataOptions:
     grammar_goals: frozenset[str] | None = None
     situation_share: float = 0.0
     situations: tuple[Situation, ...] = field(default=())
+    #: the `situations.variants` config as written (the variants' identity for `cache_key`)
+    variants_config: str = "[]"
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> DataOptions:
@@ -107,6 +109,12 @@ class DataOptions:
             ),
             situation_share=share(situations.get("share"), "situations.share"),
             situations=tuple(instantiate(situations.get("variants") or [])),
+            variants_config=json.dumps(
+                OmegaConf.to_container(
+                    OmegaConf.create(list(situations.get("variants") or [])), resolve=True
+                ),
+                sort_keys=True,
+            ),
         )
         bad = [s for s in out.situations if not isinstance(s, Situation)]
         if bad:
@@ -114,6 +122,23 @@ class DataOptions:
         if out.situation_share and not out.situations:
             raise ConfigError("situations.share > 0 needs situations.variants")
         return out
+
+    def cache_key(self) -> str | None:
+        """What an episode cache records of these options, so a cache written under other
+        options is not read back as if written under these (None: the plain data, whose
+        records stay as they were)."""
+        if not (self.grammar_share or self.situation_share):
+            return None
+        payload = {
+            "grammar_share": self.grammar_share,
+            "grammar_goals": sorted(self.grammar_goals)
+            if self.grammar_share and self.grammar_goals
+            else None,
+            "situation_share": self.situation_share,
+            "variants": self.variants_config if self.situation_share else None,
+        }
+        text = json.dumps(payload, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     def writes_for(self, spec: TaskSpec) -> bool:
         """Whether the grammar may write this task's instruction (its goal has a predicate of
@@ -278,19 +303,22 @@ def task_key(task: str) -> str:
 def load_or_generate(
     path: Path, cfg: DictConfig, tasks: Sequence[str], seeds: Sequence[int]
 ) -> list[dict[str, Any]]:
-    """Episodes of (tasks x seeds): read from the JSONL cache at `path` where present, the rest
-    generated and appended one by one (an interrupted run resumes where it stopped)."""
+    """Episodes of (tasks x seeds): read from the JSONL cache at `path` where present and
+    written under the same data options (`DataOptions.cache_key`), the rest generated and
+    appended one by one (an interrupted run resumes where it stopped)."""
     path = Path(path)
     keys = {t: task_key(t) for t in tasks}
     packaged = set(available_tasks())
+    options = DataOptions.from_config(cfg).cache_key()
 
-    def key(r: dict[str, Any]) -> tuple[str, int]:
-        return str(r.get("task_key") or f"{r['task']}{LEGACY}"), int(r["seed"])
+    def key(r: dict[str, Any]) -> tuple[str, int, str | None]:
+        task = str(r.get("task_key") or f"{r['task']}{LEGACY}")
+        return task, int(r["seed"]), r.get("data_options")
 
     def cached(t: str, seed: int) -> dict[str, Any] | None:
-        found = have.get((keys[t], seed))
+        found = have.get((keys[t], seed, options))
         if found is None and t in packaged:  # written before `task_key`: asked for by name
-            found = have.get((f"{t}{LEGACY}", seed))
+            found = have.get((f"{t}{LEGACY}", seed, options))
         return found
 
     have: dict[tuple[str, int], dict[str, Any]] = {}
@@ -309,6 +337,8 @@ def load_or_generate(
         with path.open("a") as fh:
             for (t, _), r in zip(missing, generate(cfg, missing), strict=True):
                 r["task_key"] = keys[t]
+                if options is not None:  # plain records stay as they were
+                    r["data_options"] = options
                 fh.write(json.dumps(r) + "\n")
                 fh.flush()
                 have[key(r)] = r
