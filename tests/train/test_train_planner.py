@@ -328,6 +328,22 @@ def test_a_data_option_out_of_its_range_is_refused_before_any_data(
     assert not (tmp_path / "run" / "episodes.jsonl").exists()
 
 
+def test_grammar_goals_that_would_change_nothing_are_refused_before_any_data(
+    tmp_path: Path, saycan_in_process
+):
+    err = _refused(tmp_path, saycan_in_process, "instructions.grammar_goals=[tower]")
+    assert "instructions.grammar_goals needs instructions.grammar_share > 0" in err
+    # no default training task has a line goal: the data would be the templates
+    err = _refused(
+        tmp_path,
+        saycan_in_process,
+        "instructions.grammar_share=0.5",
+        "instructions.grammar_goals=[line]",
+    )
+    assert "instructions.grammar_goals ['line']: no task of `tasks` has such a goal" in err
+    assert not (tmp_path / "run" / "episodes.jsonl").exists()
+
+
 def test_exclude_tasks_names_a_task_file_by_its_spec_or_stem_and_refuses_an_unknown_one(
     tmp_path: Path, saycan_in_process
 ):

@@ -697,6 +697,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     retry_share = share(cfg.get("retry_share"), "retry_share")
     goal_holds_share = share(cfg.get("goal_holds_share"), "goal_holds_share")
     options = DataOptions.from_config(cfg)  # the data's own shares and scene variants
+    options.check_tasks(tasks)
     train_seeds, val_seeds = _seeds(cfg)
     disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
     data = Path(cfg.data) if cfg.data else run_dir / "episodes.jsonl"

@@ -121,7 +121,23 @@ class DataOptions:
             raise ConfigError(f"situations.variants: {type(bad[0]).__name__} is not a Situation")
         if out.situation_share and not out.situations:
             raise ConfigError("situations.share > 0 needs situations.variants")
+        if out.grammar_goals is not None and not out.grammar_share:
+            raise ConfigError("instructions.grammar_goals needs instructions.grammar_share > 0")
         return out
+
+    def check_tasks(self, tasks: Sequence[str]) -> None:
+        """Refuse `grammar_goals` that select none of `tasks` the grammar can write for: the
+        run would train on templates only while its record says otherwise."""
+        if not self.grammar_share or self.grammar_goals is None:
+            return
+        from saycan.train.grammar import unexpressible
+
+        specs = [load_task(t) for t in tasks]
+        if not any(self.writes_for(s) and unexpressible(s) is None for s in specs):
+            raise ConfigError(
+                f"instructions.grammar_goals {sorted(self.grammar_goals)}: no task of `tasks` "
+                "has such a goal that the grammar can write"
+            )
 
     def cache_key(self) -> str | None:
         """What an episode cache records of these options, so a cache written under other
@@ -141,8 +157,9 @@ class DataOptions:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     def writes_for(self, spec: TaskSpec) -> bool:
-        """Whether the grammar may write this task's instruction (its goal has a predicate of
-        `grammar_goals`, or no restriction is set)."""
+        """Whether the grammar may write this task's instruction: any one predicate of its goal
+        is in `grammar_goals` (the grammar then writes the whole goal), or no restriction is
+        set."""
         return self.grammar_goals is None or any(p.pred in self.grammar_goals for p in spec.goal)
 
 
