@@ -318,6 +318,7 @@ SHARE = "must be a number in [0, 1]"
         ("instructions.grammar_goals", "[towr]", "unknown goal predicate 'towr'; known: in, on"),
         ("instructions.grammar_goals", "tower", "must be a list of goal predicates"),
         ("instructions.grammar_goals", "[]", "is empty"),
+        ("instructions", "abc", "must be a mapping of its options, got 'abc'"),
     ],
 )
 def test_a_data_option_out_of_its_range_is_refused_before_any_data(

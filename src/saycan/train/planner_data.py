@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
@@ -102,6 +102,9 @@ class DataOptions:
     def from_config(cls, cfg: DictConfig) -> DataOptions:
         instructions = cfg.get("instructions") or {}
         situations = cfg.get("situations") or {}
+        for key, section in (("instructions", instructions), ("situations", situations)):
+            if not isinstance(section, Mapping):
+                raise ConfigError(f"{key} must be a mapping of its options, got {section!r:.40}")
         out = cls(
             grammar_share=share(instructions.get("grammar_share"), "instructions.grammar_share"),
             grammar_goals=goal_predicates(
