@@ -319,6 +319,10 @@ SHARE = "must be a number in [0, 1]"
         ("instructions.grammar_goals", "tower", "must be a list of goal predicates"),
         ("instructions.grammar_goals", "[]", "is empty"),
         ("instructions", "abc", "must be a mapping of its options, got 'abc'"),
+        ("extra_grammar", "abc", "must be a mapping of its options, got 'abc'"),
+        ("extra_grammar.episodes_per_task", "2.5", "must be a whole number >= 0, got 2.5"),
+        ("disturbed.episodes_per_task", "abc", "must be a whole number >= 0, got 'abc'"),
+        ("disturbed.seed_start", "true", "must be a whole number >= 0, got True"),
     ],
 )
 def test_a_data_option_out_of_its_range_is_refused_before_any_data(
@@ -343,6 +347,64 @@ def test_grammar_goals_that_would_change_nothing_are_refused_before_any_data(
     )
     assert "instructions.grammar_goals ['line']: no task of `tasks` has such a goal" in err
     assert not (tmp_path / "run" / "episodes.jsonl").exists()
+
+
+def test_extra_grammar_options_that_cannot_apply_are_refused_before_any_data(
+    tmp_path: Path, saycan_in_process
+):
+    extra = "extra_grammar.episodes_per_task=2"
+    err = _refused(tmp_path, saycan_in_process, extra, "extra_grammar.goals=[towr]")
+    assert "extra_grammar.goals: unknown goal predicate 'towr'" in err
+    err = _refused(tmp_path, saycan_in_process, extra, "extra_grammar.goals=[line]")
+    assert "extra_grammar.goals ['line']: no task of `tasks` has such a goal" in err
+    # the undisturbed episodes' seeds are 600000..600029: the extra ones need their own
+    err = _refused(tmp_path, saycan_in_process, extra, "extra_grammar.seed_start=600010")
+    assert "extra_grammar.seed_start=600010 overlaps the seeds of other episodes" in err
+    err = _refused(tmp_path, saycan_in_process, extra, "extra_grammar.seed_start=100000")
+    assert "outside the training range" in err
+    assert not (tmp_path / "run" / "episodes.jsonl").exists()
+
+
+def test_extra_grammar_episodes_train_beside_the_templates(tmp_path: Path):
+    """The grammar's episodes are added for the selected goals only, from their own seeds, and
+    the template episodes stay as they were (the real model; one step of training)."""
+    out = tmp_path / "adapter"
+    proc = _train(
+        tmp_path,
+        "tasks=[stack_blocks,put_block_in_bowl]",
+        "episodes_per_task=2",
+        "optim.epochs=1",
+        "optim.max_examples=4",
+        "lora.top_layers=1",
+        "validation_limit=1",
+        "disturbed.episodes_per_task=0",
+        "extra_grammar.episodes_per_task=2",
+        "extra_grammar.goals=[tower]",
+        f"output={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["episodes"] == 2 + 2  # one training seed per task, and two extra towers
+    meta = resolve_adapter(out).meta
+    assert meta["extra_grammar"] == {
+        "seeds": [607000, 607001],
+        "goals": ["tower"],
+        "tasks": ["stack_blocks"],
+        "episodes": 2,
+    }
+    plain = [json.loads(line) for line in (tmp_path / "run" / "episodes.jsonl").open()]
+    assert {r["task"] for r in plain} == {"stack_blocks", "put_block_in_bowl"}
+    assert all("instruction_source" not in r for r in plain)  # the plain data, unchanged
+    extra_file = tmp_path / "run" / "episodes_extra_grammar.jsonl"
+    extra = [json.loads(line) for line in extra_file.open()]
+    assert [(r["task"], r["seed"]) for r in extra] == [
+        ("stack_blocks", 607000),
+        ("stack_blocks", 607001),
+    ]
+    assert all(r["instruction_source"] == "grammar" and r["success"] for r in extra)
+    with gzip.open(out / INSTRUCTIONS_FILE, "rt") as fh:
+        instructions = set(json.load(fh))
+    assert {r["instruction"] for r in extra + plain} <= instructions
 
 
 def test_exclude_tasks_names_a_task_file_by_its_spec_or_stem_and_refuses_an_unknown_one(

@@ -23,7 +23,7 @@ import json
 import math
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -44,7 +44,14 @@ from saycan.skills.done import DONE
 from saycan.skills.types import SkillCall
 from saycan.train.affordance_data import scene_from_json
 from saycan.train.option_packing import PackedDecision, batch_inputs, option_logprobs, pack_decision
-from saycan.train.planner_data import DataOptions, load_or_generate, share, task_key
+from saycan.train.planner_data import (
+    DataOptions,
+    goal_predicates,
+    load_or_generate,
+    share,
+    task_key,
+    whole,
+)
 
 
 def parse_call(text: str) -> SkillCall:
@@ -343,21 +350,36 @@ def disturbed_data_config(cfg: DictConfig) -> DictConfig:
     return out
 
 
-def _disturbed_seeds(cfg: DictConfig, plain: Sequence[int]) -> list[int]:
-    """The disturbed episodes' seeds: their own block in the training range, apart from the
-    undisturbed episodes' (so no scene is seen twice and validation seeds stay unseen)."""
-    d = cfg.get("disturbed")
-    n = int(d.episodes_per_task) if d else 0
-    if n <= 0:
+def _seed_block(cfg: DictConfig, section: str, taken: Sequence[int]) -> list[int]:
+    """The seeds of `section`'s own episodes (`disturbed`, `extra_grammar`): a block in the
+    training range apart from the other episodes' (so no scene is seen twice and validation
+    seeds stay unseen)."""
+    d = cfg.get(section)
+    if d is None:
         return []
-    seeds = list(range(int(d.seed_start), int(d.seed_start) + n))
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"{section} must be a mapping of its options, got {d!r:.40}")
+    n = whole(d.get("episodes_per_task"), f"{section}.episodes_per_task")
+    if n == 0:
+        return []
+    start = whole(d.get("seed_start"), f"{section}.seed_start")
+    seeds = list(range(start, start + n))
     check_training_seeds(seeds)
-    if set(seeds) & set(plain):
+    if set(seeds) & set(taken):
         raise ConfigError(
-            f"disturbed.seed_start={d.seed_start} overlaps the undisturbed seeds "
-            f"{min(plain)}..{max(plain)}: give the disturbed episodes their own block"
+            f"{section}.seed_start={start} overlaps the seeds of other episodes "
+            f"({min(taken)}..{max(taken)}): give {section} its own block"
         )
     return seeds
+
+
+def extra_grammar_config(cfg: DictConfig) -> DictConfig:
+    """The data config for the extra grammar episodes: the grammar writes every instruction it
+    can, for tasks whose goal has one of `extra_grammar.goals` (null: every goal)."""
+    out = cfg.copy()
+    with open_dict(out):
+        out.instructions = {"grammar_share": 1.0, "grammar_goals": cfg.extra_grammar.goals}
+    return out
 
 
 def _seeds(cfg: DictConfig) -> tuple[list[int], list[int]]:
@@ -699,7 +721,16 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     options = DataOptions.from_config(cfg)  # the data's own shares and scene variants
     options.check_tasks(tasks)
     train_seeds, val_seeds = _seeds(cfg)
-    disturbed_seeds = _disturbed_seeds(cfg, train_seeds + val_seeds)
+    disturbed_seeds = _seed_block(cfg, "disturbed", train_seeds + val_seeds)
+    extra_seeds = _seed_block(cfg, "extra_grammar", train_seeds + val_seeds + disturbed_seeds)
+    extra_tasks: list[str] = []
+    extra_goals: frozenset[str] | None = None
+    if extra_seeds:  # checked before the data, as the options above
+        extra_goals = goal_predicates(cfg.extra_grammar.get("goals"), "extra_grammar.goals")
+        ecfg = extra_grammar_config(cfg)
+        extra_options = DataOptions.from_config(ecfg)
+        extra_options.check_tasks(tasks, key="extra_grammar.goals")
+        extra_tasks = extra_options.tasks_written(tasks)
     data = Path(cfg.data) if cfg.data else run_dir / "episodes.jsonl"
     t0 = time.perf_counter()
     episodes = load_or_generate(data, cfg, tasks, train_seeds + val_seeds)
@@ -708,6 +739,17 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     solved = [e for e in episodes if "error" not in e and e["success"]]
     train_eps = [e for e in solved if e["seed"] not in val_seeds]
     val_eps = [e for e in solved if e["seed"] in val_seeds]
+    read = list(episodes)  # every episode whose instruction the data holds
+    extra: list[dict[str, Any]] = []
+    if extra_seeds:  # more episodes in the grammar's words, beside the templates, not instead
+        edata = (
+            Path(cfg.extra_grammar.data)
+            if cfg.extra_grammar.data
+            else run_dir / "episodes_extra_grammar.jsonl"
+        )
+        extra = load_or_generate(edata, ecfg, extra_tasks, extra_seeds)
+        read += extra
+        train_eps += [e for e in extra if "error" not in e and e["success"]]
     if cfg.pool_output:  # the retrieved-examples prompt's pool: the same training episodes
         write_pool(train_eps, Path(cfg.pool_output))
     rng = np.random.default_rng(int(cfg.optim.seed))
@@ -724,7 +766,6 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
         examples += already_done
     recovery: list[tuple[str, str, list[str]]] = []
-    read = list(episodes)  # every episode whose instruction the data holds
     if disturbed_seeds:  # closed loop: the expert putting back what a disturbance knocked away
         dcfg = disturbed_data_config(cfg)
         ddata = (
@@ -782,6 +823,14 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "grammar_share": float((cfg.get("instructions") or {}).get("grammar_share", 0.0)),
         "grammar_goals": sorted(options.grammar_goals) if options.grammar_goals else None,
         "situation_share": float((cfg.get("situations") or {}).get("share", 0.0)),
+        "extra_grammar": {
+            "seeds": [min(extra_seeds), max(extra_seeds)],
+            "goals": sorted(extra_goals) if extra_goals else None,
+            "tasks": extra_tasks,
+            "episodes": sum(1 for e in extra if "error" not in e and e["success"]),
+        }
+        if extra_seeds
+        else None,
         "held_out_colours": list(HELD_OUT_COLOURS),
         "tasks": tasks,
         "episodes": len(train_eps),

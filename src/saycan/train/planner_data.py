@@ -61,6 +61,14 @@ def share(value: Any, key: str) -> float:
     return float(value)
 
 
+def whole(value: Any, key: str, minimum: int = 0) -> int:
+    """A count or a seed: a whole number >= `minimum`; a fraction, a string or a truth value is
+    one readable error (2.5 episodes must not quietly become 2)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def goal_predicates(value: Any, key: str) -> frozenset[str] | None:
     """A list of goal predicate names (`tower`, `in`, ...; null: no restriction); an unknown
     name or anything but a list is one readable error naming the known ones."""
@@ -128,17 +136,25 @@ class DataOptions:
             raise ConfigError("instructions.grammar_goals needs instructions.grammar_share > 0")
         return out
 
-    def check_tasks(self, tasks: Sequence[str]) -> None:
-        """Refuse `grammar_goals` that select none of `tasks` the grammar can write for: the
-        run would train on templates only while its record says otherwise."""
-        if not self.grammar_share or self.grammar_goals is None:
-            return
+    def tasks_written(self, tasks: Sequence[str]) -> list[str]:
+        """The tasks of `tasks` the grammar may write for under these options (none without
+        a grammar share)."""
+        if not self.grammar_share:
+            return []
         from saycan.train.grammar import unexpressible
 
-        specs = [load_task(t) for t in tasks]
-        if not any(self.writes_for(s) and unexpressible(s) is None for s in specs):
+        return [
+            t
+            for t in tasks
+            if self.writes_for(spec := load_task(t)) and unexpressible(spec) is None
+        ]
+
+    def check_tasks(self, tasks: Sequence[str], key: str = "instructions.grammar_goals") -> None:
+        """Refuse `grammar_goals` (set as `key`) that select none of `tasks` the grammar can
+        write for: the run would train on templates only while its record says otherwise."""
+        if self.grammar_share and self.grammar_goals is not None and not self.tasks_written(tasks):
             raise ConfigError(
-                f"instructions.grammar_goals {sorted(self.grammar_goals)}: no task of `tasks` "
+                f"{key} {sorted(self.grammar_goals)}: no task of `tasks` "
                 "has such a goal that the grammar can write"
             )
 
