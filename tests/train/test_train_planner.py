@@ -152,7 +152,7 @@ def test_disturbed_episodes_overlapping_the_plain_seeds_are_refused(
         "disturbed.episodes_per_task=2",
         f"disturbed.seed_start={PLANNER_TRAINING.start + 1}",
     )
-    assert "overlaps the undisturbed seeds" in err
+    assert "disturbed.seed_start=600001 overlaps the seeds of other episodes" in err
 
 
 def test_an_unknown_initial_adapter_is_refused_before_any_data(tmp_path: Path, saycan_in_process):
@@ -323,6 +323,9 @@ SHARE = "must be a number in [0, 1]"
         ("extra_grammar.episodes_per_task", "2.5", "must be a whole number >= 0, got 2.5"),
         ("disturbed.episodes_per_task", "abc", "must be a whole number >= 0, got 'abc'"),
         ("disturbed.seed_start", "true", "must be a whole number >= 0, got True"),
+        ("episodes_per_task", "abc", "must be a whole number >= 0, got 'abc'"),
+        ("validation_share", "1.0", "holds back all 30 seeds"),
+        ("optim.max_examples", "0", "must be a whole number >= 1, got 0"),
     ],
 )
 def test_a_data_option_out_of_its_range_is_refused_before_any_data(
@@ -362,6 +365,20 @@ def test_extra_grammar_options_that_cannot_apply_are_refused_before_any_data(
     assert "extra_grammar.seed_start=600010 overlaps the seeds of other episodes" in err
     err = _refused(tmp_path, saycan_in_process, extra, "extra_grammar.seed_start=100000")
     assert "outside the training range" in err
+    err = _refused(tmp_path, saycan_in_process, extra, "extra_grammar.episodes_per_task=10**10")
+    assert "extra_grammar.episodes_per_task must be a whole number" in err
+    err = _refused(tmp_path, saycan_in_process, "extra_grammar.episodes_per_task=10000000000")
+    assert "outside the training range" in err  # refused before ten billion seeds are listed
+    # options that would add nothing
+    err = _refused(tmp_path, saycan_in_process, "extra_grammar.goals=[tower]")
+    assert "extra_grammar.goals needs extra_grammar.episodes_per_task > 0" in err
+    err = _refused(tmp_path, saycan_in_process, extra, "tasks=[infeasible]")
+    assert "the grammar can write for no task of `tasks`" in err
+    # a cache that could not be written, found before the data rather than after it
+    err = _refused(tmp_path, saycan_in_process, extra, f"extra_grammar.data={tmp_path}")
+    assert "extra_grammar.data" in err and "is a directory" in err
+    err = _refused(tmp_path, saycan_in_process, "disturbed.data=5")
+    assert "disturbed.data must be the path of a JSONL file or null, got 5" in err
     assert not (tmp_path / "run" / "episodes.jsonl").exists()
 
 
@@ -384,13 +401,15 @@ def test_extra_grammar_episodes_train_beside_the_templates(tmp_path: Path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["episodes"] == 2 + 2  # one training seed per task, and two extra towers
+    assert result["episodes"] == 2 * 2 + 2  # two seeds of each task, and two extra towers
     meta = resolve_adapter(out).meta
+    assert meta["episodes"] == 2 + 2  # one seed of each task is for validation
     assert meta["extra_grammar"] == {
         "seeds": [607000, 607001],
         "goals": ["tower"],
         "tasks": ["stack_blocks"],
         "episodes": 2,
+        "grammar_written": 2,
     }
     plain = [json.loads(line) for line in (tmp_path / "run" / "episodes.jsonl").open()]
     assert {r["task"] for r in plain} == {"stack_blocks", "put_block_in_bowl"}

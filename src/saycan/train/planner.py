@@ -360,11 +360,11 @@ def _seed_block(cfg: DictConfig, section: str, taken: Sequence[int]) -> list[int
     if not isinstance(d, Mapping):
         raise ConfigError(f"{section} must be a mapping of its options, got {d!r:.40}")
     n = whole(d.get("episodes_per_task"), f"{section}.episodes_per_task")
+    start = whole(d.get("seed_start"), f"{section}.seed_start")  # a typo even with no episodes
     if n == 0:
         return []
-    start = whole(d.get("seed_start"), f"{section}.seed_start")
+    check_training_seeds([start, start + n - 1])  # the ends first: 10**10 seeds are no list
     seeds = list(range(start, start + n))
-    check_training_seeds(seeds)
     if set(seeds) & set(taken):
         raise ConfigError(
             f"{section}.seed_start={start} overlaps the seeds of other episodes "
@@ -373,23 +373,80 @@ def _seed_block(cfg: DictConfig, section: str, taken: Sequence[int]) -> list[int
     return seeds
 
 
+def _cache_path(value: Any, key: str, default: Path) -> Path:
+    """An episode cache's file (null: `default`), checked before an hour of data is generated
+    and cannot be written."""
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} must be the path of a JSONL file or null, got {value!r}")
+    if Path(value).is_dir():
+        raise ConfigError(f"{key} {value!r} is a directory, not a JSONL file")
+    return Path(value)
+
+
+@dataclass(frozen=True)
+class ExtraGrammar:
+    """The grammar episodes added beside the template ones (`extra_grammar:`)."""
+
+    seeds: list[int]
+    tasks: list[str]
+    goals: frozenset[str] | None
+    config: DictConfig  # the data config they are generated under
+    data: Path
+
+
 def extra_grammar_config(cfg: DictConfig) -> DictConfig:
     """The data config for the extra grammar episodes: the grammar writes every instruction it
-    can, for tasks whose goal has one of `extra_grammar.goals` (null: every goal)."""
+    can, for tasks whose goal has one of `extra_grammar.goals` (null: every goal), over the
+    tasks' own scenes (only the wording differs from the template episodes)."""
     out = cfg.copy()
     with open_dict(out):
         out.instructions = {"grammar_share": 1.0, "grammar_goals": cfg.extra_grammar.goals}
+        out.situations = {"share": 0.0, "variants": []}
     return out
 
 
+def extra_grammar_plan(
+    cfg: DictConfig, tasks: Sequence[str], taken: Sequence[int], run_dir: Path
+) -> ExtraGrammar | None:
+    """`extra_grammar:` checked whole before any data: None when it adds no episode."""
+    seeds = _seed_block(cfg, "extra_grammar", taken)
+    section = cfg.get("extra_grammar") or {}
+    goals = goal_predicates(section.get("goals"), "extra_grammar.goals")
+    data = _cache_path(
+        section.get("data"), "extra_grammar.data", run_dir / "episodes_extra_grammar.jsonl"
+    )
+    if not seeds:
+        if goals is not None:
+            raise ConfigError("extra_grammar.goals needs extra_grammar.episodes_per_task > 0")
+        return None
+    ecfg = extra_grammar_config(cfg)
+    options = DataOptions.from_config(ecfg)
+    options.check_tasks(tasks, key="extra_grammar.goals")
+    written = options.tasks_written(tasks)
+    if not written:
+        raise ConfigError(
+            "extra_grammar.episodes_per_task > 0, but the grammar can write for no task of "
+            "`tasks`: the run would add nothing"
+        )
+    return ExtraGrammar(seeds, written, goals, ecfg, data)
+
+
 def _seeds(cfg: DictConfig) -> tuple[list[int], list[int]]:
-    start, n = int(cfg.seed_start), int(cfg.episodes_per_task)
+    start = whole(cfg.get("seed_start"), "seed_start")
+    n = whole(cfg.get("episodes_per_task"), "episodes_per_task")
     if n < 2:
         raise ConfigError(f"episodes_per_task must be at least 2, got {n}")
+    check_training_seeds([start, start + n - 1])
     seeds = list(range(start, start + n))
-    check_training_seeds(seeds)
     rng = np.random.default_rng(int(cfg.optim.seed))
-    n_val = max(1, int(round(float(cfg.validation_share) * n)))
+    n_val = max(1, int(round(share(cfg.get("validation_share"), "validation_share") * n)))
+    if n_val >= n:
+        raise ConfigError(
+            f"validation_share holds back all {n} seeds of episodes_per_task (at "
+            f"{cfg.validation_share}): none is left to train on"
+        )
     val = sorted(int(s) for s in rng.choice(seeds, size=n_val, replace=False))
     return [s for s in seeds if s not in val], val
 
@@ -722,34 +779,32 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     options.check_tasks(tasks)
     train_seeds, val_seeds = _seeds(cfg)
     disturbed_seeds = _seed_block(cfg, "disturbed", train_seeds + val_seeds)
-    extra_seeds = _seed_block(cfg, "extra_grammar", train_seeds + val_seeds + disturbed_seeds)
-    extra_tasks: list[str] = []
-    extra_goals: frozenset[str] | None = None
-    if extra_seeds:  # checked before the data, as the options above
-        extra_goals = goal_predicates(cfg.extra_grammar.get("goals"), "extra_grammar.goals")
-        ecfg = extra_grammar_config(cfg)
-        extra_options = DataOptions.from_config(ecfg)
-        extra_options.check_tasks(tasks, key="extra_grammar.goals")
-        extra_tasks = extra_options.tasks_written(tasks)
-    data = Path(cfg.data) if cfg.data else run_dir / "episodes.jsonl"
+    extra_plan = extra_grammar_plan(cfg, tasks, train_seeds + val_seeds + disturbed_seeds, run_dir)
+    disturbed_data = _cache_path(
+        (cfg.get("disturbed") or {}).get("data"),
+        "disturbed.data",
+        run_dir / "episodes_disturbed.jsonl",
+    )
+    max_examples = cfg.optim.get("max_examples")
+    if max_examples is not None:  # null: no cap
+        max_examples = whole(max_examples, "optim.max_examples", minimum=1)
+    data = _cache_path(cfg.get("data"), "data", run_dir / "episodes.jsonl")
     t0 = time.perf_counter()
     episodes = load_or_generate(data, cfg, tasks, train_seeds + val_seeds)
-    data_seconds = time.perf_counter() - t0
     errors = [e for e in episodes if "error" in e]
     solved = [e for e in episodes if "error" not in e and e["success"]]
     train_eps = [e for e in solved if e["seed"] not in val_seeds]
     val_eps = [e for e in solved if e["seed"] in val_seeds]
     read = list(episodes)  # every episode whose instruction the data holds
     extra: list[dict[str, Any]] = []
-    if extra_seeds:  # more episodes in the grammar's words, beside the templates, not instead
-        edata = (
-            Path(cfg.extra_grammar.data)
-            if cfg.extra_grammar.data
-            else run_dir / "episodes_extra_grammar.jsonl"
+    if extra_plan:  # more episodes in the grammar's words, beside the templates, not instead
+        extra = load_or_generate(
+            extra_plan.data, extra_plan.config, extra_plan.tasks, extra_plan.seeds
         )
-        extra = load_or_generate(edata, ecfg, extra_tasks, extra_seeds)
         read += extra
+        errors += [e for e in extra if "error" in e]
         train_eps += [e for e in extra if "error" not in e and e["success"]]
+    data_seconds = time.perf_counter() - t0
     if cfg.pool_output:  # the retrieved-examples prompt's pool: the same training episodes
         write_pool(train_eps, Path(cfg.pool_output))
     rng = np.random.default_rng(int(cfg.optim.seed))
@@ -768,23 +823,19 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     recovery: list[tuple[str, str, list[str]]] = []
     if disturbed_seeds:  # closed loop: the expert putting back what a disturbance knocked away
         dcfg = disturbed_data_config(cfg)
-        ddata = (
-            Path(cfg.disturbed.data) if cfg.disturbed.data else run_dir / "episodes_disturbed.jsonl"
-        )
-        disturbed = load_or_generate(ddata, dcfg, tasks, disturbed_seeds)
+        disturbed = load_or_generate(disturbed_data, dcfg, tasks, disturbed_seeds)
         read += disturbed
         recovery = recovery_examples(
             [e for e in disturbed if "error" not in e and e["success"]], cfg.prompt
         )
         examples += recovery
-    if cfg.optim.max_examples:
-        examples = [
-            examples[i] for i in rng.permutation(len(examples))[: int(cfg.optim.max_examples)]
-        ]
+    if max_examples:
+        examples = [examples[i] for i in rng.permutation(len(examples))[:max_examples]]
     if not examples:
         raise ConfigError("no training decisions: every expert episode failed or errored")
     print(
-        f"{len(episodes)} expert episodes ({len(errors)} errors, {len(solved)} solved) in "
+        f"{len(episodes) + len(extra)} expert episodes ({len(extra)} of them extra in the "
+        f"grammar's words; {len(errors)} errors, {len(train_eps) + len(val_eps)} solved) in "
         f"{data_seconds:.0f} s; {len(examples)} training decisions ({len(recovery)} after a "
         f"disturbance, {len(already_done)} with the goal already met)",
         flush=True,
@@ -824,12 +875,18 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "grammar_goals": sorted(options.grammar_goals) if options.grammar_goals else None,
         "situation_share": float((cfg.get("situations") or {}).get("share", 0.0)),
         "extra_grammar": {
-            "seeds": [min(extra_seeds), max(extra_seeds)],
-            "goals": sorted(extra_goals) if extra_goals else None,
-            "tasks": extra_tasks,
+            "seeds": [min(extra_plan.seeds), max(extra_plan.seeds)],
+            "goals": sorted(extra_plan.goals) if extra_plan.goals else None,
+            "tasks": extra_plan.tasks,
+            # solved, and among them those the grammar could word (the rest: the template)
             "episodes": sum(1 for e in extra if "error" not in e and e["success"]),
+            "grammar_written": sum(
+                1
+                for e in extra
+                if "error" not in e and e["success"] and e["instruction_source"] == "grammar"
+            ),
         }
-        if extra_seeds
+        if extra_plan
         else None,
         "held_out_colours": list(HELD_OUT_COLOURS),
         "tasks": tasks,
@@ -855,7 +912,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     adapter_bytes = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
     return {
         "tasks": len(tasks),
-        "episodes": len(episodes),
+        "episodes": len(episodes) + len(extra),
         "expert_errors": len(errors),
         "training_decisions": len(examples),
         "recovery_decisions": len(recovery),
