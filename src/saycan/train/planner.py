@@ -52,6 +52,13 @@ from saycan.train.planner_data import (
     task_key,
     whole,
 )
+from saycan.train.train_state import (
+    STATE_FILE,
+    TrainState,
+    load_state,
+    save_state,
+    training_digest,
+)
 
 
 def parse_call(text: str) -> SkillCall:
@@ -561,6 +568,23 @@ def pack_examples(
     return packed
 
 
+def _training_settings(cfg: DictConfig, init: InitAdapter | None) -> dict[str, Any]:
+    """What besides the decisions decides the trained numbers (a resumed run must match it)."""
+    optim = OmegaConf.to_container(cfg.optim, resolve=True)
+    for key in ("threads", "log_every", "checkpoint_every", "stop_after_step"):
+        optim.pop(key, None)
+    return {
+        "base": [str(cfg.base.model), cfg.base.gguf_file],
+        "init": init.record() if init else None,
+        "lora": None if init else OmegaConf.to_container(cfg.lora, resolve=True),
+        "optim": optim,
+    }
+
+
+def _optional_whole(value: Any, key: str) -> int | None:
+    return None if value is None else whole(value, key, minimum=1)
+
+
 def fit_lora(
     model: Any,
     tokenizer: Any,
@@ -568,6 +592,7 @@ def fit_lora(
     cfg: DictConfig,
     log: Any = print,
     init: InitAdapter | None = None,
+    state_path: Path | None = None,
 ) -> dict[str, Any]:
     """LoRA (peft) on the top `lora.top_layers` decoder layers (or, from `init`, on the layers
     that adapter adapts, starting from its weights). Loss per decision: a softmax over
@@ -578,7 +603,11 @@ def fit_lora(
     Why only the top layers: on 2 CPU cores a 135M model trains at ~60 tokens/s end to end. With
     the lower layers frozen and adapter-free, their output for each decision is computed once
     (no gradient) and reused every epoch; each step then runs only the top layers and the
-    vocabulary projection at the positions that predict a candidate token."""
+    vocabulary projection at the positions that predict a candidate token.
+
+    With `state_path`, the loop's state is written there every `optim.checkpoint_every` steps
+    and at `optim.stop_after_step`, and a state found there (of this training: train_state)
+    is resumed from; the result says `stopped` when the run stopped before its last step."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -634,15 +663,58 @@ def fit_lora(
     rng = np.random.default_rng(int(cfg.optim.seed))
     epochs, batch = int(cfg.optim.epochs), int(cfg.optim.batch)
     seq_weight = float(cfg.optim.sequence_loss_weight)
-    total = epochs * math.ceil(len(packed) / batch)
+    per_epoch = math.ceil(len(packed) / batch)
+    total = epochs * per_epoch
     warmup = max(1, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warmup) * max(0.0, 1 - i / total)
     )
-    peft_model.train()
+    every = cfg.optim.get("checkpoint_every")
+    stop_at = cfg.optim.get("stop_after_step")
+    digest = training_digest(examples, _training_settings(cfg, init))
+    trainable_params = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
     step, tokens, losses, hits = 0, 0, [], []
-    for epoch in range(epochs):
-        for idx in _batches(len(packed), batch, rng):
+    resumed = load_state(state_path, digest) if state_path else None
+    if resumed:
+        with torch.no_grad():
+            for name, value in resumed.trainable.items():
+                trainable_params[name].copy_(value)
+        opt.load_state_dict(resumed.optimizer)
+        sched.load_state_dict(resumed.scheduler)
+        torch.set_rng_state(resumed.torch_rng)
+        rng.bit_generator.state = resumed.epoch_rng
+        step, tokens = resumed.step, resumed.tokens
+        losses, hits = resumed.losses, resumed.hits
+        log(f"resumed at step {step}/{total} from {state_path}")
+
+    def checkpoint(epoch_rng: dict[str, Any]) -> None:
+        assert state_path is not None
+        save_state(
+            state_path,
+            digest,
+            TrainState(
+                step=step,
+                epoch_rng=epoch_rng,
+                tokens=tokens,
+                losses=losses,
+                hits=hits,
+                trainable={n: p.detach().clone() for n, p in trainable_params.items()},
+                optimizer=opt.state_dict(),
+                scheduler=sched.state_dict(),
+                torch_rng=torch.get_rng_state(),
+            ),
+        )
+
+    peft_model.train()
+    first_epoch, skip = divmod(step, per_epoch)
+    stopped = False
+    for epoch in range(first_epoch, epochs):
+        epoch_rng = rng.bit_generator.state  # this epoch's batches are drawn from here
+        batches = _batches(len(packed), batch, rng)
+        for idx in batches[skip:]:
+            if stop_at is not None and step >= stop_at:
+                stopped = True
+                break
             group = [packed[i] for i in idx]
             _, pos, mask = batch_inputs(group, dtype)
             width = pos.shape[1]
@@ -675,12 +747,23 @@ def fit_lora(
                     f"epoch {epoch} step {step}/{total} loss {np.mean(losses[-k:]):.4f} train acc "
                     f"{np.mean(hits[-k * batch :]):.3f} ({time.perf_counter() - start:.0f} s)"
                 )
+            if state_path and (step == stop_at or (every and step % every == 0)):
+                # after an epoch's last step the next epoch starts from the generator as it is
+                checkpoint(epoch_rng if step % per_epoch else rng.bit_generator.state)
+        skip = 0
+        if stopped:
+            break
+    if stopped:
+        log(f"stopped at step {step}/{total}; the same command with the same run directory goes on")
     peft_model.eval()
     return {
         "model": peft_model,
         "trainable_params": int(trainable),
         "adapted_layers": [first, n_layers],
         "steps": step,
+        "steps_total": total,
+        "stopped": stopped,
+        "resumed_at_step": resumed.step if resumed else None,
         "train_tokens": tokens,
         "cache_seconds": round(cache_seconds, 1),
         "train_seconds": round(time.perf_counter() - start, 1),
@@ -785,6 +868,9 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "disturbed.data",
         run_dir / "episodes_disturbed.jsonl",
     )
+    # before the data: a typo must not wait for it
+    _optional_whole(cfg.optim.get("checkpoint_every"), "optim.checkpoint_every")
+    _optional_whole(cfg.optim.get("stop_after_step"), "optim.stop_after_step")
     max_examples = cfg.optim.get("max_examples")
     if max_examples is not None:  # null: no cap
         max_examples = whole(max_examples, "optim.max_examples", minimum=1)
@@ -842,7 +928,21 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     )
 
     loaded = load_model(str(cfg.base.model), cfg.base.gguf_file, None, "float32", "cpu")
-    fit = fit_lora(loaded.model, loaded.tokenizer, examples, cfg, init=init)
+    fit = fit_lora(
+        loaded.model, loaded.tokenizer, examples, cfg, init=init, state_path=run_dir / STATE_FILE
+    )
+    if fit["stopped"]:  # no adapter yet: the state is in the run directory
+        return {
+            "stopped": True,
+            "steps": fit["steps"],
+            "steps_total": fit["steps_total"],
+            "resumed_at_step": fit["resumed_at_step"],
+            "train_state": str(run_dir / STATE_FILE),
+            "resume": f"the same command with hydra.run.dir={run_dir}",
+            "training_decisions": len(examples),
+            "train_seconds": fit["train_seconds"],
+            "torch_threads": int(cfg.optim.threads),
+        }
     out = Path(cfg.output) if cfg.output else run_dir / "adapter"
     out.mkdir(parents=True, exist_ok=True)
     fit["model"].save_pretrained(str(out), safe_serialization=True)
@@ -922,6 +1022,8 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "trainable_params": fit["trainable_params"],
         "train_tokens": fit["train_tokens"],
         "train_seconds": fit["train_seconds"],
+        "steps": fit["steps"],
+        "resumed_at_step": fit["resumed_at_step"],
         "adapted_layers": fit["adapted_layers"],
         "data_seconds": round(data_seconds, 1),
         "final_loss": fit["final_loss"],

@@ -1,0 +1,111 @@
+"""Resumable training: a run stopped (or killed after a checkpoint) and run again with the same
+command and run directory ends with the adapter an uninterrupted run writes; the state of other
+training is refused, not continued. The real SmolLM2 weights, one adapted layer, six steps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from saycan.train.train_state import STATE_FILE
+
+#: Five or six decisions (two episodes, a retry or two) in batches of two over two epochs:
+#: steps 3 and 6 end an epoch.
+RECIPE = (
+    "tasks=[put_block_in_bowl]",
+    "episodes_per_task=3",
+    "disturbed.episodes_per_task=0",
+    "optim.epochs=2",
+    "optim.batch=2",
+    "optim.max_examples=6",
+    "optim.checkpoint_every=1",
+    "lora.top_layers=1",
+    "validation_limit=1",
+)
+
+
+def _train(run: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "saycan.cli", "train", "planner", f"hydra.run.dir={run}"]
+        + list(RECIPE)
+        + list(overrides),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=run.parent,
+    )
+
+
+def _result(proc: subprocess.CompletedProcess) -> dict:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _same_adapter(a: Path, b: Path) -> bool:
+    expected = load_file(a / "adapter_model.safetensors")
+    got = load_file(b / "adapter_model.safetensors")
+    assert expected.keys() == got.keys() and len(expected) > 0
+    return all((expected[k] == got[k]).all() for k in expected)
+
+
+def test_a_stopped_run_resumes_to_the_adapter_of_an_uninterrupted_one(tmp_path: Path):
+    whole = _result(_train(tmp_path / "whole", f"output={tmp_path / 'whole_adapter'}"))
+    assert whole["steps"] == 6 and whole["resumed_at_step"] is None
+
+    run, out = tmp_path / "parts", f"output={tmp_path / 'parts_adapter'}"
+    first = _result(_train(run, out, "optim.stop_after_step=4"))  # inside the second epoch
+    assert first["stopped"] is True and first["steps"] == 4 and first["steps_total"] == 6
+    assert first["train_state"] == str(run / STATE_FILE) and (run / STATE_FILE).exists()
+    assert not (tmp_path / "parts_adapter").exists()  # no adapter until the last step
+
+    last = _result(_train(run, out, "optim.threads=1"))  # threads do not change the training
+    assert (last["resumed_at_step"], last["steps"]) == (4, 6)
+    assert last["training_decisions"] == whole["training_decisions"] in (5, 6)
+    assert _same_adapter(tmp_path / "whole_adapter", tmp_path / "parts_adapter")
+    assert last["final_loss"] == whole["final_loss"]
+    assert last["validation_accuracy_llm_only"] == whole["validation_accuracy_llm_only"]
+
+    # other optimiser settings in that run directory: refused in one line, the state kept
+    before = (run / STATE_FILE).read_bytes()
+    refused = _train(run, out, "optim.lr=0.01")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "saycan: error:" in refused.stderr and "holds the state of other training" in (
+        refused.stderr
+    )
+    assert (run / STATE_FILE).read_bytes() == before
+
+
+@pytest.mark.slow
+def test_a_run_stopped_at_an_epochs_end_resumes_to_the_same_adapter(tmp_path: Path):
+    """The next epoch's batches are drawn after the state is saved: resuming must draw them."""
+    _result(_train(tmp_path / "whole", f"output={tmp_path / 'whole_adapter'}"))
+    run, out = tmp_path / "parts", f"output={tmp_path / 'parts_adapter'}"
+    assert _result(_train(run, out, "optim.stop_after_step=3"))["steps"] == 3
+    assert _result(_train(run, out))["resumed_at_step"] == 3
+    assert _same_adapter(tmp_path / "whole_adapter", tmp_path / "parts_adapter")
+
+
+def test_a_damaged_state_is_one_readable_error(tmp_path: Path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / STATE_FILE).write_bytes(b"not a checkpoint")
+    proc = _train(run, f"output={tmp_path / 'adapter'}")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "saycan: error:" in proc.stderr and "not a readable training state" in proc.stderr
+
+
+def test_checkpoint_options_that_are_not_step_counts_are_refused_before_any_data(
+    tmp_path: Path, saycan_in_process
+):
+    for bad in ("optim.checkpoint_every=0", "optim.stop_after_step=2.5"):
+        code, err = saycan_in_process(
+            "train", "planner", f"hydra.run.dir={tmp_path / 'run'}", *RECIPE, bad
+        )
+        assert code not in (0, None) and "Traceback" not in err
+        assert f"{bad.split('=')[0]} must be a whole number >= 1" in err
+        assert not (tmp_path / "run" / "episodes.jsonl").exists()
