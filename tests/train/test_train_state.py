@@ -63,21 +63,38 @@ def test_a_stopped_run_resumes_to_the_adapter_of_an_uninterrupted_one(tmp_path: 
     assert first["train_state"] == str(run / STATE_FILE) and (run / STATE_FILE).exists()
     assert not (tmp_path / "parts_adapter").exists()  # no adapter until the last step
 
-    last = _result(_train(run, out, "optim.threads=1"))  # threads do not change the training
+    again = _train(run, out, "optim.stop_after_step=4")  # already there: says so, before data
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    assert "optim.stop_after_step=4, but" in again.stderr and "is at step 4 already" in (
+        again.stderr
+    )
+    assert "lower 29 layers cached" not in again.stdout
+
+    last = _result(_train(run, out, "optim.threads=2"))  # threads do not change the training
     assert (last["resumed_at_step"], last["steps"]) == (4, 6)
     assert last["training_decisions"] == whole["training_decisions"] in (5, 6)
     assert _same_adapter(tmp_path / "whole_adapter", tmp_path / "parts_adapter")
     assert last["final_loss"] == whole["final_loss"]
     assert last["validation_accuracy_llm_only"] == whole["validation_accuracy_llm_only"]
 
-    # other optimiser settings in that run directory: refused in one line, the state kept
+    # other optimiser settings in that run directory: refused in one line before the model
+    # loads, the state kept
     before = (run / STATE_FILE).read_bytes()
     refused = _train(run, out, "optim.lr=0.01")
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "saycan: error:" in refused.stderr and "holds the state of other training" in (
         refused.stderr
     )
+    assert "lower 29 layers cached" not in refused.stdout
     assert (run / STATE_FILE).read_bytes() == before
+
+    # one flipped bit in the weights is refused, not resumed from
+    damaged = bytearray(before)
+    damaged[len(damaged) // 2] ^= 0x40
+    (run / STATE_FILE).write_bytes(bytes(damaged))
+    flipped = _train(run, out)
+    assert flipped.returncode != 0 and "Traceback" not in flipped.stderr
+    assert "its checksum does not match its contents" in flipped.stderr
 
 
 @pytest.mark.slow
@@ -90,13 +107,17 @@ def test_a_run_stopped_at_an_epochs_end_resumes_to_the_same_adapter(tmp_path: Pa
     assert _same_adapter(tmp_path / "whole_adapter", tmp_path / "parts_adapter")
 
 
-def test_a_damaged_state_is_one_readable_error(tmp_path: Path):
+def test_a_state_that_is_not_one_is_one_readable_error_before_any_data(
+    tmp_path: Path, saycan_in_process
+):
     run = tmp_path / "run"
     run.mkdir()
-    (run / STATE_FILE).write_bytes(b"not a checkpoint")
-    proc = _train(run, f"output={tmp_path / 'adapter'}")
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "saycan: error:" in proc.stderr and "not a readable training state" in proc.stderr
+    for content in (b"", b"not a checkpoint", b"0" * 64 + b"\nnot a checkpoint"):
+        (run / STATE_FILE).write_bytes(content)
+        code, err = saycan_in_process("train", "planner", f"hydra.run.dir={run}", *RECIPE)
+        assert code not in (0, None) and "Traceback" not in err
+        assert "saycan: error:" in err and "not a readable training state" in err
+        assert not (run / "episodes.jsonl").exists()
 
 
 def test_checkpoint_options_that_are_not_step_counts_are_refused_before_any_data(

@@ -55,7 +55,7 @@ from saycan.train.planner_data import (
 from saycan.train.train_state import (
     STATE_FILE,
     TrainState,
-    load_state,
+    read_state,
     save_state,
     training_digest,
 )
@@ -571,7 +571,8 @@ def pack_examples(
 def _training_settings(cfg: DictConfig, init: InitAdapter | None) -> dict[str, Any]:
     """What besides the decisions decides the trained numbers (a resumed run must match it)."""
     optim = OmegaConf.to_container(cfg.optim, resolve=True)
-    for key in ("threads", "log_every", "checkpoint_every", "stop_after_step"):
+    # threads and logging change no number; max_examples acts through the decisions themselves
+    for key in ("threads", "log_every", "checkpoint_every", "stop_after_step", "max_examples"):
         optim.pop(key, None)
     return {
         "base": [str(cfg.base.model), cfg.base.gguf_file],
@@ -593,6 +594,8 @@ def fit_lora(
     log: Any = print,
     init: InitAdapter | None = None,
     state_path: Path | None = None,
+    resume: TrainState | None = None,
+    digest: str | None = None,
 ) -> dict[str, Any]:
     """LoRA (peft) on the top `lora.top_layers` decoder layers (or, from `init`, on the layers
     that adapter adapts, starting from its weights). Loss per decision: a softmax over
@@ -606,8 +609,8 @@ def fit_lora(
     vocabulary projection at the positions that predict a candidate token.
 
     With `state_path`, the loop's state is written there every `optim.checkpoint_every` steps
-    and at `optim.stop_after_step`, and a state found there (of this training: train_state)
-    is resumed from; the result says `stopped` when the run stopped before its last step."""
+    and at `optim.stop_after_step` (the result then says `stopped`); `resume`, a state of
+    this training (`training_state`), is gone on from."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -671,10 +674,11 @@ def fit_lora(
     )
     every = cfg.optim.get("checkpoint_every")
     stop_at = cfg.optim.get("stop_after_step")
-    digest = training_digest(examples, _training_settings(cfg, init))
+    digest = digest or training_digest(examples, _training_settings(cfg, init))
+    earlier_seconds = resume.seconds if resume else 0.0
     trainable_params = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
     step, tokens, losses, hits = 0, 0, [], []
-    resumed = load_state(state_path, digest) if state_path else None
+    resumed = resume
     if resumed:
         with torch.no_grad():
             for name, value in resumed.trainable.items():
@@ -696,6 +700,7 @@ def fit_lora(
                 step=step,
                 epoch_rng=epoch_rng,
                 tokens=tokens,
+                seconds=earlier_seconds + time.perf_counter() - start,
                 losses=losses,
                 hits=hits,
                 trainable={n: p.detach().clone() for n, p in trainable_params.items()},
@@ -754,7 +759,10 @@ def fit_lora(
         if stopped:
             break
     if stopped:
-        log(f"stopped at step {step}/{total}; the same command with the same run directory goes on")
+        log(
+            f"stopped at step {step}/{total}; to go on, run again with the same run directory "
+            "and a larger optim.stop_after_step, or none"
+        )
     peft_model.eval()
     return {
         "model": peft_model,
@@ -766,7 +774,8 @@ def fit_lora(
         "resumed_at_step": resumed.step if resumed else None,
         "train_tokens": tokens,
         "cache_seconds": round(cache_seconds, 1),
-        "train_seconds": round(time.perf_counter() - start, 1),
+        # every sitting's, the lower layers' pass of each included
+        "train_seconds": round(earlier_seconds + time.perf_counter() - start, 1),
         "final_loss": round(float(np.mean(losses[-20:])), 4) if losses else None,
     }
 
@@ -868,9 +877,15 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "disturbed.data",
         run_dir / "episodes_disturbed.jsonl",
     )
-    # before the data: a typo must not wait for it
+    # before the data: a typo or a damaged state must not wait for it
     _optional_whole(cfg.optim.get("checkpoint_every"), "optim.checkpoint_every")
-    _optional_whole(cfg.optim.get("stop_after_step"), "optim.stop_after_step")
+    stop_at = _optional_whole(cfg.optim.get("stop_after_step"), "optim.stop_after_step")
+    saved = read_state(run_dir / STATE_FILE)
+    if saved and stop_at is not None and stop_at <= saved.state.step:
+        raise ConfigError(
+            f"optim.stop_after_step={stop_at}, but {saved.path} is at step {saved.state.step} "
+            "already: raise it, or leave it out to train to the end"
+        )
     max_examples = cfg.optim.get("max_examples")
     if max_examples is not None:  # null: no cap
         max_examples = whole(max_examples, "optim.max_examples", minimum=1)
@@ -927,9 +942,19 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         flush=True,
     )
 
+    # before the model and the lower layers' pass: a state of other training is refused now
+    digest = training_digest(examples, _training_settings(cfg, init))
+    resume = saved.check(digest) if saved else None
     loaded = load_model(str(cfg.base.model), cfg.base.gguf_file, None, "float32", "cpu")
     fit = fit_lora(
-        loaded.model, loaded.tokenizer, examples, cfg, init=init, state_path=run_dir / STATE_FILE
+        loaded.model,
+        loaded.tokenizer,
+        examples,
+        cfg,
+        init=init,
+        state_path=run_dir / STATE_FILE,
+        resume=resume,
+        digest=digest,
     )
     if fit["stopped"]:  # no adapter yet: the state is in the run directory
         return {
@@ -938,7 +963,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "steps_total": fit["steps_total"],
             "resumed_at_step": fit["resumed_at_step"],
             "train_state": str(run_dir / STATE_FILE),
-            "resume": f"the same command with hydra.run.dir={run_dir}",
+            "resume": f"hydra.run.dir={run_dir} with a larger optim.stop_after_step, or none",
             "training_decisions": len(examples),
             "train_seconds": fit["train_seconds"],
             "torch_threads": int(cfg.optim.threads),

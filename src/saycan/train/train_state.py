@@ -36,12 +36,32 @@ class TrainState:
     step: int  # steps done
     epoch_rng: dict[str, Any]  # numpy generator state at the start of the epoch of `step`
     tokens: int
+    seconds: float  # training seconds of every sitting so far
     losses: list[float]
     hits: list[int]
     trainable: dict[str, Any]  # parameter name -> tensor, the trainable ones only
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     torch_rng: Any  # the CPU generator's state: dropout draws from it
+
+
+@dataclass
+class SavedState:
+    """A state read back, with the digest of the training that wrote it."""
+
+    path: Path
+    digest: str
+    state: TrainState
+
+    def check(self, digest: str) -> TrainState:
+        """The state, if this training wrote it; a `ConfigError` naming the file otherwise."""
+        if self.digest != digest:
+            raise ConfigError(
+                f"{self.path} holds the state of other training (other data, model or "
+                "optimiser settings): use another hydra.run.dir, or delete it to train from "
+                "the start"
+            )
+        return self.state
 
 
 def training_digest(examples: Sequence[Any], settings: Mapping[str, Any]) -> str:
@@ -52,7 +72,8 @@ def training_digest(examples: Sequence[Any], settings: Mapping[str, Any]) -> str
 
 
 def save_state(path: Path, digest: str, state: TrainState) -> None:
-    """Write the state whole (a kill mid-write leaves the previous checkpoint)."""
+    """Write the state whole, behind a checksum of its bytes (a kill mid-write leaves the
+    previous checkpoint; a damaged file is refused, not resumed from)."""
     import torch
 
     buffer = io.BytesIO()
@@ -62,6 +83,7 @@ def save_state(path: Path, digest: str, state: TrainState) -> None:
             "step": state.step,
             "epoch_rng": json.dumps(state.epoch_rng),  # 128-bit integers: text, not tensors
             "tokens": state.tokens,
+            "seconds": state.seconds,
             "losses": state.losses,
             "hits": state.hits,
             "trainable": state.trainable,
@@ -71,38 +93,47 @@ def save_state(path: Path, digest: str, state: TrainState) -> None:
         },
         buffer,
     )
-    write_atomic(path, buffer.getvalue())
+    payload = buffer.getvalue()
+    write_atomic(path, hashlib.sha256(payload).hexdigest().encode("ascii") + b"\n" + payload)
 
 
-def load_state(path: Path, digest: str) -> TrainState | None:
-    """The state at `path` if it was written by this training; None if there is none. A state
-    of other training, or a file that is not one, is a `ConfigError` naming the file: the user
-    chooses another run directory or deletes it, nothing is overwritten."""
+def read_state(path: Path) -> SavedState | None:
+    """The state at `path`, None if there is none; a file that is not one whole (damaged,
+    truncated, another format) is a `ConfigError` naming it. Read before any data or model, so
+    a bad file costs a second, not the data and the lower layers' pass."""
     import torch
 
     if not path.exists():
         return None
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-        saved = raw["digest"]
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise ConfigError(
-            f"{path} is not a readable training state ({type(exc).__name__}); delete it to "
-            "train from the start"
-        ) from None
-    if saved != digest:
-        raise ConfigError(
-            f"{path} holds the state of other training (other data, model or optimiser "
-            "settings): use another hydra.run.dir, or delete it to train from the start"
+
+    def unreadable(why: str) -> ConfigError:
+        return ConfigError(
+            f"{path} is not a readable training state ({why}); delete it to train from the start"
         )
-    return TrainState(
-        step=int(raw["step"]),
-        epoch_rng=json.loads(raw["epoch_rng"]),
-        tokens=int(raw["tokens"]),
-        losses=list(raw["losses"]),
-        hits=list(raw["hits"]),
-        trainable=raw["trainable"],
-        optimizer=raw["optimizer"],
-        scheduler=raw["scheduler"],
-        torch_rng=raw["torch_rng"],
-    )
+
+    try:
+        checksum, payload = path.read_bytes().split(b"\n", 1)
+    except (OSError, ValueError) as exc:
+        raise unreadable(type(exc).__name__) from None
+    if hashlib.sha256(payload).hexdigest().encode("ascii") != checksum:
+        raise unreadable("its checksum does not match its contents")
+    try:
+        raw = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        return SavedState(
+            path=path,
+            digest=str(raw["digest"]),
+            state=TrainState(
+                step=int(raw["step"]),
+                epoch_rng=json.loads(raw["epoch_rng"]),
+                tokens=int(raw["tokens"]),
+                seconds=float(raw["seconds"]),
+                losses=list(raw["losses"]),
+                hits=list(raw["hits"]),
+                trainable=dict(raw["trainable"]),
+                optimizer=dict(raw["optimizer"]),
+                scheduler=dict(raw["scheduler"]),
+                torch_rng=raw["torch_rng"],
+            ),
+        )
+    except Exception as exc:  # torch and a hand-made file raise many kinds
+        raise unreadable(type(exc).__name__) from None
