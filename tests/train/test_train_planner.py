@@ -100,6 +100,7 @@ def test_a_tiny_adapter_trains_and_loads(tmp_path: Path):
         result["training_decisions"] >= 8
     )  # two episodes x (pick_and_place, done), plus retries, plus recoveries
     assert result["recovery_decisions"] == 4  # two disturbed episodes x (retry, done)
+    assert result["disturbed_episodes"] == 2
     assert result["adapted_layers"] == [29, 30] and result["validation_decisions"] == 2
     assert not (out / "README.md").exists()  # no model-card template in the shipped package
     modules = json.loads((out / "adapter_config.json").read_text())["target_modules"]

@@ -922,10 +922,12 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
         examples += already_done
     recovery: list[tuple[str, str, list[str]]] = []
+    disturbed: list[dict[str, Any]] = []
     if disturbed_seeds:  # closed loop: the expert putting back what a disturbance knocked away
         dcfg = disturbed_data_config(cfg)
         disturbed = load_or_generate(disturbed_data, dcfg, tasks, disturbed_seeds)
         read += disturbed
+        errors += [e for e in disturbed if "error" in e]
         recovery = recovery_examples(
             [e for e in disturbed if "error" not in e and e["success"]], cfg.prompt
         )
@@ -936,7 +938,8 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise ConfigError("no training decisions: every expert episode failed or errored")
     print(
         f"{len(episodes) + len(extra)} expert episodes ({len(extra)} of them extra in the "
-        f"grammar's words; {len(errors)} errors, {len(train_eps) + len(val_eps)} solved) in "
+        f"grammar's words; {len(train_eps) + len(val_eps)} solved) and {len(disturbed)} "
+        f"disturbed, {len(errors)} errors in all, in "
         f"{data_seconds:.0f} s; {len(examples)} training decisions ({len(recovery)} after a "
         f"disturbance, {len(already_done)} with the goal already met)",
         flush=True,
@@ -1038,7 +1041,8 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return {
         "tasks": len(tasks),
         "episodes": len(episodes) + len(extra),
-        "expert_errors": len(errors),
+        "disturbed_episodes": len(disturbed),
+        "expert_errors": len(errors),  # of every kind of episode above
         "training_decisions": len(examples),
         "recovery_decisions": len(recovery),
         "goal_holds_decisions": len(already_done),
