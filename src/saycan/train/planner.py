@@ -609,8 +609,8 @@ def fit_lora(
     vocabulary projection at the positions that predict a candidate token.
 
     With `state_path`, the loop's state is written there every `optim.checkpoint_every` steps
-    and at `optim.stop_after_step` (the result then says `stopped`); `resume`, a state of
-    this training (`training_state`), is gone on from."""
+    and at `optim.stop_after_step` (the result then says `stopped`); `resume`, a state that
+    `SavedState.check` found to be this training's (same `digest`), is gone on from."""
     import torch
     from peft import LoraConfig, get_peft_model
 
