@@ -678,17 +678,16 @@ def fit_lora(
     earlier_seconds = resume.seconds if resume else 0.0
     trainable_params = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
     step, tokens, losses, hits = 0, 0, [], []
-    resumed = resume
-    if resumed:
+    if resume:
         with torch.no_grad():
-            for name, value in resumed.trainable.items():
+            for name, value in resume.trainable.items():
                 trainable_params[name].copy_(value)
-        opt.load_state_dict(resumed.optimizer)
-        sched.load_state_dict(resumed.scheduler)
-        torch.set_rng_state(resumed.torch_rng)
-        rng.bit_generator.state = resumed.epoch_rng
-        step, tokens = resumed.step, resumed.tokens
-        losses, hits = resumed.losses, resumed.hits
+        opt.load_state_dict(resume.optimizer)
+        sched.load_state_dict(resume.scheduler)
+        torch.set_rng_state(resume.torch_rng)
+        rng.bit_generator.state = resume.epoch_rng
+        step, tokens = resume.step, resume.tokens
+        losses, hits = resume.losses, resume.hits
         log(f"resumed at step {step}/{total} from {state_path}")
 
     def checkpoint(epoch_rng: dict[str, Any]) -> None:
@@ -771,7 +770,7 @@ def fit_lora(
         "steps": step,
         "steps_total": total,
         "stopped": stopped,
-        "resumed_at_step": resumed.step if resumed else None,
+        "resumed_at_step": resume.step if resume else None,
         "train_tokens": tokens,
         "cache_seconds": round(cache_seconds, 1),
         # every sitting's, the lower layers' pass of each included
