@@ -11,6 +11,7 @@ timeouts) so each test runs in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -338,6 +339,77 @@ def test_a_full_queue_answers_503_with_retry_after(server, port):
     assert server.queue.admitted == 0
 
 
+def wait_until(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert condition()
+
+
+@pytest.fixture()
+def impatient(smollm2: TransformersScorer) -> Iterator[LLMServer]:
+    """A second server on the same model whose requests may wait only 0.5 s for it."""
+    limits = dataclasses.replace(LIMITS, max_wait_s=0.5)
+    started = make_server(smollm2, model_name=MODEL, api_key=KEY, limits=limits).start()
+    try:
+        yield started
+    finally:
+        started.shutdown()
+
+
+def test_a_request_that_waited_past_max_wait_is_503_and_never_runs(impatient):
+    """Two requests wait while the model is held for 1.5 s: the one the model thread had
+    already taken up runs; the other has waited past max_wait_s when its turn comes."""
+    port = int(impatient.base_url.rsplit(":", 1)[1].split("/")[0])
+    results: list[Reply] = []
+
+    def send() -> None:
+        results.append(
+            exchange(port, post("/v1/completions", completion()), linger_s=0.05, timeout_s=120)
+        )
+
+    waiting = [threading.Thread(target=send, daemon=True) for _ in range(2)]
+    with impatient.service.engine.lock:
+        for thread in waiting:
+            thread.start()
+        wait_until(lambda: impatient.queue.admitted == 2)
+        time.sleep(1.5)
+    for thread in waiting:
+        thread.join(120)
+    assert sorted(r.status for r in results) == [200, 503]
+    late = next(r for r in results if r.status == 503)
+    assert "past max_wait_s=0.5" in assert_error(late, 503, "queue_timeout")["message"]
+    assert late.headers["retry-after"] == str(LIMITS.retry_after_s)
+    assert impatient.queue.dropped_late == 1 and impatient.queue.admitted == 0
+    assert_alive(port)
+
+
+def test_a_request_whose_client_hung_up_while_waiting_is_dropped_unrun(server, port):
+    """A client that closes its connection while its request waits for the model costs the
+    model nothing: the request is dropped when its turn comes, the one before it still runs."""
+    results: list[Reply] = []
+    dropped = server.queue.dropped_hung_up
+
+    def send() -> None:
+        results.append(
+            exchange(port, post("/v1/completions", completion()), linger_s=0.05, timeout_s=120)
+        )
+
+    first = threading.Thread(target=send, daemon=True)
+    with server.service.engine.lock:
+        first.start()
+        wait_until(lambda: server.queue.admitted == 1)
+        time.sleep(0.3)  # tokenised and handed to the model thread, where it waits for the lock
+        with connect(port) as gone:
+            gone.sendall(post("/v1/completions", completion("robot.pick('red block')")))
+            wait_until(lambda: server.queue.admitted == 2)
+        time.sleep(0.5)  # the server sees the close while the model is still held
+    first.join(120)
+    assert [r.status for r in results] == [200]
+    wait_until(lambda: server.queue.admitted == 0)
+    assert server.queue.dropped_hung_up == dropped + 1
+
+
 def test_too_many_connections_get_503_and_are_closed(port):
     idle = [connect(port) for _ in range(LIMITS.max_connections)]
     try:
@@ -608,6 +680,7 @@ def test_the_server_binds_loopback_by_default(smollm2):
         ({"max_body_bytes": True}, "limits.max_body_bytes must be an integer >= 1, got True"),
         ({"body_timeout_s": float("nan")}, "limits.body_timeout_s must be a finite number > 0"),
         ({"header_timeout_s": -1}, "limits.header_timeout_s must be a finite number > 0"),
+        ({"max_wait_s": 0}, "limits.max_wait_s must be a finite number > 0"),
         ({"max_bodybytes": 5}, "unknown server limits ['max_bodybytes']"),
     ],
 )

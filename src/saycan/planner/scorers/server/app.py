@@ -7,7 +7,8 @@ read) -> the body, streamed and counted whatever Content-Length says (413 past
 `max_body_bytes`, 408 past `body_timeout_s`) -> JSON and field validation (400/404, in a worker
 thread) -> admission to the model queue (503 + Retry-After when `max_queue` requests already
 wait) -> tokenised length against the model's context (400) -> the model, one request at a
-time, on its own thread. A refusal that leaves request bytes unread closes the connection, so
+time, on its own thread (503 instead past `max_wait_s` of waiting; dropped if the client hung
+up meanwhile). A refusal that leaves request bytes unread closes the connection, so
 they can never be parsed as the next request. Below the app, the h11 protocol drops connections
 that do not deliver their head within `header_timeout_s` (408 if part of one came), answers 503
 past `max_connections`, and answers malformed HTTP (bad Content-Length, bad chunking, a head
@@ -20,6 +21,8 @@ import asyncio
 import hmac
 import json
 import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -81,19 +84,28 @@ class HeadLimit:
 class ModelQueue:
     """At most `max_queue` requests admitted (waiting for or using the model); the model runs
     one request at a time on its own thread. Admission happens on the event loop only, so a
-    plain counter is exact."""
+    plain counter is exact. A request is looked at again when the model thread takes it up:
+    one whose client hung up while it waited is dropped, one that waited past `max_wait_s` is
+    a 503; neither runs, so abandoned work never holds the model."""
 
-    def __init__(self, max_queue: int, retry_after_s: int):
+    def __init__(self, max_queue: int, retry_after_s: int, max_wait_s: float = 30.0):
         self.max_queue = max_queue
         self.retry_after_s = retry_after_s
+        self.max_wait_s = max_wait_s
         self.admitted = 0
+        self.dropped_late = 0  # waited past max_wait_s
+        self.dropped_hung_up = 0  # the client closed its connection while waiting
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saycan-model")
 
     async def run(
-        self, prepare: Callable[[], T], work: Callable[[T], dict[str, Any]]
+        self,
+        prepare: Callable[[], T],
+        work: Callable[[T], dict[str, Any]],
+        hung_up: threading.Event | None = None,
     ) -> dict[str, Any]:
         """`prepare` (tokenising; may refuse) in the thread pool, then `work` on the model
-        thread; 503 when the queue is full."""
+        thread; 503 when the queue is full or the request waited past `max_wait_s`.
+        `hung_up`, set by the caller when its client disconnects, drops a waiting request."""
         if self.admitted >= self.max_queue:
             raise RequestError(
                 503,
@@ -103,10 +115,29 @@ class ModelQueue:
                 code="queue_full",
             )
         self.admitted += 1
+        admitted_at = time.monotonic()
+
+        def start(job: T) -> dict[str, Any]:  # on the model thread, when the model is free
+            if hung_up is not None and hung_up.is_set():
+                self.dropped_hung_up += 1
+                log.info("dropped a queued request: its client hung up")
+                raise RequestError(499, "the client closed the connection", code="client_gone")
+            waited = time.monotonic() - admitted_at
+            if waited > self.max_wait_s:
+                self.dropped_late += 1
+                raise RequestError(
+                    503,
+                    f"the request waited {waited:.1f} s for the model, past "
+                    f"max_wait_s={self.max_wait_s:g}; retry after {self.retry_after_s} s",
+                    type_="server_error",
+                    code="queue_timeout",
+                )
+            return work(job)
+
         try:
             job = await run_in_threadpool(prepare)
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, work, job)
+            return await loop.run_in_executor(self._executor, start, job)
         finally:
             self.admitted -= 1
 
@@ -121,7 +152,7 @@ def build_app(
     queue: ModelQueue | None = None,
 ) -> Starlette:
     """The ASGI app for `service` under `limits` (requests must carry `api_key` if set)."""
-    queue = queue or ModelQueue(limits.max_queue, limits.retry_after_s)
+    queue = queue or ModelQueue(limits.max_queue, limits.retry_after_s, limits.max_wait_s)
 
     def check_key(request: Request) -> None:
         if api_key is None:
@@ -156,7 +187,12 @@ def build_app(
             try:
                 body = await run_in_threadpool(decode_json, raw, limits.max_json_depth)
                 req = await run_in_threadpool(parse, body)
-                return JSONResponse(await queue.run(lambda: fit(req), work))
+                hung_up = threading.Event()
+                watch = asyncio.create_task(_watch_hang_up(request.receive, hung_up))
+                try:
+                    return JSONResponse(await queue.run(lambda: fit(req), work, hung_up))
+                finally:
+                    watch.cancel()
             except RequestError as exc:
                 retry = {"Retry-After": str(queue.retry_after_s)} if exc.status == 503 else None
                 return error_response(exc, headers=retry)
@@ -203,6 +239,14 @@ def build_app(
     app.router.redirect_slashes = False  # a wrong path is a 404, not a redirect
     app.state.queue = queue
     return app
+
+
+async def _watch_hang_up(receive: Receive, hung_up: threading.Event) -> None:
+    """Sets `hung_up` when the client disconnects. With the body read, uvicorn's `receive`
+    waits until the connection is lost (or the response is sent: the caller cancels first)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    hung_up.set()
 
 
 async def read_body(request: Request, limits: ServerLimits) -> bytes:
