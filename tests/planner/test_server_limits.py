@@ -349,65 +349,98 @@ def wait_until(condition, timeout_s: float = 10.0) -> None:
 @pytest.fixture()
 def impatient(smollm2: TransformersScorer) -> Iterator[LLMServer]:
     """A second server on the same model whose requests may wait only 0.5 s for it."""
+    captured, root = Captured(), logging.getLogger()
+    root.addHandler(captured)
     limits = dataclasses.replace(LIMITS, max_wait_s=0.5)
     started = make_server(smollm2, model_name=MODEL, api_key=KEY, limits=limits).start()
     try:
         yield started
     finally:
         started.shutdown()
+        root.removeHandler(captured)
+    logged = "\n".join(captured.lines)
+    assert "Traceback" not in logged and " 500" not in logged, logged[-3000:]
 
 
-def test_a_request_that_waited_past_max_wait_is_503_and_never_runs(impatient):
-    """Two requests wait while the model is held for 1.5 s: the one the model thread had
-    already taken up runs; the other has waited past max_wait_s when its turn comes."""
-    port = int(impatient.base_url.rsplit(":", 1)[1].split("/")[0])
-    results: list[Reply] = []
+def port_of(server: LLMServer) -> int:
+    return int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+
+
+def send_into(port: int, results: list[Reply]) -> threading.Thread:
+    """A completions request in its own thread; its reply lands in `results`."""
 
     def send() -> None:
         results.append(
             exchange(port, post("/v1/completions", completion()), linger_s=0.05, timeout_s=120)
         )
 
-    waiting = [threading.Thread(target=send, daemon=True) for _ in range(2)]
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_request_that_waited_past_max_wait_is_503_and_never_runs(impatient):
+    """The model is held: the first request is on the model thread, the second waits 0.7 s,
+    past max_wait_s=0.5; when its turn comes it is refused, not run."""
+    port, on_time, late = port_of(impatient), [], []
     with impatient.service.engine.lock:
-        for thread in waiting:
-            thread.start()
+        first = send_into(port, on_time)
+        wait_until(lambda: impatient.queue.running)
+        second = send_into(port, late)
         wait_until(lambda: impatient.queue.admitted == 2)
-        time.sleep(1.5)
-    for thread in waiting:
-        thread.join(120)
-    assert sorted(r.status for r in results) == [200, 503]
-    late = next(r for r in results if r.status == 503)
-    assert "past max_wait_s=0.5" in assert_error(late, 503, "queue_timeout")["message"]
-    assert late.headers["retry-after"] == str(LIMITS.retry_after_s)
+        time.sleep(0.7)
+    first.join(120)
+    second.join(120)
+    assert [r.status for r in on_time] == [200]
+    (refused,) = late
+    assert "past max_wait_s=0.5" in assert_error(refused, 503, "queue_timeout")["message"]
+    assert refused.headers["retry-after"] == str(LIMITS.retry_after_s)
     assert impatient.queue.dropped_late == 1 and impatient.queue.admitted == 0
     assert_alive(port)
 
 
-def test_a_request_whose_client_hung_up_while_waiting_is_dropped_unrun(server, port):
-    """A client that closes its connection while its request waits for the model costs the
-    model nothing: the request is dropped when its turn comes, the one before it still runs."""
+def test_a_request_whose_client_hangs_up_while_waiting_frees_its_place_at_once(server, port):
+    """A client that closes its connection while its request waits for the model costs
+    nothing: the request leaves the queue while the model is still busy, and never runs."""
     results: list[Reply] = []
     dropped = server.queue.dropped_hung_up
-
-    def send() -> None:
-        results.append(
-            exchange(port, post("/v1/completions", completion()), linger_s=0.05, timeout_s=120)
-        )
-
-    first = threading.Thread(target=send, daemon=True)
     with server.service.engine.lock:
-        first.start()
-        wait_until(lambda: server.queue.admitted == 1)
-        time.sleep(0.3)  # tokenised and handed to the model thread, where it waits for the lock
+        first = send_into(port, results)
+        wait_until(lambda: server.queue.running)
         with connect(port) as gone:
             gone.sendall(post("/v1/completions", completion("robot.pick('red block')")))
             wait_until(lambda: server.queue.admitted == 2)
-        time.sleep(0.5)  # the server sees the close while the model is still held
+        wait_until(lambda: server.queue.dropped_hung_up == dropped + 1)
+        assert server.queue.admitted == 1  # the place is free before the model is
     first.join(120)
     assert [r.status for r in results] == [200]
-    wait_until(lambda: server.queue.admitted == 0)
-    assert server.queue.dropped_hung_up == dropped + 1
+    assert server.queue.admitted == 0
+
+
+def test_an_openai_client_that_times_out_leaves_no_work_behind(server, port, monkeypatch):
+    """llm=openai's own timeout: its request, still waiting for the model, is dropped when
+    the client gives up, so the retry it would send never queues behind a dead copy."""
+    from saycan.planner.scorers.openai_scorer import OpenAIScorer, ScorerUnavailableError
+
+    monkeypatch.setenv("SAYCAN_SERVE_TEST_KEY", KEY)
+    client = OpenAIScorer(
+        model=MODEL,
+        base_url=server.base_url,
+        api_key_env="SAYCAN_SERVE_TEST_KEY",
+        timeout_s=1.0,
+        max_retries=0,
+    )
+    results: list[Reply] = []
+    dropped = server.queue.dropped_hung_up
+    with server.service.engine.lock:
+        first = send_into(port, results)
+        wait_until(lambda: server.queue.running)
+        with pytest.raises(ScorerUnavailableError, match="timed out"):
+            client.score("robot.", ["done()", "pick('red block')"])
+        wait_until(lambda: server.queue.dropped_hung_up == dropped + 1)
+        assert server.queue.admitted == 1
+    first.join(120)
+    assert [r.status for r in results] == [200]
 
 
 def test_too_many_connections_get_503_and_are_closed(port):

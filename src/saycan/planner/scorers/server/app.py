@@ -21,10 +21,10 @@ import asyncio
 import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 import h11
@@ -84,16 +84,17 @@ class HeadLimit:
 class ModelQueue:
     """At most `max_queue` requests admitted (waiting for or using the model); the model runs
     one request at a time on its own thread. Admission happens on the event loop only, so a
-    plain counter is exact. A request is looked at again when the model thread takes it up:
-    one whose client hung up while it waited is dropped, one that waited past `max_wait_s` is
-    a 503; neither runs, so abandoned work never holds the model."""
+    plain counter is exact. A waiting request whose client hangs up is cancelled at once (its
+    slot freed, never run); one the model thread takes up after `max_wait_s` of waiting is a
+    503, never run: abandoned work never holds the model or a queue slot for long."""
 
-    def __init__(self, max_queue: int, retry_after_s: int, max_wait_s: float = 30.0):
+    def __init__(self, max_queue: int, retry_after_s: int, max_wait_s: float):
         self.max_queue = max_queue
         self.retry_after_s = retry_after_s
         self.max_wait_s = max_wait_s
         self.admitted = 0
-        self.dropped_late = 0  # waited past max_wait_s
+        self.running = False  # a request is on the model thread now
+        self.dropped_late = 0  # taken up after waiting past max_wait_s
         self.dropped_hung_up = 0  # the client closed its connection while waiting
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saycan-model")
 
@@ -101,11 +102,12 @@ class ModelQueue:
         self,
         prepare: Callable[[], T],
         work: Callable[[T], dict[str, Any]],
-        hung_up: threading.Event | None = None,
+        hang_up: Callable[[], Awaitable[None]] | None = None,
     ) -> dict[str, Any]:
         """`prepare` (tokenising; may refuse) in the thread pool, then `work` on the model
-        thread; 503 when the queue is full or the request waited past `max_wait_s`.
-        `hung_up`, set by the caller when its client disconnects, drops a waiting request."""
+        thread; 503 when the queue is full or the request waited past `max_wait_s`. If
+        `hang_up()` (awaiting the client's disconnect) returns while the request still waits,
+        the request is cancelled (499 `client_gone`, which nobody reads)."""
         if self.admitted >= self.max_queue:
             raise RequestError(
                 503,
@@ -116,15 +118,13 @@ class ModelQueue:
             )
         self.admitted += 1
         admitted_at = time.monotonic()
+        watcher = asyncio.ensure_future(hang_up()) if hang_up is not None else None
 
         def start(job: T) -> dict[str, Any]:  # on the model thread, when the model is free
-            if hung_up is not None and hung_up.is_set():
-                self.dropped_hung_up += 1
-                log.info("dropped a queued request: its client hung up")
-                raise RequestError(499, "the client closed the connection", code="client_gone")
             waited = time.monotonic() - admitted_at
             if waited > self.max_wait_s:
                 self.dropped_late += 1
+                log.info("dropped a request that waited %.1f s for the model", waited)
                 raise RequestError(
                     503,
                     f"the request waited {waited:.1f} s for the model, past "
@@ -132,14 +132,28 @@ class ModelQueue:
                     type_="server_error",
                     code="queue_timeout",
                 )
-            return work(job)
+            self.running = True
+            try:
+                return work(job)
+            finally:
+                self.running = False
 
         try:
             job = await run_in_threadpool(prepare)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, start, job)
+            future = self._executor.submit(start, job)
+            result = asyncio.wrap_future(future)
+            if watcher is not None:
+                await asyncio.wait({result, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                gone = watcher.done() and watcher.exception() is None
+                if gone and not result.done() and future.cancel():  # still waiting: never runs
+                    self.dropped_hung_up += 1
+                    log.info("dropped a queued request: its client hung up")
+                    raise RequestError(499, "the client closed the connection", code="client_gone")
+            return await result
         finally:
             self.admitted -= 1
+            if watcher is not None:
+                watcher.cancel()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -187,12 +201,8 @@ def build_app(
             try:
                 body = await run_in_threadpool(decode_json, raw, limits.max_json_depth)
                 req = await run_in_threadpool(parse, body)
-                hung_up = threading.Event()
-                watch = asyncio.create_task(_watch_hang_up(request.receive, hung_up))
-                try:
-                    return JSONResponse(await queue.run(lambda: fit(req), work, hung_up))
-                finally:
-                    watch.cancel()
+                hang_up = partial(_client_hang_up, request.receive)
+                return JSONResponse(await queue.run(lambda: fit(req), work, hang_up))
             except RequestError as exc:
                 retry = {"Retry-After": str(queue.retry_after_s)} if exc.status == 503 else None
                 return error_response(exc, headers=retry)
@@ -241,12 +251,13 @@ def build_app(
     return app
 
 
-async def _watch_hang_up(receive: Receive, hung_up: threading.Event) -> None:
-    """Sets `hung_up` when the client disconnects. With the body read, uvicorn's `receive`
-    waits until the connection is lost (or the response is sent: the caller cancels first)."""
+async def _client_hang_up(receive: Receive) -> None:
+    """Returns when the client disconnects. With the body read, uvicorn's `receive` waits until
+    the connection is lost or the response is sent (the queue stops waiting on it first). Not
+    seen: a hang-up behind requests the client pipelined on the same connection, since uvicorn
+    stops reading it; `max_wait_s` bounds those."""
     while (await receive())["type"] != "http.disconnect":
         pass
-    hung_up.set()
 
 
 async def read_body(request: Request, limits: ServerLimits) -> bytes:

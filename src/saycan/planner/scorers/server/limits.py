@@ -23,10 +23,11 @@ class ServerLimits:
     # context, but 100 full-context prompts fit the body limit and held the model for an hour.
     max_request_tokens: int = 65536
     max_queue: int = 8  # requests waiting for or using the model; more get 503 + Retry-After
-    # A request that waited this long for the model is answered 503 and never run: its client
-    # (60 s timeout in llm=openai) has usually given up and retried, and running it anyway
-    # would hold the model for nobody while the retry waits behind it.
-    max_wait_s: float = 30.0
+    # A request the model thread takes up after waiting this long is answered 503, never run.
+    # A client that gives up (llm=openai: after 60 s) closes its connection, which drops its
+    # request at once; this bounds the rest: hang-ups the server cannot see (behind requests
+    # pipelined on one connection) and clients that never give up.
+    max_wait_s: float = 60.0
     max_connections: int = 64  # open connections; more are answered 503 and closed
     header_timeout_s: float = 10.0  # from connect (or the last response) to a complete head
     body_timeout_s: float = 30.0  # to receive the whole body once the head is in
