@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -136,6 +137,17 @@ def assert_alive(port: int) -> None:
     assert reply.status == 200 and reply.json()["data"][0]["id"] == MODEL
 
 
+def wait_until(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert condition()
+
+
+def port_of(server: LLMServer) -> int:
+    return int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+
+
 class Captured(logging.Handler):
     """Every log line the server writes, formatted with any traceback."""
 
@@ -147,11 +159,12 @@ class Captured(logging.Handler):
         self.lines.append(logging.Formatter().format(record))
 
 
-@pytest.fixture(scope="module")
-def server(smollm2: TransformersScorer) -> Iterator[LLMServer]:
+@contextmanager
+def serving(scorer: TransformersScorer, limits: ServerLimits) -> Iterator[LLMServer]:
+    """A started server whose log, checked when it stops, holds no key, 500 or traceback."""
     captured, root = Captured(), logging.getLogger()
     root.addHandler(captured)
-    started = make_server(smollm2, model_name=MODEL, api_key=KEY, limits=LIMITS).start()
+    started = make_server(scorer, model_name=MODEL, api_key=KEY, limits=limits).start()
     try:
         yield started
     finally:
@@ -159,12 +172,19 @@ def server(smollm2: TransformersScorer) -> Iterator[LLMServer]:
         root.removeHandler(captured)
     logged = "\n".join(captured.lines)
     assert KEY not in logged  # the key is never logged, whatever the clients sent
-    assert "Exception in ASGI application" not in logged and " 500" not in logged, logged[-3000:]
+    for bad in ("Exception in ASGI application", "Traceback", " 500"):
+        assert bad not in logged, logged[-3000:]
+
+
+@pytest.fixture(scope="module")
+def server(smollm2: TransformersScorer) -> Iterator[LLMServer]:
+    with serving(smollm2, LIMITS) as started:
+        yield started
 
 
 @pytest.fixture()
 def port(server: LLMServer) -> Iterator[int]:
-    port = int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+    port = port_of(server)
     yield port
     assert_alive(port)  # every abuse case leaves a server that still answers
 
@@ -326,10 +346,7 @@ def test_a_full_queue_answers_503_with_retry_after(server, port):
         waiting = [threading.Thread(target=send, daemon=True) for _ in range(LIMITS.max_queue)]
         for thread in waiting:
             thread.start()
-        deadline = time.monotonic() + 10
-        while server.queue.admitted < LIMITS.max_queue and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert server.queue.admitted == LIMITS.max_queue
+        wait_until(lambda: server.queue.admitted == LIMITS.max_queue)
         refused = exchange(port, post("/v1/completions", completion()), linger_s=0.05)
         assert_error(refused, 503, "queue_full")
         assert refused.headers["retry-after"] == str(LIMITS.retry_after_s)
@@ -339,31 +356,11 @@ def test_a_full_queue_answers_503_with_retry_after(server, port):
     assert server.queue.admitted == 0
 
 
-def wait_until(condition, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert condition()
-
-
 @pytest.fixture()
 def impatient(smollm2: TransformersScorer) -> Iterator[LLMServer]:
     """A second server on the same model whose requests may wait only 0.5 s for it."""
-    captured, root = Captured(), logging.getLogger()
-    root.addHandler(captured)
-    limits = dataclasses.replace(LIMITS, max_wait_s=0.5)
-    started = make_server(smollm2, model_name=MODEL, api_key=KEY, limits=limits).start()
-    try:
+    with serving(smollm2, dataclasses.replace(LIMITS, max_wait_s=0.5)) as started:
         yield started
-    finally:
-        started.shutdown()
-        root.removeHandler(captured)
-    logged = "\n".join(captured.lines)
-    assert "Traceback" not in logged and " 500" not in logged, logged[-3000:]
-
-
-def port_of(server: LLMServer) -> int:
-    return int(server.base_url.rsplit(":", 1)[1].split("/")[0])
 
 
 def send_into(port: int, results: list[Reply]) -> threading.Thread:

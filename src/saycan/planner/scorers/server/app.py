@@ -98,6 +98,10 @@ class ModelQueue:
         self.dropped_hung_up = 0  # the client closed its connection while waiting
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saycan-model")
 
+    @classmethod
+    def from_limits(cls, limits: ServerLimits) -> ModelQueue:
+        return cls(limits.max_queue, limits.retry_after_s, limits.max_wait_s)
+
     async def run(
         self,
         prepare: Callable[[], T],
@@ -166,7 +170,7 @@ def build_app(
     queue: ModelQueue | None = None,
 ) -> Starlette:
     """The ASGI app for `service` under `limits` (requests must carry `api_key` if set)."""
-    queue = queue or ModelQueue(limits.max_queue, limits.retry_after_s, limits.max_wait_s)
+    queue = queue or ModelQueue.from_limits(limits)
 
     def check_key(request: Request) -> None:
         if api_key is None:

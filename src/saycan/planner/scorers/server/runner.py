@@ -39,7 +39,7 @@ class LLMServer:
     ):
         self.service = service
         self.limits = limits
-        self.queue = ModelQueue(limits.max_queue, limits.retry_after_s, limits.max_wait_s)
+        self.queue = ModelQueue.from_limits(limits)
         app = build_app(service, limits, api_key, self.queue)
         self.app = wrap(app) if wrap is not None else app
         self._socket = _bind(host, port)
