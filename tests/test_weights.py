@@ -1,6 +1,7 @@
 """Non-finite weights are refused when a model is loaded, with one line naming the file: the
 segmenter, the learned affordance, the planner adapter, and transformers models (the language
-model, the sentence embedder). A NaN checkpoint once loaded silently and saw an empty table."""
+model, the sentence embedder). A NaN checkpoint once loaded silently and saw an empty table.
+And the fingerprint that names a model by its numbers changes with any of them."""
 
 from __future__ import annotations
 
@@ -218,3 +219,19 @@ def _size(path: Path, key: str) -> int:
     from safetensors.numpy import load_file
 
     return int(load_file(str(path))[key].size)
+
+
+def test_the_weights_fingerprint_tells_apart_any_change_of_numbers_names_or_types():
+    import torch
+
+    from saycan.weights import weights_fingerprint
+
+    base = {"b": torch.arange(6, dtype=torch.float32).reshape(2, 3), "a": torch.ones(4)}
+    same = {"a": torch.ones(4), "b": torch.arange(6, dtype=torch.float32).reshape(2, 3)}
+    assert weights_fingerprint(base) == weights_fingerprint(same)  # order of the mapping aside
+    nudged = {**base, "a": torch.ones(4).index_put_((torch.tensor([3]),), torch.tensor(1.0001))}
+    renamed = {"c": base["b"], "a": base["a"]}
+    reshaped = {**base, "b": base["b"].reshape(3, 2)}
+    retyped = {**base, "a": torch.ones(4, dtype=torch.bfloat16)}
+    others = [weights_fingerprint(w) for w in (nudged, renamed, reshaped, retyped)]
+    assert len({weights_fingerprint(base), *others}) == 5

@@ -206,6 +206,22 @@ def test_single_run_eval_on_the_adapters_training_seeds_is_refused_before_any_ep
     assert not (out / "results.jsonl").exists()  # no episode ran, none recorded as failed
 
 
+def test_a_scoring_device_the_machine_lacks_is_refused_before_any_episode(
+    tmp_path: Path, saycan_in_process
+):
+    """`llm.device=cuda:99` parses everywhere; it must fail when the planner is built, not when
+    the model is first moved there mid-run."""
+    out = tmp_path / "eval"
+    where = [f"output_dir={out}", f"hydra.run.dir={tmp_path / 'run'}"]
+    code, err = saycan_in_process(
+        "eval", "task=put_block_in_bowl", "llm.device=cuda:99", *CHEAP, "quiet=true", *where
+    )
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("saycan: error:") and "llm.device='cuda:99' is not available" in last
+    assert not (out / "results.jsonl").exists()  # no episode ran, none recorded as failed
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

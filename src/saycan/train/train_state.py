@@ -4,10 +4,12 @@ training, so that a killed run goes on where its last checkpoint left it.
 Why: the planner adapter trains for over an hour on 2 cores (Gemma-3 at the full recipe for
 about five), longer than a machine, a job slot or a session may last. With this state the same
 command in the same run directory resumes, and it ends with the adapter that an uninterrupted
-run writes: the same weights, optimiser moments, schedule position and random streams.
+run writes: the same weights, optimiser moments, schedule position and random streams (bit for
+bit on the CPU; a sitting on another device or thread count, neither of which is part of the
+digest, may differ in the last bits, so each sitting's device and threads are recorded).
 
 What makes two runs "the same training" is a digest of everything that changes the numbers
-(the decisions, the base model, the adapter's shape or initial adapter, the optimiser
+(the decisions, the base model's weights, the adapter's shape or initial adapter, the optimiser
 settings); a state written for another digest is refused, never silently continued or
 overwritten.
 """
@@ -18,7 +20,7 @@ import hashlib
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,13 @@ class TrainState:
     trainable: dict[str, Any]  # parameter name -> tensor, the trainable ones only
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
-    torch_rng: Any  # the CPU generator's state: dropout draws from it
+    torch_rng: Any  # the CPU generator's state: dropout on the CPU draws from it
+    # the accelerator's generator (dropout on a GPU draws from it); None when training on the CPU
+    device_rng: Any = None
+    # one record per sitting so far: {"steps": [from, to], "seconds", "threads", "device"}.
+    # Threads and device are not part of the digest (a run may go on elsewhere), so the record
+    # says where each stretch of steps ran.
+    sittings: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -57,9 +65,9 @@ class SavedState:
         """The state, if this training wrote it; a `ConfigError` naming the file otherwise."""
         if self.digest != digest:
             raise ConfigError(
-                f"{self.path} holds the state of other training (other data, model or "
-                "optimiser settings): use another hydra.run.dir, or delete it to train from "
-                "the start"
+                f"{self.path} holds the state of other training (other data, base-model "
+                "weights, adapter or optimiser settings): use another hydra.run.dir, or "
+                "delete it to train from the start"
             )
         return self.state
 
@@ -90,6 +98,8 @@ def save_state(path: Path, digest: str, state: TrainState) -> None:
             "optimizer": state.optimizer,
             "scheduler": state.scheduler,
             "torch_rng": state.torch_rng,
+            "device_rng": state.device_rng,
+            "sittings": json.dumps(state.sittings),
         },
         buffer,
     )
@@ -133,6 +143,8 @@ def read_state(path: Path) -> SavedState | None:
                 optimizer=dict(raw["optimizer"]),
                 scheduler=dict(raw["scheduler"]),
                 torch_rng=raw["torch_rng"],
+                device_rng=raw.get("device_rng"),
+                sittings=json.loads(raw.get("sittings", "[]")),
             ),
         )
     except Exception as exc:  # torch and a hand-made file raise many kinds

@@ -50,7 +50,7 @@ import numpy as np
 from saycan.errors import ConfigError, ScorerError
 from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.planner.scorers.base import InvalidOptionsError, ScorerStats
-from saycan.planner.scorers.models import LoadedModel, load_model, parse_dtype
+from saycan.planner.scorers.models import LoadedModel, available_device, load_model, parse_dtype
 from saycan.planner.scorers.packing import (
     ROOT,
     OptionTrie,
@@ -134,7 +134,8 @@ class TransformersScorer:
         self.gguf_file = gguf_file
         self.cache_dir = cache_dir
         self.dtype = parse_dtype(dtype)
-        self.device = _parse_device(device)
+        # a device this machine lacks fails here, not at the first decision of a sweep
+        self.device = available_device(device, "llm.device")
         self.method = method
         self.num_threads = num_threads
         self.batch_size = int(batch_size)
@@ -634,15 +635,6 @@ def encode_option(tok: Any, option: object) -> list[int]:
     if not ids:
         raise InvalidOptionsError(f"option {option!r} encodes to no tokens")
     return ids
-
-
-def _parse_device(device: str) -> Any:
-    import torch
-
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"unknown device {device!r}: {exc}") from exc
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
