@@ -114,3 +114,9 @@ def test_absent_weights_give_model_load_error(tmp_path):
         OpenVocabPerception(model=str(tmp_path / "nothing_here"), local_files_only=True)
     with pytest.raises(ModelLoadError):
         OpenVocabPerception(model="google/owlvit-base-patch32", local_files_only=True)
+
+
+def test_a_device_the_machine_lacks_is_a_config_error_naming_the_key(tiny_owlvit):
+    with pytest.raises(ConfigError, match=r"perception.device='cuda:99' is not available"):
+        OpenVocabPerception(model=tiny_owlvit, device="cuda:99")
+    assert OpenVocabPerception(model=tiny_owlvit, device="cpu").device.type == "cpu"

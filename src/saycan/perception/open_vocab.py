@@ -9,10 +9,12 @@ centre estimate as the segmenter's). Weights come from a local directory or the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
+from saycan.devices import available_device
 from saycan.drivers.types import CameraInfo, Observation
 from saycan.errors import ConfigError, ModelLoadError, SayCanError
 from saycan.perception.geometry import object_centre, world_points
@@ -25,7 +27,7 @@ from saycan.world import COLOUR_NAMES, object_size
 ABOVE_TABLE = 0.008
 
 
-def load_detector(model: str, local_files_only: bool = True, device: str = "cpu"):
+def load_detector(model: str, local_files_only: bool = True, device: Any = "cpu"):
     """(processor, model in eval mode) from an HF id or a local directory."""
     from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
@@ -94,8 +96,8 @@ class OpenVocabPerception:
         self.queries = queries
         self.score_threshold = float(score_threshold)
         self.nms_iou = float(nms_iou)
-        self.device = device
-        self.processor, self.model = load_detector(model, local_files_only, device)
+        self.device = available_device(device, "perception.device")  # before the weights load
+        self.processor, self.model = load_detector(model, local_files_only, self.device)
 
     def reset(self, rng: np.random.Generator | None = None) -> None:
         """Stateless."""

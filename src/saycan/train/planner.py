@@ -864,7 +864,8 @@ def _check_base_model(cfg: DictConfig) -> None:
 def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     import torch
 
-    from saycan.planner.scorers.models import available_device, load_model
+    from saycan.devices import available_device
+    from saycan.planner.scorers.models import load_model
     from saycan.planner.scorers.transformers_scorer import TransformersScorer
     from saycan.sim.tasks.families import expand_tasks
     from saycan.sim.tasks.spec import load_task

@@ -414,32 +414,6 @@ def _not_cached_message(model_id: str) -> str:
     )
 
 
-def available_device(device: str, key: str = "device") -> Any:
-    """`device` as a torch.device this machine can compute on, or a ConfigError naming `key`.
-
-    Why a probe and not a name check: "cuda" parses on every machine, and a torch without CUDA
-    (this project's CPU wheel) or a GPU index that is not there fails only when a tensor is
-    first put on it; a trainer must learn that before an hour of data, not after."""
-    import torch
-
-    try:
-        parsed = torch.device(str(device))
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"{key}={device!r} is not a device: {exc}") from None
-    if parsed.type == "meta":  # holds shapes, not numbers
-        raise ConfigError(f"{key}=meta holds no numbers to compute with; use cpu or cuda")
-    try:
-        torch.empty(1, device=parsed)
-    except (RuntimeError, AssertionError, ValueError) as exc:  # torch's own kinds, per backend
-        text = str(exc).strip() or type(exc).__name__
-        reason = text.splitlines()[0].split(". ")[0][:160]  # some backends explain at length
-        raise ConfigError(
-            f"{key}={device!r} is not available on this machine ({reason}); "
-            f"torch {torch.__version__} sees {torch.cuda.device_count()} CUDA device(s)"
-        ) from None
-    return parsed
-
-
 def _to_device(lm: Any, device: str, model: str) -> Any:
     try:
         return lm.to(device)

@@ -47,10 +47,11 @@ from typing import Any
 
 import numpy as np
 
+from saycan.devices import available_device
 from saycan.errors import ConfigError, ScorerError
 from saycan.planner.scorers.adapters import resolve_adapter
 from saycan.planner.scorers.base import InvalidOptionsError, ScorerStats
-from saycan.planner.scorers.models import LoadedModel, available_device, load_model, parse_dtype
+from saycan.planner.scorers.models import LoadedModel, load_model, parse_dtype
 from saycan.planner.scorers.packing import (
     ROOT,
     OptionTrie,
