@@ -235,3 +235,8 @@ def test_the_weights_fingerprint_tells_apart_any_change_of_numbers_names_or_type
     retyped = {**base, "a": torch.ones(4, dtype=torch.bfloat16)}
     others = [weights_fingerprint(w) for w in (nudged, renamed, reshaped, retyped)]
     assert len({weights_fingerprint(base), *others}) == 5
+    # an output projection tied to the embedding is another model than an equal untied copy
+    tied = {"embed": base["b"], "head": base["b"]}
+    untied = {"embed": base["b"], "head": base["b"].clone()}
+    assert weights_fingerprint(tied) != weights_fingerprint(untied)
+    assert weights_fingerprint(tied) == weights_fingerprint({"head": base["b"], "embed": base["b"]})

