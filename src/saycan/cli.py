@@ -34,6 +34,8 @@ commands:
   serve-robot  serve a robot to a planner on another computer (robot=remote):
          saycan serve-robot robot=panda port=5555
   report tables, plots and episode pages from a results directory: saycan report DIR
+  compare  B against A on the episodes both ran, paired by task (sign-flip test):
+         saycan compare DIR_A DIR_B (last stdout line: one JSON object)
 
 `saycan COMMAND --cfg job [key=value ...]` prints the composed config and runs nothing.
 Overrides follow Hydra's syntax (https://hydra.cc/docs/advanced/override_grammar/basic/).
@@ -295,6 +297,22 @@ def _report(args: Sequence[str]) -> int:
     return 0
 
 
+def _compare(args: Sequence[str]) -> int:
+    """`saycan compare A B`: B's episodes against A's, paired; the result is the last stdout
+    line. It reads results and runs nothing, as `report` does."""
+    if len(args) != 2 or any(a.startswith("-") for a in args):
+        return _error("usage: saycan compare DIR_A DIR_B (two directories holding results.jsonl)")
+    from saycan.eval.compare import compare, load_arm, summary_lines
+
+    try:
+        result = compare(load_arm(Path(args[0]), "A"), load_arm(Path(args[1]), "B"))
+    except SayCanError as exc:
+        return _error(str(exc))
+    print("\n".join(summary_lines(result)))
+    print(json.dumps(result), flush=True)
+    return 0
+
+
 def _list_tasks() -> int:
     from saycan.sim.tasks import available_tasks, load_task
     from saycan.sim.tasks.families import sets_outside_all
@@ -322,6 +340,8 @@ def _dispatch(argv: Sequence[str] | None = None) -> int:
             return _error(str(exc))
     if command == "report":
         return _report(rest)
+    if command == "compare":
+        return _compare(rest)
     apps = {
         "run": (_run_app, "config"),
         "eval": (_eval_app, "eval"),
