@@ -7,13 +7,13 @@ spread that two separate Wilson intervals carry.
 Why clustered by task: the seeds of one instruction are not independent draws (a planner that
 misreads "red at the bottom" misreads it at every seed), so the unit that varies is the task.
 The test is a sign-flip permutation over tasks: under "B plans no better or worse than A", each
-task's difference in successes is as likely negated. It is exact up to 2^20 sign patterns and
-otherwise drawn 200,000 times from a fixed seed, so the same records give the same p-value. The
-interval is a percentile bootstrap over tasks (10,000 resamples, fixed seed).
+task's difference in successes is as likely negated. Its p-value is exact at any number of
+tasks: the distribution of the signed sum is built up one task at a time (a convolution over
+the possible sums), not sampled.
 
-A measured example (docs/evaluation.md): two retrains of the same recipe differ on 11 of the
-independent split's 44 development tasks, so a lever's gain of 6 episodes there is about one
-standard deviation of what a change of planner moves at random.
+A measured example (docs/evaluation.md): two retrains of the same recipe differ by 12 episodes
+each way on the independent split's 44 development tasks, so a lever's gain of 6 episodes
+there is well within what a change of planner moves at random.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,10 @@ import numpy as np
 from saycan.errors import SayCanError
 from saycan.eval.report import load_records
 
-#: Up to this many tasks that changed, every sign pattern is counted; beyond, a sample.
-EXACT_UP_TO = 20
-PERMUTATION_DRAWS = 200_000
-BOOTSTRAP_DRAWS = 10_000
 #: What makes two records one configuration (the report's columns, less the episode's own).
 CONFIG_FIELDS = ("planner", "llm", "perception", "affordance", "executor", "variant")
+#: An episode's identity across two runs: the family tells apart task files with one name.
+Episode = tuple[str, str, str, int]  # family, task, split, seed
 
 
 class CompareError(SayCanError):
@@ -44,69 +42,69 @@ class CompareError(SayCanError):
 
 @dataclass(frozen=True)
 class Arm:
-    """One results directory: its configuration and its episodes by (task, split, seed)."""
+    """One results directory: its configuration and its episodes' outcomes."""
 
     path: Path
     config: str
-    episodes: dict[tuple[str, str, int], bool]
-    families: dict[str, str]  # task -> family
+    episodes: dict[Episode, bool]
+    crashed: frozenset[Episode]  # episodes whose record is an error: counted as failures
+    records: dict[str, int] = field(default_factory=dict)  # load_records' counts
 
 
 def load_arm(path: Path, name: str) -> Arm:
     """The records under `path`, which must hold one configuration (a sweep over several is
     compared one job directory at a time)."""
     try:
-        records, _ = load_records(Path(path))
+        records, counts = load_records(Path(path))
     except SayCanError as exc:
         raise CompareError(f"{name}: {exc}") from None
+    except OSError as exc:  # unreadable files, a directory named results.jsonl
+        raise CompareError(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
     configs = sorted({_config(r) for r in records})
     if len(configs) > 1:
+        shown = "; ".join(c[:120] for c in configs[:2])
         raise CompareError(
-            f"{name} ({path}) holds {len(configs)} configurations ({'; '.join(configs[:3])}"
-            f"{'; ...' if len(configs) > 3 else ''}); compare one configuration with one"
+            f"{name} ({path}) holds {len(configs)} configurations ({shown}"
+            f"{'; ...' if len(configs) > 2 else ''}); compare one configuration with one"
         )
-    return Arm(
-        path=Path(path),
-        config=configs[0],
-        episodes={(r["task"], r["split"], r["seed"]): r["success"] for r in records},
-        families={r["task"]: r["family"] for r in records},
-    )
+    episodes: dict[Episode, bool] = {}
+    crashed: set[Episode] = set()
+    for r in records:
+        named = r["task_arg"] != "?" and isinstance(r.get("task"), str)
+        if not named:
+            raise CompareError(f"{name}: a record in {r['_source']} names no task")
+        key = (r["family"], r["task"], r["split"], r["seed"])
+        if key in episodes:  # two task files of one name and family (other paths)
+            raise CompareError(
+                f"{name}: two records for task {r['task']!r} ({r['family']}), split "
+                f"{r['split']}, seed {r['seed']} from different task files; compare runs whose "
+                "task names are unique"
+            )
+        episodes[key] = r["success"]
+        if r.get("error"):
+            crashed.add(key)
+    return Arm(Path(path), configs[0], episodes, frozenset(crashed), counts)
 
 
 def _config(record: Mapping[str, Any]) -> str:
     return ", ".join(f"{f}={record[f]}" for f in CONFIG_FIELDS if record.get(f))
 
 
-def sign_flip_p(differences: Sequence[int], draws: int = PERMUTATION_DRAWS) -> tuple[float, str]:
-    """Two-sided p-value of the summed `differences` under random signs, and how it was got
-    ("exact" or "sampled"). Tasks that did not change add nothing to any pattern."""
-    changed = np.array([d for d in differences if d], dtype=np.int64)
-    observed = abs(int(changed.sum()))
-    if changed.size == 0:
-        return 1.0, "exact"
-    if changed.size <= EXACT_UP_TO:
-        patterns = np.arange(2**changed.size, dtype=np.int64)[:, None] >> np.arange(changed.size)
-        signs = 1 - 2 * (patterns & 1)
-        sums = np.abs(signs @ changed)
-        return float(np.mean(sums >= observed)), "exact"
-    rng = np.random.default_rng(0)
-    hits = 0
-    for start in range(0, draws, 20_000):
-        size = min(20_000, draws - start)
-        signs = rng.choice(np.array([-1, 1]), size=(size, changed.size))
-        hits += int(np.sum(np.abs(signs @ changed) >= observed))
-    return (hits + 1) / (draws + 1), "sampled"  # the observed pattern counts as one draw
-
-
-def bootstrap_interval(
-    differences: Sequence[int], draws: int = BOOTSTRAP_DRAWS
-) -> tuple[float, float]:
-    """95% percentile interval of the summed difference, resampling tasks."""
-    values = np.asarray(differences, dtype=np.int64)
-    rng = np.random.default_rng(0)
-    sums = values[rng.integers(0, values.size, size=(draws, values.size))].sum(axis=1)
-    low, high = np.percentile(sums, [2.5, 97.5])
-    return float(low), float(high)
+def sign_flip_p(differences: Sequence[int]) -> float:
+    """Two-sided p-value of the summed `differences` under independent random signs: the
+    probability that |sum of +-d| reaches |sum of d|. Exact: the distribution of the signed sum
+    is convolved task by task over the integers it can take."""
+    changed = [abs(int(d)) for d in differences if d]
+    if not changed:
+        return 1.0
+    observed = abs(sum(int(d) for d in differences))
+    reach = sum(changed)
+    probability = np.zeros(2 * reach + 1)  # index: sum + reach
+    probability[reach] = 1.0
+    for d in changed:
+        probability = 0.5 * (np.roll(probability, d) + np.roll(probability, -d))
+    sums = np.abs(np.arange(-reach, reach + 1))
+    return float(min(1.0, probability[sums >= observed].sum()))
 
 
 def compare(a: Arm, b: Arm) -> dict[str, Any]:
@@ -117,25 +115,27 @@ def compare(a: Arm, b: Arm) -> dict[str, Any]:
             f"A ({a.path}) and B ({b.path}) share no episode (same task, split and seed): "
             "run both over the same tasks and seeds"
         )
-    per_task: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # episodes, A, B
-    gained = lost = 0
+    # per task: episodes, A's successes, B's, episodes B gained, episodes B lost
+    per_task: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     for key in shared:
         won_a, won_b = a.episodes[key], b.episodes[key]
-        row = per_task[key[0]]
+        row = per_task[key[:2]]
         row[0] += 1
-        row[1] += won_a
-        row[2] += won_b
-        gained += int(won_b and not won_a)
-        lost += int(won_a and not won_b)
-    differences = [b_wins - a_wins for _, a_wins, b_wins in per_task.values()]
-    p_value, method = sign_flip_p(differences)
-    low, high = bootstrap_interval(differences)
+        row[1] += int(won_a)
+        row[2] += int(won_b)
+        row[3] += int(won_b and not won_a)
+        row[4] += int(won_a and not won_b)
+    differences = [row[2] - row[1] for row in per_task.values()]
     by_family: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for task, (n, a_wins, b_wins) in per_task.items():
-        family = by_family[a.families.get(task) or b.families.get(task) or "unknown"]
-        family[0] += n
-        family[1] += a_wins
-        family[2] += b_wins
+    for (family, _), row in per_task.items():
+        for i in range(3):
+            by_family[family][i] += row[i]
+    named = {task: (family, task) for family, task in per_task}
+    ambiguous = len(named) < len(per_task)  # one task name in two families: name both
+
+    def label(family: str, task: str) -> str:
+        return f"{family}/{task}" if ambiguous else task
+
     return {
         "a": str(a.path),
         "b": str(b.path),
@@ -143,29 +143,34 @@ def compare(a: Arm, b: Arm) -> dict[str, Any]:
         "b_config": b.config,
         "episodes": len(shared),
         "tasks": len(per_task),
-        "a_successes": sum(r[1] for r in per_task.values()),
-        "b_successes": sum(r[2] for r in per_task.values()),
+        "a_successes": sum(row[1] for row in per_task.values()),
+        "b_successes": sum(row[2] for row in per_task.values()),
         "difference": sum(differences),
-        "gained": gained,
-        "lost": lost,
+        "gained": sum(row[3] for row in per_task.values()),
+        "lost": sum(row[4] for row in per_task.values()),
         "tasks_changed": sum(1 for d in differences if d),
-        # the spread of the summed difference if each changed task's sign were a coin toss
+        # the spread of the summed difference if each task's sign were a coin toss
         "null_sd": round(math.sqrt(sum(d * d for d in differences)), 2),
-        "p_value": round(p_value, 4),
-        "p_method": method,
-        "difference_ci95": [low, high],
+        "p_value": float(f"{sign_flip_p(differences):.4g}"),
+        # crashed episodes count as failures (as in `saycan report`); said, not hidden
+        "crashed": {
+            "a": sum(1 for k in shared if k in a.crashed),
+            "b": sum(1 for k in shared if k in b.crashed),
+        },
         "unmatched": {
             "a": len(a.episodes) - len(shared),
             "b": len(b.episodes) - len(shared),
         },
+        "records": {"a": a.records, "b": b.records},
+        # every task with an episode that went the other way, its net difference zero or not
         "per_task": {
-            task: {"episodes": n, "a": a_wins, "b": b_wins}
-            for task, (n, a_wins, b_wins) in sorted(per_task.items())
-            if a_wins != b_wins
+            label(*key): {"episodes": n, "a": wins_a, "b": wins_b, "gained": up, "lost": down}
+            for key, (n, wins_a, wins_b, up, down) in sorted(per_task.items())
+            if up or down
         },
         "per_family": {
-            family: {"episodes": n, "a": a_wins, "b": b_wins}
-            for family, (n, a_wins, b_wins) in sorted(by_family.items())
+            family: {"episodes": n, "a": wins_a, "b": wins_b}
+            for family, (n, wins_a, wins_b) in sorted(by_family.items())
         },
     }
 
@@ -179,16 +184,29 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
         f"A {result['a_successes']}, B {result['b_successes']} "
         f"(B gained {result['gained']}, lost {result['lost']}; "
         f"{result['tasks_changed']} tasks changed)",
-        f"difference {result['difference']:+d}, 95% interval "
-        f"[{result['difference_ci95'][0]:+.0f}, {result['difference_ci95'][1]:+.0f}] "
-        f"(bootstrap over tasks); sign-flip p = {result['p_value']} ({result['p_method']}); "
-        f"null sd {result['null_sd']}",
+        f"difference {result['difference']:+d}; sign-flip p = {result['p_value']} "
+        f"(exact, over tasks); null sd {result['null_sd']}",
     ]
+    for side in ("a", "b"):
+        crashed = result["crashed"][side]
+        records = result["records"][side]
+        notes = [
+            f"{crashed} crashed episodes (counted as failures)" if crashed else "",
+            f"{records.get('bad_lines', 0)} unreadable lines" if records.get("bad_lines") else "",
+            f"{records.get('duplicates', 0)} duplicates (the last kept)"
+            if records.get("duplicates")
+            else "",
+        ]
+        if any(notes):
+            lines.append(f"{side.upper()}: " + ", ".join(n for n in notes if n))
     unmatched = result["unmatched"]
     if unmatched["a"] or unmatched["b"]:
         lines.append(
             f"left out, run by one side only: {unmatched['a']} episodes of A, {unmatched['b']} of B"
         )
     for task, row in result["per_task"].items():
-        lines.append(f"  {task}: A {row['a']}/{row['episodes']}, B {row['b']}/{row['episodes']}")
+        lines.append(
+            f"  {task}: A {row['a']}/{row['episodes']}, B {row['b']}/{row['episodes']} "
+            f"(+{row['gained']} -{row['lost']})"
+        )
     return lines

@@ -198,8 +198,18 @@ def sweep_variant(label: object) -> str:
         else:
             current += ch
     items.append(current)
-    kept = [i for i in items if i and i.split("=", 1)[0].lstrip("+~") not in IDENTITY_OVERRIDES]
+    kept = [i for i in items if i and not _only_how_it_runs(i.split("=", 1)[0].lstrip("+~"))]
     return ",".join(sorted(kept))
+
+
+def _only_how_it_runs(key: str) -> bool:
+    """An override that is a column already, picks episodes, or changes how a run goes but not
+    what it decides: threads anywhere (an ensemble member's too) and Hydra's own settings."""
+    return (
+        key in IDENTITY_OVERRIDES
+        or key.rsplit(".", 1)[-1] == "num_threads"
+        or key.startswith("hydra.")
+    )
 
 
 def _fill_components(records: Sequence[dict]) -> None:
