@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from saycan.train.train_state import STATE_FILE
+from saycan.train.train_state import LOWER_PASS_FILE, STATE_FILE
 
 from .tiny_decoders import TINY_DECODER
 
@@ -61,7 +61,9 @@ def test_a_stopped_run_resumes_to_the_adapter_of_an_uninterrupted_one(tmp_path: 
     assert whole["steps"] == 6 and whole["resumed_at_step"] is None
 
     run, out = tmp_path / "parts", f"output={tmp_path / 'parts_adapter'}"
-    first = _result(_train(run, out, "optim.stop_after_step=4"))  # inside the second epoch
+    # inside the second epoch; the lower layers' outputs kept beside the state
+    keep = "optim.save_lower_pass=true"
+    first = _result(_train(run, out, "optim.stop_after_step=4", keep))
     assert first["stopped"] is True and first["steps"] == 4 and first["steps_total"] == 6
     assert (first["sittings"], first["device"]) == (1, "cpu")
     assert first["train_state"] == str(run / STATE_FILE) and (run / STATE_FILE).exists()
@@ -74,7 +76,10 @@ def test_a_stopped_run_resumes_to_the_adapter_of_an_uninterrupted_one(tmp_path: 
     )
     assert "lower 29 layers cached" not in again.stdout
 
-    last = _result(_train(run, out, "optim.threads=2"))  # threads do not change the training
+    assert (run / LOWER_PASS_FILE).is_file()
+    proc = _train(run, out, "optim.threads=2", keep)  # threads do not change the training
+    last = _result(proc)
+    assert "lower 29 layers read from" in proc.stdout  # not run again: read back, bit for bit
     assert (last["resumed_at_step"], last["steps"]) == (4, 6)
     assert last["training_decisions"] == whole["training_decisions"] in (5, 6)
     assert _same_adapter(tmp_path / "whole_adapter", tmp_path / "parts_adapter")
@@ -150,6 +155,10 @@ def test_a_state_that_is_not_one_is_one_readable_error_before_any_data(
 def test_checkpoint_options_that_are_not_step_counts_are_refused_before_any_data(
     tmp_path: Path, saycan_in_process
 ):
+    code, err = saycan_in_process(
+        "train", "planner", f"hydra.run.dir={tmp_path / 'run'}", *RECIPE, "optim.save_lower_pass=1"
+    )
+    assert code not in (0, None) and "optim.save_lower_pass must be true or false" in err
     for bad in ("optim.checkpoint_every=0", "optim.stop_after_step=2.5"):
         code, err = saycan_in_process(
             "train", "planner", f"hydra.run.dir={tmp_path / 'run'}", *RECIPE, bad

@@ -149,3 +149,40 @@ def read_state(path: Path) -> SavedState | None:
         )
     except Exception as exc:  # torch and a hand-made file raise many kinds
         raise unreadable(type(exc).__name__) from None
+
+
+#: The lower layers' outputs, beside the state, when `optim.save_lower_pass` is on.
+LOWER_PASS_FILE = "lower_layers.safetensors"
+
+
+def save_lower_pass(path: Path, digest: str, first: int, hidden: Sequence[Any]) -> None:
+    """The lower layers' output for every decision, so a later sitting of the same training
+    reads them (seconds) instead of running them again (minutes). Written whole or not at all;
+    its metadata names the training (`digest`) and the layer the cached outputs feed (`first`)."""
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(
+        {str(i): h.detach().to("cpu").contiguous() for i, h in enumerate(hidden)},
+        str(tmp),
+        metadata={"digest": digest, "first": str(first), "decisions": str(len(hidden))},
+    )
+    tmp.replace(path)
+
+
+def read_lower_pass(path: Path, digest: str, first: int, decisions: int) -> list[Any] | None:
+    """The outputs `save_lower_pass` wrote for this training, or None: no file, another
+    training's, or a file that does not read back whole (then they are computed again)."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            expected = {"digest": digest, "first": str(first), "decisions": str(decisions)}
+            if any(meta.get(k) != v for k, v in expected.items()):
+                return None
+            return [f.get_tensor(str(i)) for i in range(decisions)]
+    except Exception:  # noqa: BLE001 - a damaged file of any kind is only a lost shortcut
+        return None
