@@ -80,6 +80,7 @@ def test_a_stopped_run_resumes_to_the_adapter_of_an_uninterrupted_one(tmp_path: 
     proc = _train(run, out, "optim.threads=2", keep)  # threads do not change the training
     last = _result(proc)
     assert "lower 29 layers read from" in proc.stdout  # not run again: read back, bit for bit
+    assert not (run / LOWER_PASS_FILE).exists()  # the adapter is written: 1 GB given back
     assert (last["resumed_at_step"], last["steps"]) == (4, 6)
     assert last["training_decisions"] == whole["training_decisions"] in (5, 6)
     assert _same_adapter(tmp_path / "whole_adapter", tmp_path / "parts_adapter")
@@ -209,3 +210,29 @@ def test_a_state_is_refused_when_the_base_model_changed_under_the_same_name(tmp_
     _tiny_base(base, seed=0)  # the model it was trained on: it goes on
     last = _result(_train(run, *tiny))
     assert (last["resumed_at_step"], last["steps"]) == (1, 6)
+
+
+def test_kept_lower_outputs_that_cannot_be_written_or_are_damaged_cost_only_the_shortcut(
+    tmp_path: Path,
+):
+    base = _tiny_base(tmp_path / "base", seed=0)
+    tiny = ("llm=hf", f"llm.model={base}", "lora.top_layers=1", "optim.save_lower_pass=true")
+    run = tmp_path / "run"
+    blocked = run / f".{LOWER_PASS_FILE}.tmp"
+    blocked.mkdir(parents=True)  # where the file is written first: a write that cannot happen
+    proc = _train(run, *tiny, "optim.stop_after_step=1")
+    assert _result(proc)["stopped"] is True
+    assert "could not keep the lower layers' outputs" in proc.stdout
+    assert not (run / LOWER_PASS_FILE).exists()
+
+    blocked.rmdir()
+    proc = _train(run, *tiny, "optim.stop_after_step=2")  # computed again, kept this time
+    assert "layers cached" in proc.stdout and (run / LOWER_PASS_FILE).is_file()
+    damaged = bytearray((run / LOWER_PASS_FILE).read_bytes())
+    damaged[-100] ^= 0x55  # one flipped byte in the last decision's outputs
+    (run / LOWER_PASS_FILE).write_bytes(bytes(damaged))
+    proc = _train(run, *tiny)
+    last = _result(proc)
+    assert "layers cached" in proc.stdout and "read from" not in proc.stdout  # never trained on
+    assert (last["resumed_at_step"], last["steps"]) == (2, 6)
+    assert not (run / LOWER_PASS_FILE).exists()

@@ -57,6 +57,7 @@ from saycan.train.train_state import (
     LOWER_PASS_FILE,
     STATE_FILE,
     TrainState,
+    drop_lower_pass,
     read_lower_pass,
     read_state,
     save_lower_pass,
@@ -714,7 +715,9 @@ def fit_lora(
     cached: list[Any] = [None] * len(packed)
     # kept beside the state only when asked: about 1 GB for the shipped recipe
     kept = state_path.with_name(LOWER_PASS_FILE) if state_path and _keeps_lower(cfg) else None
-    read = read_lower_pass(kept, digest, first, len(packed)) if kept and left else None
+    width = int(inner.config.hidden_size)
+    shapes = [(len(d), width) for d in packed]
+    read = read_lower_pass(kept, digest, first, shapes, dtype) if kept and left else None
     if read is not None:
         cached = [h.to(device) for h in read]
     order = (
@@ -727,8 +730,9 @@ def fit_lora(
             hidden = _run_layers(inner, inner.embed_tokens(ids), range(first), pos, mask)
             for j, i in enumerate(idx):
                 cached[i] = hidden[j, : len(packed[i])].clone()
-    if kept and order:
-        save_lower_pass(kept, digest, first, cached)
+    if kept and order and (failed := save_lower_pass(kept, digest, first, cached)):
+        log(f"could not keep the lower layers' outputs in {kept} ({failed}); training goes on")
+        kept = None
     cache_seconds = time.perf_counter() - start
     if read is not None:
         log(
@@ -1082,6 +1086,7 @@ def train_planner(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     out = Path(cfg.output) if cfg.output else run_dir / "adapter"
     out.mkdir(parents=True, exist_ok=True)
     fit.pop("model").save_pretrained(str(out), safe_serialization=True)
+    drop_lower_pass(run_dir / LOWER_PASS_FILE)
     # the trained model is written: free it before validation loads the merged one (on a GPU
     # two float32 copies of a large model may not fit)
     del loaded

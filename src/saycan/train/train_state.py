@@ -155,34 +155,66 @@ def read_state(path: Path) -> SavedState | None:
 LOWER_PASS_FILE = "lower_layers.safetensors"
 
 
-def save_lower_pass(path: Path, digest: str, first: int, hidden: Sequence[Any]) -> None:
+def save_lower_pass(path: Path, digest: str, first: int, hidden: Sequence[Any]) -> str | None:
     """The lower layers' output for every decision, so a later sitting of the same training
-    reads them (seconds) instead of running them again (minutes). Written whole or not at all;
-    its metadata names the training (`digest`) and the layer the cached outputs feed (`first`)."""
+    reads them (seconds) instead of running them again (minutes). Written whole or not at all,
+    behind a digest of its tensors; its metadata names the training (`digest`) and the layer
+    the outputs feed (`first`). A write that fails (a full disk) costs only the shortcut: the
+    reason is returned, and training goes on."""
     from safetensors.torch import save_file
 
+    from saycan.weights import weights_fingerprint
+
+    tensors = {str(i): h.detach().to("cpu").contiguous() for i, h in enumerate(hidden)}
+    meta = {
+        "digest": digest,
+        "first": str(first),
+        "decisions": str(len(hidden)),
+        "sha256": weights_fingerprint(tensors),
+    }
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(
-        {str(i): h.detach().to("cpu").contiguous() for i, h in enumerate(hidden)},
-        str(tmp),
-        metadata={"digest": digest, "first": str(first), "decisions": str(len(hidden))},
-    )
-    tmp.replace(path)
+    try:
+        save_file(tensors, str(tmp), metadata=meta)
+        tmp.replace(path)
+    except Exception as exc:  # noqa: BLE001 - OSError, SafetensorError: the shortcut is lost
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
-def read_lower_pass(path: Path, digest: str, first: int, decisions: int) -> list[Any] | None:
+def read_lower_pass(
+    path: Path, digest: str, first: int, shapes: Sequence[tuple[int, ...]], dtype: Any
+) -> list[Any] | None:
     """The outputs `save_lower_pass` wrote for this training, or None: no file, another
-    training's, or a file that does not read back whole (then they are computed again)."""
+    training's, or one that is not exactly what was written (its tensors' digest, their
+    `shapes` and `dtype`), which is then computed again rather than trained on."""
     from safetensors import safe_open
+
+    from saycan.weights import weights_fingerprint
 
     if not path.is_file():
         return None
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            expected = {"digest": digest, "first": str(first), "decisions": str(decisions)}
+            expected = {"digest": digest, "first": str(first), "decisions": str(len(shapes))}
             if any(meta.get(k) != v for k, v in expected.items()):
                 return None
-            return [f.get_tensor(str(i)) for i in range(decisions)]
+            tensors = {str(i): f.get_tensor(str(i)) for i in range(len(shapes))}
     except Exception:  # noqa: BLE001 - a damaged file of any kind is only a lost shortcut
         return None
+    rows = [tensors[str(i)] for i in range(len(shapes))]
+    if any(r.dtype != dtype or tuple(r.shape) != tuple(s) for r, s in zip(rows, shapes)):
+        return None
+    if weights_fingerprint(tensors) != meta.get("sha256"):
+        return None
+    return rows
+
+
+def drop_lower_pass(path: Path) -> None:
+    """Once the adapter is written the outputs serve no sitting: about 1 GB given back."""
+    for stale in (path, path.with_name(f".{path.name}.tmp")):
+        stale.unlink(missing_ok=True)
