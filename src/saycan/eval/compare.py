@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from saycan.errors import SayCanError
-from saycan.eval.report import load_records
+from saycan.eval.report import KEY_FIELDS, load_records
 
-#: What makes two records one configuration (the report's columns, less the episode's own).
-CONFIG_FIELDS = ("planner", "llm", "perception", "affordance", "executor", "variant")
+#: What makes two records one configuration: the report's episode identity, less the episode.
+CONFIG_FIELDS = tuple(f for f in KEY_FIELDS if f not in ("task_arg", "seed", "split"))
 #: An episode's identity across two runs: the family tells apart task files with one name.
 Episode = tuple[str, str, str, int]  # family, task, split, seed
 

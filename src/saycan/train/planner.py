@@ -58,6 +58,7 @@ from saycan.train.train_state import (
     STATE_FILE,
     TrainState,
     drop_lower_pass,
+    json_digest,
     read_lower_pass,
     read_state,
     save_lower_pass,
@@ -586,8 +587,6 @@ def base_identity(model: Any, tokenizer: Any) -> dict[str, str]:
     (float32, as trained), of its config (rotary base, windows, norms) and of its tokenizer's
     vocabulary. The config's `_name_or_path` is left out: a GGUF and its dequantised cache are
     the same model under two paths."""
-    import hashlib
-
     config = {
         k: v
         for k, v in model.config.to_dict().items()
@@ -595,15 +594,10 @@ def base_identity(model: Any, tokenizer: Any) -> dict[str, str]:
     }
     vocab = sorted(tokenizer.get_vocab().items()) if tokenizer is not None else None
     specials = list(tokenizer.all_special_tokens) if tokenizer is not None else None
-
-    def sha(value: Any) -> str:
-        text = json.dumps(value, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
     return {
         "weights_sha256": weights_fingerprint(model.state_dict()),
-        "config_sha256": sha(config),
-        "tokenizer_sha256": sha([vocab, specials]),
+        "config_sha256": json_digest(config),
+        "tokenizer_sha256": json_digest([vocab, specials]),
     }
 
 

@@ -72,11 +72,16 @@ class SavedState:
         return self.state
 
 
+def json_digest(value: Any) -> str:
+    """sha256 of `value` as canonical JSON (sorted keys; what JSON cannot hold, as text)."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def training_digest(examples: Sequence[Any], settings: Mapping[str, Any]) -> str:
     """A digest of what decides the trained numbers: the decisions and the `settings` (base
     model, adapter shape or initial adapter, optimiser), not threads or logging."""
-    text = json.dumps([list(examples), settings], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return json_digest([list(examples), settings])
 
 
 def save_state(path: Path, digest: str, state: TrainState) -> None:
